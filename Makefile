@@ -1,0 +1,17 @@
+# Two commands: `make demo` (set up + plan/apply against an embedded PostgreSQL) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint setup
+setup:
+	@scripts/bootstrap
+
+demo: setup
+	$(VENV)/bin/pgtune apply --sandbox --yes profiles/example.yaml
+
+test: setup
+	$(PY) -m ruff check pgtune tests bench
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check pgtune tests bench

@@ -1,0 +1,3 @@
+from pgtune.cli import main
+
+main()

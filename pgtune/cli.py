@@ -1,0 +1,215 @@
+"""The command line: the only place that prints and picks exit codes.
+
+Data (plans, SQL, JSON) goes to stdout; errors and progress to stderr. Every `PgtuneError` is
+caught once here and printed as its lines (`path:line:col: message` for profile problems).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+
+from pgtune import __version__
+from pgtune.connection import connect, redact, resolve_dsn, scrub
+from pgtune.engine import build_plan
+from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
+from pgtune.executor import APPLIED, ExecOptions, execute
+from pgtune.plan import Plan
+from pgtune.profile.loader import LoadedProfile, load_profile
+from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
+
+app = typer.Typer(
+    name="pgtune",
+    help="PostgreSQL performance configuration as code: validate, plan, apply.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # tracebacks must never dump a DSN or password
+    add_completion=True,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+DsnOption = Annotated[
+    str | None,
+    typer.Option("--dsn", help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables."),
+]
+SandboxOption = Annotated[
+    bool, typer.Option("--sandbox", help="Run against a throwaway embedded PostgreSQL 16 (pgserver), removed after.")
+]
+SchemaOption = Annotated[
+    Path | None, typer.Option("--schema", help="With --sandbox: a SQL file loaded into the sandbox first.")
+]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str]:
+    """The DSN to work on: the user's, or a sandbox started for this command."""
+    if schema is not None and not sandbox:
+        raise ApplyRefused("--schema is only used with --sandbox")
+    if not sandbox:
+        yield resolve_dsn(dsn)
+        return
+    from pgtune.sandbox import sandbox as start_sandbox
+
+    _err("Starting a throwaway PostgreSQL 16 (pgserver) ...")
+    with start_sandbox(schema) as cluster:
+        yield cluster.dsn()
+
+
+def _plan(loaded: LoadedProfile, dsn: str) -> Plan:
+    with connect(dsn) as conn:
+        try:
+            return build_plan(conn, loaded)
+        except psycopg.Error as exc:
+            raise PgtuneError(f"reading the catalog failed: {scrub(str(exc).strip(), dsn)}") from None
+
+
+@app.command()
+def validate(profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)]) -> None:
+    """Parse and schema-check profiles offline (no database)."""
+    failed = False
+    for path in profiles:
+        try:
+            loaded = load_profile(path)
+            _out(f"{loaded.path}: ok (profile {loaded.profile.name!r})\n")
+        except PgtuneError as exc:
+            failed = True
+            for line in exc.lines():
+                _err(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    profile: Annotated[Path, typer.Argument(help="Profile file.")],
+    dsn: DsnOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
+    ] = False,
+    sandbox: SandboxOption = False,
+    schema: SchemaOption = None,
+) -> None:
+    """Compare the live server with a profile and print the ordered change plan."""
+    loaded = load_profile(profile)
+    with _target(dsn, sandbox, schema) as target:
+        result = _plan(loaded, target)
+    _out(FORMATS[fmt.value](result))
+    if detailed_exitcode and not result.empty:
+        raise typer.Exit(2)
+
+
+@app.command()
+def apply(
+    profile: Annotated[Path, typer.Argument(help="Profile file.")],
+    dsn: DsnOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")] = False,
+    lock_timeout: Annotated[
+        str, typer.Option("--lock-timeout", help="PostgreSQL lock_timeout for each statement.")
+    ] = "5s",
+    statement_timeout: Annotated[
+        str | None, typer.Option("--statement-timeout", help="PostgreSQL statement_timeout (default: none).")
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, max=20, help="Retries after a lock timeout.")] = 3,
+    sandbox: SandboxOption = False,
+    schema: SchemaOption = None,
+) -> None:
+    """Plan, then execute the plan: ALTER SYSTEM / ALTER ... SET, one reload, verify."""
+    loaded = load_profile(profile)
+    with _target(dsn, sandbox, schema) as target:
+        result = _plan(loaded, target)
+        if dry_run:
+            _out(render_text(result))
+            if not result.empty:
+                _out("\n" + render_sql(result))
+            return
+        _out(render_text(result))
+        if result.empty:
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
+            if not typer.confirm("Apply these changes?", default=False, err=True):
+                raise ApplyRefused("apply cancelled; nothing was executed")
+        options = ExecOptions(lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
+        with connect(target) as conn:
+            report = execute(result, conn, options, on_outcome=lambda o: _err(f"  {o.status}: {o.change.object}"))
+        after = _plan(loaded, target)
+        statuses = _statuses(report, after)
+        _out(render_apply_report(report, statuses))
+        if report.failed:
+            raise ApplyFailed(f"apply failed; re-run `pgtune plan` against {redact(target)} to see what remains")
+
+
+def _statuses(report, after: Plan) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Classify applied changes by what the server shows afterwards."""
+    pending = {n.object for n in after.notices if n.code == "RESTART_PENDING"}
+    remaining = {c.object for c in after.changes}
+    out = {}
+    for outcome in report.outcomes:
+        if outcome.status != APPLIED:
+            continue
+        obj = outcome.change.object
+        if obj in pending:
+            out[obj] = "applied-restart-pending"
+        elif obj in remaining:
+            out[obj] = "unconverged"
+    return out
+
+
+@app.command()
+def version() -> None:
+    """Print pgtune's version."""
+    _out(f"pgtune {__version__}\n")
+
+
+def main() -> None:
+    """Entry point: run the app; render domain errors once, scrubbed, with exit code 1."""
+    try:
+        code = app(standalone_mode=False)
+    except PgtuneError as exc:
+        for line in exc.lines():
+            _err(f"Error: {line}" if not _has_location(line) else line)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _err("Aborted.")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code if exc.exit_code else 1)
+        _err(f"internal error: {type(exc).__name__}: {scrub(str(exc), resolve_dsn(None))}")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _has_location(line: str) -> bool:
+    head = line.split(": ", 1)[0]
+    return head.count(":") >= 2 and head.rsplit(":", 2)[-1].isdigit()

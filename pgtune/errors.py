@@ -1,0 +1,72 @@
+"""Domain errors. Library code raises these; the CLI catches `PgtuneError` once and renders it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from in a profile file (1-based line and column)."""
+
+    path: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class PgtuneError(Exception):
+    """Base of every error pgtune reports to a user."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class ProfileError(PgtuneError):
+    """One problem in a profile, reported as `path:line:col: message`."""
+
+    def __init__(self, location: Location | None, message: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ProfileErrors(PgtuneError):
+    """Several profile problems found in one pass, so the user fixes them all at once."""
+
+    def __init__(self, errors: list[ProfileError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
+
+
+def raise_if_any(errors: list[ProfileError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ProfileErrors(errors)
+
+
+class ConnectionFailed(PgtuneError):
+    """The database could not be reached. The message never carries a password."""
+
+
+class ApplyRefused(PgtuneError):
+    """apply would not start (no confirmation, gated hazard, ...). Nothing was executed."""
+
+
+class ApplyFailed(PgtuneError):
+    """A statement failed during apply; the report says what was and was not done."""
+
+
+class SandboxError(PgtuneError):
+    """The embedded throwaway PostgreSQL could not be started."""

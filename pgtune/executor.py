@@ -1,0 +1,140 @@
+"""The one executor: runs a plan's statements safely and reports per change.
+
+- Non-transactional statements (ALTER SYSTEM, CONCURRENTLY) run on the autocommit connection;
+  a change whose statements are all transactional runs in one transaction.
+- Every statement runs under a short `lock_timeout`, so pgtune never queues in front of traffic;
+  a lock timeout (SQLSTATE 55P03) on a retryable statement is retried with backoff, boundedly.
+- The first failure stops the run: later changes are reported as skipped.
+- One `pg_reload_conf()` at the end when any applied change needs it, then wait until new
+  sessions see the reloaded configuration.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import errors as pgerrors
+
+from pgtune.plan import RELOAD, Change, Plan, Statement
+
+APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    lock_timeout: str = "5s"
+    statement_timeout: str | None = None
+    retries: int = 3
+    backoff_seconds: float = 0.5
+    reload_wait_seconds: float = 10.0
+
+
+@dataclass
+class Outcome:
+    change: Change
+    status: str
+    error: str | None = None
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    reloaded: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == FAILED for o in self.outcomes)
+
+
+def _describe(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    text = diag.message_primary or str(exc).strip()
+    if exc.sqlstate:
+        text = f"{text} (SQLSTATE {exc.sqlstate})"
+    if diag.message_hint:
+        text += f"; hint: {diag.message_hint}"
+    return text
+
+
+def _set_timeouts(conn: psycopg.Connection, options: ExecOptions, local: bool) -> None:
+    conn.execute("SELECT set_config('lock_timeout', %s, %s)", (options.lock_timeout, local))
+    conn.execute("SELECT set_config('statement_timeout', %s, %s)", (options.statement_timeout or "0", local))
+
+
+def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions) -> None:
+    statements = change.statements
+    if change.transactional and len(statements) > 1:
+        attempts = 0
+        while True:
+            try:
+                with conn.transaction():
+                    _set_timeouts(conn, options, local=True)
+                    for stmt in statements:
+                        conn.execute(stmt.sql.encode())
+                return
+            except pgerrors.LockNotAvailable:
+                attempts += 1
+                if attempts > options.retries:
+                    raise
+                time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
+    for stmt in statements:
+        _run_statement(conn, stmt, options)
+
+
+def _run_statement(conn: psycopg.Connection, stmt: Statement, options: ExecOptions) -> None:
+    attempts = 0
+    while True:
+        try:
+            _set_timeouts(conn, options, local=False)
+            conn.execute(stmt.sql.encode())
+            return
+        except pgerrors.LockNotAvailable:
+            attempts += 1
+            if not stmt.retryable or attempts > options.retries:
+                raise
+            time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
+
+
+def execute(
+    plan: Plan,
+    conn: psycopg.Connection,
+    options: ExecOptions,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> ApplyReport:
+    """Run the plan on an autocommit connection; never raises for SQL errors, reports them."""
+    report = ApplyReport()
+    stopped = False
+    for change in plan.changes:
+        if stopped:
+            outcome = Outcome(change, SKIPPED, "not run: an earlier change failed")
+        else:
+            try:
+                _run_change(conn, change, options)
+                outcome = Outcome(change, APPLIED)
+            except psycopg.Error as exc:
+                outcome = Outcome(change, FAILED, _describe(exc))
+                stopped = True
+        report.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    if any(o.status == APPLIED and o.change.reload_required for o in report.outcomes):
+        before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
+        conn.execute(RELOAD.sql.encode())
+        report.reloaded = True
+        _wait_for_reload(conn, before, options.reload_wait_seconds)
+    return report
+
+
+def _wait_for_reload(conn: psycopg.Connection, before: object, limit: float) -> None:
+    """SIGHUP is handled asynchronously: wait until a new session sees the new load time."""
+    deadline = time.monotonic() + limit
+    extra = {"password": conn.info.password} if conn.info.password else {}
+    while time.monotonic() < deadline:
+        with psycopg.connect(conn.info.dsn, autocommit=True, **extra) as probe:
+            row = probe.execute("SELECT pg_conf_load_time()").fetchone()
+        if row and row[0] != before:
+            return
+        time.sleep(0.05)

@@ -1,0 +1,185 @@
+"""Typed setting values: turn any spelling PostgreSQL accepts into one canonical value per GUC.
+
+A `GucSpec` is one row of `pg_settings` (vartype, unit, bounds, enum values, context). `canonical`
+parses a raw text value — from a profile, `pg_settings.setting`, `pg_file_settings` or
+`pg_db_role_setting` alike — into a comparable Python value; `display` renders it the way SHOW
+would. Both sides of every comparison go through the same function, so spelling never diffs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pgtune.units import BaseUnit, UnitError, format_number, parse_number
+
+Canonical = bool | int | float | str | tuple[str, ...]
+
+LIST_SETTINGS = frozenset(
+    {
+        "shared_preload_libraries",
+        "local_preload_libraries",
+        "session_preload_libraries",
+        "search_path",
+        "temp_tablespaces",
+    }
+)
+"""Settings whose value is a list (GUC_LIST_INPUT | GUC_LIST_QUOTE): written as `'a', 'b'`."""
+
+_IDENTIFIER_LISTS = frozenset({"search_path", "temp_tablespaces"})
+"""List settings whose unquoted elements are identifiers (folded to lower case by the server)."""
+
+class InvalidValue(ValueError):
+    """A value the server would reject for this setting; the message names what is allowed."""
+
+
+@dataclass(frozen=True)
+class GucSpec:
+    name: str
+    vartype: str  # bool | enum | integer | real | string
+    unit: str | None = None
+    context: str = "user"
+    min_val: str | None = None
+    max_val: str | None = None
+    enumvals: tuple[str, ...] = ()
+    boot_val: str | None = None
+
+    @property
+    def base(self) -> BaseUnit | None:
+        return BaseUnit.parse(self.unit)
+
+    @property
+    def is_list(self) -> bool:
+        return self.name in LIST_SETTINGS
+
+    @property
+    def restart_required(self) -> bool:
+        return self.context == "postmaster"
+
+    def bounds_text(self) -> str:
+        lo, hi = self.canonical(self.min_val or "0"), self.canonical(self.max_val or "0")
+        return f"{self.display(lo)} .. {self.display(hi)}"
+
+    # -- parsing ---------------------------------------------------------------------------
+    def canonical(self, raw: str | list[str], *, check_range: bool = True) -> Canonical:
+        """Parse a raw value into its canonical form, or raise InvalidValue."""
+        if self.is_list:
+            return parse_list(raw, identifiers=self.name in _IDENTIFIER_LISTS)
+        if isinstance(raw, list):
+            raise InvalidValue(f"{self.name} takes a single value, not a list")
+        text = raw.strip()
+        if self.vartype == "bool":
+            return parse_bool(text, self.name)
+        if self.vartype == "enum":
+            return self._parse_enum(text)
+        if self.vartype in ("integer", "real"):
+            return self._parse_number(text, check_range)
+        return raw  # string: compared exactly, as the server stores it
+
+    def _parse_number(self, text: str, check_range: bool) -> int | float:
+        integer = self.vartype == "integer"
+        try:
+            value = parse_number(text, self.base, integer=integer)
+        except UnitError as exc:
+            raise InvalidValue(f"{self.name}: {exc}") from None
+        if check_range and self.min_val is not None and self.max_val is not None:
+            lo, hi = float(self.min_val), float(self.max_val)
+            if not lo <= value <= hi:
+                raise InvalidValue(
+                    f"{self.name} = {text!r} is outside the valid range {self.bounds_text()}"
+                )
+        return int(value) if integer else value
+
+    def _parse_enum(self, text: str) -> str:
+        word = text.lower()
+        allowed = [v.lower() for v in self.enumvals]
+        if word in allowed:
+            return word
+        # Hidden synonyms the server accepts for on/off-style enums (huge_pages, wal_compression...).
+        if "on" in allowed and "off" in allowed:
+            try:
+                return "on" if parse_bool(word, self.name) else "off"
+            except InvalidValue:
+                pass
+        raise InvalidValue(
+            f"invalid value {text!r} for {self.name}; allowed values: {', '.join(self.enumvals)}"
+        )
+
+    # -- rendering -------------------------------------------------------------------------
+    def display(self, value: Canonical | None) -> str:
+        """Human-readable, SHOW-like rendering (also the text written by ALTER ... SET)."""
+        if value is None:
+            return "(default)"
+        if isinstance(value, tuple):
+            return ", ".join(value) if value else "''"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if self.vartype in ("integer", "real") and isinstance(value, int | float):
+            return format_number(value, self.base, integer=self.vartype == "integer")
+        return str(value)
+
+    def sql_values(self, value: Canonical) -> list[str]:
+        """The literal(s) for `SET name = ...`: one per list element, else one."""
+        if isinstance(value, tuple):
+            return list(value)
+        return [self.display(value)]
+
+    def equal(self, a: Canonical | None, b: Canonical | None) -> bool:
+        if a is None or b is None:
+            return a is b
+        if self.vartype == "real" and isinstance(a, float | int) and isinstance(b, float | int):
+            # pg_settings renders reals with %g (6 significant digits): equal there is equal.
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12) or f"{a:g}" == f"{b:g}"
+        return a == b
+
+
+_BOOL_PREFIXES = (
+    ("true", True, 1), ("false", False, 1), ("yes", True, 1), ("no", False, 1), ("on", True, 2), ("off", False, 2),
+)
+"""parse_bool's table: any prefix of these words of at least the given length (`o` is ambiguous)."""
+
+
+def parse_bool(text: str, name: str = "value") -> bool:
+    """PostgreSQL's parse_bool: on/off/true/false/yes/no/1/0 and unambiguous prefixes."""
+    word = text.strip().lower()
+    if word in ("1", "0"):
+        return word == "1"
+    for full, value, minimum in _BOOL_PREFIXES:
+        if len(word) >= minimum and full.startswith(word):
+            return value
+    raise InvalidValue(f"{name} requires a Boolean value (on/off, true/false, yes/no, 1/0), got {text!r}")
+
+
+def parse_list(raw: str | list[str], *, identifiers: bool) -> tuple[str, ...]:
+    """A list setting's elements, from a YAML list or the server's `a, "b c"` text."""
+    if isinstance(raw, list):
+        return tuple(str(item).strip() for item in raw)
+    items: list[str] = []
+    text = raw.strip()
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            j, buf = i + 1, []
+            while j < n:
+                if text[j] == '"':
+                    if j + 1 < n and text[j + 1] == '"':
+                        buf.append('"')
+                        j += 2
+                        continue
+                    break
+                buf.append(text[j])
+                j += 1
+            items.append("".join(buf))
+            i = j + 1
+            while i < n and text[i] != ",":
+                i += 1
+        else:
+            j = text.find(",", i)
+            j = n if j < 0 else j
+            word = text[i:j].strip()
+            items.append(word.lower() if identifiers else word)
+            i = j
+        i += 1  # skip the comma
+    return tuple(item for item in items if item != "" or len(items) > 1)

@@ -1,0 +1,42 @@
+"""Every hazard code pgtune can attach to a change, in one table.
+
+`gated` hazards make `apply` refuse unless the user passes `--allow-hazards CODE`; the others are
+shown in plans as warnings for reviewers. The README's hazard table is generated from this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgtune.plan import Hazard
+
+
+@dataclass(frozen=True)
+class HazardKind:
+    code: str
+    gated: bool
+    meaning: str
+
+
+HAZARDS: dict[str, HazardKind] = {
+    h.code: h
+    for h in (
+        HazardKind(
+            "STARTUP_RISK",
+            False,
+            "A library list (shared_preload_libraries ...) is only checked when the server starts: "
+            "a missing library stops the next restart.",
+        ),
+        HazardKind(
+            "UNVERIFIED_SETTING",
+            False,
+            "A dotted custom setting the server does not know yet (its extension is not loaded): "
+            "its value cannot be checked before it is written.",
+        ),
+    )
+}
+
+
+def hazard(code: str, message: str | None = None) -> Hazard:
+    """A Hazard for a registered code; the registry's meaning is the default message."""
+    return Hazard(code, message or HAZARDS[code].meaning)

@@ -1,0 +1,436 @@
+"""Server settings (GUCs): server-wide via ALTER SYSTEM, per database and per role via ALTER ... SET.
+
+Everything about settings lives here: the catalog read (four queries whatever the profile's
+size), validation against the live server, and the pure comparison that decides changes.
+
+What "the current value" means, per scope:
+- server-wide: what the configuration files will make the server run — the last row per name in
+  `pg_file_settings` (postgresql.auto.conf is read last, so it wins), or the running value when no
+  file sets it. A value written but not yet live is a pending reload (a change: reload it) or, for
+  postmaster settings, a pending restart (not a change: reported, so plans never diff forever).
+- database/role: the entry in `pg_db_role_setting`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
+from pgtune.hazards import hazard
+from pgtune.identifiers import identifier, setting_name
+from pgtune.kinds import KindResult, load_sql
+from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.profile.loader import LoadedProfile
+
+KIND = "setting"
+
+SESSION_SOURCES = frozenset({"database", "user", "database user", "client", "session", "interactive", "test"})
+"""pg_settings sources that describe this session, not the server: the server's value is unknown."""
+
+UNOVERRIDABLE_SOURCES = frozenset({"command line", "override"})
+"""Sources that beat postgresql.auto.conf: ALTER SYSTEM cannot change what they set."""
+
+SCOPED_CONTEXTS = frozenset({"user", "superuser", "backend", "superuser-backend"})
+"""Contexts whose settings ALTER DATABASE/ROLE ... SET may hold."""
+
+PRELOAD_SETTINGS = frozenset(LIST_SETTINGS - {"search_path", "temp_tablespaces"})
+
+
+class _Unparsable:
+    """A value on the server pgtune cannot read (e.g. garbage in postgresql.conf): never equal."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+
+@dataclass(frozen=True)
+class DesiredSetting:
+    scope: str  # system | database | role
+    target: str | None  # database or role name
+    name: str  # as written in the profile
+    raw: str | list[str] | None  # None = reset
+    location: Location | None
+    key_location: Location | None
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def object(self) -> str:
+        return self.key if self.scope == "system" else f"{self.scope}:{self.target}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Running:
+    setting: str | None
+    source: str
+    pending_restart: bool
+
+
+@dataclass(frozen=True)
+class FileRow:
+    setting: str
+    sourcefile: str
+    applied: bool
+    error: str | None
+
+    @property
+    def auto(self) -> bool:
+        return self.sourcefile.endswith("postgresql.auto.conf")
+
+
+@dataclass(frozen=True)
+class ScopedTarget:
+    may_alter: bool
+    values: dict[str, str]  # lower-cased name -> raw value
+
+
+@dataclass
+class SettingsCatalog:
+    """What the server holds, for every kind of scope, read in a constant number of queries."""
+
+    version_num: int
+    current_user: str
+    superuser: bool
+    specs: dict[str, GucSpec]
+    running: dict[str, Running]
+    files: dict[str, list[FileRow]] | None  # None: the role may not read pg_file_settings
+    scoped: dict[tuple[str, str], ScopedTarget] = field(default_factory=dict)
+    privileges: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # name -> (alter system, set)
+
+
+@dataclass(frozen=True)
+class TypedSetting:
+    desired: DesiredSetting
+    spec: GucSpec
+    value: Canonical | None
+    placeholder: bool = False
+
+
+# --- desired state --------------------------------------------------------------------------
+
+
+def desired_settings(loaded: LoadedProfile) -> list[DesiredSetting]:
+    profile = loaded.profile
+    out: list[DesiredSetting] = []
+
+    def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict) -> None:
+        for name, raw in values.items():
+            path = (*prefix, name)
+            out.append(DesiredSetting(scope, target, name, raw, loaded.location(path), loaded.location(path, key=True)))
+
+    add("system", None, ("settings",), profile.settings)
+    for db, scoped in profile.databases.items():
+        add("database", db, ("databases", db, "settings"), scoped.settings)
+    for role, scoped in profile.roles.items():
+        add("role", role, ("roles", role, "settings"), scoped.settings)
+    return out
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+def read(conn: psycopg.Connection, desired: list[DesiredSetting]) -> SettingsCatalog:
+    with conn.cursor(row_factory=dict_row) as cur:
+        server = cur.execute(load_sql("server")).fetchone()
+        assert server is not None
+        specs: dict[str, GucSpec] = {}
+        running: dict[str, Running] = {}
+        for row in cur.execute(load_sql("settings")):
+            key = row["name"].lower()
+            specs[key] = GucSpec(
+                name=row["name"], vartype=row["vartype"], unit=row["unit"], context=row["context"],
+                min_val=row["min_val"], max_val=row["max_val"], enumvals=tuple(row["enumvals"]),
+                boot_val=row["boot_val"],
+            )
+            running[key] = Running(row["setting"], row["source"], row["pending_restart"])
+        files: dict[str, list[FileRow]] | None = None
+        wants_system = any(d.scope == "system" for d in desired)
+        if server["can_read_file_settings"] and wants_system:
+            files = {}
+            for row in cur.execute(load_sql("file_settings")):
+                files.setdefault(row["name"].lower(), []).append(
+                    FileRow(row["setting"], row["sourcefile"], row["applied"], row["error"])
+                )
+        catalog = SettingsCatalog(server["version_num"], server["current_user"], server["superuser"],
+                                  specs, running, files)
+        if any(d.scope != "system" for d in desired):
+            for row in cur.execute(load_sql("scoped_settings")):
+                values = {}
+                for item in row["setconfig"]:
+                    name, _, value = item.partition("=")
+                    values[name.lower()] = value
+                catalog.scoped[(row["scope"], row["target"])] = ScopedTarget(bool(row["may_alter"]), values)
+        if not server["superuser"] and server["version_num"] >= 150000 and desired:
+            names = sorted({d.key for d in desired})
+            for row in cur.execute(load_sql("parameter_privileges"), {"names": names}):
+                catalog.privileges[row["name"]] = (row["may_alter_system"], row["may_set"])
+    return catalog
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _spec_for(d: DesiredSetting, catalog: SettingsCatalog) -> tuple[GucSpec | None, bool, str | None]:
+    """The GUC spec for a desired name, whether it is an unverified placeholder, or an error."""
+    spec = catalog.specs.get(d.key)
+    if spec is not None:
+        return spec, False, None
+    if "." in d.key:
+        prefix = d.key.split(".", 1)[0] + "."
+        siblings = [n for n in catalog.specs if n.startswith(prefix)]
+        if not siblings:  # the extension is not loaded: PostgreSQL accepts a placeholder
+            return GucSpec(d.key, "string", context="user"), True, None
+        candidates = siblings
+    else:
+        candidates = list(catalog.specs)
+    close = difflib.get_close_matches(d.key, candidates, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return None, False, f"unknown setting {d.name!r}{hint}"
+
+
+def _privilege_error(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog) -> str | None:
+    if catalog.superuser:
+        return None
+    may_alter_system, may_set = catalog.privileges.get(d.key, (False, False))
+    if d.scope == "system" and not may_alter_system:
+        return (f"role {catalog.current_user!r} may not change {spec.name} with ALTER SYSTEM "
+                f"(needs superuser or GRANT ALTER SYSTEM ON PARAMETER {spec.name})")
+    if d.scope != "system" and spec.context in ("superuser", "superuser-backend") and not may_set:
+        return f"role {catalog.current_user!r} may not set {spec.name} (a superuser setting)"
+    return None
+
+
+def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[TypedSetting]:
+    """Check every desired setting against the live server; raise all problems at once."""
+    errors: list[ProfileError] = []
+    typed: list[TypedSetting] = []
+    seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
+    system_declared = any(d.scope == "system" for d in desired)
+    if system_declared and catalog.files is None:
+        errors.append(ProfileError(desired[0].key_location, (
+            f"role {catalog.current_user!r} may not read pg_file_settings, which server-wide settings need "
+            "(superuser, or GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO ...)")))
+    allow = catalog.running.get("allow_alter_system")
+    if system_declared and allow is not None and allow.setting == "off":
+        errors.append(ProfileError(desired[0].key_location,
+                                   "allow_alter_system is off on this server: ALTER SYSTEM is disabled"))
+    for d in desired:
+        where = (d.scope, d.target, d.key)
+        if where in seen:
+            errors.append(ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})"))
+            continue
+        seen[where] = d
+        spec, placeholder, problem = _spec_for(d, catalog)
+        if spec is None:
+            errors.append(ProfileError(d.key_location, problem or "unknown setting"))
+            continue
+        if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
+            continue  # reported once per target below
+        problem = _context_error(d, spec) or _privilege_error(d, spec, catalog)
+        if problem is None and d.scope == "system":
+            source = catalog.running.get(d.key)
+            if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
+                value = _try_canonical(spec, d.raw)
+                if not isinstance(value, _Unparsable) and not spec.equal(value, _try_canonical(spec, source.setting)):
+                    problem = (f"{spec.name} is set on the server's {source.source}, which overrides "
+                               "postgresql.auto.conf: ALTER SYSTEM cannot change it")
+        if problem:
+            errors.append(ProfileError(d.key_location, problem))
+            continue
+        if d.raw is None:
+            typed.append(TypedSetting(d, spec, None, placeholder))
+            continue
+        if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
+            errors.append(ProfileError(d.location, (
+                f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
+                "use null to remove the override")))
+            continue
+        try:
+            typed.append(TypedSetting(d, spec, spec.canonical(d.raw), placeholder))
+        except InvalidValue as exc:
+            errors.append(ProfileError(d.location, str(exc)))
+    for scope in ("database", "role"):
+        targets = {d.target: d for d in desired if d.scope == scope}
+        known = [t for (s, t) in catalog.scoped if s == scope]
+        for target, d in targets.items():
+            assert target is not None
+            entry = catalog.scoped.get((scope, target))
+            loc = d.key_location
+            if entry is None:
+                close = difflib.get_close_matches(target, known, n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                errors.append(ProfileError(loc, f"unknown {scope} {target!r}{hint}"))
+            elif not entry.may_alter:
+                errors.append(ProfileError(loc, (
+                    f"role {catalog.current_user!r} may not ALTER {scope.upper()} {target} "
+                    f"({'owner' if scope == 'database' else 'CREATEROLE'} or superuser needed)")))
+    errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
+    raise_if_any(errors)
+    return typed
+
+
+def _context_error(d: DesiredSetting, spec: GucSpec) -> str | None:
+    if spec.context == "internal":
+        return f"{spec.name} is read-only (fixed when PostgreSQL was built or initialised)"
+    if d.scope != "system" and spec.context not in SCOPED_CONTEXTS:
+        return (f"{spec.name} cannot be set per {d.scope}: it is a {spec.context} setting; "
+                "declare it under settings: instead")
+    return None
+
+
+def _try_canonical(spec: GucSpec, raw: str | list[str] | None) -> Canonical | _Unparsable | None:
+    if raw is None:
+        return None
+    try:
+        return spec.canonical(raw, check_range=False)
+    except InvalidValue:
+        return _Unparsable(str(raw))
+
+
+# --- comparison -----------------------------------------------------------------------------
+
+
+def _same(spec: GucSpec, a: object, b: object) -> bool:
+    if isinstance(a, _Unparsable) or isinstance(b, _Unparsable):
+        return False
+    return spec.equal(a, b)  # type: ignore[arg-type]
+
+
+def _show(spec: GucSpec, value: object) -> str:
+    return str(value) if isinstance(value, _Unparsable) else spec.display(value)  # type: ignore[arg-type]
+
+
+def _set_statement(prefix: sql.Composable, spec: GucSpec, value: Canonical) -> sql.Composed:
+    values = sql.SQL(", ").join(sql.Literal(v) for v in spec.sql_values(value))
+    return sql.SQL("{} SET {} = {}").format(prefix, setting_name(spec.name), values)
+
+
+def _reset_statement(prefix: sql.Composable, spec: GucSpec) -> sql.Composed:
+    return sql.SQL("{} RESET {}").format(prefix, setting_name(spec.name))
+
+
+def _hazards(t: TypedSetting) -> tuple[Hazard, ...]:
+    out = []
+    if t.desired.scope == "system" and t.spec.name in PRELOAD_SETTINGS:
+        out.append(hazard("STARTUP_RISK"))
+    if t.placeholder:
+        out.append(hazard("UNVERIFIED_SETTING"))
+    return tuple(out)
+
+
+def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | Notice | None:
+    spec, d = t.spec, t.desired
+    assert catalog.files is not None
+    rows = catalog.files.get(d.key, [])
+    run = catalog.running.get(d.key)
+    running = None if run is None or run.source in SESSION_SOURCES else _try_canonical(spec, run.setting)
+    if run is not None and run.source in UNOVERRIDABLE_SOURCES:
+        configured = running
+    elif rows:
+        configured = _try_canonical(spec, rows[-1].setting)
+    elif run is not None and run.source not in SESSION_SOURCES:
+        configured = running
+    else:
+        configured = _try_canonical(spec, spec.boot_val)
+    if running is None:
+        running = configured
+    prefix = sql.SQL("ALTER SYSTEM")
+
+    def pending_restart() -> Notice | None:
+        if spec.restart_required and not _same(spec, configured, running):
+            return Notice(KIND, d.object, "RESTART_PENDING",
+                          f"{spec.name} = {_show(spec, configured)} is written but the server still runs "
+                          f"{_show(spec, running)}: restart PostgreSQL to apply it")
+        return None
+
+    if t.value is None:  # reset: only when postgresql.auto.conf holds an entry
+        auto = [r for r in rows if r.auto]
+        if not auto:
+            return pending_restart()
+        others = [r for r in rows if not r.auto]
+        after = _try_canonical(spec, others[-1].setting) if others else _try_canonical(spec, spec.boot_val)
+        return Change(KIND, d.object, "delete", _show(spec, _try_canonical(spec, auto[-1].setting)),
+                      _show(spec, after), (render(_reset_statement(prefix, spec), False),),
+                      restart_required=spec.restart_required and not _same(spec, after, running),
+                      reload_required=True, hazards=_hazards(t))
+    if not _same(spec, t.value, configured):
+        note = None
+        if not _same(spec, configured, running):
+            note = f"running value: {_show(spec, running)}"
+        return Change(KIND, d.object, "update", _show(spec, configured), spec.display(t.value),
+                      (render(_set_statement(prefix, spec, t.value), False),),
+                      restart_required=spec.restart_required and not _same(spec, t.value, running),
+                      reload_required=True, hazards=_hazards(t), note=note)
+    if _same(spec, t.value, running):
+        return None
+    if spec.restart_required:
+        return pending_restart()
+    # Written to the files but never reloaded: the reload is the change.
+    return Change(KIND, d.object, "update", _show(spec, running), spec.display(t.value),
+                  (render(_set_statement(prefix, spec, t.value), False),), reload_required=True,
+                  hazards=_hazards(t), note="written to the configuration files but not reloaded")
+
+
+def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | None:
+    spec, d = t.spec, t.desired
+    assert d.target is not None
+    stored_raw = catalog.scoped[(d.scope, d.target)].values.get(d.key)
+    stored = _try_canonical(spec, stored_raw)
+    prefix = sql.SQL("ALTER {} {}").format(sql.SQL(d.scope.upper()), identifier(d.target))
+    if t.value is None:
+        if stored_raw is None:
+            return None
+        return Change(KIND, d.object, "delete", _show(spec, stored), None,
+                      (render(_reset_statement(prefix, spec), True),), hazards=_hazards(t))
+    if stored_raw is not None and _same(spec, t.value, stored):
+        return None
+    return Change(KIND, d.object, "update", None if stored_raw is None else _show(spec, stored),
+                  spec.display(t.value), (render(_set_statement(prefix, spec, t.value), True),),
+                  hazards=_hazards(t))
+
+
+class _Render:
+    """Turns composed SQL into plan statements (needs the connection for quoting rules)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def __call__(self, stmt: sql.Composable, transactional: bool) -> Statement:
+        return Statement(stmt.as_string(self.conn), transactional, "none")
+
+
+def diff(typed: list[TypedSetting], catalog: SettingsCatalog, render: _Render) -> KindResult:
+    """Pure comparison of validated desired settings with the catalog (ordered: system, db, role)."""
+    result = KindResult()
+    order = {"system": 0, "database": 1, "role": 2}
+    for t in sorted(typed, key=lambda t: (order[t.desired.scope], t.desired.target or "", t.desired.key)):
+        if t.desired.scope == "system":
+            outcome: Change | Notice | None = _system_diff(t, catalog, render)
+        else:
+            outcome = _scoped_diff(t, catalog, render)
+        if isinstance(outcome, Change):
+            result.changes.append(outcome)
+        elif isinstance(outcome, Notice):
+            result.notices.append(outcome)
+    return result
+
+
+def plan(conn: psycopg.Connection, loaded: LoadedProfile) -> KindResult:
+    desired = desired_settings(loaded)
+    if not desired:
+        return KindResult()
+    catalog = read(conn, desired)
+    typed = validate(desired, catalog)
+    return diff(typed, catalog, _Render(conn))

@@ -1,0 +1,10 @@
+-- One row about the server and the connected role: version, privileges, config load time.
+SELECT current_setting('server_version') AS version,
+       current_setting('server_version_num')::int AS version_num,
+       current_user AS current_user,
+       r.rolsuper AS superuser,
+       r.rolcreaterole AS createrole,
+       has_function_privilege('pg_show_all_file_settings()', 'EXECUTE') AS can_read_file_settings,
+       pg_conf_load_time() AS conf_load_time
+FROM pg_roles r
+WHERE r.rolname = current_user

@@ -1,0 +1,97 @@
+"""The plan model every kind speaks: changes with their statements, locks, hazards and flags.
+
+A plan is data — rendered SQL, not callbacks — so it can be printed, saved, reviewed and executed
+by one executor. Plain frozen dataclasses: the engine's inside, not a boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIONS = ("create", "update", "delete", "replace")
+MARKERS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    transactional: bool  # False: must run outside a transaction block (ALTER SYSTEM, CONCURRENTLY)
+    lock: str = "none"  # the strongest table-level lock it takes, e.g. "SHARE UPDATE EXCLUSIVE"
+    retryable: bool = True  # safe to retry after a lock timeout (never a concurrent index build)
+
+
+@dataclass(frozen=True)
+class Hazard:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # setting | storage | index | partition | pool
+    object: str  # e.g. "shared_buffers", "database:letta/work_mem"
+    action: str  # create | update | delete | replace
+    before: Any
+    after: Any
+    statements: tuple[Statement, ...]
+    restart_required: bool = False
+    reload_required: bool = False  # needs pg_reload_conf() once all statements ran
+    hazards: tuple[Hazard, ...] = ()
+    note: str | None = None
+
+    @property
+    def transactional(self) -> bool:
+        return all(s.transactional for s in self.statements)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something worth saying that is not a change, e.g. a value written but awaiting restart."""
+
+    kind: str
+    object: str
+    code: str  # e.g. RESTART_PENDING
+    message: str
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    version_num: int
+
+
+RELOAD = Statement("SELECT pg_reload_conf()", transactional=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    server: ServerInfo
+    changes: tuple[Change, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def reload_required(self) -> bool:
+        return any(c.reload_required for c in self.changes)
+
+    @property
+    def restart_required(self) -> bool:
+        return any(c.restart_required for c in self.changes)
+
+    @property
+    def epilogue(self) -> tuple[Statement, ...]:
+        """Statements run once after every change (the single configuration reload)."""
+        return (RELOAD,) if self.reload_required else ()
+
+    def summary(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {action: 0 for action in ACTIONS}
+        for change in self.changes:
+            counts[change.action] += 1
+        counts["restart_required"] = self.restart_required
+        return counts

@@ -1,0 +1,70 @@
+"""The profile schema: pydantic models at the boundary between YAML and the engine.
+
+Values stay the text the user wrote (see `source.py`); only the server knows a setting's type,
+so settings are typed later against `pg_settings`. Field descriptions double as editor hover
+docs through the JSON Schema (`pgtune schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+PROFILE_NAME_PATTERN = r"^[a-z0-9_-]+$"
+PATTERN_MEANINGS = {
+    SETTING_NAME_PATTERN: "a setting name is letters, digits and '_', optionally dotted (pg_stat_statements.max)",
+    PROFILE_NAME_PATTERN: "must be lower-case letters, digits, '_' or '-'",
+}
+
+
+def _setting_value(value: Any) -> Any:
+    """Accept a scalar, a list of scalars, or null; reject anything nested with one clear message."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError("a setting value must be a scalar, a list of scalars, or null (null = reset)")
+
+
+SettingName = Annotated[str, StringConstraints(pattern=SETTING_NAME_PATTERN, max_length=63)]
+SettingValue = Annotated[str | list[str] | None, BeforeValidator(_setting_value)]
+SettingsMap = dict[SettingName, SettingValue]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScopedSettings(_Strict):
+    """Settings for one database or role, written with ALTER DATABASE/ROLE ... SET."""
+
+    settings: SettingsMap = Field(
+        default_factory=dict,
+        description="GUC name -> value in PostgreSQL syntax; null removes the override (RESET).",
+    )
+
+
+class Profile(_Strict):
+    """A pgtune profile (format v1)."""
+
+    name: Annotated[str, StringConstraints(pattern=PROFILE_NAME_PATTERN, max_length=63)] = Field(
+        description="Profile name: lower-case letters, digits, '_' and '-'."
+    )
+    description: str | None = Field(default=None, description="Free text shown in plans.")
+    extends: list[str] = Field(
+        default_factory=list,
+        description="Base profiles, relative to this file; deep-merged in order, this file last.",
+    )
+    settings: SettingsMap = Field(
+        default_factory=dict,
+        description="Server-wide settings (ALTER SYSTEM). Values in PostgreSQL syntax "
+        "(4GB, 30s, on, 1.1, [a, b]); null removes the entry from postgresql.auto.conf.",
+    )
+    databases: dict[str, ScopedSettings] = Field(
+        default_factory=dict, description="Per-database settings (ALTER DATABASE name SET ...)."
+    )
+    roles: dict[str, ScopedSettings] = Field(
+        default_factory=dict, description="Per-role settings (ALTER ROLE name SET ...)."
+    )

@@ -1,0 +1,48 @@
+"""The JSON plan: a stable, documented contract (format_version 1). Add keys; never rename."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pgtune.plan import Change, Plan
+
+FORMAT_VERSION = 1
+
+
+def change_to_dict(change: Change) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "object": change.object,
+        "action": change.action,
+        "before": change.before,
+        "after": change.after,
+        "sql": [s.sql for s in change.statements],
+        "transactional": change.transactional,
+        "lock": _strongest_lock(change),
+        "restart_required": change.restart_required,
+        "reload_required": change.reload_required,
+        "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
+        "note": change.note,
+    }
+
+
+def _strongest_lock(change: Change) -> str:
+    locks = [s.lock for s in change.statements if s.lock != "none"]
+    return locks[-1] if locks else "none"
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "profile": plan.profile,
+        "server": {"version": plan.server.version, "version_num": plan.server.version_num},
+        "changes": [change_to_dict(c) for c in plan.changes],
+        "epilogue": [s.sql for s in plan.epilogue],
+        "notices": [{"kind": n.kind, "object": n.object, "code": n.code, "message": n.message} for n in plan.notices],
+        "summary": plan.summary(),
+    }
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan_to_dict(plan), indent=2, sort_keys=False) + "\n"

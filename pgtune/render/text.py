@@ -1,0 +1,103 @@
+"""Terraform-like text: a line per change with + ~ - -/+ markers, then a summary line."""
+
+from __future__ import annotations
+
+from pgtune.executor import ApplyReport
+from pgtune.plan import MARKERS, Change, Plan
+
+
+def _value(value: object) -> str:
+    return "(not set)" if value is None else str(value)
+
+
+def _flags(change: Change) -> str:
+    flags = []
+    if change.restart_required:
+        flags.append("restart required")
+    if change.action == "delete" and change.kind == "setting":
+        flags.append("reset")
+    return f"  [{', '.join(flags)}]" if flags else ""
+
+
+def change_line(change: Change) -> str:
+    marker = MARKERS[change.action]
+    if change.action == "create":
+        detail = _value(change.after)
+    elif change.action == "delete" and change.kind != "setting":
+        detail = _value(change.before)
+    else:
+        detail = f"{_value(change.before)} -> {_value(change.after)}"
+    return f"  {marker:>3} {change.kind} {change.object}: {detail}{_flags(change)}"
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, {s['replace']} to replace."
+
+
+def render_text(plan: Plan) -> str:
+    head = f'Profile "{plan.profile}" on PostgreSQL {plan.server.version}'
+    lines = [head, ""]
+    if plan.empty:
+        lines = [f'No changes. The server matches profile "{plan.profile}" (PostgreSQL {plan.server.version}).']
+    for change in plan.changes:
+        lines.append(change_line(change))
+        for h in change.hazards:
+            lines.append(f"        ! {h.code}: {h.message}")
+        if change.note:
+            lines.append(f"        note: {change.note}")
+        for stmt in change.statements:
+            where = "in transaction" if change.transactional else "outside transaction"
+            lines.append(f"        {stmt.sql};  -- {where}, lock: {stmt.lock}")
+    if plan.notices:
+        lines += ["", "Notices:"]
+        lines += [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices]
+    if not plan.empty:
+        if plan.epilogue:
+            lines += ["", "Then, once: " + "; ".join(s.sql for s in plan.epilogue) + ";"]
+        lines += ["", summary_line(plan), f"Restart required: {'yes' if plan.restart_required else 'no'}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_sql(plan: Plan) -> str:
+    """The exact SQL apply would run, in order (for --dry-run)."""
+    lines = [f"-- pgtune apply --dry-run: profile {plan.profile}, PostgreSQL {plan.server.version}"]
+    for change in plan.changes:
+        lines.append(f"-- {MARKERS[change.action]} {change.kind} {change.object}")
+        transaction = change.transactional and len(change.statements) > 1
+        if transaction:
+            lines.append("BEGIN;")
+        lines += [f"{s.sql};" for s in change.statements]
+        if transaction:
+            lines.append("COMMIT;")
+    lines += [f"{s.sql};" for s in plan.epilogue]
+    return "\n".join(lines) + "\n"
+
+
+STATUS_WORDS = {
+    "applied": "applied",
+    "applied-restart-pending": "applied (restart pending)",
+    "failed": "FAILED",
+    "skipped": "skipped",
+    "unconverged": "applied, but the server still differs",
+}
+
+
+def render_apply_report(report: ApplyReport, statuses: dict[str, str]) -> str:
+    lines = [""]
+    for outcome in report.outcomes:
+        status = statuses.get(outcome.change.object, outcome.status)
+        line = f"  {STATUS_WORDS.get(status, status)}: {outcome.change.kind} {outcome.change.object}"
+        if outcome.error:
+            line += f" — {outcome.error}"
+        lines.append(line)
+    counts: dict[str, int] = {}
+    for outcome in report.outcomes:
+        status = statuses.get(outcome.change.object, outcome.status)
+        counts[status] = counts.get(status, 0) + 1
+    lines += ["", "Apply: " + ", ".join(f"{n} {STATUS_WORDS.get(k, k)}" for k, n in counts.items()) + "."]
+    if report.reloaded:
+        lines.append("Configuration reloaded (pg_reload_conf).")
+    if "applied-restart-pending" in counts:
+        lines.append("Restart PostgreSQL to apply the settings marked restart pending.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,168 @@
+"""Throwaway PostgreSQL clusters: `--sandbox` and the test suite's servers.
+
+`LocalCluster` runs initdb/pg_ctl from any PostgreSQL bin directory — the pgserver wheel's
+PostgreSQL 16 by default, or e.g. Debian's /usr/lib/postgresql/15/bin. PostgreSQL refuses to run
+as root, so as root the cluster runs as an unprivileged OS user (`postgres` when it exists,
+otherwise a `pgtune` system user created on first use). It listens on 127.0.0.1 on a free port,
+with trust authentication, and is removed when stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from pgtune.errors import SandboxError
+
+SUPERUSER = "postgres"
+
+
+def pgserver_bindir() -> Path:
+    """The bin directory of the PostgreSQL 16 shipped in the pgserver wheel (not imported)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise SandboxError("the embedded server needs the 'pgserver' package: pip install pgserver")
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (bindir / "postgres").exists():
+        raise SandboxError(f"pgserver is installed but has no PostgreSQL binaries at {bindir}")
+    return bindir
+
+
+def _os_user() -> str | None:
+    """The OS user to run PostgreSQL as: None when not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "pgtune"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtune"],
+                   check=True, capture_output=True)
+    return "pgtune"
+
+
+def _readable_bindir(bindir: Path, user: str | None) -> Path:
+    """As root, copy an installation the service user cannot reach (e.g. under /root) once."""
+    if user is None:
+        return bindir
+    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(bindir / "postgres")], check=False)
+    if probe.returncode == 0:
+        return bindir
+    install = bindir.parent
+    tag = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"pgtune-pginstall-{tag}"
+    if not (target / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix="pgtune-pginstall-"))
+        shutil.copytree(install, staging / "i", symlinks=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(staging)], check=True)
+        try:
+            (staging / "i").rename(target)
+        except OSError:
+            pass  # another process won the race; its copy is as good
+        shutil.rmtree(staging, ignore_errors=True)
+    os.chmod(target, 0o755)
+    return target / "bin"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalCluster:
+    """One initdb'd cluster in a temporary directory, controlled with pg_ctl."""
+
+    def __init__(self, bindir: Path | None = None, *, conf: dict[str, str] | None = None) -> None:
+        self.user = _os_user()
+        self.bindir = _readable_bindir(bindir or pgserver_bindir(), self.user)
+        self.root = Path(tempfile.mkdtemp(prefix="pgtune-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.port = free_port()
+        self.conf = conf or {}
+        if self.user:
+            info = pwd.getpwnam(self.user)
+            os.chown(self.root, info.pw_uid, info.pw_gid)
+        os.chmod(self.root, 0o755)
+
+    # -- process control -------------------------------------------------------------------
+    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root, check=False)
+        if result.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise SandboxError(f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}\n{log}".strip())
+        return result
+
+    def init(self) -> LocalCluster:
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
+                  "--no-locale", "--no-sync")
+        lines = [
+            f"port = {self.port}",
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{self.root}'",
+            "fsync = off",
+            "full_page_writes = off",
+            "synchronous_commit = off",
+            *(f"{k} = '{v}'" for k, v in self.conf.items()),
+        ]
+        with (self.data / "postgresql.conf").open("a") as fh:
+            fh.write("\n# pgtune sandbox\n" + "\n".join(lines) + "\n")
+        return self
+
+    def start(self) -> LocalCluster:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(SandboxError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- access ----------------------------------------------------------------------------
+    def dsn(self, dbname: str = "postgres", user: str = SUPERUSER) -> str:
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname}"
+
+    def connect(self, dbname: str = "postgres", user: str = SUPERUSER) -> psycopg.Connection:
+        return psycopg.connect(self.dsn(dbname, user), autocommit=True)
+
+    def load_sql_file(self, path: Path, dbname: str = "postgres") -> None:
+        with self.connect(dbname) as conn:
+            conn.execute(path.read_text(encoding="utf-8").encode())
+
+
+@contextlib.contextmanager
+def sandbox(schema: Path | None = None) -> Iterator[LocalCluster]:
+    """A started throwaway PostgreSQL 16 (pgserver), optionally with a schema loaded; removed after."""
+    cluster = LocalCluster()
+    try:
+        cluster.init().start()
+        if schema is not None:
+            try:
+                cluster.load_sql_file(schema)
+            except psycopg.Error as exc:
+                raise SandboxError(f"loading {schema} into the sandbox failed: {str(exc).strip()}") from None
+        yield cluster
+    finally:
+        cluster.destroy()

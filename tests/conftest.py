@@ -1,0 +1,194 @@
+"""Real servers for the suite: PostgreSQL 16 (pgserver wheel) and 15 (Debian), one each per session.
+
+There is no skipping: a missing server is a failure (scripts/bootstrap installs them). Every
+statement is logged with its application_name, so tests can prove that pgtune ran no SQL.
+Between tests each server is put back: ALTER SYSTEM RESET ALL, database/role settings removed,
+test roles and databases dropped, and a restart when a test left a restart pending.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgtune.engine import build_plan
+from pgtune.plan import Plan
+from pgtune.profile.loader import load_profile
+from pgtune.sandbox import LocalCluster, pgserver_bindir
+
+REPO = Path(__file__).resolve().parent.parent
+DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
+TEST_PREFIX = "pgtune_test_"
+
+LOG_CONF = {
+    "log_statement": "all",
+    "log_line_prefix": "%a|%p| ",
+    "log_min_messages": "warning",
+    "max_connections": "60",
+}
+
+
+def _bindir(version: str) -> Path:
+    if version == "16":
+        return pgserver_bindir()
+    if not (DEBIAN_PG15 / "postgres").exists():
+        pytest.fail("PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin); run scripts/bootstrap", pytrace=False)
+    return DEBIAN_PG15
+
+
+@dataclass
+class Server:
+    """A running test cluster with helpers tests read like scenarios with."""
+
+    version: str
+    cluster: LocalCluster
+
+    @property
+    def dsn(self) -> str:
+        return self.cluster.dsn()
+
+    def sql(self, statement: str, params: tuple | dict | None = None, dbname: str = "postgres") -> list[tuple]:
+        with self.cluster.connect(dbname) as conn:
+            cur = conn.execute(statement.encode() if params is None else statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def one(self, statement: str, params: tuple | dict | None = None) -> object:
+        rows = self.sql(statement, params)
+        return rows[0][0] if rows else None
+
+    def show(self, name: str) -> str:
+        """The value a new session sees (after reloads)."""
+        return str(self.one(f"SHOW {name}"))
+
+    def auto_conf(self) -> dict[str, str]:
+        rows = self.sql("SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno")
+        return dict(rows)
+
+    def db_role_settings(self) -> dict[str, list[str]]:
+        rows = self.sql(
+            "SELECT coalesce('database:' || d.datname, 'role:' || r.rolname), s.setconfig FROM pg_db_role_setting s "
+            "LEFT JOIN pg_database d ON d.oid = s.setdatabase AND s.setrole = 0 "
+            "LEFT JOIN pg_roles r ON r.oid = s.setrole AND s.setdatabase = 0"
+        )
+        return {k: sorted(v) for k, v in rows if k}
+
+    def log_position(self) -> int:
+        return self.cluster.log.stat().st_size if self.cluster.log.exists() else 0
+
+    def pgtune_statements(self, since: int) -> list[str]:
+        """Statements the server logged from application_name=pgtune since a log position."""
+        with self.cluster.log.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace")
+        return re.findall(r"^pgtune\|\d+\| LOG:  statement: (.*)$", text, flags=re.M)
+
+    def restart(self) -> None:
+        self.cluster.restart()
+
+    def reset(self) -> None:
+        """Put the server back to its initial configuration."""
+        with self.cluster.connect() as conn:
+            need_restart = conn.execute(
+                "SELECT EXISTS (SELECT FROM pg_settings s WHERE s.context = 'postmaster' AND (s.pending_restart "
+                "OR s.sourcefile LIKE '%%postgresql.auto.conf' OR s.name IN (SELECT f.name FROM pg_file_settings f "
+                "WHERE f.sourcefile LIKE '%%postgresql.auto.conf')))"
+            ).fetchone()[0]
+            conn.execute("ALTER SYSTEM RESET ALL")
+            for (db,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (TEST_PREFIX + "%",)).fetchall():
+                conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)'.encode())
+            conn.execute("ALTER DATABASE postgres RESET ALL")
+            conn.execute("ALTER ROLE postgres RESET ALL")
+            for (role,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (TEST_PREFIX + "%",)).fetchall():
+                conn.execute(f'DROP ROLE "{role}"'.encode())
+            loaded_at = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]
+            conn.execute("SELECT pg_reload_conf()")
+        if need_restart:
+            self.restart()
+            return
+        for _ in range(200):
+            if self.one("SELECT pg_conf_load_time()") != loaded_at:
+                return
+            time.sleep(0.02)
+
+
+def _start(version: str) -> Iterator[Server]:
+    cluster = LocalCluster(_bindir(version), conf=LOG_CONF)
+    try:
+        cluster.init().start()
+        yield Server(version, cluster)
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg16() -> Iterator[Server]:
+    yield from _start("16")
+
+
+@pytest.fixture(scope="session")
+def pg15() -> Iterator[Server]:
+    yield from _start("15")
+
+
+@pytest.fixture(params=["16", "15"])
+def pg(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """Each test using this runs on both PostgreSQL 16 and 15, from a clean configuration."""
+    server: Server = request.getfixturevalue(f"pg{request.param}")
+    server.reset()
+    yield server
+    server.reset()
+
+
+@pytest.fixture
+def write_profile(tmp_path: Path) -> Callable[..., Path]:
+    """Write a profile YAML (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "profile.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def plan_for(pg: Server, write_profile: Callable[..., Path]) -> Callable[[str], Plan]:
+    """Plan a profile (YAML text) against the test server through the library API."""
+
+    def run(text: str) -> Plan:
+        loaded = load_profile(write_profile(text))
+        with psycopg.connect(pg.dsn, autocommit=True, application_name="pgtune") as conn:
+            return build_plan(conn, loaded)
+
+    return run
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None) -> CliResult:
+    """Run the real `pgtune` command in a subprocess (real exit codes, real stdout/stderr)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "pgtune", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or REPO, input=stdin or "", timeout=300, check=False)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    return run_cli
