@@ -10,8 +10,8 @@ demo: setup
 	$(VENV)/bin/pgtune apply --sandbox --yes profiles/example.yaml
 
 test: setup
-	$(PY) -m ruff check pgtune tests bench
+	$(PY) -m ruff check pgtune tests
 	$(PY) -m pytest
 
 lint: setup
-	$(PY) -m ruff check pgtune tests bench
+	$(PY) -m ruff check pgtune tests

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +34,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
@@ -126,7 +126,9 @@ def apply(
     profile: Annotated[Path, typer.Argument(help="Profile file.")],
     dsn: DsnOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")
+    ] = False,
     lock_timeout: Annotated[
         str, typer.Option("--lock-timeout", help="PostgreSQL lock_timeout for each statement.")
     ] = "5s",

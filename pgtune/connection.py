@@ -77,7 +77,8 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
     params.setdefault("application_name", APPLICATION_NAME)
     params.setdefault("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", "10"))
     try:
-        return psycopg.connect(make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}),
-                               autocommit=autocommit)
+        return psycopg.connect(
+            make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}), autocommit=autocommit
+        )
     except psycopg.Error as exc:
         raise ConnectionFailed(f"could not connect to {redact(dsn)}: {scrub(str(exc).strip(), dsn)}") from None

@@ -19,7 +19,9 @@ CATALOG_STATEMENT_TIMEOUT = "30s"
 
 
 def server_info(conn: psycopg.Connection) -> ServerInfo:
-    row = conn.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int").fetchone()
+    row = conn.execute(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int"
+    ).fetchone()
     assert row is not None
     return ServerInfo(version=row[0].split()[0], version_num=row[1])
 

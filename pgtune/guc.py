@@ -29,6 +29,7 @@ LIST_SETTINGS = frozenset(
 _IDENTIFIER_LISTS = frozenset({"search_path", "temp_tablespaces"})
 """List settings whose unquoted elements are identifiers (folded to lower case by the server)."""
 
+
 class InvalidValue(ValueError):
     """A value the server would reject for this setting; the message names what is allowed."""
 
@@ -85,9 +86,7 @@ class GucSpec:
         if check_range and self.min_val is not None and self.max_val is not None:
             lo, hi = float(self.min_val), float(self.max_val)
             if not lo <= value <= hi:
-                raise InvalidValue(
-                    f"{self.name} = {text!r} is outside the valid range {self.bounds_text()}"
-                )
+                raise InvalidValue(f"{self.name} = {text!r} is outside the valid range {self.bounds_text()}")
         return int(value) if integer else value
 
     def _parse_enum(self, text: str) -> str:
@@ -101,9 +100,7 @@ class GucSpec:
                 return "on" if parse_bool(word, self.name) else "off"
             except InvalidValue:
                 pass
-        raise InvalidValue(
-            f"invalid value {text!r} for {self.name}; allowed values: {', '.join(self.enumvals)}"
-        )
+        raise InvalidValue(f"invalid value {text!r} for {self.name}; allowed values: {', '.join(self.enumvals)}")
 
     # -- rendering -------------------------------------------------------------------------
     def display(self, value: Canonical | None) -> str:
@@ -134,7 +131,12 @@ class GucSpec:
 
 
 _BOOL_PREFIXES = (
-    ("true", True, 1), ("false", False, 1), ("yes", True, 1), ("no", False, 1), ("on", True, 2), ("off", False, 2),
+    ("true", True, 1),
+    ("false", False, 1),
+    ("yes", True, 1),
+    ("no", False, 1),
+    ("on", True, 2),
+    ("off", False, 2),
 )
 """parse_bool's table: any prefix of these words of at least the given length (`o` is ambiguous)."""
 

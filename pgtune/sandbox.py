@@ -47,8 +47,11 @@ def _os_user() -> str | None:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtune"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtune"],
+        check=True,
+        capture_output=True,
+    )
     return "pgtune"
 
 
@@ -66,10 +69,8 @@ def _readable_bindir(bindir: Path, user: str | None) -> Path:
         staging = Path(tempfile.mkdtemp(prefix="pgtune-pginstall-"))
         shutil.copytree(install, staging / "i", symlinks=True)
         subprocess.run(["chmod", "-R", "a+rX", str(staging)], check=True)
-        try:
+        with contextlib.suppress(OSError):  # another process won the race; its copy is as good
             (staging / "i").rename(target)
-        except OSError:
-            pass  # another process won the race; its copy is as good
         shutil.rmtree(staging, ignore_errors=True)
     os.chmod(target, 0o755)
     return target / "bin"
@@ -109,8 +110,9 @@ class LocalCluster:
         return result
 
     def init(self) -> LocalCluster:
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                  "--no-locale", "--no-sync")
+        self._run(
+            "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"
+        )
         lines = [
             f"port = {self.port}",
             "listen_addresses = '127.0.0.1'",

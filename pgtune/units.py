@@ -29,9 +29,7 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 _BASE_UNIT = re.compile(r"^(\d*)(B|kB|MB|GB|TB|us|ms|s|min|h|d)$")
 _STRTOL = re.compile(r"\s*[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_STRTOD = re.compile(
-    r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE
-)
+_STRTOD = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
 
 
 class UnitError(ValueError):
@@ -73,7 +71,7 @@ def _split_number(text: str, integer: bool) -> tuple[float, str]:
     if integer:
         m = _STRTOL.match(text)
         rest = text[m.end() :] if m else ""
-        if m and not (rest[:1] in (".", "e", "E")):
+        if m and rest[:1] not in (".", "e", "E"):
             digits = m.group(0).strip()
             sign = -1 if digits.startswith("-") else 1
             digits = digits.lstrip("+-")

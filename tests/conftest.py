@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +71,9 @@ class Server:
         return str(self.one(f"SHOW {name}"))
 
     def auto_conf(self) -> dict[str, str]:
-        rows = self.sql("SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno")
+        rows = self.sql(
+            "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno"
+        )
         return dict(rows)
 
     def db_role_settings(self) -> dict[str, list[str]]:
@@ -90,7 +92,13 @@ class Server:
         with self.cluster.log.open("rb") as fh:
             fh.seek(since)
             text = fh.read().decode(errors="replace")
-        return re.findall(r"^pgtune\|\d+\| LOG:  statement: (.*)$", text, flags=re.M)
+        statements = []
+        for entry in re.split(r"^(?=[^\s|]*\|\d+\| )", text, flags=re.M):
+            head, sep, body = entry.partition("| LOG:  statement: ")
+            if sep and head.startswith("pgtune|"):
+                lines = [ln for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+                statements.append(" ".join(ln.strip() for ln in lines))
+        return statements
 
     def restart(self) -> None:
         self.cluster.restart()
@@ -104,11 +112,15 @@ class Server:
                 "WHERE f.sourcefile LIKE '%%postgresql.auto.conf')))"
             ).fetchone()[0]
             conn.execute("ALTER SYSTEM RESET ALL")
-            for (db,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (TEST_PREFIX + "%",)).fetchall():
+            for (db,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (TEST_PREFIX + "%",)
+            ).fetchall():
                 conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)'.encode())
             conn.execute("ALTER DATABASE postgres RESET ALL")
             conn.execute("ALTER ROLE postgres RESET ALL")
-            for (role,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (TEST_PREFIX + "%",)).fetchall():
+            for (role,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (TEST_PREFIX + "%",)
+            ).fetchall():
                 conn.execute(f'DROP ROLE "{role}"'.encode())
             loaded_at = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]
             conn.execute("SELECT pg_reload_conf()")
@@ -180,12 +192,22 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None) -> CliResult:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None
+) -> CliResult:
     """Run the real `pgtune` command in a subprocess (real exit codes, real stdout/stderr)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "pgtune", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or REPO, input=stdin or "", timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgtune", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        input=stdin or "",
+        timeout=300,
+        check=False,
+    )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

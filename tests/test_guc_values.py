@@ -63,8 +63,15 @@ def test_a_list_value_for_a_scalar_setting_is_an_error() -> None:
         JIT.canonical(["on"])
 
 
-@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_characters='\x00'), min_size=1).filter(
-    lambda s: s.strip() == s and s), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1).filter(
+            lambda s: s.strip() == s and s
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_list_display_round_trips_through_server_quoting(items: list[str]) -> None:
     """What PostgreSQL writes for a list (each element double-quoted) reads back as the same list."""
     server_text = ", ".join('"' + item.replace('"', '""') + '"' for item in items)

@@ -32,8 +32,13 @@ def test_values_keep_the_text_the_user_wrote(write_profile: Callable[..., Path])
     """)
     settings = load_profile(path).profile.settings
     assert settings == {
-        "jit": "off", "enable_seqscan": "yes", "random_page_cost": "1.10", "log_file_mode": "0600",
-        "statement_timeout": None, "lock_timeout": None, "work_mem": "64MB",
+        "jit": "off",
+        "enable_seqscan": "yes",
+        "random_page_cost": "1.10",
+        "log_file_mode": "0600",
+        "statement_timeout": None,
+        "lock_timeout": None,
+        "work_mem": "64MB",
         "shared_preload_libraries": ["pg_stat_statements", "auto_explain"],
     }
 
@@ -62,7 +67,12 @@ def test_all_schema_errors_are_reported_at_once_in_file_order(write_profile: Cal
           app: {settngs: {}}
     """)
     lines = errors_of(path)
-    assert [line.split(": ", 1)[0].rsplit(":", 2)[1:] for line in lines] == [["1", "7"], ["3", "3"], ["4", "25"], ["6", "9"]]
+    assert [line.split(": ", 1)[0].rsplit(":", 2)[1:] for line in lines] == [
+        ["1", "7"],
+        ["3", "3"],
+        ["4", "25"],
+        ["6", "9"],
+    ]
     assert "lower-case letters" in lines[0]
     assert "invalid name 'work_mem; DROP TABLE x'" in lines[1]
     assert "a setting value must be a scalar" in lines[2]
@@ -87,7 +97,8 @@ def test_missing_name_and_non_mapping(write_profile: Callable[..., Path]) -> Non
 
 
 def test_extends_deep_merges_later_wins_and_lists_replace(write_profile: Callable[..., Path]) -> None:
-    write_profile("""
+    write_profile(
+        """
         name: base
         settings:
           shared_buffers: 1GB
@@ -95,13 +106,18 @@ def test_extends_deep_merges_later_wins_and_lists_replace(write_profile: Callabl
           shared_preload_libraries: [a, b]
         databases:
           app: {settings: {work_mem: 8MB, statement_timeout: 5s}}
-    """, "base.yaml")
-    write_profile("""
+    """,
+        "base.yaml",
+    )
+    write_profile(
+        """
         name: mid
         extends: base.yaml
         settings:
           work_mem: 16MB
-    """, "mid.yaml")
+    """,
+        "mid.yaml",
+    )
     path = write_profile("""
         name: prod
         extends: [mid.yaml]
@@ -114,14 +130,20 @@ def test_extends_deep_merges_later_wins_and_lists_replace(write_profile: Callabl
     loaded = load_profile(path)
     p = loaded.profile
     assert p.name == "prod"
-    assert p.settings == {"shared_buffers": "1GB", "work_mem": "16MB", "shared_preload_libraries": ["c"],
-                          "statement_timeout": None}
+    assert p.settings == {
+        "shared_buffers": "1GB",
+        "work_mem": "16MB",
+        "shared_preload_libraries": ["c"],
+        "statement_timeout": None,
+    }
     assert p.databases["app"].settings == {"work_mem": "32MB", "statement_timeout": "5s"}
     # Each value remembers the file that set it.
     assert str(loaded.location(("settings", "shared_buffers"))) == f"{path.parent}/base.yaml:3:19"
     assert str(loaded.location(("settings", "work_mem"))) == f"{path.parent}/mid.yaml:4:13"
     assert str(loaded.location(("settings", "shared_preload_libraries"))) == f"{path}:4:29"
-    assert str(loaded.location(("databases", "app", "settings", "statement_timeout"))) == f"{path.parent}/base.yaml:7:54"
+    assert (
+        str(loaded.location(("databases", "app", "settings", "statement_timeout"))) == f"{path.parent}/base.yaml:7:54"
+    )
 
 
 def test_errors_in_a_base_file_point_into_that_file(write_profile: Callable[..., Path]) -> None:

@@ -66,8 +66,16 @@ def test_reals_keep_fractions_and_convert_units() -> None:
 
 @pytest.mark.parametrize(
     ("value", "base", "text"),
-    [(131072, PAGES, "1GB"), (16384, PAGES, "128MB"), (1, PAGES, "8kB"), (60000, MS, "1min"), (-1, MS, "-1"),
-     (0, MS, "0"), (1500, MS, "1500ms"), (3, KB, "3kB")],
+    [
+        (131072, PAGES, "1GB"),
+        (16384, PAGES, "128MB"),
+        (1, PAGES, "8kB"),
+        (60000, MS, "1min"),
+        (-1, MS, "-1"),
+        (0, MS, "0"),
+        (1500, MS, "1500ms"),
+        (3, KB, "3kB"),
+    ],
 )
 def test_format_matches_show(value: int, base: BaseUnit, text: str) -> None:
     assert format_number(value, base, integer=True) == text

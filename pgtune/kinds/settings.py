@@ -52,7 +52,6 @@ class _Unparsable:
         return self.text
 
 
-
 @dataclass(frozen=True)
 class DesiredSetting:
     scope: str  # system | database | role
@@ -150,8 +149,13 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting]) -> SettingsCat
         for row in cur.execute(load_sql("settings")):
             key = row["name"].lower()
             specs[key] = GucSpec(
-                name=row["name"], vartype=row["vartype"], unit=row["unit"], context=row["context"],
-                min_val=row["min_val"], max_val=row["max_val"], enumvals=tuple(row["enumvals"]),
+                name=row["name"],
+                vartype=row["vartype"],
+                unit=row["unit"],
+                context=row["context"],
+                min_val=row["min_val"],
+                max_val=row["max_val"],
+                enumvals=tuple(row["enumvals"]),
                 boot_val=row["boot_val"],
             )
             running[key] = Running(row["setting"], row["source"], row["pending_restart"])
@@ -163,8 +167,9 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting]) -> SettingsCat
                 files.setdefault(row["name"].lower(), []).append(
                     FileRow(row["setting"], row["sourcefile"], row["applied"], row["error"])
                 )
-        catalog = SettingsCatalog(server["version_num"], server["current_user"], server["superuser"],
-                                  specs, running, files)
+        catalog = SettingsCatalog(
+            server["version_num"], server["current_user"], server["superuser"], specs, running, files
+        )
         if any(d.scope != "system" for d in desired):
             for row in cur.execute(load_sql("scoped_settings")):
                 values = {}
@@ -190,7 +195,17 @@ def _spec_for(d: DesiredSetting, catalog: SettingsCatalog) -> tuple[GucSpec | No
     if "." in d.key:
         prefix = d.key.split(".", 1)[0] + "."
         siblings = [n for n in catalog.specs if n.startswith(prefix)]
-        if not siblings:  # the extension is not loaded: PostgreSQL accepts a placeholder
+        if not siblings:  # the module is not loaded: the server may accept a placeholder
+            if d.scope == "system" and catalog.version_num < 170000:
+                return (
+                    None,
+                    False,
+                    (
+                        f"unknown setting {d.name!r}: its module is not loaded, and before PostgreSQL 17 "
+                        "ALTER SYSTEM accepts a custom setting only once its module is loaded "
+                        "(add the module to shared_preload_libraries, restart, then apply again)"
+                    ),
+                )
             return GucSpec(d.key, "string", context="user"), True, None
         candidates = siblings
     else:
@@ -205,8 +220,10 @@ def _privilege_error(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog)
         return None
     may_alter_system, may_set = catalog.privileges.get(d.key, (False, False))
     if d.scope == "system" and not may_alter_system:
-        return (f"role {catalog.current_user!r} may not change {spec.name} with ALTER SYSTEM "
-                f"(needs superuser or GRANT ALTER SYSTEM ON PARAMETER {spec.name})")
+        return (
+            f"role {catalog.current_user!r} may not change {spec.name} with ALTER SYSTEM "
+            f"(needs superuser or GRANT ALTER SYSTEM ON PARAMETER {spec.name})"
+        )
     if d.scope != "system" and spec.context in ("superuser", "superuser-backend") and not may_set:
         return f"role {catalog.current_user!r} may not set {spec.name} (a superuser setting)"
     return None
@@ -219,17 +236,26 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
     seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
     system_declared = any(d.scope == "system" for d in desired)
     if system_declared and catalog.files is None:
-        errors.append(ProfileError(desired[0].key_location, (
-            f"role {catalog.current_user!r} may not read pg_file_settings, which server-wide settings need "
-            "(superuser, or GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO ...)")))
+        errors.append(
+            ProfileError(
+                desired[0].key_location,
+                (
+                    f"role {catalog.current_user!r} may not read pg_file_settings, which server-wide settings need "
+                    "(superuser, or GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO ...)"
+                ),
+            )
+        )
     allow = catalog.running.get("allow_alter_system")
     if system_declared and allow is not None and allow.setting == "off":
-        errors.append(ProfileError(desired[0].key_location,
-                                   "allow_alter_system is off on this server: ALTER SYSTEM is disabled"))
+        errors.append(
+            ProfileError(desired[0].key_location, "allow_alter_system is off on this server: ALTER SYSTEM is disabled")
+        )
     for d in desired:
         where = (d.scope, d.target, d.key)
         if where in seen:
-            errors.append(ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})"))
+            errors.append(
+                ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})")
+            )
             continue
         seen[where] = d
         spec, placeholder, problem = _spec_for(d, catalog)
@@ -244,8 +270,10 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
             if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
                 value = _try_canonical(spec, d.raw)
                 if not isinstance(value, _Unparsable) and not spec.equal(value, _try_canonical(spec, source.setting)):
-                    problem = (f"{spec.name} is set on the server's {source.source}, which overrides "
-                               "postgresql.auto.conf: ALTER SYSTEM cannot change it")
+                    problem = (
+                        f"{spec.name} is set on the server's {source.source}, which overrides "
+                        "postgresql.auto.conf: ALTER SYSTEM cannot change it"
+                    )
         if problem:
             errors.append(ProfileError(d.key_location, problem))
             continue
@@ -253,9 +281,15 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
             typed.append(TypedSetting(d, spec, None, placeholder))
             continue
         if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
-            errors.append(ProfileError(d.location, (
-                f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
-                "use null to remove the override")))
+            errors.append(
+                ProfileError(
+                    d.location,
+                    (
+                        f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
+                        "use null to remove the override"
+                    ),
+                )
+            )
             continue
         try:
             typed.append(TypedSetting(d, spec, spec.canonical(d.raw), placeholder))
@@ -273,9 +307,15 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
                 hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 errors.append(ProfileError(loc, f"unknown {scope} {target!r}{hint}"))
             elif not entry.may_alter:
-                errors.append(ProfileError(loc, (
-                    f"role {catalog.current_user!r} may not ALTER {scope.upper()} {target} "
-                    f"({'owner' if scope == 'database' else 'CREATEROLE'} or superuser needed)")))
+                errors.append(
+                    ProfileError(
+                        loc,
+                        (
+                            f"role {catalog.current_user!r} may not ALTER {scope.upper()} {target} "
+                            f"({'owner' if scope == 'database' else 'CREATEROLE'} or superuser needed)"
+                        ),
+                    )
+                )
     errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
     raise_if_any(errors)
     return typed
@@ -285,8 +325,10 @@ def _context_error(d: DesiredSetting, spec: GucSpec) -> str | None:
     if spec.context == "internal":
         return f"{spec.name} is read-only (fixed when PostgreSQL was built or initialised)"
     if d.scope != "system" and spec.context not in SCOPED_CONTEXTS:
-        return (f"{spec.name} cannot be set per {d.scope}: it is a {spec.context} setting; "
-                "declare it under settings: instead")
+        return (
+            f"{spec.name} cannot be set per {d.scope}: it is a {spec.context} setting; "
+            "declare it under settings: instead"
+        )
     return None
 
 
@@ -350,9 +392,13 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
 
     def pending_restart() -> Notice | None:
         if spec.restart_required and not _same(spec, configured, running):
-            return Notice(KIND, d.object, "RESTART_PENDING",
-                          f"{spec.name} = {_show(spec, configured)} is written but the server still runs "
-                          f"{_show(spec, running)}: restart PostgreSQL to apply it")
+            return Notice(
+                KIND,
+                d.object,
+                "RESTART_PENDING",
+                f"{spec.name} = {_show(spec, configured)} is written but the server still runs "
+                f"{_show(spec, running)}: restart PostgreSQL to apply it",
+            )
         return None
 
     if t.value is None:  # reset: only when postgresql.auto.conf holds an entry
@@ -361,26 +407,49 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             return pending_restart()
         others = [r for r in rows if not r.auto]
         after = _try_canonical(spec, others[-1].setting) if others else _try_canonical(spec, spec.boot_val)
-        return Change(KIND, d.object, "delete", _show(spec, _try_canonical(spec, auto[-1].setting)),
-                      _show(spec, after), (render(_reset_statement(prefix, spec), False),),
-                      restart_required=spec.restart_required and not _same(spec, after, running),
-                      reload_required=True, hazards=_hazards(t))
+        return Change(
+            KIND,
+            d.object,
+            "delete",
+            _show(spec, _try_canonical(spec, auto[-1].setting)),
+            _show(spec, after),
+            (render(_reset_statement(prefix, spec), False),),
+            restart_required=spec.restart_required and not _same(spec, after, running),
+            reload_required=True,
+            hazards=_hazards(t),
+        )
     if not _same(spec, t.value, configured):
         note = None
         if not _same(spec, configured, running):
             note = f"running value: {_show(spec, running)}"
-        return Change(KIND, d.object, "update", _show(spec, configured), spec.display(t.value),
-                      (render(_set_statement(prefix, spec, t.value), False),),
-                      restart_required=spec.restart_required and not _same(spec, t.value, running),
-                      reload_required=True, hazards=_hazards(t), note=note)
+        return Change(
+            KIND,
+            d.object,
+            "update",
+            _show(spec, configured),
+            spec.display(t.value),
+            (render(_set_statement(prefix, spec, t.value), False),),
+            restart_required=spec.restart_required and not _same(spec, t.value, running),
+            reload_required=True,
+            hazards=_hazards(t),
+            note=note,
+        )
     if _same(spec, t.value, running):
         return None
     if spec.restart_required:
         return pending_restart()
     # Written to the files but never reloaded: the reload is the change.
-    return Change(KIND, d.object, "update", _show(spec, running), spec.display(t.value),
-                  (render(_set_statement(prefix, spec, t.value), False),), reload_required=True,
-                  hazards=_hazards(t), note="written to the configuration files but not reloaded")
+    return Change(
+        KIND,
+        d.object,
+        "update",
+        _show(spec, running),
+        spec.display(t.value),
+        (render(_set_statement(prefix, spec, t.value), False),),
+        reload_required=True,
+        hazards=_hazards(t),
+        note="written to the configuration files but not reloaded",
+    )
 
 
 def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | None:
@@ -392,13 +461,26 @@ def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
     if t.value is None:
         if stored_raw is None:
             return None
-        return Change(KIND, d.object, "delete", _show(spec, stored), None,
-                      (render(_reset_statement(prefix, spec), True),), hazards=_hazards(t))
+        return Change(
+            KIND,
+            d.object,
+            "delete",
+            _show(spec, stored),
+            None,
+            (render(_reset_statement(prefix, spec), True),),
+            hazards=_hazards(t),
+        )
     if stored_raw is not None and _same(spec, t.value, stored):
         return None
-    return Change(KIND, d.object, "update", None if stored_raw is None else _show(spec, stored),
-                  spec.display(t.value), (render(_set_statement(prefix, spec, t.value), True),),
-                  hazards=_hazards(t))
+    return Change(
+        KIND,
+        d.object,
+        "update",
+        None if stored_raw is None else _show(spec, stored),
+        spec.display(t.value),
+        (render(_set_statement(prefix, spec, t.value), True),),
+        hazards=_hazards(t),
+    )
 
 
 class _Render:

@@ -61,7 +61,7 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[Any, PositionIndex]:
     merged: Any = {}
     index = PositionIndex()
     for i, name in enumerate(extends):
-        base_path = (path.parent / name)
+        base_path = path.parent / name
         loc = doc.index.entries.get(("extends", i)) or value_location(doc.index, ("extends",))
         if base_path.resolve() in (*chain, resolved):
             cycle = " -> ".join(p.name for p in (*chain, resolved, base_path.resolve()))
@@ -114,7 +114,9 @@ def _to_profile_error(err: Any, index: PositionIndex, model: type[BaseModel]) ->
         key = str(loc[-1])
         close = difflib.get_close_matches(key, _fields_at(model, loc[:-1]), n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return ProfileError(index.find(loc), f"unknown key {key!r} in {'.'.join(map(str, loc[:-1])) or 'profile'}{hint}")
+        return ProfileError(
+            index.find(loc), f"unknown key {key!r} in {'.'.join(map(str, loc[:-1])) or 'profile'}{hint}"
+        )
     if kind == "missing":
         return ProfileError(index.find(loc[:-1]), f"missing required key {str(loc[-1])!r}")
     message = err["msg"].removeprefix("Value error, ")

@@ -6,4 +6,12 @@ from pgtune.render.text import render_apply_report, render_sql, render_text
 
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
-__all__ = ["FORMATS", "plan_to_dict", "render_apply_report", "render_json", "render_markdown", "render_sql", "render_text"]
+__all__ = [
+    "FORMATS",
+    "plan_to_dict",
+    "render_apply_report",
+    "render_json",
+    "render_markdown",
+    "render_sql",
+    "render_text",
+]

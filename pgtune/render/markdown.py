@@ -29,7 +29,15 @@ def render_markdown(plan: Plan) -> str:
             lock = {s.lock for s in c.statements} - {"none"}
             if lock:
                 notes.append("lock: " + ", ".join(sorted(lock)))
-            lines.append(f"| `{MARKERS[c.action]}` | {c.kind} | `{c.object}` | {_cell(c.before)} | {_cell(c.after)} | {'<br>'.join(notes)} |")
+            cells = [
+                f"`{MARKERS[c.action]}`",
+                c.kind,
+                f"`{c.object}`",
+                _cell(c.before),
+                _cell(c.after),
+                "<br>".join(notes),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "<details><summary>SQL</summary>", "", "```sql"]
         lines += [f"{s.sql};" for c in plan.changes for s in c.statements]
         lines += [f"{s.sql};" for s in plan.epilogue]

@@ -32,7 +32,9 @@ def change_line(change: Change) -> str:
 
 def summary_line(plan: Plan) -> str:
     s = plan.summary()
-    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, {s['replace']} to replace."
+    return (
+        f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, {s['replace']} to replace."
+    )
 
 
 def render_text(plan: Plan) -> str:

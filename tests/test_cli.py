@@ -1,0 +1,186 @@
+"""The `pgtune` command end to end, in a subprocess, against a real server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO, CliResult, Server
+
+Cli = Callable[..., CliResult]
+
+PROFILE = """
+    name: cli
+    settings:
+      work_mem: 64MB
+      jit: off
+      shared_buffers: 256MB
+      statement_timeout: null
+    databases:
+      postgres: {settings: {random_page_cost: '1.1'}}
+    roles:
+      postgres: {settings: {lock_timeout: 10s}}
+"""
+
+
+@pytest.fixture
+def profile(write_profile: Callable[..., Path]) -> Path:
+    return write_profile(PROFILE)
+
+
+def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Path) -> None:
+    pg.sql("ALTER SYSTEM SET statement_timeout = '1min'")
+    result = cli("plan", str(profile), "--dsn", pg.dsn, "--format", "json")
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["format_version"] == 1
+    assert doc["profile"] == "cli"
+    assert doc["server"]["version"].startswith(pg.version + ".")
+    assert doc["server"]["version_num"] // 10000 == int(pg.version)
+    assert doc["summary"] == {"create": 0, "update": 5, "delete": 1, "replace": 0, "restart_required": True}
+    by_object = {c["object"]: c for c in doc["changes"]}
+    assert list(by_object) == [
+        "jit",
+        "shared_buffers",
+        "statement_timeout",
+        "work_mem",
+        "database:postgres/random_page_cost",
+        "role:postgres/lock_timeout",
+    ]
+    sb = by_object["shared_buffers"]
+    assert sb == {
+        "kind": "setting",
+        "object": "shared_buffers",
+        "action": "update",
+        "before": "128MB",
+        "after": "256MB",
+        "sql": ["ALTER SYSTEM SET \"shared_buffers\" = '256MB'"],
+        "transactional": False,
+        "lock": "none",
+        "restart_required": True,
+        "reload_required": True,
+        "hazards": [],
+        "note": None,
+    }
+    assert by_object["statement_timeout"]["action"] == "delete"
+    assert by_object["statement_timeout"]["sql"] == ['ALTER SYSTEM RESET "statement_timeout"']
+    assert by_object["database:postgres/random_page_cost"]["transactional"] is True
+    assert doc["epilogue"] == ["SELECT pg_reload_conf()"]
+
+
+def test_text_and_markdown_plans(pg: Server, cli: Cli, profile: Path) -> None:
+    text = cli("plan", str(profile), "--dsn", pg.dsn)
+    assert text.code == 0
+    assert "  ~ setting shared_buffers: 128MB -> 256MB  [restart required]" in text.stdout
+    assert "  ~ setting database:postgres/random_page_cost: (not set) -> 1.1" in text.stdout
+    assert text.stdout.rstrip().endswith(
+        "Plan: 0 to create, 5 to update, 0 to delete, 0 to replace.\nRestart required: yes"
+    )
+    md = cli("plan", str(profile), "--dsn", pg.dsn, "--format", "markdown")
+    assert md.stdout.startswith("<!-- pgtune-plan -->\n### pgtune plan: `cli` on PostgreSQL")
+    assert "| `~` | setting | `shared_buffers` | `128MB` | `256MB` | :warning: restart required |" in md.stdout
+    assert "```sql\nALTER SYSTEM SET \"jit\" = 'off';" in md.stdout
+
+
+def test_detailed_exitcode_and_apply_then_no_changes(pg: Server, cli: Cli, profile: Path) -> None:
+    assert cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 2
+    assert cli("plan", str(profile), "--dsn", pg.dsn).code == 0
+
+    applied = cli("apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert applied.code == 0, applied.stderr
+    assert "applied (restart pending): setting shared_buffers" in applied.stdout
+    assert "applied: setting work_mem" in applied.stdout
+    assert "Apply: 4 applied, 1 applied (restart pending)." in applied.stdout
+    assert pg.show("work_mem") == "64MB"
+
+    again = cli("apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert again.code == 0
+    assert again.stdout.startswith('No changes. The server matches profile "cli"')
+    assert "RESTART_PENDING shared_buffers" in again.stdout
+    assert cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 0
+
+
+def test_dry_run_prints_the_sql_and_runs_nothing(pg: Server, cli: Cli, profile: Path) -> None:
+    position = pg.log_position()
+    result = cli("apply", str(profile), "--dsn", pg.dsn, "--dry-run")
+    assert result.code == 0
+    assert "ALTER SYSTEM SET \"work_mem\" = '64MB';\n" in result.stdout
+    assert 'ALTER DATABASE "postgres" SET "random_page_cost" = \'1.1\';' in result.stdout
+    assert result.stdout.rstrip().endswith("SELECT pg_reload_conf();")
+    assert pg.auto_conf() == {}
+    assert not [s for s in pg.pgtune_statements(position) if s.upper().startswith(("ALTER", "SELECT PG_RELOAD"))]
+
+
+def test_apply_without_a_terminal_needs_yes(pg: Server, cli: Cli, profile: Path) -> None:
+    result = cli("apply", str(profile), "--dsn", pg.dsn)
+    assert result.code == 1
+    assert "refusing to apply: stdin is not a terminal; pass --yes" in result.stderr
+    assert pg.auto_conf() == {}
+
+
+def test_profile_errors_exit_1_with_position_and_no_sql(
+    pg: Server, cli: Cli, write_profile: Callable[..., Path]
+) -> None:
+    bad = write_profile("name: bad\nsettings:\n  work_mem: [1\n", "bad.yaml")
+    result = cli("plan", str(bad), "--dsn", pg.dsn)
+    assert result.code == 1
+    assert result.stderr.startswith(f"{bad}:4:1: invalid YAML")
+    unknown = write_profile("name: bad\nsettings:\n  shared_bufers: 1GB\n", "unknown.yaml")
+    position = pg.log_position()
+    result = cli("apply", str(unknown), "--dsn", pg.dsn, "--yes")
+    assert result.code == 1
+    assert f"{unknown}:3:3: unknown setting 'shared_bufers'; did you mean 'shared_buffers'" in result.stderr
+    assert result.stdout == ""
+    assert not [s for s in pg.pgtune_statements(position) if s.upper().startswith("ALTER")]
+
+
+def test_validate_is_offline(cli: Cli, write_profile: Callable[..., Path]) -> None:
+    good = write_profile("name: ok\nsettings: {work_mem: 4MB}\n", "good.yaml")
+    bad = write_profile("name: ok\nsetting: {}\n", "bad.yaml")
+    result = cli("validate", str(good), str(bad), env={"PGTUNE_DSN": "host=203.0.113.1 connect_timeout=1"})
+    assert result.code == 1
+    assert f"{good}: ok (profile 'ok')" in result.stdout
+    assert f"{bad}:2:1: unknown key 'setting' in profile; did you mean 'settings'?" in result.stderr
+
+
+def test_dsn_precedence_flag_then_pgtune_dsn_then_database_url_then_libpq(pg: Server, cli: Cli, profile: Path) -> None:
+    dead = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    assert cli("plan", str(profile), "--dsn", pg.dsn, env={"PGTUNE_DSN": dead}).code == 0
+    assert cli("plan", str(profile), env={"PGTUNE_DSN": pg.dsn, "DATABASE_URL": dead}).code == 0
+    assert cli("plan", str(profile), env={"DATABASE_URL": pg.dsn}).code == 0
+    libpq = {"PGHOST": "127.0.0.1", "PGPORT": str(pg.cluster.port), "PGUSER": "postgres", "PGDATABASE": "postgres"}
+    assert cli("plan", str(profile), env=libpq).code == 0
+    failed = cli("plan", str(profile), env={"PGTUNE_DSN": dead, "DATABASE_URL": pg.dsn})
+    assert failed.code == 1 and "could not connect to postgresql://nobody@127.0.0.1:1/none" in failed.stderr
+
+
+def test_passwords_never_appear_in_any_output(pg: Server, cli: Cli, profile: Path) -> None:
+    secret = "S3cr3t-Pa55word"
+    pg.sql(f"CREATE ROLE pgtune_test_pw LOGIN SUPERUSER PASSWORD '{secret}'")
+    url = f"postgresql://pgtune_test_pw:{secret}@127.0.0.1:{pg.cluster.port}/postgres"
+    outputs = [
+        cli("plan", str(profile), "--dsn", url),
+        cli("plan", str(profile), "--dsn", url, "--format", "json"),
+        cli("apply", str(profile), "--dsn", url, "--dry-run"),
+        cli("plan", str(profile), "--dsn", f"postgresql://pgtune_test_pw:{secret}@127.0.0.1:1/x?connect_timeout=2"),
+        cli("plan", str(profile), "--dsn", f"host=127.0.0.1 port=1 password={secret} connect_timeout=2"),
+        cli("plan", str(profile), "--dsn", f"postgresql://u:{secret}@[bad"),
+        cli("plan", str(profile), env={"PGTUNE_DSN": "host=127.0.0.1 port=1 connect_timeout=2", "PGPASSWORD": secret}),
+    ]
+    assert [o.code for o in outputs] == [0, 0, 0, 1, 1, 1, 1]
+    for output in outputs:
+        assert secret not in output.stdout + output.stderr
+    assert "postgresql://pgtune_test_pw:****@127.0.0.1:1/x" in outputs[3].stderr
+
+
+def test_quick_start_sandbox_plan_and_apply(cli: Cli) -> None:
+    """The README's quick start: the shipped example profile against the embedded server."""
+    plan = cli("plan", "--sandbox", "profiles/example.yaml", cwd=REPO)
+    assert plan.code == 0, plan.stderr
+    assert "~ setting shared_buffers: 128MB -> 256MB  [restart required]" in plan.stdout
+    applied = cli("apply", "--sandbox", "--yes", "profiles/example.yaml", cwd=REPO)
+    assert applied.code == 0, applied.stderr
+    assert "applied (restart pending): setting shared_buffers" in applied.stdout
+    assert "Apply: 7 applied, 1 applied (restart pending)." in applied.stdout
