@@ -184,3 +184,14 @@ def test_quick_start_sandbox_plan_and_apply(cli: Cli) -> None:
     assert applied.code == 0, applied.stderr
     assert "applied (restart pending): setting shared_buffers" in applied.stdout
     assert "Apply: 7 applied, 1 applied (restart pending)." in applied.stdout
+
+
+def test_sandbox_loads_a_schema_first(cli: Cli, write_profile: Callable[..., Path], tmp_path: Path) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE ROLE letta_app LOGIN;\nCREATE SCHEMA letta;\n")
+    profile = write_profile("name: s\nroles:\n  letta_app: {settings: {statement_timeout: 30s}}\n")
+    result = cli("plan", "--sandbox", "--schema", str(schema), str(profile))
+    assert result.code == 0, result.stderr
+    assert "~ setting role:letta_app/statement_timeout: (not set) -> 30s" in result.stdout
+    without = cli("plan", "--sandbox", str(profile))
+    assert without.code == 1 and "unknown role 'letta_app'" in without.stderr
