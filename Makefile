@@ -2,14 +2,17 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint setup
+.PHONY: demo test lint setup test-setup
 setup:
 	@scripts/bootstrap
+
+test-setup:
+	@scripts/bootstrap --test
 
 demo: setup
 	$(VENV)/bin/pgtune apply --sandbox --yes profiles/example.yaml
 
-test: setup
+test: test-setup
 	$(PY) -m ruff check pgtune tests
 	$(PY) -m pytest
 
