@@ -8,11 +8,11 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, settings
+from pgtune.kinds import KindResult, settings, storage
 from pgtune.plan import Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS = (settings,)
+KINDS = (settings, storage)
 """Kinds in the order their changes run."""
 
 CATALOG_STATEMENT_TIMEOUT = "30s"

@@ -28,6 +28,12 @@ HAZARDS: dict[str, HazardKind] = {
             "a missing library stops the next restart.",
         ),
         HazardKind(
+            "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
+            False,
+            "Takes an ACCESS EXCLUSIVE lock on the table: reads and writes wait while it runs "
+            "(bounded by lock_timeout while it waits for the lock).",
+        ),
+        HazardKind(
             "UNVERIFIED_SETTING",
             False,
             "A dotted custom setting the server does not know yet (its extension is not loaded): "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from psycopg import sql
 
 
@@ -12,3 +14,55 @@ def setting_name(name: str) -> sql.Composable:
 
 def identifier(*parts: str) -> sql.Identifier:
     return sql.Identifier(*parts)
+
+
+class InvalidName(ValueError):
+    """A table name pgtune will not interpret; the message says what is allowed."""
+
+
+_UNQUOTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def parse_qualified(text: str) -> tuple[str | None, str]:
+    """`schema.table` (or a bare `table`) with SQL's rules: unquoted parts fold to lower case,
+    "double-quoted" parts are kept exactly ("" escapes a quote)."""
+    parts: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if i < n and text[i] == '"':
+            j, buf = i + 1, []
+            while j < n and not (text[j] == '"' and text[j + 1 : j + 2] != '"'):
+                buf.append(text[j])
+                j += 2 if text[j] == '"' else 1
+            if j >= n:
+                raise InvalidName(f"unterminated quoted name in {text!r}")
+            parts.append("".join(buf))
+            i = j + 1
+        else:
+            j = text.find(".", i)
+            j = n if j < 0 else j
+            word = text[i:j]
+            if not _UNQUOTED.match(word):
+                raise InvalidName(
+                    f"invalid table name {text!r}: write schema.table with letters, digits and _ "
+                    '(double-quote other names: "My Schema".table)'
+                )
+            parts.append(word.lower())
+            i = j
+        if i >= n:
+            break
+        if text[i] != ".":
+            raise InvalidName(f"invalid table name {text!r}")
+        i += 1
+    if len(parts) > 2 or not all(parts):
+        raise InvalidName(f"invalid table name {text!r}: expected schema.table or table")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def qualified_text(schema: str, name: str) -> str:
+    """`schema.name` for display, quoting parts that need it (as pg's quote_ident would)."""
+
+    def q(part: str) -> str:
+        return part if _UNQUOTED.match(part) and part == part.lower() else '"' + part.replace('"', '""') + '"'
+
+    return f"{q(schema)}.{q(name)}"

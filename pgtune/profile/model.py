@@ -46,6 +46,19 @@ class ScopedSettings(_Strict):
     )
 
 
+StorageName = Annotated[str, StringConstraints(pattern=r"^(toast\.)?[a-z_]+$", max_length=80)]
+
+
+class TableSpec(_Strict):
+    """What pgtune manages on one table."""
+
+    storage: dict[StorageName, SettingValue] = Field(
+        default_factory=dict,
+        description="Storage parameters (reloptions): autovacuum_*, fillfactor, toast.* ... "
+        "null removes the parameter (RESET). On a partitioned table they apply to every leaf partition.",
+    )
+
+
 class Profile(_Strict):
     """A pgtune profile (format v1)."""
 
@@ -67,4 +80,8 @@ class Profile(_Strict):
     )
     roles: dict[str, ScopedSettings] = Field(
         default_factory=dict, description="Per-role settings (ALTER ROLE name SET ...)."
+    )
+    tables: dict[str, TableSpec] = Field(
+        default_factory=dict,
+        description='Per-table state, keyed "schema.table" (a bare name resolves through search_path).',
     )

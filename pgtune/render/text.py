@@ -21,7 +21,9 @@ def _flags(change: Change) -> str:
 
 def change_line(change: Change) -> str:
     marker = MARKERS[change.action]
-    if change.action == "create":
+    if isinstance(change.before, dict) and isinstance(change.after, dict):
+        detail = "; ".join(f"{k} {_value(change.before.get(k))} -> {_value(change.after.get(k))}" for k in change.after)
+    elif change.action == "create":
         detail = _value(change.after)
     elif change.action == "delete" and change.kind != "setting":
         detail = _value(change.before)

@@ -1,0 +1,80 @@
+"""Table storage parameters PostgreSQL knows (heap reloptions, reloptions.c), as typed specs.
+
+There is no catalog view of reloption definitions, so they live here, per version. Values parse
+with the same `GucSpec` machinery as settings; reloptions take no units (reloptions.c passes no
+unit flags to parse_int/parse_real). Names are checked against this table before they reach SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgtune.guc import GucSpec
+
+INT_MAX = "2147483647"
+
+
+@dataclass(frozen=True)
+class Reloption:
+    spec: GucSpec
+    toast: bool  # also valid as toast.<name>
+    since: int = 0  # server_version_num it appeared in
+    lock: str = "SHARE UPDATE EXCLUSIVE"
+
+
+def _opt(
+    name: str,
+    vartype: str,
+    lo: str | None = None,
+    hi: str | None = None,
+    *,
+    toast: bool = True,
+    since: int = 0,
+    enum: tuple[str, ...] = (),
+    lock: str = "SHARE UPDATE EXCLUSIVE",
+) -> Reloption:
+    return Reloption(GucSpec(name, vartype, None, "reloption", lo, hi, enum), toast, since, lock)
+
+
+HEAP_RELOPTIONS: dict[str, Reloption] = {
+    o.spec.name: o
+    for o in (
+        _opt("fillfactor", "integer", "10", "100", toast=False),
+        _opt("toast_tuple_target", "integer", "128", "8160", toast=False),
+        _opt("parallel_workers", "integer", "0", "1024", toast=False),
+        _opt("autovacuum_enabled", "bool"),
+        _opt("vacuum_index_cleanup", "enum", enum=("auto", "on", "off"), since=140000),
+        _opt("vacuum_truncate", "bool"),
+        _opt("autovacuum_vacuum_threshold", "integer", "0", INT_MAX),
+        _opt("autovacuum_vacuum_insert_threshold", "integer", "-1", INT_MAX, since=130000),
+        _opt("autovacuum_analyze_threshold", "integer", "0", INT_MAX, toast=False),
+        _opt("autovacuum_vacuum_cost_delay", "real", "0", "100"),
+        _opt("autovacuum_vacuum_cost_limit", "integer", "1", "10000"),
+        _opt("autovacuum_freeze_min_age", "integer", "0", "1000000000"),
+        _opt("autovacuum_freeze_max_age", "integer", "100000", "2000000000"),
+        _opt("autovacuum_freeze_table_age", "integer", "0", "2000000000"),
+        _opt("autovacuum_multixact_freeze_min_age", "integer", "0", "1000000000"),
+        _opt("autovacuum_multixact_freeze_max_age", "integer", "10000", "2000000000"),
+        _opt("autovacuum_multixact_freeze_table_age", "integer", "0", "2000000000"),
+        _opt("log_autovacuum_min_duration", "integer", "-1", INT_MAX),
+        _opt("autovacuum_vacuum_scale_factor", "real", "0", "100"),
+        _opt("autovacuum_vacuum_insert_scale_factor", "real", "0", "100", since=130000),
+        _opt("autovacuum_analyze_scale_factor", "real", "0", "100", toast=False),
+        _opt("user_catalog_table", "bool", toast=False, lock="ACCESS EXCLUSIVE"),
+    )
+}
+
+
+def known_names(version_num: int) -> list[str]:
+    """Every parameter name valid on this server version, toast.* included."""
+    names = [n for n, o in HEAP_RELOPTIONS.items() if version_num >= o.since]
+    return names + [f"toast.{n}" for n in names if HEAP_RELOPTIONS[n].toast]
+
+
+def lookup(name: str, version_num: int) -> Reloption | None:
+    """The reloption for `name` (or `toast.name`) on this version, or None."""
+    toast = name.startswith("toast.")
+    option = HEAP_RELOPTIONS.get(name.removeprefix("toast."))
+    if option is None or version_num < option.since or (toast and not option.toast):
+        return None
+    return option
