@@ -100,6 +100,14 @@ class Server:
                 statements.append(" ".join(ln.strip() for ln in lines))
         return statements
 
+    def assert_only_reads_since(self, position: int) -> None:
+        """pgtune talked to the server (so logging works) but changed nothing: reads only."""
+        ran = self.pgtune_statements(position)
+        reads = ("SELECT", "WITH", "SET TRANSACTION", "BEGIN", "COMMIT", "ROLLBACK")
+        assert ran, "pgtune sent no statement at all: the log check would prove nothing"
+        assert all(s.lstrip().upper().startswith(reads) for s in ran), ran
+        assert not [s for s in ran if "PG_RELOAD_CONF" in s.upper()], ran
+
     def restart(self) -> None:
         self.cluster.restart()
 
