@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
@@ -21,7 +21,7 @@ from pgtune.connection import connect, redact, resolve_dsn, scrub
 from pgtune.engine import build_plan
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
-from pgtune.plan import Plan
+from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
 
@@ -156,14 +156,35 @@ def apply(
                 raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
             if not typer.confirm("Apply these changes?", default=False, err=True):
                 raise ApplyRefused("apply cancelled; nothing was executed")
-        options = ExecOptions(lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
+        options = ExecOptions(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            retries=retries,
+            progress=_show_progress if sys.stderr.isatty() else None,
+        )
         with connect(target) as conn:
-            report = execute(result, conn, options, on_outcome=lambda o: _err(f"  {o.status}: {o.change.object}"))
+            clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
+            report = execute(
+                result, conn, options, on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}")
+            )
         after = _plan(loaded, target)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:
             raise ApplyFailed(f"apply failed; re-run `pgtune plan` against {redact(target)} to see what remains")
+
+
+def _show_progress(statement: Statement, sample: dict[str, Any]) -> None:
+    """One self-overwriting line per long statement (terminals only): phase and blocks/tuples done."""
+    name = statement.sql.split(" ON ")[0].rsplit(" ", 1)[-1]
+    done = ""
+    for unit in ("blocks", "tuples"):
+        total = sample.get(f"{unit}_total") or 0
+        if total:
+            done = f" {unit} {sample[f'{unit}_done']}/{total} ({100 * sample[f'{unit}_done'] // total}%)"
+            break
+    sys.stderr.write(f"\r\x1b[K  {name}: {sample['phase']}{done}")
+    sys.stderr.flush()
 
 
 def _statuses(report, after: Plan) -> dict[str, str]:  # type: ignore[no-untyped-def]

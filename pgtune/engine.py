@@ -1,6 +1,9 @@
-"""Plan: read the catalog once per kind inside one read-only snapshot, validate, diff.
+"""Plan: read the catalog inside one snapshot, validate every kind, diff.
 
-Validation problems from every kind are collected and raised together before anything runs.
+The plan transaction is REPEATABLE READ and always rolled back. Kinds only read, except the
+index kind's probe, which builds the desired indexes on empty temporary copies of their tables
+inside a savepoint to let the server itself validate and canonicalise them; rolling back leaves
+nothing behind. Validation problems from every kind are collected and raised together.
 """
 
 from __future__ import annotations
@@ -8,11 +11,11 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, settings, storage
+from pgtune.kinds import KindResult, PlanContext, indexes, settings, storage, tables
 from pgtune.plan import Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS = (settings, storage)
+KINDS = (settings, storage, indexes)
 """Kinds in the order their changes run."""
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
@@ -30,13 +33,16 @@ def build_plan(conn: psycopg.Connection, loaded: LoadedProfile) -> Plan:
     """Compute the ordered plan that converges the server to the profile."""
     errors: list[ProfileError] = []
     results: list[KindResult] = []
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
         server = server_info(conn)
+        resolved, table_errors = tables.resolve(conn, loaded)
+        errors.extend(table_errors)
+        ctx = PlanContext(conn, loaded, server, resolved)
         for kind in KINDS:
             try:
-                results.append(kind.plan(conn, loaded))
+                results.append(kind.plan(ctx))
             except ProfileErrors as exc:
                 errors.extend(exc.errors)
             except ProfileError as exc:

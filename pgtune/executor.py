@@ -5,18 +5,24 @@
 - Every statement runs under a short `lock_timeout`, so pgtune never queues in front of traffic;
   a lock timeout (SQLSTATE 55P03) on a retryable statement is retried with backoff, boundedly.
 - The first failure stops the run: later changes are reported as skipped.
+- Long statements (concurrent index builds) can be watched: a second connection polls
+  `pg_stat_progress_create_index` for the executing backend and hands samples to a callback.
 - One `pg_reload_conf()` at the end when any applied change needs it, then wait until new
   sessions see the reloaded configuration.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.rows import dict_row
 
 from pgtune.plan import RELOAD, Change, Plan, Statement
 
@@ -30,6 +36,8 @@ class ExecOptions:
     retries: int = 3
     backoff_seconds: float = 0.5
     reload_wait_seconds: float = 10.0
+    progress: Callable[[Statement, dict[str, Any]], None] | None = None  # samples of long statements
+    progress_interval: float = 0.5
 
 
 @dataclass
@@ -84,12 +92,52 @@ def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions) 
         _run_statement(conn, stmt, options)
 
 
+PROGRESS_QUERIES = {
+    "create_index": "SELECT phase, blocks_total, blocks_done, tuples_total, tuples_done, lockers_total, lockers_done, "
+    "partitions_total, partitions_done FROM pg_stat_progress_create_index WHERE pid = %s",
+}
+
+
+def _other_connection(conn: psycopg.Connection) -> psycopg.Connection:
+    extra = {"password": conn.info.password} if conn.info.password else {}
+    return psycopg.connect(conn.info.dsn, autocommit=True, **extra)
+
+
+@contextmanager
+def _watch(conn: psycopg.Connection, stmt: Statement, options: ExecOptions) -> Iterator[None]:
+    """Poll the statement's pg_stat_progress_* row from a second connection while it runs."""
+    callback = options.progress
+    if callback is None or stmt.progress not in PROGRESS_QUERIES:
+        yield
+        return
+    pid, query, stop = conn.info.backend_pid, PROGRESS_QUERIES[stmt.progress], threading.Event()
+
+    def poll() -> None:
+        try:
+            with _other_connection(conn) as watcher, watcher.cursor(row_factory=dict_row) as cur:
+                while not stop.wait(options.progress_interval):
+                    row = cur.execute(query, (pid,)).fetchone()
+                    if row:
+                        callback(stmt, row)
+        except psycopg.Error:
+            pass  # progress is a nicety: never let it fail an apply
+
+    thread = threading.Thread(target=poll, name="pgtune-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def _run_statement(conn: psycopg.Connection, stmt: Statement, options: ExecOptions) -> None:
     attempts = 0
     while True:
         try:
             _set_timeouts(conn, options, local=False)
-            conn.execute(stmt.sql.encode())
+            with _watch(conn, stmt, options):
+                conn.execute(stmt.sql.encode())
             return
         except pgerrors.LockNotAvailable:
             attempts += 1
@@ -131,9 +179,8 @@ def execute(
 def _wait_for_reload(conn: psycopg.Connection, before: object, limit: float) -> None:
     """SIGHUP is handled asynchronously: wait until a new session sees the new load time."""
     deadline = time.monotonic() + limit
-    extra = {"password": conn.info.password} if conn.info.password else {}
     while time.monotonic() < deadline:
-        with psycopg.connect(conn.info.dsn, autocommit=True, **extra) as probe:
+        with _other_connection(conn) as probe:
             row = probe.execute("SELECT pg_conf_load_time()").fetchone()
         if row and row[0] != before:
             return

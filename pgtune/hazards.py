@@ -34,6 +34,29 @@ HAZARDS: dict[str, HazardKind] = {
             "(bounded by lock_timeout while it waits for the lock).",
         ),
         HazardKind(
+            "INDEX_BUILD",
+            False,
+            "Builds an index with CREATE INDEX CONCURRENTLY: no write is blocked, but the build costs CPU "
+            "and I/O for as long as it scans the table, and waits for running transactions to finish.",
+        ),
+        HazardKind(
+            "INDEX_DROPPED",
+            False,
+            "Drops an index (or replaces its definition): queries that used it may get slower.",
+        ),
+        HazardKind(
+            "INVALID_INDEX",
+            False,
+            "The index exists but is INVALID (e.g. left by an interrupted concurrent build): queries "
+            "cannot use it and it still slows writes; it is dropped and built again.",
+        ),
+        HazardKind(
+            "UNIQUE_INDEX",
+            False,
+            "A UNIQUE index: the build fails if the table holds duplicates, leaving an invalid index "
+            "that the next plan replaces.",
+        ),
+        HazardKind(
             "UNVERIFIED_SETTING",
             False,
             "A dotted custom setting the server does not know yet (its extension is not loaded): "

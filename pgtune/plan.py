@@ -19,6 +19,7 @@ class Statement:
     transactional: bool  # False: must run outside a transaction block (ALTER SYSTEM, CONCURRENTLY)
     lock: str = "none"  # the strongest table-level lock it takes, e.g. "SHARE UPDATE EXCLUSIVE"
     retryable: bool = True  # safe to retry after a lock timeout (never a concurrent index build)
+    progress: str | None = None  # pg_stat_progress_* view that reports on it (create_index)
 
 
 @dataclass(frozen=True)

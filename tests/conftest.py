@@ -22,11 +22,13 @@ import psycopg
 import pytest
 
 from pgtune.engine import build_plan
+from pgtune.executor import ApplyReport, ExecOptions, execute
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
 from pgtune.sandbox import LocalCluster, pgserver_bindir
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
 TEST_PREFIX = "pgtune_test_"
 
@@ -101,12 +103,29 @@ class Server:
         return statements
 
     def assert_only_reads_since(self, position: int) -> None:
-        """pgtune talked to the server (so logging works) but changed nothing: reads only."""
+        """pgtune talked to the server (so logging works) but changed nothing: reads only, plus the
+        index probe's temporary objects inside a savepoint that is rolled back."""
         ran = self.pgtune_statements(position)
-        reads = ("SELECT", "WITH", "SET TRANSACTION", "BEGIN", "COMMIT", "ROLLBACK")
+        reads = ("SELECT", "WITH", "SET TRANSACTION", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+        probe = re.compile(r'^(CREATE TEMP TABLE "pgtune_probe_\d+"|CREATE (UNIQUE )?INDEX "pgtune_probe_\d+_\d+")')
         assert ran, "pgtune sent no statement at all: the log check would prove nothing"
-        assert all(s.lstrip().upper().startswith(reads) for s in ran), ran
+        for statement in ran:
+            parts = [p.strip() for p in statement.split(";") if p.strip()] if probe.match(statement) else [statement]
+            assert all(p.upper().startswith(reads) or probe.match(p) for p in parts), statement
         assert not [s for s in ran if "PG_RELOAD_CONF" in s.upper()], ran
+        assert "COMMIT" not in [s.strip().upper() for s in ran], "the plan transaction must roll back"
+
+    def apply(self, plan: Plan, options: ExecOptions | None = None, check: bool = True) -> ApplyReport:
+        """Execute a plan as pgtune would (application_name=pgtune); by default it must succeed."""
+        with psycopg.connect(self.dsn, autocommit=True, application_name="pgtune") as conn:
+            report = execute(plan, conn, options or ExecOptions())
+        if check:
+            assert not report.failed, [o.error for o in report.outcomes if o.error]
+        return report
+
+    def load(self, fixture: str) -> None:
+        """Run one of tests/fixtures/*.sql."""
+        self.sql((FIXTURES / fixture).read_text(encoding="utf-8"))
 
     def restart(self) -> None:
         self.cluster.restart()

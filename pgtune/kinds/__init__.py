@@ -1,7 +1,7 @@
 """Resource kinds: each module reads its slice of the catalog, validates, and diffs.
 
-A kind module exposes `plan(conn, loaded, server) -> KindResult`. Adding a kind means adding a
-module and listing it in `KINDS`; the engine, renderers and executor stay unchanged.
+A kind module exposes `plan(ctx: PlanContext) -> KindResult`. Adding a kind means adding a
+module and listing it in `engine.KINDS`; the renderers and the executor stay unchanged.
 """
 
 from __future__ import annotations
@@ -9,14 +9,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from pgtune.plan import Change, Notice
+import psycopg
+
+from pgtune.plan import Change, Notice, ServerInfo
+
+if TYPE_CHECKING:
+    from pgtune.kinds.tables import Table
+    from pgtune.profile.loader import LoadedProfile
 
 
 @dataclass
 class KindResult:
     changes: list[Change] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+
+
+@dataclass
+class PlanContext:
+    """What every kind gets: the snapshot connection, the profile, the server, resolved tables."""
+
+    conn: psycopg.Connection
+    loaded: LoadedProfile
+    server: ServerInfo
+    tables: dict[str, Table]  # profile key -> table (keys that failed to resolve are absent)
 
 
 @cache

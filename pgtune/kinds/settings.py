@@ -24,7 +24,7 @@ from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, setting_name
-from pgtune.kinds import KindResult, load_sql
+from pgtune.kinds import KindResult, PlanContext, load_sql
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 
@@ -509,8 +509,9 @@ def diff(typed: list[TypedSetting], catalog: SettingsCatalog, render: _Render) -
     return result
 
 
-def plan(conn: psycopg.Connection, loaded: LoadedProfile) -> KindResult:
-    desired = desired_settings(loaded)
+def plan(ctx: PlanContext) -> KindResult:
+    conn = ctx.conn
+    desired = desired_settings(ctx.loaded)
     if not desired:
         return KindResult()
     catalog = read(conn, desired)

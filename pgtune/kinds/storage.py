@@ -1,6 +1,6 @@
 """Per-table storage parameters (reloptions), toast.* included.
 
-One query reads every declared table, its leaf relations and their (TOAST) reloptions. A
+The table resolution (`tables.py`) already read every leaf and its (TOAST) reloptions. A
 partitioned parent takes no storage parameters, so what a profile declares for it is applied to
 every leaf partition, one change per leaf. Values compare typed ("0.050" equals 0.05); each
 change is one transaction of `ALTER TABLE ... SET (...)` / `RESET (...)` under lock_timeout.
@@ -9,19 +9,18 @@ change is one transaction of `ALTER TABLE ... SET (...)` / `RESET (...)` under l
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.guc import Canonical, InvalidValue
 from pgtune.hazards import hazard
-from pgtune.identifiers import InvalidName, identifier, parse_qualified, qualified_text
-from pgtune.kinds import KindResult, load_sql
+from pgtune.identifiers import identifier, qualified_text
+from pgtune.kinds import KindResult, PlanContext
+from pgtune.kinds.tables import Leaf, Table
 from pgtune.plan import Change, Hazard, Notice, Statement
-from pgtune.profile.loader import LoadedProfile
 from pgtune.reloptions import known_names, lookup
 
 KIND = "storage"
@@ -35,82 +34,6 @@ class DesiredParam:
     key_location: Location | None
 
 
-@dataclass
-class DesiredTable:
-    key: str  # as written in the profile
-    schema: str | None
-    name: str
-    location: Location | None
-    params: list[DesiredParam] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Leaf:
-    schema: str
-    name: str
-    reloptions: dict[str, str]
-    toast_reloptions: dict[str, str] | None  # None: the table has no TOAST table
-
-
-@dataclass(frozen=True)
-class ObservedTable:
-    schema: str
-    name: str
-    partitioned: bool
-    leaves: tuple[Leaf, ...]
-
-
-def _options(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        out[name] = value
-    return out
-
-
-def desired_tables(loaded: LoadedProfile) -> tuple[list[DesiredTable], list[ProfileError]]:
-    tables, errors = [], []
-    for key, spec in loaded.profile.tables.items():
-        if not spec.storage:
-            continue
-        try:
-            schema, name = parse_qualified(key)
-        except InvalidName as exc:
-            errors.append(ProfileError(loaded.location(("tables", key), key=True), str(exc)))
-            continue
-        table = DesiredTable(key, schema, name, loaded.location(("tables", key), key=True))
-        for param, raw in spec.storage.items():
-            path = ("tables", key, "storage", param)
-            table.params.append(DesiredParam(param, raw, loaded.location(path), loaded.location(path, key=True)))
-        tables.append(table)
-    return tables, errors
-
-
-def read(conn: psycopg.Connection, tables: list[DesiredTable]) -> dict[str, list[ObservedTable]]:
-    """Declared key -> every matching table (more than one only for an ambiguous bare name)."""
-    params = {
-        "keys": [t.key for t in tables],
-        "schemas": [t.schema for t in tables],
-        "names": [t.name for t in tables],
-    }
-    found: dict[str, dict[tuple[str, str], ObservedTable]] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(load_sql("tables"), params):
-            by_name = found.setdefault(row["key"], {})
-            ident = (row["nspname"], row["relname"])
-            table = by_name.get(ident) or ObservedTable(ident[0], ident[1], row["relkind"] == "p", ())
-            if row["leaf_name"] is not None:
-                leaf = Leaf(
-                    row["leaf_schema"],
-                    row["leaf_name"],
-                    _options(row["reloptions"]),
-                    _options(row["toast_reloptions"]) if row["has_toast"] else None,
-                )
-                table = ObservedTable(table.schema, table.name, table.partitioned, (*table.leaves, leaf))
-            by_name[ident] = table
-    return {key: list(v.values()) for key, v in found.items()}
-
-
 @dataclass(frozen=True)
 class TypedParam:
     name: str
@@ -118,23 +41,20 @@ class TypedParam:
     lock: str
 
 
-def validate(
-    tables: list[DesiredTable], observed: dict[str, list[ObservedTable]], version_num: int
-) -> list[tuple[DesiredTable, ObservedTable, list[TypedParam]]]:
+def validate(ctx: PlanContext) -> list[tuple[Table, list[TypedParam]]]:
+    """Type every declared parameter for the server's version; all problems at once."""
     errors: list[ProfileError] = []
     out = []
+    version_num = ctx.server.version_num
     names = known_names(version_num)
-    for table in tables:
-        matches = observed.get(table.key, [])
-        if not matches:
-            errors.append(ProfileError(table.location, f"unknown table {table.key!r}"))
-            continue
-        if len(matches) > 1:
-            where = ", ".join(qualified_text(m.schema, m.name) for m in matches)
-            errors.append(ProfileError(table.location, f"table {table.key!r} is ambiguous: {where}; qualify it"))
+    for key, spec in ctx.loaded.profile.tables.items():
+        table = ctx.tables.get(key)
+        if not spec.storage or table is None:
             continue
         typed = []
-        for param in table.params:
+        for name, raw in spec.storage.items():
+            path = ("tables", key, "storage", name)
+            param = DesiredParam(name, raw, ctx.loaded.location(path), ctx.loaded.location(path, key=True))
             option = lookup(param.name, version_num)
             if option is None:
                 close = difflib.get_close_matches(param.name, names, n=3)
@@ -150,7 +70,7 @@ def validate(
                 errors.append(ProfileError(param.location, str(exc).replace(option.spec.name, param.name, 1)))
                 continue
             typed.append(TypedParam(param.name, value, option.lock))
-        out.append((table, matches[0], typed))
+        out.append((table, typed))
     raise_if_any(errors)
     return out
 
@@ -165,7 +85,7 @@ def _current(leaf: Leaf, name: str) -> tuple[bool, str | None]:
 
 
 def _leaf_change(
-    leaf: Leaf, parent: ObservedTable, params: list[TypedParam], version_num: int, conn: psycopg.Connection
+    leaf: Leaf, parent: Table, params: list[TypedParam], version_num: int, conn: psycopg.Connection
 ) -> tuple[Change | None, list[str]]:
     sets: list[tuple[TypedParam, str | None]] = []
     resets: list[tuple[TypedParam, str]] = []
@@ -234,12 +154,10 @@ def _spec(p: TypedParam, version_num: int):  # type: ignore[no-untyped-def]
     return option.spec
 
 
-def diff(
-    validated: list[tuple[DesiredTable, ObservedTable, list[TypedParam]]], version_num: int, conn: psycopg.Connection
-) -> KindResult:
+def diff(validated: list[tuple[Table, list[TypedParam]]], version_num: int, conn: psycopg.Connection) -> KindResult:
     result = KindResult()
-    for _table, observed, params in sorted(validated, key=lambda v: (v[1].schema, v[1].name)):
-        name = qualified_text(observed.schema, observed.name)
+    for observed, params in sorted(validated, key=lambda v: (v[0].schema, v[0].name)):
+        name = observed.qualified
         if observed.partitioned and not observed.leaves:
             result.notices.append(
                 Notice(KIND, name, "NO_PARTITIONS", "partitioned table without partitions: nothing to apply yet")
@@ -260,11 +178,5 @@ def diff(
     return result
 
 
-def plan(conn: psycopg.Connection, loaded: LoadedProfile) -> KindResult:
-    tables, errors = desired_tables(loaded)
-    raise_if_any(errors)
-    if not tables:
-        return KindResult()
-    version_num = conn.info.server_version
-    observed = read(conn, tables)
-    return diff(validate(tables, observed, version_num), version_num, conn)
+def plan(ctx: PlanContext) -> KindResult:
+    return diff(validate(ctx), ctx.server.version_num, ctx.conn)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pgtune.errors import Location, ProfileError, raise_if_any
-from pgtune.profile.model import PATTERN_MEANINGS, Profile
+from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location
 
 
@@ -107,7 +107,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _to_profile_error(err: Any, index: PositionIndex, model: type[BaseModel]) -> ProfileError:
-    loc = tuple(p for p in err["loc"] if p != "[key]")
+    loc = tuple(p for p in err["loc"] if p != "[key]" and p not in UNION_TAGS)
     dotted = ".".join(str(p) for p in loc) or "(profile)"
     kind = err["type"]
     if kind == "extra_forbidden":

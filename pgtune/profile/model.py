@@ -7,9 +7,9 @@ docs through the JSON Schema (`pgtune schema`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 PROFILE_NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -49,6 +49,48 @@ class ScopedSettings(_Strict):
 StorageName = Annotated[str, StringConstraints(pattern=r"^(toast\.)?[a-z_]+$", max_length=80)]
 
 
+IndexName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+MethodName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
+IndexOptionName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    raise ValueError("an index storage parameter takes a scalar value")
+
+
+class IndexSpec(_Strict):
+    """One index, declared by its definition; the name is the identity (schema = the table's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    columns: list[str] = Field(
+        min_length=1,
+        description='Key columns in order: a name, "name DESC NULLS LAST", "name text_pattern_ops", "(lower(name))".',
+    )
+    include: list[str] = Field(default_factory=list, description="Non-key columns stored in the index (INCLUDE).")
+    where: str | None = Field(default=None, description="Predicate of a partial index, in SQL.")
+    unique: bool = Field(default=False, description="A UNIQUE index (the build fails on duplicates).")
+    method: MethodName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
+    with_: dict[IndexOptionName, Annotated[str, BeforeValidator(_scalar)]] = Field(
+        default_factory=dict, alias="with", description="Index storage parameters, e.g. {fillfactor: 90}."
+    )
+    nulls_not_distinct: bool = Field(default=False, description="UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+).")
+
+
+def _index_tag(value: Any) -> str:
+    return "<absent>" if isinstance(value, str) else "<index>"
+
+
+IndexEntry = Annotated[
+    Annotated[IndexSpec, Tag("<index>")] | Annotated[Literal["absent"], Tag("<absent>")],
+    Discriminator(_index_tag),
+]
+"""An index definition, or the word `absent` (drop it); tags keep errors to the branch written."""
+UNION_TAGS = frozenset({"<index>", "<absent>"})
+
+
 class TableSpec(_Strict):
     """What pgtune manages on one table."""
 
@@ -56,6 +98,14 @@ class TableSpec(_Strict):
         default_factory=dict,
         description="Storage parameters (reloptions): autovacuum_*, fillfactor, toast.* ... "
         "null removes the parameter (RESET). On a partitioned table they apply to every leaf partition.",
+    )
+    indexes: dict[IndexName, IndexEntry] = Field(
+        default_factory=dict,
+        description="Index name -> definition, built with CREATE INDEX CONCURRENTLY; 'absent' drops it.",
+    )
+    prune_indexes: bool = Field(
+        default=False,
+        description="Drop indexes on this table that the profile does not list (never one backing a constraint).",
     )
 
 

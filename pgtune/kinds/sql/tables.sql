@@ -10,8 +10,11 @@ WITH wanted AS (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = w.nspname OR (w.nspname IS NULL AND n.nspname = ANY (current_schemas(false)))
 )
-SELECT f.key, f.nspname, f.relname, f.relkind,
-       ln.nspname AS leaf_schema, l.relname AS leaf_name,
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind,
+       f.relkind = 'p' AND EXISTS (
+           SELECT FROM pg_partition_tree(f.oid) t WHERE t.level > 0 AND NOT t.isleaf
+       ) AS multilevel,
+       l.oid AS leaf_oid, ln.nspname AS leaf_schema, l.relname AS leaf_name,
        coalesce(l.reloptions, '{}') AS reloptions,
        l.reltoastrelid <> 0 AS has_toast,
        coalesce(t.reloptions, '{}') AS toast_reloptions

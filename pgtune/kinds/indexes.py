@@ -1,0 +1,628 @@
+"""Indexes: declared by definition, compared semantically, built and dropped online.
+
+Identity is schema + name (an index lives in its table's schema). Equality is decided in two
+steps. First both definitions are parsed and canonicalised (`indexdef.py`); most indexes end
+there. A declared index that is new, or differs after that step, goes to the **probe**: inside
+a savepoint of the (always rolled back) plan transaction, the server builds it on an empty
+temporary copy of the table and prints it back with `pg_get_indexdef()`. That validates it
+exactly as apply would (columns, expressions, operators, opclasses, access method, WITH
+options, version support) and yields the server's own spelling (added casts, folded constants,
+default opclasses dropped), so the final comparison is canonical against canonical. The probe
+is one batch whatever the number of indexes.
+
+Changes, all online:
+- create:  CREATE INDEX CONCURRENTLY;
+- replace: build under a temporary name, DROP INDEX CONCURRENTLY the old one, rename — the name
+  backs queries at every moment; an INVALID index is dropped first, then built again;
+- delete:  DROP INDEX CONCURRENTLY.
+Partitioned tables: CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each leaf,
+ALTER INDEX ... ATTACH PARTITION; the parent index turns valid once every leaf is attached. An
+interrupted run is finished from where it stopped. Dropping a partitioned index cannot be
+concurrent: it takes ACCESS EXCLUSIVE, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.hazards import hazard
+from pgtune.identifiers import identifier, qualified_text
+from pgtune.indexdef import IndexDefinitionError, ParsedIndex, parse_declared, parse_live
+from pgtune.kinds import KindResult, PlanContext, load_sql
+from pgtune.kinds.tables import Leaf, Table
+from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.profile.model import IndexSpec
+
+KIND = "index"
+MAX_NAME_BYTES = 63
+TMP_SUFFIX = "_pgtune_new"
+PROBE_PREFIX = "pgtune_probe_"
+
+CIC_LOCK = "SHARE UPDATE EXCLUSIVE"
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    oid: int
+    table_oid: int
+    schema: str
+    name: str
+    partitioned: bool
+    valid: bool
+    definition: str | None  # pg_get_indexdef, for indexes of declared tables
+    constraint: str | None  # name of the PRIMARY KEY/UNIQUE/EXCLUDE constraint it backs
+    parent_index: int | None  # the partitioned index it is attached to
+
+    @property
+    def qualified(self) -> str:
+        return qualified_text(self.schema, self.name)
+
+
+@dataclass
+class Desired:
+    table: Table
+    name: str
+    spec: IndexSpec | None  # None: absent
+    location: Location | None  # of the definition
+    key_location: Location | None  # of the name
+    parsed: ParsedIndex | None = None
+    server: ParsedIndex | None = None  # the server's canonical form, when probed
+    rejected: bool = False  # has a validation error: not probed, not diffed
+
+    @property
+    def qualified(self) -> str:
+        return qualified_text(self.table.schema, self.name)
+
+
+@dataclass
+class Catalog:
+    by_table: dict[int, dict[str, LiveIndex]] = field(default_factory=dict)  # declared table -> name -> index
+    by_leaf: dict[int, list[LiveIndex]] = field(default_factory=dict)
+    columns: dict[int, set[str]] = field(default_factory=dict)
+    names: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+
+
+def bounded_name(base: str, suffix: str) -> str:
+    """`base + suffix` within PostgreSQL's 63-byte names; a trimmed base gets a hash to stay unique."""
+    if len((base + suffix).encode()) <= MAX_NAME_BYTES:
+        return base + suffix
+    digest = "_" + hashlib.sha1(base.encode()).hexdigest()[:6]
+    room = MAX_NAME_BYTES - len((digest + suffix).encode())
+    trimmed = base.encode()[:room].decode(errors="ignore")
+    return trimmed + digest + suffix
+
+
+def tmp_name(name: str) -> str:
+    """Where a replacement is built before it takes the name over."""
+    return bounded_name(name, TMP_SUFFIX)
+
+
+def leaf_index_name(leaf: Leaf, desired: Desired, built_as: str) -> str:
+    """A partition's index name: readable, and different for each definition (so a replacement's
+    leaf indexes never collide with the ones they replace)."""
+    assert desired.parsed is not None
+    digest = hashlib.sha1(f"{built_as}|{desired.parsed.canon!r}".encode()).hexdigest()[:6]
+    return bounded_name(f"{leaf.name}_{desired.name}", "_" + digest)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[ProfileError]]:
+    desired: list[Desired] = []
+    pruned: list[Table] = []
+    errors: list[ProfileError] = []
+    for key, spec in ctx.loaded.profile.tables.items():
+        table = ctx.tables.get(key)
+        if table is None or not (spec.indexes or spec.prune_indexes):
+            continue
+        if table.multilevel:
+            errors.append(
+                ProfileError(
+                    table.location, f"{table.qualified}: indexes on multi-level partitioned tables are not supported"
+                )
+            )
+            continue
+        if spec.prune_indexes:
+            pruned.append(table)
+        for name, entry in spec.indexes.items():
+            path = ("tables", key, "indexes", name)
+            item = Desired(
+                table,
+                name,
+                None if entry == "absent" else entry,  # type: ignore[arg-type]
+                ctx.loaded.location(path),
+                ctx.loaded.location(path, key=True),
+            )
+            if item.spec is not None:
+                try:
+                    item.parsed = parse_declared(item.spec)
+                except IndexDefinitionError as exc:
+                    errors.append(ProfileError(item.location, f"index {name!r}: {exc}"))
+                    continue
+            desired.append(item)
+    return desired, pruned, errors
+
+
+def read(conn: psycopg.Connection, desired: list[Desired], tables: list[Table]) -> Catalog:
+    """Three set-based queries, whatever the number of tables and indexes."""
+    catalog = Catalog()
+    table_oids = sorted({t.oid for t in tables})
+    leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
+    wanted = sorted({(d.table.schema, n) for d in desired for n in (d.name, tmp_name(d.name))})
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(load_sql("indexes"), {"tables": table_oids, "leaves": leaf_oids}):
+            index = LiveIndex(
+                row["oid"],
+                row["table_oid"],
+                row["schema"],
+                row["name"],
+                row["partitioned"],
+                row["valid"],
+                row["definition"],
+                row["constraint_name"],
+                row["parent_index"],
+            )
+            if index.definition is not None:
+                catalog.by_table.setdefault(index.table_oid, {})[index.name] = index
+            else:
+                catalog.by_leaf.setdefault(index.table_oid, []).append(index)
+        for row in cur.execute(load_sql("columns"), {"tables": table_oids}):
+            catalog.columns.setdefault(row["table_oid"], set()).add(row["name"])
+        params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
+        for row in cur.execute(load_sql("index_names"), params):
+            catalog.names[(row["schema"], row["name"])] = row
+    return catalog
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _validate(desired: list[Desired], catalog: Catalog) -> list[ProfileError]:
+    errors: list[ProfileError] = []
+
+    def reject(d: Desired, error: ProfileError) -> None:
+        d.rejected = True
+        errors.append(error)
+
+    for d in desired:
+        live = catalog.by_table.get(d.table.oid, {}).get(d.name)
+        other = catalog.names.get((d.table.schema, d.name))
+        if live is None and other is not None:
+            owner = f"an index on {other['table_name']}" if other["relkind"] in ("i", "I") else "another relation"
+            reject(d, ProfileError(d.key_location, f"{d.qualified} is already {owner}; index names are per schema"))
+            continue
+        if d.spec is None:
+            if live is not None and live.constraint:
+                reject(d, _constraint_error(d, live))
+            continue
+        assert d.parsed is not None
+        columns = catalog.columns.get(d.table.oid, set())
+        for name in sorted(d.parsed.column_names - columns):
+            close = difflib.get_close_matches(name, sorted(columns), n=2)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            message = f"index {d.name!r}: table {d.table.qualified} has no column {name!r}{hint}"
+            reject(d, ProfileError(d.location, message))
+    return errors
+
+
+def _constraint_error(d: Desired, live: LiveIndex) -> ProfileError:
+    return ProfileError(
+        d.key_location,
+        f"index {d.qualified} backs constraint {live.constraint!r}: pgtune never drops or replaces it "
+        "(change the constraint with a migration, or declare the index as it is)",
+    )
+
+
+# -- the probe --------------------------------------------------------------------------------
+
+
+def create_sql(
+    parsed: ParsedIndex,
+    name: sql.Composable,
+    table: sql.Composable,
+    *,
+    concurrently: bool = False,
+    only: bool = False,
+) -> sql.Composed:
+    """CREATE INDEX from a parsed definition: names as identifiers, the rest re-printed by pglast."""
+    parts: list[sql.Composable] = [sql.SQL("CREATE UNIQUE INDEX " if parsed.unique else "CREATE INDEX ")]
+    if concurrently:
+        parts.append(sql.SQL("CONCURRENTLY "))
+    parts.append(
+        sql.SQL("{} ON {}{} USING {} (").format(
+            name, sql.SQL("ONLY ") if only else sql.SQL(""), table, sql.Identifier(parsed.method)
+        )
+    )
+    parts.append(sql.SQL(", ").join(sql.SQL(e) for e in parsed.elements_sql))
+    parts.append(sql.SQL(")"))
+    if parsed.include:
+        parts.append(sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in parsed.include)))
+    if parsed.nulls_not_distinct:
+        parts.append(sql.SQL(" NULLS NOT DISTINCT"))
+    if parsed.options:
+        options = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in parsed.options
+        )
+        parts.append(sql.SQL(" WITH ({})").format(options))
+    if parsed.where_sql is not None:
+        parts.append(sql.SQL(" WHERE {}").format(sql.SQL(parsed.where_sql)))
+    return sql.Composed(parts)
+
+
+@dataclass
+class _ProbeItem:
+    desired: Desired
+    table_alias: str
+    index_alias: str
+
+
+def _probe_statements(items: list[_ProbeItem]) -> list[sql.Composable]:
+    statements: list[sql.Composable] = []
+    made: set[str] = set()
+    for item in items:
+        if item.table_alias not in made:
+            made.add(item.table_alias)
+            t = item.desired.table
+            statements.append(
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
+                    sql.Identifier(item.table_alias), identifier(t.schema, t.name)
+                )
+            )
+        assert item.desired.parsed is not None
+        statements.append(
+            create_sql(item.desired.parsed, sql.Identifier(item.index_alias), sql.Identifier(item.table_alias))
+        )
+    return statements
+
+
+_PROBE_READ = (
+    "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c "
+    "WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind = 'i' AND c.relname LIKE 'pgtune\\_probe\\_%'"
+)
+
+
+def probe(conn: psycopg.Connection, desired: list[Desired]) -> tuple[list[ProfileError], bool]:
+    """Let the server validate and canonicalise these definitions; sets `Desired.server`.
+
+    Returns (errors, probed): `probed` is False where the server cannot create temporary tables
+    (a hot standby): then only the parse-level comparison applies.
+    """
+    if not desired:
+        return [], True
+    aliases: dict[int, str] = {}
+    items = []
+    for i, d in enumerate(desired):
+        table_alias = aliases.setdefault(d.table.oid, f"{PROBE_PREFIX}{len(aliases)}")
+        items.append(_ProbeItem(d, table_alias, f"{PROBE_PREFIX}{len(aliases) - 1}_{i}"))
+    batch = sql.SQL("; ").join(_probe_statements(items)).as_string(conn)
+    try:
+        with conn.transaction(force_rollback=True):  # a savepoint, always rolled back
+            conn.execute(batch.encode())
+            rows = dict(conn.execute(_PROBE_READ).fetchall())
+    except pgerrors.ReadOnlySqlTransaction:
+        return [], False
+    except psycopg.Error:
+        return _probe_one_by_one(conn, items), True
+    for item in items:
+        item.desired.server = parse_live(rows[item.index_alias])
+    return [], True
+
+
+def _probe_one_by_one(conn: psycopg.Connection, items: list[_ProbeItem]) -> list[ProfileError]:
+    """The batch failed: find which definitions the server rejects, and why (error path only)."""
+    errors = []
+    for item in items:
+        try:
+            with conn.transaction(force_rollback=True):
+                for statement in _probe_statements([item]):
+                    conn.execute(statement)
+                rows = dict(conn.execute(_PROBE_READ).fetchall())
+            item.desired.server = parse_live(rows[item.index_alias])
+        except psycopg.Error as exc:
+            message = (exc.diag.message_primary or str(exc)).replace(item.table_alias, item.desired.table.qualified)
+            item.desired.rejected = True
+            errors.append(ProfileError(item.desired.location, f"index {item.desired.name!r}: {message}"))
+    return errors
+
+
+# -- diff -------------------------------------------------------------------------------------
+
+
+def _equal(d: Desired, live: LiveIndex) -> bool:
+    assert d.parsed is not None and live.definition is not None
+    live_canon = parse_live(live.definition).canon
+    return d.parsed.canon == live_canon or (d.server is not None and d.server.canon == live_canon)
+
+
+def _needs_probe(d: Desired, catalog: Catalog) -> bool:
+    if d.spec is None:
+        return False
+    indexes = catalog.by_table.get(d.table.oid, {})
+    live = indexes.get(d.name)
+    if live is None:
+        return True
+    assert d.parsed is not None and live.definition is not None
+    if d.parsed.canon != parse_live(live.definition).canon:
+        return True
+    tmp = indexes.get(tmp_name(d.name))
+    return tmp is not None and tmp.definition is not None and d.parsed.canon != parse_live(tmp.definition).canon
+
+
+class _Builder:
+    """Renders the statements of index changes (needs the connection for quoting literals)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def _stmt(
+        self,
+        composed: sql.Composable,
+        transactional: bool,
+        lock: str,
+        retryable: bool = True,
+        progress: str | None = None,
+    ) -> Statement:
+        return Statement(composed.as_string(self.conn), transactional, lock, retryable, progress)
+
+    def build(self, d: Desired, name: str, *, table: tuple[str, str] | None = None) -> Statement:
+        assert d.parsed is not None
+        target = table or (d.table.schema, d.table.name)
+        # The new index's name is given unqualified: CREATE INDEX puts it in the table's schema.
+        composed = create_sql(d.parsed, sql.Identifier(name), identifier(*target), concurrently=True)
+        return self._stmt(composed, False, CIC_LOCK, retryable=False, progress="create_index")
+
+    def build_only(self, d: Desired, name: str) -> Statement:
+        assert d.parsed is not None
+        composed = create_sql(d.parsed, sql.Identifier(name), identifier(d.table.schema, d.table.name), only=True)
+        return self._stmt(composed, True, "SHARE")
+
+    def attach(self, schema: str, parent: str, leaf_schema: str, leaf_index: str) -> Statement:
+        composed = sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(
+            identifier(schema, parent), identifier(leaf_schema, leaf_index)
+        )
+        return self._stmt(composed, True, "ACCESS SHARE")
+
+    def drop(self, schema: str, name: str, partitioned: bool) -> Statement:
+        if partitioned:
+            return self._stmt(sql.SQL("DROP INDEX {}").format(identifier(schema, name)), True, "ACCESS EXCLUSIVE")
+        composed = sql.SQL("DROP INDEX CONCURRENTLY {}").format(identifier(schema, name))
+        return self._stmt(composed, False, CIC_LOCK)
+
+    def rename(self, schema: str, old: str, new: str) -> Statement:
+        composed = sql.SQL("ALTER INDEX {} RENAME TO {}").format(identifier(schema, old), sql.Identifier(new))
+        return self._stmt(composed, True, CIC_LOCK)
+
+    def definition(self, d: Desired) -> str:
+        assert d.parsed is not None
+        return create_sql(d.parsed, sql.Identifier(d.name), identifier(d.table.schema, d.table.name)).as_string(
+            self.conn
+        )
+
+
+def _build_hazards(d: Desired, *extra: Hazard) -> tuple[Hazard, ...]:
+    assert d.parsed is not None
+    found = [*extra, hazard("INDEX_BUILD")]
+    if d.parsed.unique:
+        found.append(hazard("UNIQUE_INDEX"))
+    return tuple(found)
+
+
+def _leaf_builds(
+    b: _Builder, d: Desired, parent_name: str, catalog: Catalog, attached_to: int | None
+) -> list[Statement]:
+    """Build and attach an index on every leaf that has none attached to `attached_to` yet."""
+    statements = []
+    for leaf in d.table.leaves:
+        leaf_indexes = catalog.by_leaf.get(leaf.oid, [])
+        if attached_to is not None and any(i.parent_index == attached_to for i in leaf_indexes):
+            continue
+        name = leaf_index_name(leaf, d, parent_name)
+        existing = next((i for i in leaf_indexes if i.name == name and i.schema == leaf.schema), None)
+        if existing is not None and not existing.valid:
+            statements.append(b.drop(leaf.schema, name, partitioned=False))
+        if existing is None or not existing.valid:
+            statements.append(b.build(d, name, table=(leaf.schema, leaf.name)))
+        statements.append(b.attach(d.table.schema, parent_name, leaf.schema, name))
+    return statements
+
+
+def _change(
+    d: Desired,
+    action: str,
+    before: str | None,
+    after: str | None,
+    statements: list[Statement],
+    hazards: tuple[Hazard, ...],
+    note: str | None = None,
+) -> Change:
+    return Change(KIND, d.qualified, action, before, after, tuple(statements), hazards=hazards, note=note)
+
+
+def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
+    """The changes that converge one declared index (plus a leftover of an interrupted replace)."""
+    indexes = catalog.by_table.get(d.table.oid, {})
+    live = indexes.get(d.name)
+    tmp = indexes.get(tmp_name(d.name))
+    schema, partitioned = d.table.schema, d.table.partitioned
+    changes: list[Change] = []
+
+    if d.spec is None:
+        if live is not None:
+            hazards = (hazard("INDEX_DROPPED"),)
+            if live.partitioned:
+                hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
+            changes.append(
+                _change(d, "delete", live.definition, None, [b.drop(schema, d.name, live.partitioned)], hazards)
+            )
+        return changes
+
+    after = b.definition(d)
+    tmp_same = tmp is not None and _equal(d, tmp)
+    tmp_ready = tmp is not None and tmp.valid and tmp_same
+    # An interrupted partitioned build under the temporary name is resumed, not dropped.
+    tmp_resume = tmp is not None and tmp.partitioned and not tmp.valid and tmp_same
+    drop_tmp = tmp is not None and not tmp_ready and not tmp_resume
+    clear_tmp = [b.drop(schema, tmp.name, tmp.partitioned)] if tmp is not None and drop_tmp else []
+    tmp_hazards = (
+        (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),) if tmp is not None and tmp.partitioned and drop_tmp else ()
+    )
+
+    if live is not None and live.valid and _equal(d, live):
+        if tmp is not None:
+            note = "leftover of an interrupted replace"
+            changes.append(
+                Change(
+                    KIND,
+                    tmp.qualified,
+                    "delete",
+                    tmp.definition,
+                    None,
+                    tuple(clear_tmp or [b.drop(schema, tmp.name, tmp.partitioned)]),
+                    hazards=tmp_hazards,
+                    note=note,
+                )
+            )
+        return changes
+
+    if live is not None and live.constraint:
+        raise _constraint_error(d, live)  # collected by plan()
+
+    if live is None:
+        if tmp_ready:
+            note = "finishes an interrupted replace: the index was already built under a temporary name"
+            return [_change(d, "create", None, after, [b.rename(schema, tmp_name(d.name), d.name)], (), note)]
+        if partitioned:
+            statements = [*clear_tmp, b.build_only(d, d.name), *_leaf_builds(b, d, d.name, catalog, None)]
+            count = len(d.table.leaves)
+            note = f"partitioned: ON ONLY {d.table.qualified}, then concurrently on each of {count} partitions"
+            return [_change(d, "create", None, after, statements, _build_hazards(d, *tmp_hazards), note)]
+        return [_change(d, "create", None, after, [*clear_tmp, b.build(d, d.name)], _build_hazards(d))]
+
+    if not live.valid and partitioned and _equal(d, live):
+        note = "INVALID partitioned index: partitions without an attached index get one (resumes an interrupted build)"
+        statements = _leaf_builds(b, d, d.name, catalog, live.oid)
+        return [
+            _change(d, "update", live.definition, after, statements, _build_hazards(d, hazard("INVALID_INDEX")), note)
+        ]
+
+    if not live.valid and not partitioned:
+        statements = [*clear_tmp, b.drop(schema, d.name, False), b.build(d, d.name)]
+        hazards = _build_hazards(d, hazard("INVALID_INDEX"))
+        return [
+            _change(d, "replace", live.definition, after, statements, hazards, "INVALID index: dropped and built again")
+        ]
+
+    # A real difference (or an invalid partitioned index with another definition): build the
+    # new one under a temporary name, then swap, so the name always backs queries.
+    tmp_n = tmp_name(d.name)
+    statements = list(clear_tmp)
+    if tmp_resume:
+        assert tmp is not None
+        statements += _leaf_builds(b, d, tmp_n, catalog, tmp.oid)
+    elif not tmp_ready:
+        if partitioned:
+            statements += [b.build_only(d, tmp_n), *_leaf_builds(b, d, tmp_n, catalog, None)]
+        else:
+            statements.append(b.build(d, tmp_n))
+    statements += [b.drop(schema, d.name, live.partitioned), b.rename(schema, tmp_n, d.name)]
+    hazards = _build_hazards(d, *tmp_hazards, hazard("INDEX_DROPPED"))
+    if live.partitioned:
+        hazards += (
+            hazard(
+                "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
+                "Dropping the old partitioned index cannot be concurrent: "
+                "ACCESS EXCLUSIVE on the table and its partitions.",
+            ),
+        )
+    if not live.valid:
+        hazards = (hazard("INVALID_INDEX"), *hazards)
+    note = "built under a temporary name, then swapped in"
+    return [_change(d, "replace", live.definition, after, statements, hazards, note)]
+
+
+def _prune(table: Table, declared: set[str], catalog: Catalog, b: _Builder) -> list[Change]:
+    changes = []
+    keep = declared | {tmp_name(n) for n in declared}
+    for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
+        if name in keep or live.constraint or live.parent_index is not None:
+            continue
+        hazards = (hazard("INDEX_DROPPED"),)
+        if live.partitioned:
+            hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
+        changes.append(
+            Change(
+                KIND,
+                live.qualified,
+                "delete",
+                live.definition,
+                None,
+                (b.drop(live.schema, name, live.partitioned),),
+                hazards=hazards,
+                note="not in the profile (prune_indexes: true)",
+            )
+        )
+    return changes
+
+
+def plan(ctx: PlanContext) -> KindResult:
+    desired, pruned, errors = _desired(ctx)
+    if not desired and not pruned:
+        raise_if_any(errors)
+        return KindResult()
+    tables = {d.table.oid: d.table for d in desired} | {t.oid: t for t in pruned}
+    pruned_oids = {t.oid for t in pruned}
+    catalog = read(ctx.conn, desired, list(tables.values()))
+    errors += _validate(desired, catalog)
+    desired = [d for d in desired if not d.rejected]
+    probe_errors, probed = probe(ctx.conn, [d for d in desired if _needs_probe(d, catalog)])
+    errors += probe_errors
+    desired = [d for d in desired if not d.rejected]
+    result = KindResult()
+    if not probed:
+        result.notices.append(
+            Notice(
+                KIND,
+                "*",
+                "NOT_PROBED",
+                "read-only server: index definitions were compared as parsed, not checked by the server",
+            )
+        )
+    b = _Builder(ctx.conn)
+    builds: list[Change] = []
+    drops: list[Change] = []
+    by_table: dict[int, list[Desired]] = {}
+    for d in desired:
+        by_table.setdefault(d.table.oid, []).append(d)
+    for table in sorted(tables.values(), key=lambda t: (t.schema, t.name)):
+        mine = by_table.get(table.oid, [])
+        for d in mine:
+            try:
+                changes = _plan_index(d, catalog, b)
+            except ProfileError as exc:
+                errors.append(exc)
+                continue
+            for change in changes:
+                (drops if change.action == "delete" else builds).append(change)
+        if table.oid in pruned_oids:
+            drops += _prune(table, {d.name for d in mine}, catalog, b)
+        if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):
+            result.notices.append(
+                Notice(
+                    KIND,
+                    table.qualified,
+                    "NO_PARTITIONS",
+                    "partitioned table without partitions: its indexes are created on the parent only",
+                )
+            )
+    raise_if_any(errors)
+    result.changes = builds + drops
+    return result

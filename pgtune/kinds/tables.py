@@ -1,0 +1,104 @@
+"""Declared tables, resolved once per plan for every table-level kind (storage, indexes, ...).
+
+One set-based query resolves every `tables:` key (qualified, or bare through search_path) and
+lists each table's leaf relations with their reloptions. Unknown and ambiguous names are
+reported here, once, with the position of the key in the profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import dict_row
+
+from pgtune.errors import Location, ProfileError
+from pgtune.identifiers import InvalidName, parse_qualified, qualified_text
+from pgtune.kinds import load_sql
+from pgtune.profile.loader import LoadedProfile
+
+
+@dataclass(frozen=True)
+class Leaf:
+    oid: int
+    schema: str
+    name: str
+    reloptions: dict[str, str]
+    toast_reloptions: dict[str, str] | None  # None: the table has no TOAST table
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # as written in the profile
+    location: Location | None  # of the key
+    oid: int
+    schema: str
+    name: str
+    partitioned: bool
+    multilevel: bool  # partitioned with partitioned partitions
+    leaves: tuple[Leaf, ...]
+
+    @property
+    def qualified(self) -> str:
+        return qualified_text(self.schema, self.name)
+
+
+def _options(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        out[name] = value
+    return out
+
+
+def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, Table], list[ProfileError]]:
+    """Profile key -> the one table it names; errors for bad, unknown and ambiguous names."""
+    errors: list[ProfileError] = []
+    wanted: list[tuple[str, str | None, str]] = []
+    for key in loaded.profile.tables:
+        try:
+            schema, name = parse_qualified(key)
+        except InvalidName as exc:
+            errors.append(ProfileError(loaded.location(("tables", key), key=True), str(exc)))
+            continue
+        wanted.append((key, schema, name))
+    if not wanted:
+        return {}, errors
+    params = {"keys": [w[0] for w in wanted], "schemas": [w[1] for w in wanted], "names": [w[2] for w in wanted]}
+    found: dict[str, dict[int, Table]] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(load_sql("tables"), params):
+            key = row["key"]
+            by_oid = found.setdefault(key, {})
+            table = by_oid.get(row["oid"]) or Table(
+                key,
+                loaded.location(("tables", key), key=True),
+                row["oid"],
+                row["nspname"],
+                row["relname"],
+                row["relkind"] == "p",
+                row["multilevel"],
+                (),
+            )
+            if row["leaf_oid"] is not None:
+                leaf = Leaf(
+                    row["leaf_oid"],
+                    row["leaf_schema"],
+                    row["leaf_name"],
+                    _options(row["reloptions"]),
+                    _options(row["toast_reloptions"]) if row["has_toast"] else None,
+                )
+                table = Table(**{**table.__dict__, "leaves": (*table.leaves, leaf)})
+            by_oid[row["oid"]] = table
+    tables: dict[str, Table] = {}
+    for key, _schema, _name in wanted:
+        matches = list(found.get(key, {}).values())
+        location = loaded.location(("tables", key), key=True)
+        if not matches:
+            errors.append(ProfileError(location, f"unknown table {key!r}"))
+        elif len(matches) > 1:
+            where = ", ".join(m.qualified for m in matches)
+            errors.append(ProfileError(location, f"table {key!r} is ambiguous: {where}; qualify it"))
+        else:
+            tables[key] = matches[0]
+    return tables, errors
