@@ -10,6 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIONS = ("create", "update", "delete", "replace")
+LOCK_MODES = (
+    "none",
+    "ACCESS SHARE",
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+)
+"""PostgreSQL's table lock modes, weakest first."""
 MARKERS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 
 
@@ -44,6 +56,11 @@ class Change:
     @property
     def transactional(self) -> bool:
         return all(s.transactional for s in self.statements)
+
+    @property
+    def lock(self) -> str:
+        """The strongest lock any of its statements takes."""
+        return max((s.lock for s in self.statements), key=LOCK_MODES.index, default="none")
 
 
 @dataclass(frozen=True)

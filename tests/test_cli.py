@@ -63,6 +63,14 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
         "reload_required": True,
         "hazards": [],
         "note": None,
+        "statements": [
+            {
+                "sql": "ALTER SYSTEM SET \"shared_buffers\" = '256MB'",
+                "transactional": False,
+                "lock": "none",
+                "retryable": True,
+            }
+        ],
     }
     assert by_object["statement_timeout"]["action"] == "delete"
     assert by_object["statement_timeout"]["sql"] == ['ALTER SYSTEM RESET "statement_timeout"']

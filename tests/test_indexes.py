@@ -429,3 +429,41 @@ def test_an_interrupted_replace_is_finished_or_cleaned_up(letta: Server, plan_fo
         "ix_messages_agent_created_at"
     ]
     assert plan_for(back).empty
+
+
+def test_cli_json_names_index_objects_and_apply_converges(
+    letta: Server, cli: Callable[..., object], write_profile: Callable[..., object]
+) -> None:
+    import json
+
+    profile = write_profile(
+        """
+        name: cli-indexes
+        tables:
+          letta.messages:
+            storage: {autovacuum_vacuum_scale_factor: 0.05}
+            indexes:
+              ix_messages_agent_err: {columns: [agent_id, sequence_id], where: is_err = true}
+              ix_messages_org_agent: absent
+        """
+    )
+    result = cli("plan", str(profile), "--dsn", letta.dsn, "--format", "json")
+    assert result.code == 0, result.stderr
+    changes = json.loads(result.stdout)["changes"]
+    assert [(c["kind"], c["object"], c["action"]) for c in changes] == [
+        ("storage", "letta.messages", "update"),
+        ("index", "letta.ix_messages_agent_err", "create"),
+        ("index", "letta.ix_messages_org_agent", "delete"),
+    ]
+    build = changes[1]["statements"][0]
+    assert build == {
+        "sql": 'CREATE INDEX CONCURRENTLY "ix_messages_agent_err" ON "letta"."messages" USING "btree" '
+        "(agent_id, sequence_id) WHERE is_err = TRUE",
+        "transactional": False,
+        "lock": "SHARE UPDATE EXCLUSIVE",
+        "retryable": False,
+    }
+    assert {h["code"] for h in changes[2]["hazards"]} == {"INDEX_DROPPED"}
+    applied = cli("apply", str(profile), "--dsn", letta.dsn, "--yes")
+    assert applied.code == 0, applied.stderr
+    assert cli("plan", str(profile), "--dsn", letta.dsn, "--detailed-exitcode").code == 0

@@ -19,17 +19,16 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "after": change.after,
         "sql": [s.sql for s in change.statements],
         "transactional": change.transactional,
-        "lock": _strongest_lock(change),
+        "lock": change.lock,
         "restart_required": change.restart_required,
         "reload_required": change.reload_required,
         "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
         "note": change.note,
+        "statements": [
+            {"sql": s.sql, "transactional": s.transactional, "lock": s.lock, "retryable": s.retryable}
+            for s in change.statements
+        ],
     }
-
-
-def _strongest_lock(change: Change) -> str:
-    locks = [s.lock for s in change.statements if s.lock != "none"]
-    return locks[-1] if locks else "none"
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:

@@ -26,9 +26,8 @@ def render_markdown(plan: Plan) -> str:
             if c.restart_required:
                 notes.append(":warning: restart required")
             notes += [f":warning: `{h.code}`" for h in c.hazards]
-            lock = {s.lock for s in c.statements} - {"none"}
-            if lock:
-                notes.append("lock: " + ", ".join(sorted(lock)))
+            if c.lock != "none":
+                notes.append(f"lock: {c.lock}")
             cells = [
                 f"`{MARKERS[c.action]}`",
                 c.kind,

@@ -51,7 +51,11 @@ def render_text(plan: Plan) -> str:
         if change.note:
             lines.append(f"        note: {change.note}")
         for stmt in change.statements:
-            where = "in transaction" if change.transactional else "outside transaction"
+            where = (
+                "in transaction"
+                if change.transactional
+                else ("own transaction" if stmt.transactional else "outside any transaction")
+            )
             lines.append(f"        {stmt.sql};  -- {where}, lock: {stmt.lock}")
     if plan.notices:
         lines += ["", "Notices:"]

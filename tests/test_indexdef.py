@@ -1,0 +1,146 @@
+"""Index definition canonicalisation (pure): spellings that PostgreSQL treats alike compare equal,
+real differences never do."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgtune.indexdef import IndexDefinitionError, parse_declared, parse_live
+from pgtune.kinds.indexes import MAX_NAME_BYTES, bounded_name, tmp_name
+from pgtune.profile.model import IndexSpec
+
+
+def spec(**kwargs: object) -> IndexSpec:
+    return IndexSpec.model_validate(kwargs)
+
+
+def live(text: str) -> tuple:
+    return parse_live(text).canon
+
+
+BASE = "CREATE INDEX ix ON letta.messages USING btree (agent_id, created_at)"
+
+
+@pytest.mark.parametrize(
+    ("declared", "definition"),
+    [
+        (spec(columns=["agent_id", "created_at"]), BASE),
+        (spec(columns=['"agent_id"', "CREATED_AT asc nulls last"], method="btree"), BASE),
+        (spec(columns=["agent_id desc"]), "CREATE INDEX i ON t USING btree (agent_id DESC)"),
+        (spec(columns=["agent_id desc nulls first"]), "CREATE INDEX i ON t USING btree (agent_id DESC)"),
+        (spec(columns=["a"], where="((is_err = TRUE))"), "CREATE INDEX i ON t USING btree (a) WHERE (is_err = true)"),
+        (spec(columns=["lower(text)"]), "CREATE INDEX i ON t USING btree (lower(text))"),
+        (spec(columns=["pg_catalog.lower(text)"]), "CREATE INDEX i ON t USING btree (lower(text))"),
+        (spec(columns=["a"], include=["id"]), "CREATE INDEX i ON s.t USING btree (a) INCLUDE (id)"),
+        (
+            spec(columns=["a"], **{"with": {"fillfactor": "90"}}),
+            "CREATE INDEX i ON t USING btree (a) WITH (fillfactor='90')",
+        ),
+        (
+            spec(columns=["a"], **{"with": {"fastupdate": "off"}}),
+            "CREATE INDEX i ON t USING btree (a) WITH (fastupdate='false')",
+        ),
+        (
+            spec(columns=["a"], unique=True, nulls_not_distinct=True),
+            "CREATE UNIQUE INDEX i ON t USING btree (a) NULLS NOT DISTINCT",
+        ),
+        (spec(columns=["tags jsonb_path_ops"], method="gin"), "CREATE INDEX i ON t USING gin (tags jsonb_path_ops)"),
+        (spec(columns=['name COLLATE "C"']), 'CREATE INDEX i ON t USING btree (name COLLATE "C")'),
+    ],
+)
+def test_equal_spellings_compare_equal(declared: IndexSpec, definition: str) -> None:
+    assert parse_declared(declared).canon == live(definition)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        spec(columns=["created_at", "agent_id"]),  # order
+        spec(columns=["agent_id", "created_at desc"]),  # direction
+        spec(columns=["agent_id", "created_at nulls first"]),  # nulls order
+        spec(columns=["agent_id", "created_at"], unique=True),
+        spec(columns=["agent_id", "created_at"], method="hash"),
+        spec(columns=["agent_id", "created_at"], include=["id"]),
+        spec(columns=["agent_id", "created_at"], where="is_err"),
+        spec(columns=["agent_id", "created_at text_pattern_ops"]),
+        spec(columns=["agent_id", "created_at"], **{"with": {"fillfactor": "90"}}),
+        spec(columns=["agent_id"]),
+    ],
+)
+def test_real_differences_never_compare_equal(declared: IndexSpec) -> None:
+    assert parse_declared(declared).canon != live(BASE)
+
+
+IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True).filter(
+    lambda s: s not in {"asc", "desc", "nulls", "collate", "on", "or", "and", "not", "is", "in", "as", "to", "do"}
+)
+
+
+@given(
+    columns=st.lists(IDENT, min_size=1, max_size=4, unique=True),
+    quote=st.lists(st.booleans(), min_size=4, max_size=4),
+    upper=st.booleans(),
+    spaces=st.integers(min_value=1, max_value=3),
+)
+def test_quoting_casing_and_spacing_never_change_the_canonical_form(
+    columns: list[str], quote: list[bool], upper: bool, spaces: int
+) -> None:
+    plain = parse_declared(spec(columns=columns)).canon
+
+    def spell(i: int, column: str) -> str:
+        text = f'"{column}"' if quote[i] else (column.upper() if upper else column)
+        return text + " " * spaces + ("ASC" if upper else "asc")
+
+    respelled = parse_declared(spec(columns=[spell(i, c) for i, c in enumerate(columns)])).canon
+    assert respelled == plain
+    assert live(f"CREATE INDEX i ON t USING btree ({', '.join(columns)})") == plain
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        (spec(columns=["a) WHERE true; DROP TABLE t; --"]), "not a single index definition"),
+        (spec(columns=["a, b"]), "columns[0] 'a, b': expected one column or expression"),
+        (spec(columns=["a"], where="true); DROP TABLE t; --"), "where"),
+        (spec(columns=["a"], include=["lower(b)"]), "include: expected plain column names"),
+        (spec(columns=["a"], where="a = "), "syntax error at end of input"),
+        (spec(columns=["a"], where="-- nothing"), "syntax error"),
+    ],
+)
+def test_declared_text_cannot_smuggle_sql(declared: IndexSpec, message: str) -> None:
+    with pytest.raises(IndexDefinitionError) as excinfo:
+        parse_declared(declared)
+    assert message in str(excinfo.value)
+
+
+def test_executed_sql_is_reprinted_from_the_tree() -> None:
+    parsed = parse_declared(spec(columns=["agent_id   DESC", "lower( text )"], where="is_err=true"))
+    assert parsed.elements_sql == ("agent_id DESC", "(lower(text))")
+    assert parsed.where_sql == "is_err = TRUE"
+    assert parsed.column_names == {"agent_id", "text", "is_err"}
+
+
+NAMES = st.text(
+    alphabet=st.characters(min_codepoint=97, max_codepoint=0x1F600, blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=80,
+)
+
+
+@given(NAMES, NAMES)
+def test_bounded_names_fit_postgresql_and_stay_distinct(base: str, other: str) -> None:
+    name = bounded_name(base, "_pgtune_new")
+    assert len(name.encode()) <= MAX_NAME_BYTES
+    assert name.endswith("_pgtune_new")
+    if len((base + "_pgtune_new").encode()) <= MAX_NAME_BYTES:
+        assert name == base + "_pgtune_new"
+    if base != other:
+        assert bounded_name(other, "_pgtune_new") != name
+
+
+def test_long_names_sharing_a_prefix_get_different_temporary_names() -> None:
+    a, b = "ix_" + "a" * 58 + "_1", "ix_" + "a" * 58 + "_2"
+    assert tmp_name(a) != tmp_name(b)
+    assert all(len(tmp_name(n).encode()) <= 63 for n in (a, b))
