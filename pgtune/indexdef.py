@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pglast import ast, parse_sql
@@ -177,8 +178,9 @@ def parse_statement(text: str) -> ast.IndexStmt:
     return statements[0].stmt
 
 
+@lru_cache(maxsize=65536)
 def parse_live(definition: str) -> ParsedIndex:
-    """What `pg_get_indexdef()` printed."""
+    """What `pg_get_indexdef()` printed (cached: plans compare each live index more than once)."""
     return from_statement(parse_statement(definition))
 
 

@@ -165,3 +165,31 @@ def test_extends_cycles_and_missing_files(write_profile: Callable[..., Path]) ->
 def test_a_missing_profile_file() -> None:
     with pytest.raises(ProfileError, match="no such file"):
         load_profile(Path("/nonexistent/profile.yaml"))
+
+
+def test_index_entries_report_errors_at_the_entry(write_profile: Callable[..., Path]) -> None:
+    path = write_profile(
+        """
+        name: idx
+        tables:
+          a.b:
+            indexes:
+              i: {colums: [a]}
+              j: absnt
+              k: {columns: [a], unique: maybe}
+              l: [a]
+              m: {columns: []}
+        """
+    )
+    with pytest.raises(PgtuneError) as excinfo:
+        load_profile(path)
+    lines = [line.split(".yaml:", 1)[1] for line in excinfo.value.lines()]
+    assert lines == [
+        "5:7: missing required key 'columns'",
+        "5:11: unknown key 'colums' in tables.a.b.indexes.i; did you mean 'columns'?",
+        "6:10: tables.a.b.indexes.j: an index is a mapping (columns: [...]) or the word absent",
+        "7:33: tables.a.b.indexes.k.unique: Input should be a valid boolean, unable to interpret input",
+        "8:10: tables.a.b.indexes.l: an index is a mapping (columns: [...], where: ..., include: [...]) "
+        "or the word absent",
+        "9:20: tables.a.b.indexes.m.columns: List should have at least 1 item after validation, not 0",
+    ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,15 @@ class LoadedProfile:
 
     def location(self, path: PathKey, *, key: bool = False) -> Location | None:
         return self.index.find(path) if key else value_location(self.index, path)
+
+
+MESSAGES = {
+    "Input should be a valid dictionary or instance of IndexSpec": (
+        "an index is a mapping (columns: [...], where: ..., include: [...]) or the word absent"
+    ),
+    "Input should be 'absent'": "an index is a mapping (columns: [...]) or the word absent",
+}
+"""pydantic messages that say too little about a profile, rephrased."""
 
 
 def _display(path: Path) -> str:
@@ -92,17 +103,34 @@ def load_profile(path: str | Path) -> LoadedProfile:
     return LoadedProfile(profile, index, _display(path))
 
 
+def _unwrap(tp: Any) -> Any:
+    """The model inside Annotated[...] / unions, if any (for walking the schema by path)."""
+    while hasattr(tp, "__metadata__"):  # Annotated
+        tp = tp.__origin__
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return tp
+    for arg in typing.get_args(tp):
+        inner = _unwrap(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return tp
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The field names valid at `loc` (for 'did you mean' suggestions on unknown keys)."""
     current: Any = model
     for part in loc:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
             current = current.model_fields[part].annotation
         else:
             args = getattr(current, "__args__", ())
             current = args[-1] if args else None
+    current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [f.alias or name for name, f in current.model_fields.items()]
     return []
 
 
@@ -119,7 +147,7 @@ def _to_profile_error(err: Any, index: PositionIndex, model: type[BaseModel]) ->
         )
     if kind == "missing":
         return ProfileError(index.find(loc[:-1]), f"missing required key {str(loc[-1])!r}")
-    message = err["msg"].removeprefix("Value error, ")
+    message = MESSAGES.get(err["msg"], err["msg"].removeprefix("Value error, "))
     if kind == "string_pattern_mismatch":
         message = PATTERN_MEANINGS.get(err["ctx"]["pattern"], message)
     if "[key]" in err["loc"]:
