@@ -21,6 +21,7 @@ from pgtune.connection import connect, redact, resolve_dsn, scrub
 from pgtune.engine import build_plan
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
+from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
@@ -46,6 +47,14 @@ DsnOption = Annotated[
 ]
 SandboxOption = Annotated[
     bool, typer.Option("--sandbox", help="Run against a throwaway embedded PostgreSQL 16 (pgserver), removed after.")
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        envvar="PGTUNE_AS_OF",
+        help="Plan time partitions as if now were this date/time (e.g. 2026-11-23). Default: the server's now().",
+    ),
 ]
 SchemaOption = Annotated[
     Path | None, typer.Option("--schema", help="With --sandbox: a SQL file loaded into the sandbox first.")
@@ -77,10 +86,10 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
         yield cluster.dsn()
 
 
-def _plan(loaded: LoadedProfile, dsn: str) -> Plan:
+def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None) -> Plan:
     with connect(dsn) as conn:
         try:
-            return build_plan(conn, loaded)
+            return build_plan(conn, loaded, as_of)
         except psycopg.Error as exc:
             raise PgtuneError(f"reading the catalog failed: {scrub(str(exc).strip(), dsn)}") from None
 
@@ -111,11 +120,12 @@ def plan(
     ] = False,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
     loaded = load_profile(profile)
     with _target(dsn, sandbox, schema) as target:
-        result = _plan(loaded, target)
+        result = _plan(loaded, target, as_of)
     _out(FORMATS[fmt.value](result))
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
@@ -136,13 +146,24 @@ def apply(
         str | None, typer.Option("--statement-timeout", help="PostgreSQL statement_timeout (default: none).")
     ] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, max=20, help="Retries after a lock timeout.")] = 3,
+    allow_hazards: Annotated[
+        str,
+        typer.Option(
+            "--allow-hazards", help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE."
+        ),
+    ] = "",
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Plan, then execute the plan: ALTER SYSTEM / ALTER ... SET, one reload, verify."""
     loaded = load_profile(profile)
+    allowed = {c.strip().upper() for c in allow_hazards.split(",") if c.strip()}
+    unknown = sorted(allowed - set(HAZARDS))
+    if unknown:
+        raise ApplyRefused(f"--allow-hazards: unknown hazard code {unknown[0]!r}; known: {', '.join(sorted(HAZARDS))}")
     with _target(dsn, sandbox, schema) as target:
-        result = _plan(loaded, target)
+        result = _plan(loaded, target, as_of)
         if dry_run:
             _out(render_text(result))
             if not result.empty:
@@ -151,6 +172,13 @@ def apply(
         _out(render_text(result))
         if result.empty:
             return
+        needed = gated_codes([h.code for c in result.changes for h in c.hazards])
+        missing = [code for code in needed if code not in allowed]
+        if missing:
+            raise ApplyRefused(
+                f"refusing to apply: the plan carries gated hazards {', '.join(missing)}; "
+                f"review them and re-run with --allow-hazards {','.join(needed)} (nothing was executed)"
+            )
         if not yes:
             if not sys.stdin.isatty():
                 raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
@@ -167,7 +195,7 @@ def apply(
             report = execute(
                 result, conn, options, on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}")
             )
-        after = _plan(loaded, target)
+        after = _plan(loaded, target, as_of)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, PlanContext, indexes, settings, storage, tables
+from pgtune.kinds import KindResult, PlanContext, indexes, partitions, settings, storage, tables
 from pgtune.plan import Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS = (settings, storage, indexes)
-"""Kinds in the order their changes run."""
+KINDS = (settings, storage, indexes, partitions)
+"""Kinds in the order their changes run. Indexes before partitions: a partition attached later
+gets every index of its parent, while one created first would miss a new ON ONLY index."""
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
 
@@ -29,17 +30,22 @@ def server_info(conn: psycopg.Connection) -> ServerInfo:
     return ServerInfo(version=row[0].split()[0], version_num=row[1])
 
 
-def build_plan(conn: psycopg.Connection, loaded: LoadedProfile) -> Plan:
-    """Compute the ordered plan that converges the server to the profile."""
+def build_plan(conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | None = None) -> Plan:
+    """Compute the ordered plan that converges the server to the profile.
+
+    `as_of` replaces the server's now() for time partitions (deterministic plans in CI)."""
     errors: list[ProfileError] = []
     results: list[KindResult] = []
     with conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
+        conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
         server = server_info(conn)
+        if as_of is not None:
+            _check_as_of(conn, as_of)
         resolved, table_errors = tables.resolve(conn, loaded)
         errors.extend(table_errors)
-        ctx = PlanContext(conn, loaded, server, resolved)
+        ctx = PlanContext(conn, loaded, server, resolved, as_of)
         for kind in KINDS:
             try:
                 results.append(kind.plan(ctx))
@@ -51,3 +57,12 @@ def build_plan(conn: psycopg.Connection, loaded: LoadedProfile) -> Plan:
     changes = tuple(c for r in results for c in r.changes)
     notices = tuple(n for r in results for n in r.notices)
     return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices)
+
+
+def _check_as_of(conn: psycopg.Connection, as_of: str) -> None:
+    """--as-of must be a timestamp the server understands; fail before anything else."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT %s::timestamptz", (as_of,))
+    except psycopg.Error as exc:
+        raise ProfileError(None, f"--as-of {as_of!r} is not a date/time: {exc.diag.message_primary}") from None

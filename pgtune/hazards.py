@@ -57,6 +57,17 @@ HAZARDS: dict[str, HazardKind] = {
             "that the next plan replaces.",
         ),
         HazardKind(
+            "DATA_MOVE",
+            True,
+            "Moves rows between partitions (out of the default partition) inside one transaction: the rows are "
+            "locked while it runs.",
+        ),
+        HazardKind(
+            "DELETES_DATA",
+            True,
+            "Drops a table (a retired partition) and every row in it.",
+        ),
+        HazardKind(
             "UNVERIFIED_SETTING",
             False,
             "A dotted custom setting the server does not know yet (its extension is not loaded): "
@@ -69,3 +80,8 @@ HAZARDS: dict[str, HazardKind] = {
 def hazard(code: str, message: str | None = None) -> Hazard:
     """A Hazard for a registered code; the registry's meaning is the default message."""
     return Hazard(code, message or HAZARDS[code].meaning)
+
+
+def gated_codes(codes: set[str] | frozenset[str] | list[str]) -> list[str]:
+    """The gated codes among these, sorted (what `--allow-hazards` must name)."""
+    return sorted({c for c in codes if c in HAZARDS and HAZARDS[c].gated})

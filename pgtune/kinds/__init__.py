@@ -34,6 +34,7 @@ class PlanContext:
     loaded: LoadedProfile
     server: ServerInfo
     tables: dict[str, Table]  # profile key -> table (keys that failed to resolve are absent)
+    as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
 
 
 @cache

@@ -9,6 +9,7 @@ change is one transaction of `ALTER TABLE ... SET (...)` / `RESET (...)` under l
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -154,11 +155,17 @@ def _spec(p: TypedParam, version_num: int):  # type: ignore[no-untyped-def]
     return option.spec
 
 
-def diff(validated: list[tuple[Table, list[TypedParam]]], version_num: int, conn: psycopg.Connection) -> KindResult:
+def diff(
+    validated: list[tuple[Table, list[TypedParam]]],
+    version_num: int,
+    conn: psycopg.Connection,
+    partitioned_by_profile: Callable[[str], bool] = lambda _key: False,
+) -> KindResult:
+    """One change per leaf that differs. (Partitions the profile creates get the parameters at creation.)"""
     result = KindResult()
     for observed, params in sorted(validated, key=lambda v: (v[0].schema, v[0].name)):
         name = observed.qualified
-        if observed.partitioned and not observed.leaves:
+        if observed.partitioned and not observed.leaves and not partitioned_by_profile(observed.key):
             result.notices.append(
                 Notice(KIND, name, "NO_PARTITIONS", "partitioned table without partitions: nothing to apply yet")
             )
@@ -179,4 +186,27 @@ def diff(validated: list[tuple[Table, list[TypedParam]]], version_num: int, conn
 
 
 def plan(ctx: PlanContext) -> KindResult:
-    return diff(validate(ctx), ctx.server.version_num, ctx.conn)
+    tables = ctx.loaded.profile.tables
+
+    def partitioned_by_profile(key: str) -> bool:
+        spec = tables.get(key)
+        return spec is not None and spec.partitioning is not None
+
+    return diff(validate(ctx), ctx.server.version_num, ctx.conn, partitioned_by_profile)
+
+
+def creation_options(ctx: PlanContext, key: str) -> list[tuple[str, str]]:
+    """The declared storage parameters as `CREATE TABLE ... WITH (...)` options, for partitions
+    created by pgtune (PostgreSQL does not propagate them from the parent). Invalid ones are
+    left out here: `validate` reports them."""
+    spec = ctx.loaded.profile.tables.get(key)
+    out = []
+    for name, raw in spec.storage.items() if spec else ():
+        option = lookup(name, ctx.server.version_num)
+        if raw is None or option is None:
+            continue
+        try:
+            out.append((name, option.spec.display(option.spec.canonical(raw))))
+        except InvalidValue:
+            continue
+    return out

@@ -91,6 +91,44 @@ IndexEntry = Annotated[
 UNION_TAGS = frozenset({"<index>", "<absent>"})
 
 
+PartitionName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+
+
+class PartitioningSpec(_Strict):
+    """Partitions of a table the application already partitioned (its migrations own the parent)."""
+
+    strategy: Literal["range", "list"] = Field(description="range (time or integer ranges) or list.")
+    key: str = Field(description="The partition key column, as the parent declares it.")
+    interval: str | None = Field(
+        default=None,
+        description="range: 1 hour | 1 day | 1 week | 1 month | 3 months | 1 year, or an integer for id ranges.",
+    )
+    premake: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=4, description="range: partitions kept ahead of the one holding now (pg_partman's default is 4)."
+    )
+    start: str | None = Field(
+        default=None, description="range: earliest partition to ensure (a date/time or an integer); default: now's."
+    )
+    retention: str | None = Field(
+        default=None, description="range: partitions wholly older than now - retention are retired (e.g. 12 months)."
+    )
+    retention_action: Literal["detach", "drop"] = Field(
+        default="detach", description="detach (keep the table) or drop (DELETES_DATA hazard)."
+    )
+    default_partition: bool = Field(default=False, description="Ensure a DEFAULT partition exists.")
+    naming: str | None = Field(
+        default=None,
+        description="Partition name template: {table} {year} {month} {day} {hour} {isoyear} {week} {quarter} {lower}.",
+    )
+    move_default_rows: bool = Field(
+        default=False,
+        description="Move rows sitting in the default partition into a partition being created (DATA_MOVE hazard).",
+    )
+    partitions: dict[PartitionName, list[str]] = Field(
+        default_factory=dict, description="list: partition name -> the values it holds."
+    )
+
+
 class TableSpec(_Strict):
     """What pgtune manages on one table."""
 
@@ -106,6 +144,9 @@ class TableSpec(_Strict):
     prune_indexes: bool = Field(
         default=False,
         description="Drop indexes on this table that the profile does not list (never one backing a constraint).",
+    )
+    partitioning: PartitioningSpec | None = Field(
+        default=None, description="Keep time/integer range partitions ahead of now, retire old ones, list partitions."
     )
 
 

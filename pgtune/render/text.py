@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pgtune.executor import ApplyReport
+from pgtune.hazards import gated_codes
 from pgtune.plan import MARKERS, Change, Plan
 
 
@@ -64,6 +65,9 @@ def render_text(plan: Plan) -> str:
         if plan.epilogue:
             lines += ["", "Then, once: " + "; ".join(s.sql for s in plan.epilogue) + ";"]
         lines += ["", summary_line(plan), f"Restart required: {'yes' if plan.restart_required else 'no'}"]
+        gated = gated_codes([h.code for c in plan.changes for h in c.hazards])
+        if gated:
+            lines.append(f"Apply needs: --allow-hazards {','.join(gated)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,598 @@
+"""Partitions of tables the application already partitioned: ranges kept ahead of now, retention,
+list partitions and the default partition.
+
+Reads are set-based: one query for every declared table's layout and children, one for the time
+ranges the server computes (date_trunc in the session's time zone, from `now()` or `--as-of`),
+and one composed query each for integer maxima and rows waiting in default partitions.
+
+A new partition is created as a standalone table (`LIKE parent`, with the table's declared
+storage parameters), given a CHECK constraint matching its bound, attached (SHARE UPDATE
+EXCLUSIVE on the parent; the CHECK spares the validation scan), and the CHECK is dropped —
+all in one transaction under lock_timeout. Old partitions are detached concurrently where
+PostgreSQL allows it (14+, no default partition), else with a flagged ACCESS EXCLUSIVE lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from pglast import ast, parse_sql
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.hazards import hazard
+from pgtune.identifiers import identifier, qualified_text
+from pgtune.kinds import KindResult, PlanContext, load_sql
+from pgtune.kinds.storage import creation_options
+from pgtune.kinds.tables import Table
+from pgtune.partitioning import (
+    IntStep,
+    PartitioningError,
+    Step,
+    TimeStep,
+    check_naming,
+    default_naming,
+    parse_interval,
+    parse_period,
+    partition_name,
+)
+from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.profile.model import PartitioningSpec
+
+KIND = "partition"
+TIME_TYPES = {"timestamp with time zone", "timestamp without time zone", "date"}
+INT_TYPES = {"smallint", "integer", "bigint"}
+STRATEGIES = {"r": "range", "l": "list", "h": "hash"}
+BOUND_CHECK = "pgtune_partition_bound"
+LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS INCLUDING GENERATED"
+
+Value = datetime | date | int | None  # None: MINVALUE/MAXVALUE
+
+
+@dataclass(frozen=True)
+class Child:
+    oid: int
+    schema: str
+    name: str
+    partitioned: bool
+    kind: str  # range | list | default
+    lower: Value = None
+    upper: Value = None
+    values: frozenset[str] = frozenset()
+    detach_pending: bool = False
+
+    @property
+    def qualified(self) -> str:
+        return qualified_text(self.schema, self.name)
+
+
+@dataclass
+class Layout:
+    strategy: str
+    key_count: int
+    key_is_expression: bool
+    key_column: str | None
+    key_type: str | None
+    default_oid: int
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def default(self) -> Child | None:
+        return next((c for c in self.children if c.kind == "default"), None)
+
+
+@dataclass
+class Declared:
+    key: str
+    table: Table
+    spec: PartitioningSpec
+    location: Location | None
+    step: Step | None = None
+    retention: str | int | None = None
+    naming: str = ""
+
+
+def _path_location(ctx: PlanContext, key: str, *rest: str) -> Location | None:
+    return ctx.loaded.location(("tables", key, "partitioning", *rest))
+
+
+def _declared(ctx: PlanContext) -> tuple[list[Declared], list[ProfileError]]:
+    out, errors = [], []
+    for key, spec in ctx.loaded.profile.tables.items():
+        table = ctx.tables.get(key)
+        if spec.partitioning is None or table is None:
+            continue
+        p = spec.partitioning
+        d = Declared(key, table, p, ctx.loaded.location(("tables", key, "partitioning"), key=True))
+        try:
+            if p.strategy == "range":
+                if p.interval is None:
+                    raise PartitioningError("range partitioning needs an interval")
+                if p.partitions:
+                    raise PartitioningError("partitions: is for list partitioning; range partitions follow interval")
+                d.step = parse_interval(p.interval)
+                d.retention = parse_period(p.retention, d.step) if p.retention else None
+                d.naming = p.naming or default_naming(d.step)
+                check_naming(d.naming)
+            elif p.interval or p.retention or p.start:
+                raise PartitioningError("interval, start and retention are for range partitioning")
+        except PartitioningError as exc:
+            errors.append(ProfileError(d.location, f"{table.qualified}: {exc}"))
+            continue
+        out.append(d)
+    return out, errors
+
+
+def _datum(node: Any) -> str | int | None:
+    if isinstance(node, ast.A_Const):
+        if node.isnull:
+            return None
+        val = node.val
+        return val.ival if isinstance(val, ast.Integer) else getattr(val, "sval", getattr(val, "fval", None))
+    return None  # MINVALUE / MAXVALUE
+
+
+def _typed(raw: str | int | None, key_type: str | None) -> Value:
+    if raw is None:
+        return None
+    if key_type in INT_TYPES:
+        return int(raw)
+    if key_type == "date":
+        return date.fromisoformat(str(raw))
+    if key_type in TIME_TYPES:
+        return datetime.fromisoformat(str(raw))
+    return None
+
+
+def _child(row: dict[str, Any], key_type: str | None) -> Child:
+    bound = parse_sql(f"CREATE TABLE x PARTITION OF y {row['bound']}")[0].stmt.partbound
+    common = {
+        "oid": row["child_oid"],
+        "schema": row["child_schema"],
+        "name": row["child_name"],
+        "partitioned": row["child_relkind"] == "p",
+        "detach_pending": row["detach_pending"],
+    }
+    if bound.is_default:
+        return Child(kind="default", **common)
+    if bound.strategy == "l":
+        values = frozenset("NULL" if v is None else str(v) for v in map(_datum, bound.listdatums))
+        return Child(kind="list", values=values, **common)
+    lower = _typed(_datum(bound.lowerdatums[0]), key_type)
+    upper = _typed(_datum(bound.upperdatums[0]), key_type)
+    return Child(kind="range", lower=lower, upper=upper, **common)
+
+
+def read_layouts(conn: psycopg.Connection, tables: list[Table]) -> dict[int, Layout]:
+    layouts: dict[int, Layout] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(load_sql("partitioned"), {"tables": [t.oid for t in tables]}).fetchall()
+    for row in rows:
+        layout = layouts.setdefault(
+            row["table_oid"],
+            Layout(
+                STRATEGIES.get(row["strategy"], row["strategy"]),
+                row["key_count"],
+                row["key_is_expression"],
+                row["key_column"],
+                row["key_type"],
+                row["default_oid"],
+            ),
+        )
+        if row["child_oid"] is not None:
+            layout.children.append(_child(row, layout.key_type))
+    return layouts
+
+
+def _validate(d: Declared, layout: Layout | None) -> str | None:
+    """Why pgtune cannot manage this table's partitions as declared (None: it can)."""
+    t = d.table
+    if layout is None:
+        return (
+            f"{t.qualified} is not partitioned; declaring partitioning does not convert it: "
+            f"that needs a migration (CREATE TABLE ... PARTITION BY {d.spec.strategy.upper()} ({d.spec.key}))"
+        )
+    if layout.strategy != d.spec.strategy:
+        found = layout.strategy.upper()
+        return f"{t.qualified} is partitioned BY {found}, not {d.spec.strategy}; changing it needs a migration"
+    if layout.key_count != 1 or layout.key_is_expression:
+        return f"{t.qualified}: only a single-column partition key is supported"
+    if layout.key_column != d.spec.key:
+        return f"{t.qualified} is partitioned by {layout.key_column!r}, not {d.spec.key!r}"
+    if any(c.partitioned for c in layout.children):
+        return f"{t.qualified}: multi-level partitioning is not supported"
+    if d.spec.strategy == "range":
+        if isinstance(d.step, TimeStep) and layout.key_type not in TIME_TYPES:
+            return f"{t.qualified}: a time interval needs a date or timestamp key, {d.spec.key!r} is {layout.key_type}"
+        if isinstance(d.step, IntStep) and layout.key_type not in INT_TYPES:
+            return f"{t.qualified}: an integer interval needs an integer key, {d.spec.key!r} is {layout.key_type}"
+    return None
+
+
+def _as_key(value: datetime, key_type: str | None) -> Value:
+    if key_type == "date":
+        return value.date()
+    if key_type == "timestamp without time zone":
+        return value.replace(tzinfo=None)
+    return value
+
+
+def time_ranges(
+    conn: psycopg.Connection, declared: list[Declared], layouts: dict[int, Layout], as_of: str | None
+) -> tuple[dict[int, list[tuple[Value, Value]]], dict[int, Value], datetime | None]:
+    """Desired ranges and retention cutoffs of every time-partitioned table, in one query."""
+    timed = [d for d in declared if isinstance(d.step, TimeStep)]
+    if not timed:
+        return {}, {}, None
+    params = {
+        "as_of": as_of,
+        "tables": [d.table.oid for d in timed],
+        "truncs": [d.step.trunc for d in timed if isinstance(d.step, TimeStep)],
+        "steps": [d.step.sql_interval for d in timed if isinstance(d.step, TimeStep)],
+        "starts": [d.spec.start for d in timed],
+        "premakes": [d.spec.premake for d in timed],
+        "retentions": [d.retention for d in timed],
+    }
+    ranges: dict[int, list[tuple[Value, Value]]] = {}
+    cutoffs: dict[int, Value] = {}
+    now = None
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(load_sql("time_bounds"), params):
+            key_type = layouts[row["table_oid"]].key_type
+            ranges.setdefault(row["table_oid"], []).append(
+                (_as_key(row["lower"], key_type), _as_key(row["upper"], key_type))
+            )
+            if row["cutoff"] is not None:
+                cutoffs[row["table_oid"]] = _as_key(row["cutoff"], key_type)
+            now = row["now"]
+    return ranges, cutoffs, now
+
+
+def int_ranges(
+    conn: psycopg.Connection, declared: list[Declared]
+) -> tuple[dict[int, list[tuple[Value, Value]]], dict[int, Value]]:
+    """Integer ranges: from start (or the range holding max(key)) to premake ranges past it."""
+    counted = [d for d in declared if isinstance(d.step, IntStep)]
+    if not counted:
+        return {}, {}
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::oid, (SELECT max({}) FROM {})::bigint").format(
+            sql.Literal(d.table.oid), sql.Identifier(d.spec.key), identifier(d.table.schema, d.table.name)
+        )
+        for d in counted
+    )
+    maxima = dict(conn.execute(query).fetchall())
+    ranges, cutoffs = {}, {}
+    for d in counted:
+        assert isinstance(d.step, IntStep)
+        size, current = d.step.size, maxima.get(d.table.oid) or 0
+        first = int(d.spec.start) if d.spec.start and d.spec.start.strip().lstrip("-").isdigit() else current
+        low = (min(first, current) // size) * size
+        high = (current // size + d.spec.premake) * size
+        ranges[d.table.oid] = [(lo, lo + size) for lo in range(low, high + 1, size)]
+        if isinstance(d.retention, int):
+            cutoffs[d.table.oid] = current - d.retention
+    return ranges, cutoffs
+
+
+def display(value: Value) -> str | int | None:
+    if isinstance(value, datetime):
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class _Create:
+    d: Declared
+    name: str
+    bound: sql.Composable
+    after: dict[str, Any]
+    lower: Value = None
+    upper: Value = None
+    values: tuple[str, ...] = ()
+    rows_in_default: int = 0
+
+
+class _Builder:
+    def __init__(self, ctx: PlanContext, columns: dict[int, list[str]]) -> None:
+        self.ctx = ctx
+        self.columns = columns
+
+    def s(
+        self,
+        composed: sql.Composable,
+        transactional: bool = True,
+        lock: str = "SHARE UPDATE EXCLUSIVE",
+        retryable: bool = True,
+    ) -> Statement:
+        return Statement(composed.as_string(self.ctx.conn), transactional, lock, retryable)
+
+    def create(self, c: _Create, layout: Layout) -> Change:
+        t = c.d.table
+        parent = identifier(t.schema, t.name)
+        child = identifier(t.schema, c.name)
+        options = creation_options(self.ctx, c.d.key)
+        with_clause = (
+            sql.SQL(" WITH ({})").format(
+                sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.SQL(k), sql.Literal(v)) for k, v in options)
+            )
+            if options
+            else sql.SQL("")
+        )
+        # Locks on the new table itself are harmless (no one uses it yet): stated as "none".
+        statements = [
+            self.s(sql.SQL("CREATE TABLE {} (LIKE {} " + LIKE + "){}").format(child, parent, with_clause), lock="none")
+        ]
+        hazards: list[Hazard] = []
+        key = sql.Identifier(c.d.spec.key)
+        default = layout.default
+        if c.rows_in_default and default is not None:
+            cols = sql.SQL(", ").join(sql.Identifier(n) for n in self.columns.get(t.oid, []))
+            statements.append(
+                self.s(
+                    sql.SQL(
+                        "WITH moved AS (DELETE FROM {} WHERE {} RETURNING {}) INSERT INTO {} ({}) SELECT {} FROM moved"
+                    ).format(
+                        identifier(default.schema, default.name), self._condition(c, key), cols, child, cols, cols
+                    ),
+                    lock="ROW EXCLUSIVE",
+                )
+            )
+            hazards.append(
+                hazard(
+                    "DATA_MOVE",
+                    f"Moves {c.rows_in_default} rows from {default.qualified} into {c.name}, in the same transaction.",
+                )
+            )
+        if c.lower is not None or c.upper is not None or c.values:
+            statements.append(
+                self.s(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {})").format(
+                        child, sql.Identifier(BOUND_CHECK), key, self._condition(c, key)
+                    ),
+                    lock="none",
+                )
+            )
+        statements.append(self.s(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, c.bound)))
+        if c.lower is not None or c.upper is not None or c.values:
+            statements.append(
+                self.s(
+                    sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(child, sql.Identifier(BOUND_CHECK)),
+                    lock="ACCESS EXCLUSIVE",
+                )
+            )
+        if default is not None and c.after.get("default") is not True:
+            hazards.append(
+                hazard(
+                    "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
+                    f"ATTACH locks the default partition {default.qualified} (ACCESS EXCLUSIVE) and scans it "
+                    "for rows of the new range: keep default partitions small.",
+                )
+            )
+        note = f"partition of {t.qualified}; created standalone, then attached"
+        if options:
+            note += " with " + ", ".join(f"{k}={v}" for k, v in options)
+        return Change(
+            KIND,
+            qualified_text(t.schema, c.name),
+            "create",
+            None,
+            c.after,
+            tuple(statements),
+            hazards=tuple(hazards),
+            note=note,
+        )
+
+    def _condition(self, c: _Create, key: sql.Composable) -> sql.Composable:
+        if c.values:
+            return sql.SQL("{} IN ({})").format(key, sql.SQL(", ").join(sql.Literal(v) for v in c.values))
+        parts = []
+        if c.lower is not None:
+            parts.append(sql.SQL("{} >= {}").format(key, sql.Literal(c.lower)))
+        if c.upper is not None:
+            parts.append(sql.SQL("{} < {}").format(key, sql.Literal(c.upper)))
+        return sql.SQL(" AND ").join(parts)
+
+    def retire(self, d: Declared, child: Child, layout: Layout) -> Change:
+        t = d.table
+        parent, target = identifier(t.schema, t.name), identifier(child.schema, child.name)
+        hazards: list[Hazard] = []
+        before = {"from": display(child.lower), "to": display(child.upper)}
+        if child.detach_pending:
+            statements = [
+                self.s(
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(parent, target), transactional=False
+                )
+            ]
+            note = "finishes an interrupted concurrent detach"
+        elif self.ctx.server.version_num >= 140000 and layout.default is None:
+            statements = [
+                self.s(
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(parent, target),
+                    transactional=False,
+                    retryable=False,
+                )
+            ]
+            note = f"older than the retention ({d.spec.retention}): detached concurrently"
+        else:
+            statements = [
+                self.s(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, target), lock="ACCESS EXCLUSIVE")
+            ]
+            why = "a default partition exists" if layout.default is not None else "PostgreSQL < 14"
+            hazards.append(
+                hazard(
+                    "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
+                    f"Plain DETACH ({why}): ACCESS EXCLUSIVE on {t.qualified} while it runs.",
+                )
+            )
+            note = f"older than the retention ({d.spec.retention}): detached"
+        if d.spec.retention_action == "drop":
+            statements.append(self.s(sql.SQL("DROP TABLE {}").format(target), lock="ACCESS EXCLUSIVE"))
+            hazards.append(hazard("DELETES_DATA", f"Drops {child.qualified} and every row in it."))
+            note += ", then dropped"
+        else:
+            note += "; the table is kept"
+        return Change(
+            KIND, child.qualified, "delete", before, None, tuple(statements), hazards=tuple(hazards), note=note
+        )
+
+
+def _default_rows(conn: psycopg.Connection, creates: list[_Create], layouts: dict[int, Layout], b: _Builder) -> None:
+    """Count rows waiting in default partitions for each range about to be created (one query)."""
+    waiting = [c for c in creates if layouts[c.d.table.oid].default is not None and c.after.get("default") is not True]
+    if not waiting:
+        return
+    parts = []
+    for i, c in enumerate(waiting):
+        default = layouts[c.d.table.oid].default
+        assert default is not None
+        parts.append(
+            sql.SQL("SELECT {}::int, count(*) FROM {} WHERE {}").format(
+                sql.Literal(i), identifier(default.schema, default.name), b._condition(c, sql.Identifier(c.d.spec.key))
+            )
+        )
+    for i, count in conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall():
+        waiting[i].rows_in_default = count
+
+
+def plan(ctx: PlanContext) -> KindResult:
+    declared, errors = _declared(ctx)
+    if not declared:
+        raise_if_any(errors)
+        return KindResult()
+    layouts = read_layouts(ctx.conn, [d.table for d in declared])
+    valid = []
+    for d in declared:
+        problem = _validate(d, layouts.get(d.table.oid))
+        if problem:
+            errors.append(ProfileError(d.location, problem))
+        else:
+            valid.append(d)
+    raise_if_any(errors)
+    with ctx.conn.cursor(row_factory=dict_row) as cur:
+        columns: dict[int, list[str]] = {}
+        for row in cur.execute(load_sql("columns"), {"tables": [d.table.oid for d in valid]}):
+            if not row["generated"]:
+                columns.setdefault(row["table_oid"], []).append(row["name"])
+    t_ranges, t_cutoffs, _now = time_ranges(ctx.conn, valid, layouts, ctx.as_of)
+    i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
+    ranges, cutoffs = t_ranges | i_ranges, t_cutoffs | i_cutoffs
+    result = KindResult()
+    b = _Builder(ctx, columns)
+    creates: list[_Create] = []
+    retires: list[tuple[Declared, Child, Layout]] = []
+    for d in sorted(valid, key=lambda d: (d.table.schema, d.table.name)):
+        layout = layouts[d.table.oid]
+        t = d.table
+        if d.spec.strategy == "range":
+            cutoff = cutoffs.get(t.oid)
+            live = [c for c in layout.children if c.kind == "range"]
+            for child in live:
+                if child.detach_pending or (cutoff is not None and child.upper is not None and child.upper <= cutoff):
+                    retires.append((d, child, layout))
+            for lower, upper in ranges.get(t.oid, []):
+                if cutoff is not None and upper <= cutoff:
+                    continue  # retention wins: never re-create what it retires
+                if any(c.lower == lower and c.upper == upper for c in live):
+                    continue
+                clash = next((c for c in live if _overlaps(c, lower, upper)), None)
+                if clash is not None:
+                    result.notices.append(
+                        Notice(
+                            KIND,
+                            clash.qualified,
+                            "MISALIGNED_PARTITION",
+                            f"its bounds overlap the declared range {display(lower)} .. {display(upper)}; left as is",
+                        )
+                    )
+                    continue
+                name = partition_name(d.naming, t.name, lower)  # type: ignore[arg-type]
+                bound = sql.SQL("FOR VALUES FROM ({}) TO ({})").format(sql.Literal(lower), sql.Literal(upper))
+                creates.append(_Create(d, name, bound, {"from": display(lower), "to": display(upper)}, lower, upper))
+        else:
+            live_lists = {c.name: c for c in layout.children if c.kind == "list"}
+            for name, values in d.spec.partitions.items():
+                wanted = frozenset(values)
+                existing = live_lists.get(name)
+                if existing is not None:
+                    if existing.values != wanted:
+                        errors.append(
+                            ProfileError(
+                                ctx.loaded.location(("tables", d.key, "partitioning", "partitions", name)),
+                                f"{existing.qualified} holds {sorted(existing.values)}, not {sorted(wanted)}: "
+                                "changing list bounds needs a detach, data moves and an attach (a migration)",
+                            )
+                        )
+                    continue
+                bound = sql.SQL("FOR VALUES IN ({})").format(sql.SQL(", ").join(sql.Literal(v) for v in values))
+                creates.append(_Create(d, name, bound, {"values": list(values)}, values=tuple(values)))
+        if d.spec.default_partition and layout.default is None:
+            name = f"{t.name}_default"
+            creates.append(_Create(d, name, sql.SQL("DEFAULT"), {"default": True}))
+    raise_if_any(errors)
+    _check_names(ctx, creates, errors)
+    _default_rows(ctx.conn, creates, layouts, b)
+    for c in creates:
+        if c.rows_in_default and not c.d.spec.move_default_rows:
+            default = layouts[c.d.table.oid].default
+            assert default is not None
+            errors.append(
+                ProfileError(
+                    c.d.location,
+                    f"{default.qualified} holds {c.rows_in_default} rows for the new partition {c.name} "
+                    f"({c.after.get('from')} .. {c.after.get('to')}): attaching it would fail (SQLSTATE 23514). "
+                    "Move them first, or set move_default_rows: true",
+                )
+            )
+    raise_if_any(errors)
+    analyzed = []
+    for c in creates:
+        result.changes.append(b.create(c, layouts[c.d.table.oid]))
+        if c.d.table not in analyzed:
+            analyzed.append(c.d.table)
+    for d, child, layout in retires:
+        result.changes.append(b.retire(d, child, layout))
+    for t in analyzed:
+        result.changes.append(
+            Change(
+                KIND,
+                t.qualified,
+                "update",
+                None,
+                {"analyze": True},
+                (b.s(sql.SQL("ANALYZE {}").format(identifier(t.schema, t.name))),),
+                note="statistics of the partitioned parent (autovacuum never analyzes it)",
+            )
+        )
+    return result
+
+
+def _overlaps(child: Child, lower: Value, upper: Value) -> bool:
+    lo_ok = child.upper is None or lower < child.upper  # type: ignore[operator]
+    hi_ok = child.lower is None or child.lower < upper  # type: ignore[operator]
+    return lo_ok and hi_ok
+
+
+def _check_names(ctx: PlanContext, creates: list[_Create], errors: list[ProfileError]) -> None:
+    if not creates:
+        return
+    params = {"schemas": [c.d.table.schema for c in creates], "names": [c.name for c in creates]}
+    taken = {(r[0], r[1]) for r in ctx.conn.execute(load_sql("index_names"), params).fetchall()}
+    for c in creates:
+        if (c.d.table.schema, c.name) in taken:
+            errors.append(
+                ProfileError(
+                    c.d.location,
+                    f"{qualified_text(c.d.table.schema, c.name)} already exists but is not a partition of "
+                    f"{c.d.table.qualified}: attach or rename it by hand",
+                )
+            )
+    raise_if_any(errors)
