@@ -389,3 +389,20 @@ def test_writers_into_the_current_partition_see_no_error_during_apply(db: Server
         thread.join()
     assert errors == []
     assert db.one("SELECT count(*) FROM letta.messages_p2026_11") > 0
+
+
+def test_partitions_that_do_not_fit_the_interval_are_reported_not_touched(db: Server, plan_at: PlanAt) -> None:
+    db.sql(
+        "CREATE TABLE letta.messages_odd PARTITION OF letta.messages FOR VALUES FROM ('2026-11-15') TO ('2026-12-15')"
+    )
+    profile = """
+        name: odd
+        tables:
+          letta.messages:
+            partitioning: {strategy: range, key: created_at, interval: 1 month, premake: 2}
+    """
+    plan = plan_at(profile, "2026-11-23")
+    assert [c.object for c in plan.changes if c.action == "create"] == ["letta.messages_p2027_01"]
+    assert {(n.code, n.object) for n in plan.notices} == {("MISALIGNED_PARTITION", "letta.messages_odd")}
+    db.apply(plan)
+    assert "messages_odd" in partitions(db, "letta.messages")
