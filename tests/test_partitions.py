@@ -94,6 +94,8 @@ def test_range_partitions_ahead_of_now_then_one_more_a_month_later(db: Server, p
     assert all(c.kind == "partition" for c in plan.changes)
     attach = [s for c in plan.changes for s in c.statements if "ATTACH PARTITION" in s.sql]
     assert all(s.lock == "SHARE UPDATE EXCLUSIVE" and s.transactional for s in attach)
+    # No default partition yet: creating one takes nothing stronger than SHARE UPDATE EXCLUSIVE.
+    assert {c.lock for c in plan.changes if c.action == "create"} == {"SHARE UPDATE EXCLUSIVE"}
     assert plan.changes[-1].statements[0].sql == 'ANALYZE "letta"."messages"'
     assert not plan.notices
     db.apply(plan)

@@ -366,7 +366,7 @@ class _Builder:
             statements.append(
                 self.s(
                     sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(child, sql.Identifier(BOUND_CHECK)),
-                    lock="ACCESS EXCLUSIVE",
+                    lock="none",  # the new table, not yet visible to anyone
                 )
             )
         if default is not None and c.after.get("default") is not True:

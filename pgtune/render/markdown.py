@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pgtune.plan import MARKERS, Plan
-from pgtune.render.text import summary_line
+from pgtune.render.text import describe, summary_line
 
 MARKER_LINE = "<!-- pgtune-plan -->"
 
 
 def _cell(value: object) -> str:
-    text = "_(not set)_" if value is None else f"`{value}`"
+    text = "_(not set)_" if value is None else f"`{describe(value)}`"
     return text.replace("|", "\\|").replace("\n", " ")
 
 

@@ -8,7 +8,22 @@ from pgtune.plan import MARKERS, Change, Plan
 
 
 def _value(value: object) -> str:
-    return "(not set)" if value is None else str(value)
+    return "(not set)" if value is None else describe(value)
+
+
+def describe(value: object) -> str:
+    """A before/after value for people: partition bounds and flags read as words, not dict reprs."""
+    if isinstance(value, dict):
+        if set(value) == {"from", "to"}:
+            return f"FROM {value['from']} TO {value['to']}"
+        if set(value) == {"values"}:
+            return "IN (" + ", ".join(map(str, value["values"])) + ")"
+        if value == {"default": True}:
+            return "DEFAULT"
+        if value == {"analyze": True}:
+            return "ANALYZE"
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 def _flags(change: Change) -> str:
