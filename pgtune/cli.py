@@ -172,7 +172,7 @@ def apply(
         _out(render_text(result))
         if result.empty:
             return
-        needed = gated_codes([h.code for c in result.changes for h in c.hazards])
+        needed = gated_codes(result)
         missing = [code for code in needed if code not in allowed]
         if missing:
             raise ApplyRefused(

@@ -72,22 +72,32 @@ def _set_timeouts(conn: psycopg.Connection, options: ExecOptions, local: bool) -
     conn.execute("SELECT set_config('statement_timeout', %s, %s)", (options.statement_timeout or "0", local))
 
 
+def _retrying(run: Callable[[], None], retryable: bool, options: ExecOptions) -> None:
+    """Run; after a lock timeout (55P03) try again with exponential backoff, at most `retries` times."""
+    attempts = 0
+    while True:
+        try:
+            run()
+            return
+        except pgerrors.LockNotAvailable:
+            attempts += 1
+            if not retryable or attempts > options.retries:
+                raise
+            time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
+
+
 def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions) -> None:
     statements = change.statements
     if change.transactional and len(statements) > 1:
-        attempts = 0
-        while True:
-            try:
-                with conn.transaction():
-                    _set_timeouts(conn, options, local=True)
-                    for stmt in statements:
-                        conn.execute(stmt.sql.encode())
-                return
-            except pgerrors.LockNotAvailable:
-                attempts += 1
-                if attempts > options.retries:
-                    raise
-                time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
+
+        def in_transaction() -> None:
+            with conn.transaction():
+                _set_timeouts(conn, options, local=True)
+                for stmt in statements:
+                    conn.execute(stmt.sql.encode())
+
+        _retrying(in_transaction, all(s.retryable for s in statements), options)
+        return
     for stmt in statements:
         _run_statement(conn, stmt, options)
 
@@ -132,18 +142,12 @@ def _watch(conn: psycopg.Connection, stmt: Statement, options: ExecOptions) -> I
 
 
 def _run_statement(conn: psycopg.Connection, stmt: Statement, options: ExecOptions) -> None:
-    attempts = 0
-    while True:
-        try:
-            _set_timeouts(conn, options, local=False)
-            with _watch(conn, stmt, options):
-                conn.execute(stmt.sql.encode())
-            return
-        except pgerrors.LockNotAvailable:
-            attempts += 1
-            if not stmt.retryable or attempts > options.retries:
-                raise
-            time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
+    def run() -> None:
+        _set_timeouts(conn, options, local=False)
+        with _watch(conn, stmt, options):
+            conn.execute(stmt.sql.encode())
+
+    _retrying(run, stmt.retryable, options)
 
 
 def execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgtune.plan import Hazard
+from pgtune.plan import Hazard, Plan
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,6 @@ def hazard(code: str, message: str | None = None) -> Hazard:
     return Hazard(code, message or HAZARDS[code].meaning)
 
 
-def gated_codes(codes: set[str] | frozenset[str] | list[str]) -> list[str]:
-    """The gated codes among these, sorted (what `--allow-hazards` must name)."""
-    return sorted({c for c in codes if c in HAZARDS and HAZARDS[c].gated})
+def gated_codes(plan: Plan) -> list[str]:
+    """The gated hazard codes a plan carries, sorted: what `apply --allow-hazards` must name."""
+    return sorted({h.code for c in plan.changes for h in c.hazards if h.code in HAZARDS and HAZARDS[h.code].gated})

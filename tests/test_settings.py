@@ -11,17 +11,10 @@ from conftest import Server
 
 from pgtune.engine import build_plan
 from pgtune.errors import PgtuneError
-from pgtune.executor import ExecOptions, execute
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
 
 PlanFor = Callable[[str], Plan]
-
-
-def apply_profile(pg: Server, plan: Plan) -> None:
-    with psycopg.connect(pg.dsn, autocommit=True, application_name="pgtune") as conn:
-        report = execute(plan, conn, ExecOptions())
-    assert not report.failed, [o.error for o in report.outcomes]
 
 
 def objects(plan: Plan) -> dict[str, tuple[str, object, object]]:
@@ -50,7 +43,7 @@ def test_apply_converges_and_a_second_plan_is_empty(pg: Server, plan_for: PlanFo
     first = plan_for(SPELLINGS.format(work_mem="64MB", jit="off"))
     assert {c.object for c in first.changes} >= {"work_mem", "jit", "random_page_cost", "search_path"}
     assert all(c.reload_required and not c.restart_required for c in first.changes)
-    apply_profile(pg, first)
+    pg.apply(first)
 
     assert pg.show("work_mem") == "64MB"
     assert pg.show("jit") == "off"
@@ -68,7 +61,7 @@ def test_apply_converges_and_a_second_plan_is_empty(pg: Server, plan_for: PlanFo
 def test_other_spellings_of_the_same_values_are_not_changes(
     pg: Server, plan_for: PlanFor, work_mem: str, jit: str
 ) -> None:
-    apply_profile(pg, plan_for(SPELLINGS.format(work_mem="64MB", jit="off")))
+    pg.apply(plan_for(SPELLINGS.format(work_mem="64MB", jit="off")))
     assert plan_for(SPELLINGS.format(work_mem=work_mem, jit=jit)).changes == ()
 
 
@@ -86,7 +79,7 @@ def test_postmaster_setting_is_flagged_then_pending_then_live_after_restart(pg: 
     plan = plan_for(profile)
     assert objects(plan) == {"max_connections": ("update", "60", "70"), "shared_buffers": ("update", "128MB", "256MB")}
     assert all(c.restart_required for c in plan.changes) and plan.restart_required
-    apply_profile(pg, plan)
+    pg.apply(plan)
 
     assert pg.show("shared_buffers") == "128MB"  # still the running value
     assert pg.one("SELECT pending_restart FROM pg_settings WHERE name = 'shared_buffers'") is True
@@ -102,7 +95,7 @@ def test_postmaster_setting_is_flagged_then_pending_then_live_after_restart(pg: 
 
 
 def test_changing_a_pending_postmaster_value_again_is_one_update(pg: Server, plan_for: PlanFor) -> None:
-    apply_profile(pg, plan_for("name: a\nsettings:\n  shared_buffers: 256MB\n"))
+    pg.apply(plan_for("name: a\nsettings:\n  shared_buffers: 256MB\n"))
     plan = plan_for("name: a\nsettings:\n  shared_buffers: 512MB\n")
     [change] = plan.changes
     assert (change.before, change.after, change.restart_required) == ("256MB", "512MB", True)
@@ -118,7 +111,7 @@ def test_null_resets_only_what_postgresql_auto_conf_holds(pg: Server, plan_for: 
     [change] = plan.changes
     assert (change.action, change.before, change.after) == ("delete", "30s", "0")
     assert change.statements[0].sql == 'ALTER SYSTEM RESET "statement_timeout"'
-    apply_profile(pg, plan)
+    pg.apply(plan)
     assert "statement_timeout" not in pg.auto_conf()
     assert pg.show("statement_timeout") == "0"
     assert plan_for("name: r\nsettings:\n  statement_timeout: null\n").changes == ()
@@ -129,7 +122,7 @@ def test_written_but_not_reloaded_is_an_update_that_reloads(pg: Server, plan_for
     plan = plan_for("name: w\nsettings:\n  work_mem: 48MB\n")
     [change] = plan.changes
     assert change.note == "written to the configuration files but not reloaded"
-    apply_profile(pg, plan)
+    pg.apply(plan)
     assert pg.show("work_mem") == "48MB"
     assert plan_for("name: w\nsettings:\n  work_mem: 48MB\n").changes == ()
 
@@ -143,7 +136,7 @@ def test_list_settings_are_written_element_by_element(pg: Server, plan_for: Plan
     assert [h.code for h in next(c for c in plan.changes if c.object == "shared_preload_libraries").hazards] == [
         "STARTUP_RISK"
     ]
-    apply_profile(pg, plan)
+    pg.apply(plan)
     pg.restart()
     assert pg.show("shared_preload_libraries") == "plpgsql"
     assert pg.show("search_path") == "app, public"
@@ -171,7 +164,7 @@ def test_database_and_role_scopes(pg: Server, plan_for: PlanFor) -> None:
         "role:pgtune_test_app/statement_timeout": ("update", None, "30s"),
     }
     assert not plan.reload_required
-    apply_profile(pg, plan)
+    pg.apply(plan)
     assert pg.db_role_settings() == {
         "database:pgtune_test_app": ["jit=off", "random_page_cost=1.5", "work_mem=32MB"],
         "role:pgtune_test_app": ["search_path=app, public", "statement_timeout=30s"],
@@ -188,7 +181,7 @@ def test_database_and_role_scopes(pg: Server, plan_for: PlanFor) -> None:
         "database:pgtune_test_app/random_page_cost": ("update", "1.5", "2"),
         "role:pgtune_test_app/statement_timeout": ("delete", "30s", None),
     }
-    apply_profile(pg, later)
+    pg.apply(later)
     assert "statement_timeout=30s" not in pg.db_role_settings()["role:pgtune_test_app"]
 
 
@@ -197,7 +190,7 @@ def test_custom_settings_of_unloaded_modules(pg: Server, plan_for: PlanFor) -> N
     profile = "name: p\ndatabases:\n  postgres:\n    settings:\n      myapp.feature_flag: 'on'\n"
     [change] = plan_for(profile).changes
     assert [h.code for h in change.hazards] == ["UNVERIFIED_SETTING"]
-    apply_profile(pg, plan_for(profile))
+    pg.apply(plan_for(profile))
     assert pg.db_role_settings()["database:postgres"] == ["myapp.feature_flag=on"]
     assert plan_for(profile).changes == ()
 

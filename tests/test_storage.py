@@ -11,7 +11,6 @@ from conftest import Server
 
 from pgtune.engine import build_plan
 from pgtune.errors import PgtuneError
-from pgtune.executor import ExecOptions, execute
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
 
@@ -37,12 +36,6 @@ def schema(pg: Server) -> Iterator[Server]:
     pg.sql(SCHEMA)
     yield pg
     pg.sql("DROP SCHEMA pgtune_test CASCADE")
-
-
-def apply_plan(pg: Server, plan: Plan) -> None:
-    with psycopg.connect(pg.dsn, autocommit=True, application_name="pgtune") as conn:
-        report = execute(plan, conn, ExecOptions())
-    assert not report.failed, [o.error for o in report.outcomes]
 
 
 def reloptions(pg: Server, table: str) -> tuple[list[str], list[str]]:
@@ -83,7 +76,7 @@ def test_storage_parameters_apply_typed_and_re_plan_empty(schema: Server, plan_f
         "toast.autovacuum_enabled": "on",
     }
     assert [s.lock for s in change.statements] == ["SHARE UPDATE EXCLUSIVE"]
-    apply_plan(schema, plan)
+    schema.apply(plan)
     main, toast = reloptions(schema, "pgtune_test.messages")
     assert main == [
         "autovacuum_analyze_scale_factor=0.02",
@@ -103,13 +96,13 @@ def test_null_resets_and_unlisted_parameters_are_left_alone(schema: Server, plan
         'ALTER TABLE "pgtune_test"."steps" SET (parallel_workers = \'2\')',
         'ALTER TABLE "pgtune_test"."steps" RESET (fillfactor)',
     ]
-    apply_plan(schema, plan)
+    schema.apply(plan)
     assert reloptions(schema, "pgtune_test.steps")[0] == ["parallel_workers=2"]
     only_reset = plan_for("name: s\ntables:\n  pgtune_test.steps:\n    storage: {parallel_workers: null}\n")
     assert [(c.action, c.before, c.after) for c in only_reset.changes] == [
         ("delete", {"parallel_workers": "2"}, {"parallel_workers": None})
     ]
-    apply_plan(schema, only_reset)
+    schema.apply(only_reset)
     assert reloptions(schema, "pgtune_test.steps")[0] == []
     assert plan_for("name: s\ntables:\n  pgtune_test.steps:\n    storage: {parallel_workers: null}\n").changes == ()
 
@@ -119,7 +112,7 @@ def test_a_partitioned_parent_applies_to_every_leaf(schema: Server, plan_for: Pl
     plan = plan_for(profile)
     assert [c.object for c in plan.changes] == ["pgtune_test.events_2026_01", "pgtune_test.events_default"]
     assert all("partition of pgtune_test.events" in (c.note or "") for c in plan.changes)
-    apply_plan(schema, plan)
+    schema.apply(plan)
     for leaf in ("pgtune_test.events_2026_01", "pgtune_test.events_default"):
         assert reloptions(schema, leaf)[0] == ["autovacuum_vacuum_scale_factor=0.01"]
     assert reloptions(schema, "pgtune_test.events")[0] == []

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg.rows import dict_row
 
 from pgtune.plan import Change, Notice, ServerInfo
 
@@ -26,6 +27,12 @@ class KindResult:
     notices: list[Notice] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Column:
+    name: str
+    generated: bool
+
+
 @dataclass
 class PlanContext:
     """What every kind gets: the snapshot connection, the profile, the server, resolved tables."""
@@ -35,6 +42,17 @@ class PlanContext:
     server: ServerInfo
     tables: dict[str, Table]  # profile key -> table (keys that failed to resolve are absent)
     as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
+    _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
+
+    def columns(self) -> dict[int, list[Column]]:
+        """Columns of every declared table, in order: one query per plan, for whichever kind asks first."""
+        if self._columns is None:
+            self._columns = {}
+            oids = sorted({t.oid for t in self.tables.values()})
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                for row in cur.execute(load_sql("columns"), {"tables": oids}):
+                    self._columns.setdefault(row["table_oid"], []).append(Column(row["name"], row["generated"]))
+        return self._columns
 
 
 @cache

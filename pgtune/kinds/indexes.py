@@ -86,7 +86,6 @@ class Desired:
 class Catalog:
     by_table: dict[int, dict[str, LiveIndex]] = field(default_factory=dict)  # declared table -> name -> index
     by_leaf: dict[int, list[LiveIndex]] = field(default_factory=dict)
-    columns: dict[int, set[str]] = field(default_factory=dict)
     names: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
 
 
@@ -153,7 +152,7 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
 
 
 def read(conn: psycopg.Connection, desired: list[Desired], tables: list[Table]) -> Catalog:
-    """Three set-based queries, whatever the number of tables and indexes."""
+    """Two set-based queries, whatever the number of tables and indexes (columns: `ctx.columns()`)."""
     catalog = Catalog()
     table_oids = sorted({t.oid for t in tables})
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
@@ -175,8 +174,6 @@ def read(conn: psycopg.Connection, desired: list[Desired], tables: list[Table]) 
                 catalog.by_table.setdefault(index.table_oid, {})[index.name] = index
             else:
                 catalog.by_leaf.setdefault(index.table_oid, []).append(index)
-        for row in cur.execute(load_sql("columns"), {"tables": table_oids}):
-            catalog.columns.setdefault(row["table_oid"], set()).add(row["name"])
         params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
         for row in cur.execute(load_sql("index_names"), params):
             catalog.names[(row["schema"], row["name"])] = row
@@ -186,7 +183,7 @@ def read(conn: psycopg.Connection, desired: list[Desired], tables: list[Table]) 
 # -- validation -------------------------------------------------------------------------------
 
 
-def _validate(desired: list[Desired], catalog: Catalog) -> list[ProfileError]:
+def _validate(desired: list[Desired], catalog: Catalog, ctx: PlanContext) -> list[ProfileError]:
     errors: list[ProfileError] = []
 
     def reject(d: Desired, error: ProfileError) -> None:
@@ -205,7 +202,7 @@ def _validate(desired: list[Desired], catalog: Catalog) -> list[ProfileError]:
                 reject(d, _constraint_error(d, live))
             continue
         assert d.parsed is not None
-        columns = catalog.columns.get(d.table.oid, set())
+        columns = {c.name for c in ctx.columns().get(d.table.oid, [])}
         for name in sorted(d.parsed.column_names - columns):
             close = difflib.get_close_matches(name, sorted(columns), n=2)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -447,23 +444,24 @@ def _change(
     return Change(KIND, d.qualified, action, before, after, tuple(statements), hazards=hazards, note=note)
 
 
+def _drop_change(index: LiveIndex, b: _Builder, note: str | None = None) -> Change:
+    """Dropping an existing index: concurrently, unless it is partitioned (then ACCESS EXCLUSIVE)."""
+    hazards = (hazard("INDEX_DROPPED"),)
+    if index.partitioned:
+        hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
+    statement = b.drop(index.schema, index.name, index.partitioned)
+    return Change(KIND, index.qualified, "delete", index.definition, None, (statement,), hazards=hazards, note=note)
+
+
 def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     """The changes that converge one declared index (plus a leftover of an interrupted replace)."""
     indexes = catalog.by_table.get(d.table.oid, {})
     live = indexes.get(d.name)
     tmp = indexes.get(tmp_name(d.name))
     schema, partitioned = d.table.schema, d.table.partitioned
-    changes: list[Change] = []
 
     if d.spec is None:
-        if live is not None:
-            hazards = (hazard("INDEX_DROPPED"),)
-            if live.partitioned:
-                hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
-            changes.append(
-                _change(d, "delete", live.definition, None, [b.drop(schema, d.name, live.partitioned)], hazards)
-            )
-        return changes
+        return [_drop_change(live, b)] if live is not None else []
 
     after = b.definition(d)
     tmp_same = tmp is not None and _equal(d, tmp)
@@ -477,21 +475,7 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     )
 
     if live is not None and live.valid and _equal(d, live):
-        if tmp is not None:
-            note = "leftover of an interrupted replace"
-            changes.append(
-                Change(
-                    KIND,
-                    tmp.qualified,
-                    "delete",
-                    tmp.definition,
-                    None,
-                    tuple(clear_tmp or [b.drop(schema, tmp.name, tmp.partitioned)]),
-                    hazards=tmp_hazards,
-                    note=note,
-                )
-            )
-        return changes
+        return [_drop_change(tmp, b, "leftover of an interrupted replace")] if tmp is not None else []
 
     if live is not None and live.constraint:
         raise _constraint_error(d, live)  # collected by plan()
@@ -555,21 +539,7 @@ def _prune(table: Table, declared: set[str], catalog: Catalog, b: _Builder) -> l
     for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
         if name in keep or live.constraint or live.parent_index is not None:
             continue
-        hazards = (hazard("INDEX_DROPPED"),)
-        if live.partitioned:
-            hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
-        changes.append(
-            Change(
-                KIND,
-                live.qualified,
-                "delete",
-                live.definition,
-                None,
-                (b.drop(live.schema, name, live.partitioned),),
-                hazards=hazards,
-                note="not in the profile (prune_indexes: true)",
-            )
-        )
+        changes.append(_drop_change(live, b, "not in the profile (prune_indexes: true)"))
     return changes
 
 
@@ -581,7 +551,7 @@ def plan(ctx: PlanContext) -> KindResult:
     tables = {d.table.oid: d.table for d in desired} | {t.oid: t for t in pruned}
     pruned_oids = {t.oid for t in pruned}
     catalog = read(ctx.conn, desired, list(tables.values()))
-    errors += _validate(desired, catalog)
+    errors += _validate(desired, catalog, ctx)
     desired = [d for d in desired if not d.rejected]
     probe_errors, probed = probe(ctx.conn, [d for d in desired if _needs_probe(d, catalog)])
     errors += probe_errors

@@ -300,11 +300,14 @@ class _Create:
     values: tuple[str, ...] = ()
     rows_in_default: int = 0
 
+    @property
+    def is_default(self) -> bool:
+        return self.after == {"default": True}
+
 
 class _Builder:
-    def __init__(self, ctx: PlanContext, columns: dict[int, list[str]]) -> None:
+    def __init__(self, ctx: PlanContext) -> None:
         self.ctx = ctx
-        self.columns = columns
 
     def s(
         self,
@@ -335,7 +338,8 @@ class _Builder:
         key = sql.Identifier(c.d.spec.key)
         default = layout.default
         if c.rows_in_default and default is not None:
-            cols = sql.SQL(", ").join(sql.Identifier(n) for n in self.columns.get(t.oid, []))
+            insertable = [c.name for c in self.ctx.columns().get(t.oid, []) if not c.generated]
+            cols = sql.SQL(", ").join(sql.Identifier(n) for n in insertable)
             statements.append(
                 self.s(
                     sql.SQL(
@@ -352,7 +356,7 @@ class _Builder:
                     f"Moves {c.rows_in_default} rows from {default.qualified} into {c.name}, in the same transaction.",
                 )
             )
-        if c.lower is not None or c.upper is not None or c.values:
+        if not c.is_default:  # a bound to check
             statements.append(
                 self.s(
                     sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {})").format(
@@ -362,14 +366,14 @@ class _Builder:
                 )
             )
         statements.append(self.s(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, c.bound)))
-        if c.lower is not None or c.upper is not None or c.values:
+        if not c.is_default:  # a bound to check
             statements.append(
                 self.s(
                     sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(child, sql.Identifier(BOUND_CHECK)),
                     lock="none",  # the new table, not yet visible to anyone
                 )
             )
-        if default is not None and c.after.get("default") is not True:
+        if default is not None and not c.is_default:
             hazards.append(
                 hazard(
                     "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
@@ -447,7 +451,7 @@ class _Builder:
 
 def _default_rows(conn: psycopg.Connection, creates: list[_Create], layouts: dict[int, Layout], b: _Builder) -> None:
     """Count rows waiting in default partitions for each range about to be created (one query)."""
-    waiting = [c for c in creates if layouts[c.d.table.oid].default is not None and c.after.get("default") is not True]
+    waiting = [c for c in creates if layouts[c.d.table.oid].default is not None and not c.is_default]
     if not waiting:
         return
     parts = []
@@ -477,16 +481,11 @@ def plan(ctx: PlanContext) -> KindResult:
         else:
             valid.append(d)
     raise_if_any(errors)
-    with ctx.conn.cursor(row_factory=dict_row) as cur:
-        columns: dict[int, list[str]] = {}
-        for row in cur.execute(load_sql("columns"), {"tables": [d.table.oid for d in valid]}):
-            if not row["generated"]:
-                columns.setdefault(row["table_oid"], []).append(row["name"])
     t_ranges, t_cutoffs, _now = time_ranges(ctx.conn, valid, layouts, ctx.as_of)
     i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
     ranges, cutoffs = t_ranges | i_ranges, t_cutoffs | i_cutoffs
     result = KindResult()
-    b = _Builder(ctx, columns)
+    b = _Builder(ctx)
     creates: list[_Create] = []
     retires: list[tuple[Declared, Child, Layout]] = []
     for d in sorted(valid, key=lambda d: (d.table.schema, d.table.name)):

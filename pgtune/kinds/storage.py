@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pgtune.errors import Location, ProfileError, raise_if_any
-from pgtune.guc import Canonical, InvalidValue
+from pgtune.errors import ProfileError, raise_if_any
+from pgtune.guc import Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext
@@ -28,49 +28,49 @@ KIND = "storage"
 
 
 @dataclass(frozen=True)
-class DesiredParam:
-    name: str  # e.g. autovacuum_vacuum_scale_factor, toast.autovacuum_enabled
-    raw: str | list[str] | None
-    location: Location | None
-    key_location: Location | None
-
-
-@dataclass(frozen=True)
 class TypedParam:
     name: str
-    value: Canonical | None
+    value: Canonical | None  # None: RESET
     lock: str
+    spec: GucSpec  # how values of this parameter are typed, compared and displayed
+
+    @property
+    def display(self) -> str | None:
+        return None if self.value is None else self.spec.display(self.value)
+
+
+def typed_params(ctx: PlanContext, key: str) -> tuple[list[TypedParam], list[ProfileError]]:
+    """One table's declared parameters, typed for the server's version, and what is wrong with them."""
+    version_num = ctx.server.version_num
+    typed, errors = [], []
+    for name, raw in ctx.loaded.profile.tables[key].storage.items():
+        path = ("tables", key, "storage", name)
+        option = lookup(name, version_num)
+        if option is None:
+            close = difflib.get_close_matches(name, known_names(version_num), n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            message = f"unknown storage parameter {name!r}{hint}"
+            errors.append(ProfileError(ctx.loaded.location(path, key=True), message))
+            continue
+        try:
+            value = None if raw is None else option.spec.canonical(raw)
+        except InvalidValue as exc:
+            errors.append(ProfileError(ctx.loaded.location(path), str(exc).replace(option.spec.name, name, 1)))
+            continue
+        typed.append(TypedParam(name, value, option.lock, option.spec))
+    return typed, errors
 
 
 def validate(ctx: PlanContext) -> list[tuple[Table, list[TypedParam]]]:
     """Type every declared parameter for the server's version; all problems at once."""
     errors: list[ProfileError] = []
     out = []
-    version_num = ctx.server.version_num
-    names = known_names(version_num)
     for key, spec in ctx.loaded.profile.tables.items():
         table = ctx.tables.get(key)
         if not spec.storage or table is None:
             continue
-        typed = []
-        for name, raw in spec.storage.items():
-            path = ("tables", key, "storage", name)
-            param = DesiredParam(name, raw, ctx.loaded.location(path), ctx.loaded.location(path, key=True))
-            option = lookup(param.name, version_num)
-            if option is None:
-                close = difflib.get_close_matches(param.name, names, n=3)
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                errors.append(ProfileError(param.key_location, f"unknown storage parameter {param.name!r}{hint}"))
-                continue
-            if param.raw is None:
-                typed.append(TypedParam(param.name, None, option.lock))
-                continue
-            try:
-                value = option.spec.canonical(param.raw)
-            except InvalidValue as exc:
-                errors.append(ProfileError(param.location, str(exc).replace(option.spec.name, param.name, 1)))
-                continue
-            typed.append(TypedParam(param.name, value, option.lock))
+        typed, problems = typed_params(ctx, key)
+        errors += problems
         out.append((table, typed))
     raise_if_any(errors)
     return out
@@ -86,7 +86,7 @@ def _current(leaf: Leaf, name: str) -> tuple[bool, str | None]:
 
 
 def _leaf_change(
-    leaf: Leaf, parent: Table, params: list[TypedParam], version_num: int, conn: psycopg.Connection
+    leaf: Leaf, parent: Table, params: list[TypedParam], conn: psycopg.Connection
 ) -> tuple[Change | None, list[str]]:
     sets: list[tuple[TypedParam, str | None]] = []
     resets: list[tuple[TypedParam, str]] = []
@@ -96,14 +96,12 @@ def _leaf_change(
         if not exists:
             skipped.append(p.name)
             continue
-        option = lookup(p.name, version_num)
-        assert option is not None
         if p.value is None:
             if raw is not None:
                 resets.append((p, raw))
             continue
         try:
-            same = raw is not None and option.spec.equal(option.spec.canonical(raw, check_range=False), p.value)
+            same = raw is not None and p.spec.equal(p.spec.canonical(raw, check_range=False), p.value)
         except InvalidValue:
             same = False
         if not same:
@@ -117,8 +115,7 @@ def _leaf_change(
     )
     if sets:
         assignments = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.SQL(p.name), sql.Literal(_spec(p, version_num).display(p.value)))
-            for p, _ in sets
+            sql.SQL("{} = {}").format(sql.SQL(p.name), sql.Literal(p.display)) for p, _ in sets
         )
         statements.append(sql.SQL("ALTER TABLE {} SET ({})").format(target, assignments))
     if resets:
@@ -126,9 +123,7 @@ def _leaf_change(
             sql.SQL("ALTER TABLE {} RESET ({})").format(target, sql.SQL(", ").join(sql.SQL(p.name) for p, _ in resets))
         )
     before = {p.name: raw for p, raw in sets + resets}
-    after = {
-        p.name: (_spec(p, version_num).display(p.value) if p.value is not None else None) for p, _ in sets + resets
-    }
+    after = {p.name: p.display for p, _ in sets + resets}
     hazards: tuple[Hazard, ...] = ()
     if lock == "ACCESS EXCLUSIVE":
         hazards = (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
@@ -149,15 +144,8 @@ def _leaf_change(
     return change, skipped
 
 
-def _spec(p: TypedParam, version_num: int):  # type: ignore[no-untyped-def]
-    option = lookup(p.name, version_num)
-    assert option is not None
-    return option.spec
-
-
 def diff(
     validated: list[tuple[Table, list[TypedParam]]],
-    version_num: int,
     conn: psycopg.Connection,
     partitioned_by_profile: Callable[[str], bool] = lambda _key: False,
 ) -> KindResult:
@@ -170,7 +158,7 @@ def diff(
                 Notice(KIND, name, "NO_PARTITIONS", "partitioned table without partitions: nothing to apply yet")
             )
         for leaf in observed.leaves:
-            change, skipped = _leaf_change(leaf, observed, params, version_num, conn)
+            change, skipped = _leaf_change(leaf, observed, params, conn)
             if change:
                 result.changes.append(change)
             if skipped:
@@ -192,7 +180,7 @@ def plan(ctx: PlanContext) -> KindResult:
         spec = tables.get(key)
         return spec is not None and spec.partitioning is not None
 
-    return diff(validate(ctx), ctx.server.version_num, ctx.conn, partitioned_by_profile)
+    return diff(validate(ctx), ctx.conn, partitioned_by_profile)
 
 
 def creation_options(ctx: PlanContext, key: str) -> list[tuple[str, str]]:
@@ -200,13 +188,7 @@ def creation_options(ctx: PlanContext, key: str) -> list[tuple[str, str]]:
     created by pgtune (PostgreSQL does not propagate them from the parent). Invalid ones are
     left out here: `validate` reports them."""
     spec = ctx.loaded.profile.tables.get(key)
-    out = []
-    for name, raw in spec.storage.items() if spec else ():
-        option = lookup(name, ctx.server.version_num)
-        if raw is None or option is None:
-            continue
-        try:
-            out.append((name, option.spec.display(option.spec.canonical(raw))))
-        except InvalidValue:
-            continue
-    return out
+    if spec is None or not spec.storage:
+        return []
+    typed, _problems = typed_params(ctx, key)
+    return [(p.name, p.display) for p in typed if p.display is not None]

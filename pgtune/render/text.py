@@ -80,7 +80,7 @@ def render_text(plan: Plan) -> str:
         if plan.epilogue:
             lines += ["", "Then, once: " + "; ".join(s.sql for s in plan.epilogue) + ";"]
         lines += ["", summary_line(plan), f"Restart required: {'yes' if plan.restart_required else 'no'}"]
-        gated = gated_codes([h.code for c in plan.changes for h in c.hazards])
+        gated = gated_codes(plan)
         if gated:
             lines.append(f"Apply needs: --allow-hazards {','.join(gated)}")
     return "\n".join(lines) + "\n"
