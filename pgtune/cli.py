@@ -7,6 +7,7 @@ caught once here and printed as its lines (`path:line:col: message` for profile 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -22,6 +23,8 @@ from pgtune.engine import build_plan
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
 from pgtune.hazards import HAZARDS, gated_codes
+from pgtune.pgbouncer.console import DSN_ENV, Console
+from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
@@ -190,16 +193,35 @@ def apply(
             retries=retries,
             progress=_show_progress if sys.stderr.isatty() else None,
         )
-        with connect(target) as conn:
+        with connect(target) as conn, _bouncer_for(result, loaded) as bouncer:
             clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
             report = execute(
-                result, conn, options, on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}")
+                result,
+                conn,
+                options,
+                on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
+                bouncer=bouncer,
             )
         after = _plan(loaded, target, as_of)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:
             raise ApplyFailed(f"apply failed; re-run `pgtune plan` against {redact(target)} to see what remains")
+
+
+@contextlib.contextmanager
+def _bouncer_for(result: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
+    """The PgBouncer admin console, opened only when the plan sends it commands."""
+    pool = loaded.profile.pool
+    needed = any(s.target == "pgbouncer" for c in result.changes for s in c.statements) or any(
+        s.target == "pgbouncer" for s in result.epilogue
+    )
+    dsn = resolve_bouncer_dsn(pool.pgbouncer.admin_dsn) if pool and pool.pgbouncer else None
+    if not needed or dsn is None:
+        yield None
+        return
+    with Console(dsn) as console:
+        yield console
 
 
 def _show_progress(statement: Statement, sample: dict[str, Any]) -> None:
@@ -256,7 +278,8 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code if exc.exit_code else 1)
-        _err(f"internal error: {type(exc).__name__}: {scrub(str(exc), resolve_dsn(None))}")
+        message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))
+        _err(f"internal error: {type(exc).__name__}: {message}")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -68,8 +68,10 @@ def redact(dsn: str) -> str:
     return make_conninfo(**{k: str(v) for k, v in params.items()})
 
 
-def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
-    """Open a connection; failures become ConnectionFailed with no password in the message."""
+def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = None) -> psycopg.Connection:
+    """Open a connection; failures become ConnectionFailed with no password in the message.
+
+    `cursor_factory=psycopg.ClientCursor` for servers that speak only the simple query protocol."""
     try:
         params = conninfo_to_dict(dsn) if dsn else {}
     except psycopg.ProgrammingError as exc:
@@ -78,7 +80,9 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
     params.setdefault("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", "10"))
     try:
         return psycopg.connect(
-            make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}), autocommit=autocommit
+            make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}),
+            autocommit=autocommit,
+            **({"cursor_factory": cursor_factory} if cursor_factory else {}),
         )
     except psycopg.Error as exc:
         raise ConnectionFailed(f"could not connect to {redact(dsn)}: {scrub(str(exc).strip(), dsn)}") from None

@@ -11,13 +11,14 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, PlanContext, indexes, partitions, settings, storage, tables
+from pgtune.kinds import KindResult, PlanContext, indexes, partitions, pool, settings, storage, tables
 from pgtune.plan import Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS = (settings, storage, indexes, partitions)
+KINDS = (settings, storage, indexes, partitions, pool)
 """Kinds in the order their changes run. Indexes before partitions: a partition attached later
-gets every index of its parent, while one created first would miss a new ON ONLY index."""
+gets every index of its parent, while one created first would miss a new ON ONLY index. Pools
+last: their capacity check reads the server settings as this plan leaves them."""
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
 
@@ -56,7 +57,8 @@ def build_plan(conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | Non
     raise_if_any(errors)
     changes = tuple(c for r in results for c in r.changes)
     notices = tuple(n for r in results for n in r.notices)
-    return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices)
+    checks = tuple(c for r in results for c in r.checks)
+    return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
 
 
 def _check_as_of(conn: psycopg.Connection, as_of: str) -> None:

@@ -70,3 +70,7 @@ class ApplyFailed(PgtuneError):
 
 class SandboxError(PgtuneError):
     """The embedded throwaway PostgreSQL could not be started."""
+
+
+class BouncerError(PgtuneError):
+    """The PgBouncer admin console refused a command or could not be read. No password in it."""

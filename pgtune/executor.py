@@ -9,6 +9,9 @@
   `pg_stat_progress_create_index` for the executing backend and hands samples to a callback.
 - One `pg_reload_conf()` at the end when any applied change needs it, then wait until new
   sessions see the reloaded configuration.
+- PgBouncer statements go to its admin console (`SET`), pgbouncer.ini edits to the file; when the
+  file was edited, one `RELOAD` at the end and a SHOW CONFIG that must show every applied value
+  (a file PgBouncer rejects leaves its old values running: that is reported as a failure).
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.rows import dict_row
 
-from pgtune.plan import RELOAD, Change, Plan, Statement
+from pgtune.errors import BouncerError
+from pgtune.pgbouncer import ini
+from pgtune.pgbouncer.console import Console
+from pgtune.pgbouncer.values import BouncerSetting
+from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, Plan, Statement
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
 
@@ -51,13 +59,20 @@ class Outcome:
 class ApplyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     reloaded: bool = False
+    pgbouncer_reloaded: bool = False
 
     @property
     def failed(self) -> bool:
         return any(o.status == FAILED for o in self.outcomes)
 
 
-def _describe(exc: psycopg.Error) -> str:
+STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError)
+"""What a statement may fail with: reported per change, never raised out of execute()."""
+
+
+def _describe(exc: Exception) -> str:
+    if not isinstance(exc, psycopg.Error):
+        return str(exc)
     diag = exc.diag
     text = diag.message_primary or str(exc).strip()
     if exc.sqlstate:
@@ -86,7 +101,7 @@ def _retrying(run: Callable[[], None], retryable: bool, options: ExecOptions) ->
             time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
 
 
-def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions) -> None:
+def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions, bouncer: Console | None) -> None:
     statements = change.statements
     if change.transactional and len(statements) > 1:
 
@@ -99,7 +114,21 @@ def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions) 
         _retrying(in_transaction, all(s.retryable for s in statements), options)
         return
     for stmt in statements:
-        _run_statement(conn, stmt, options)
+        if stmt.target == "postgres":
+            _run_statement(conn, stmt, options)
+        else:
+            _run_pgbouncer(stmt, bouncer)
+
+
+def _run_pgbouncer(stmt: Statement, bouncer: Console | None) -> None:
+    if stmt.target == "pgbouncer.ini":
+        assert stmt.file is not None
+        key, _, value = stmt.sql.partition(" = ")
+        ini.write_file(Path(stmt.file), {key: value})
+        return
+    if bouncer is None:
+        raise BouncerError("this plan changes PgBouncer, but no admin console connection was given")
+    bouncer.execute(stmt.sql)
 
 
 PROGRESS_QUERIES = {
@@ -155,8 +184,10 @@ def execute(
     conn: psycopg.Connection,
     options: ExecOptions,
     on_outcome: Callable[[Outcome], None] | None = None,
+    bouncer: Console | None = None,
 ) -> ApplyReport:
-    """Run the plan on an autocommit connection; never raises for SQL errors, reports them."""
+    """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it);
+    never raises for a failing statement, reports it."""
     report = ApplyReport()
     stopped = False
     for change in plan.changes:
@@ -164,9 +195,9 @@ def execute(
             outcome = Outcome(change, SKIPPED, "not run: an earlier change failed")
         else:
             try:
-                _run_change(conn, change, options)
+                _run_change(conn, change, options, bouncer)
                 outcome = Outcome(change, APPLIED)
-            except psycopg.Error as exc:
+            except STATEMENT_ERRORS as exc:
                 outcome = Outcome(change, FAILED, _describe(exc))
                 stopped = True
         report.outcomes.append(outcome)
@@ -177,7 +208,41 @@ def execute(
         conn.execute(RELOAD.sql.encode())
         report.reloaded = True
         _wait_for_reload(conn, before, options.reload_wait_seconds)
+    edited = [o for o in report.outcomes if o.status == APPLIED and _edits_ini(o.change)]
+    if edited:
+        _reload_pgbouncer(bouncer, edited, report)
     return report
+
+
+def _edits_ini(change: Change) -> bool:
+    return any(s.target == "pgbouncer.ini" for s in change.statements)
+
+
+def _reload_pgbouncer(bouncer: Console | None, edited: list[Outcome], report: ApplyReport) -> None:
+    """RELOAD once, then SHOW CONFIG must show what was written (else the file was not accepted)."""
+    try:
+        if bouncer is None:
+            raise BouncerError("pgbouncer.ini was edited, but no admin console connection was given to RELOAD it")
+        bouncer.execute(PGBOUNCER_RELOAD.sql)
+        report.pgbouncer_reloaded = True
+        live = bouncer.config()
+    except BouncerError as exc:
+        for outcome in edited:
+            outcome.status, outcome.error = FAILED, str(exc)
+        return
+    for outcome in edited:
+        change = outcome.change
+        if change.restart_required:
+            continue  # written for the next PgBouncer restart
+        name = change.object.split("/", 1)[1]
+        row = live.get(name)
+        setting = BouncerSetting.of(name, row.default if row else None)
+        if row is None or not setting.same(row.value, str(change.after)):
+            outcome.status = FAILED
+            outcome.error = (
+                f"after RELOAD PgBouncer runs {name} = {row.value if row else '(unknown)'}, not {change.after}: "
+                "it rejected or does not read the edited file (see its log; SHOW CONFIG conffile)"
+            )
 
 
 def _wait_for_reload(conn: psycopg.Connection, before: object, limit: float) -> None:

@@ -68,6 +68,12 @@ HAZARDS: dict[str, HazardKind] = {
             "Drops a table (a retired partition) and every row in it.",
         ),
         HazardKind(
+            "NOT_PERSISTED",
+            False,
+            "Changes PgBouncer with SET only (no pool.pgbouncer.config_file): the next RELOAD or restart "
+            "of PgBouncer reverts it to what pgbouncer.ini says.",
+        ),
+        HazardKind(
             "UNVERIFIED_SETTING",
             False,
             "A dotted custom setting the server does not know yet (its extension is not loaded): "

@@ -32,6 +32,8 @@ class Statement:
     lock: str = "none"  # the strongest table-level lock it takes, e.g. "SHARE UPDATE EXCLUSIVE"
     retryable: bool = True  # safe to retry after a lock timeout (never a concurrent index build)
     progress: str | None = None  # pg_stat_progress_* view that reports on it (create_index)
+    target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`)
+    file: str | None = None  # the file a pgbouncer.ini statement edits
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,24 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Check:
+    """A cross-check the plan ran (pool capacity, timeouts): its verdict and the numbers behind it."""
+
+    code: str  # e.g. POOL_CAPACITY
+    status: str  # ok | warn (a failing check that is an error stops the plan instead)
+    message: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     version: str
     version_num: int
 
 
 RELOAD = Statement("SELECT pg_reload_conf()", transactional=False)
+PGBOUNCER_RELOAD = Statement("RELOAD", transactional=False, target="pgbouncer")
+"""Re-read pgbouncer.ini after pgtune edited it; the executor then confirms with SHOW CONFIG."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,7 @@ class Plan:
     server: ServerInfo
     changes: tuple[Change, ...] = ()
     notices: tuple[Notice, ...] = ()
+    checks: tuple[Check, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -103,9 +118,15 @@ class Plan:
         return any(c.restart_required for c in self.changes)
 
     @property
+    def pgbouncer_reload_required(self) -> bool:
+        return any(s.target == "pgbouncer.ini" for c in self.changes for s in c.statements)
+
+    @property
     def epilogue(self) -> tuple[Statement, ...]:
-        """Statements run once after every change (the single configuration reload)."""
-        return (RELOAD,) if self.reload_required else ()
+        """Statements run once after every change: the configuration reloads (PostgreSQL, PgBouncer)."""
+        return ((RELOAD,) if self.reload_required else ()) + (
+            (PGBOUNCER_RELOAD,) if self.pgbouncer_reload_required else ()
+        )
 
     def summary(self) -> dict[str, Any]:
         counts: dict[str, Any] = {action: 0 for action in ACTIONS}

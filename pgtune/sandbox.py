@@ -4,7 +4,8 @@
 PostgreSQL 16 by default, or e.g. Debian's /usr/lib/postgresql/15/bin. PostgreSQL refuses to run
 as root, so as root the cluster runs as an unprivileged OS user (`postgres` when it exists,
 otherwise a `pgtune` system user created on first use). It listens on 127.0.0.1 on a free port,
-with trust authentication, and is removed when stopped.
+with trust authentication, and is removed when stopped. `LocalPgBouncer` puts a real PgBouncer
+in front of one.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +171,110 @@ def sandbox(schema: Path | None = None) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+def pgbouncer_binary() -> Path:
+    found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if found is None:
+        raise SandboxError("PgBouncer is not installed (Debian: apt-get install pgbouncer)")
+    return Path(found)
+
+
+class LocalPgBouncer:
+    """A throwaway PgBouncer in front of a LocalCluster: md5 auth, an admin user, a loopback port.
+
+    PgBouncer refuses to run as root, so as root it runs as the clusters' OS user. Its ini file is
+    kept as written at start (`base_ini`) so tests can put it back between scenarios."""
+
+    ADMIN = "pgbouncer"
+
+    def __init__(self, cluster: LocalCluster, admin_password: str = "pgb-admin-Secr3t") -> None:
+        self.binary = pgbouncer_binary()
+        self.cluster = cluster
+        self.user = _os_user()
+        self.admin_password = admin_password
+        self.root = Path(tempfile.mkdtemp(prefix="pgtune-pgbouncer-"))
+        os.chmod(self.root, 0o755)
+        self.port = free_port()
+        self.ini = self.root / "pgbouncer.ini"
+        self.pidfile = self.root / "pgbouncer.pid"
+        self.log = self.root / "pgbouncer.log"
+        self.base_ini = "\n".join(
+            [
+                ";; PgBouncer for pgtune's tests: comments like this one must survive pgtune's edits",
+                "[databases]",
+                f"postgres = host=127.0.0.1 port={cluster.port} dbname=postgres",
+                "",
+                "[pgbouncer]",
+                "listen_addr = 127.0.0.1",
+                f"listen_port = {self.port}",
+                "unix_socket_dir =",
+                "auth_type = md5",
+                f"auth_file = {self.root / 'userlist.txt'}",
+                f"admin_users = {self.ADMIN}",
+                f"logfile = {self.log}",
+                f"pidfile = {self.pidfile}",
+                "; pool sizing below",
+                "default_pool_size = 20",
+                "",
+                "[users]",
+                "",
+            ]
+        )
+        (self.root / "userlist.txt").write_text(f'"{self.ADMIN}" "{admin_password}"\n', encoding="utf-8")
+        self.ini.write_text(self.base_ini, encoding="utf-8")
+        if self.user:
+            info = pwd.getpwnam(self.user)
+            for path in (self.root, self.root / "userlist.txt"):
+                os.chown(path, info.pw_uid, info.pw_gid)
+        os.chmod(self.ini, 0o644)
+
+    def admin_dsn(self, password: bool = True) -> str:
+        secret = f":{self.admin_password}" if password else ""
+        return f"postgresql://{self.ADMIN}{secret}@127.0.0.1:{self.port}/pgbouncer"
+
+    def start(self) -> LocalPgBouncer:
+        cmd = [str(self.binary), "-d", str(self.ini)]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        if result.returncode != 0:
+            raise SandboxError(f"pgbouncer failed to start: {result.stderr.strip() or result.stdout.strip()}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            time.sleep(0.05)
+        raise SandboxError(f"pgbouncer did not listen on port {self.port}: {self.log_tail()}")
+
+    def _pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.pidfile.read_text().strip())
+        return None
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            self.pidfile.unlink()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, size: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -149,3 +149,18 @@ def format_number(value: float, base: BaseUnit | None, *, integer: bool) -> str:
 def _format_real(value: float) -> str:
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
+
+
+_SECONDS = BaseUnit("time", TIME_UNITS["s"], "s")
+
+
+def parse_seconds(text: str) -> float:
+    """A duration in seconds: `30`, `30s`, `1.5`, `500ms`, `30min`, `1h` (a bare number is seconds).
+
+    For durations outside PostgreSQL's settings (SQLAlchemy pools, PgBouncer), which count in seconds."""
+    return parse_number(text, _SECONDS, integer=False)
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds the way PgBouncer shows them: `30`, `1.5`."""
+    return _format_real(seconds)

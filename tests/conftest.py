@@ -22,10 +22,12 @@ import psycopg
 import pytest
 
 from pgtune.engine import build_plan
+from pgtune.errors import SandboxError
 from pgtune.executor import ApplyReport, ExecOptions, execute
+from pgtune.pgbouncer.console import Console
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster, pgserver_bindir
+from pgtune.sandbox import LocalCluster, LocalPgBouncer, pgserver_bindir
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -186,6 +188,51 @@ def pg(request: pytest.FixtureRequest) -> Iterator[Server]:
     server.reset()
     yield server
     server.reset()
+
+
+class Bouncer(LocalPgBouncer):
+    """The test PgBouncer with helpers: its live config, and a way back to its first state."""
+
+    def console(self) -> Console:
+        return Console(self.admin_dsn())
+
+    def config(self) -> dict[str, str | None]:
+        with self.console() as console:
+            return {k: row.value for k, row in console.config().items()}
+
+    def admin(self, command: str) -> None:
+        with self.console() as console:
+            console.execute(command)
+
+    def reset(self) -> None:
+        """Back to the ini it started with, running (restarted if a test stopped or broke it)."""
+        self.ini.write_text(self.base_ini, encoding="utf-8")
+        try:
+            self.admin("RELOAD")
+            assert self.config()["listen_port"] == str(self.port)
+        except Exception:
+            self.restart()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_session(pg16: Server) -> Iterator[Bouncer]:
+    try:
+        bouncer = Bouncer(pg16.cluster)
+        bouncer.start()
+    except SandboxError as exc:
+        pytest.fail(f"{exc}; run scripts/bootstrap --test", pytrace=False)
+    try:
+        yield bouncer
+    finally:
+        bouncer.destroy()
+
+
+@pytest.fixture
+def pgbouncer(pgbouncer_session: Bouncer) -> Iterator[Bouncer]:
+    """A real PgBouncer (Debian's) in front of the PostgreSQL 16 test server, from its first state."""
+    pgbouncer_session.reset()
+    yield pgbouncer_session
+    pgbouncer_session.reset()
 
 
 @pytest.fixture

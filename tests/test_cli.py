@@ -69,6 +69,8 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
                 "transactional": False,
                 "lock": "none",
                 "retryable": True,
+                "target": "postgres",
+                "file": None,
             }
         ],
     }
@@ -76,6 +78,8 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
     assert by_object["statement_timeout"]["sql"] == ['ALTER SYSTEM RESET "statement_timeout"']
     assert by_object["database:postgres/random_page_cost"]["transactional"] is True
     assert doc["epilogue"] == ["SELECT pg_reload_conf()"]
+    assert doc["epilogue_statements"] == [{"sql": "SELECT pg_reload_conf()", "target": "postgres"}]
+    assert doc["checks"] == []
 
 
 def test_text_and_markdown_plans(pg: Server, cli: Cli, profile: Path) -> None:

@@ -462,6 +462,8 @@ def test_cli_json_names_index_objects_and_apply_converges(
         "transactional": False,
         "lock": "SHARE UPDATE EXCLUSIVE",
         "retryable": False,
+        "target": "postgres",
+        "file": None,
     }
     assert {h["code"] for h in changes[2]["hazards"]} == {"INDEX_DROPPED"}
     applied = cli("apply", str(profile), "--dsn", letta.dsn, "--yes")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.rows import dict_row
 
-from pgtune.plan import Change, Notice, ServerInfo
+from pgtune.plan import Change, Check, Notice, ServerInfo
 
 if TYPE_CHECKING:
     from pgtune.kinds.tables import Table
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class KindResult:
     changes: list[Change] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -140,7 +141,7 @@ def desired_settings(loaded: LoadedProfile) -> list[DesiredSetting]:
 # --- catalog --------------------------------------------------------------------------------
 
 
-def read(conn: psycopg.Connection, desired: list[DesiredSetting]) -> SettingsCatalog:
+def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, files: bool = False) -> SettingsCatalog:
     with conn.cursor(row_factory=dict_row) as cur:
         server = cur.execute(load_sql("server")).fetchone()
         assert server is not None
@@ -160,7 +161,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting]) -> SettingsCat
             )
             running[key] = Running(row["setting"], row["source"], row["pending_restart"])
         files: dict[str, list[FileRow]] | None = None
-        wants_system = any(d.scope == "system" for d in desired)
+        wants_system = files or any(d.scope == "system" for d in desired)
         if server["can_read_file_settings"] and wants_system:
             files = {}
             for row in cur.execute(load_sql("file_settings")):
@@ -372,11 +373,10 @@ def _hazards(t: TypedSetting) -> tuple[Hazard, ...]:
     return tuple(out)
 
 
-def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | Notice | None:
-    spec, d = t.spec, t.desired
-    assert catalog.files is not None
-    rows = catalog.files.get(d.key, [])
-    run = catalog.running.get(d.key)
+def _configured_running(spec: GucSpec, catalog: SettingsCatalog, key: str) -> tuple[Any, Any]:
+    """What the configuration files make the server run (after a restart), and what it runs now."""
+    rows = (catalog.files or {}).get(key, [])
+    run = catalog.running.get(key)
     running = None if run is None or run.source in SESSION_SOURCES else _try_canonical(spec, run.setting)
     if run is not None and run.source in UNOVERRIDABLE_SOURCES:
         configured = running
@@ -388,6 +388,20 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         configured = _try_canonical(spec, spec.boot_val)
     if running is None:
         running = configured
+    return configured, running
+
+
+def _after_reset(spec: GucSpec, catalog: SettingsCatalog, key: str) -> Any:
+    """The value once ALTER SYSTEM RESET removed the postgresql.auto.conf entry."""
+    others = [r for r in (catalog.files or {}).get(key, []) if not r.auto]
+    return _try_canonical(spec, others[-1].setting) if others else _try_canonical(spec, spec.boot_val)
+
+
+def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | Notice | None:
+    spec, d = t.spec, t.desired
+    assert catalog.files is not None
+    rows = catalog.files.get(d.key, [])
+    configured, running = _configured_running(spec, catalog, d.key)
     prefix = sql.SQL("ALTER SYSTEM")
 
     def pending_restart() -> Notice | None:
@@ -405,8 +419,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         auto = [r for r in rows if r.auto]
         if not auto:
             return pending_restart()
-        others = [r for r in rows if not r.auto]
-        after = _try_canonical(spec, others[-1].setting) if others else _try_canonical(spec, spec.boot_val)
+        after = _after_reset(spec, catalog, d.key)
         return Change(
             KIND,
             d.object,
@@ -517,3 +530,42 @@ def plan(ctx: PlanContext) -> KindResult:
     catalog = read(conn, desired)
     typed = validate(desired, catalog)
     return diff(typed, catalog, _Render(conn))
+
+
+# --- what other kinds need to know -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """A server-wide setting now and once the plan is applied (and the server restarted, if needed)."""
+
+    spec: GucSpec
+    running: Any
+    planned: Any
+    planned_by_profile: bool
+
+    def show(self, value: Any) -> str:
+        return _show(self.spec, value)
+
+
+def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
+    """Running and planned values of server-wide settings, for cross-checks (pool capacity).
+
+    Planned: the profile's value when it declares one (valid or not: the settings kind reports
+    errors), else what the configuration files hold, which includes a pending restart."""
+    catalog = read(ctx.conn, [], files=True)
+    declared = {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
+    out: dict[str, Outlook] = {}
+    for name in names:
+        spec = catalog.specs.get(name)
+        if spec is None:
+            continue  # e.g. reserved_connections before PostgreSQL 16
+        configured, running = _configured_running(spec, catalog, name)
+        planned, by_profile = configured, False
+        if name in declared:
+            raw = declared[name]
+            value = _after_reset(spec, catalog, name) if raw is None else _try_canonical(spec, raw)
+            if not isinstance(value, _Unparsable):
+                planned, by_profile = value, True
+        out[name] = Outlook(spec, running, planned, by_profile)
+    return out

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
+from pgtune.units import UnitError, parse_seconds
+
 SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 PROFILE_NAME_PATTERN = r"^[a-z0-9_-]+$"
 PATTERN_MEANINGS = {
@@ -150,6 +152,86 @@ class TableSpec(_Strict):
     )
 
 
+def _duration(value: Any) -> Any:
+    """Seconds from `30`, `30s`, `5min`, `1h`, `500ms`; -1 means off (SQLAlchemy's pool_recycle)."""
+    if not isinstance(value, str):
+        raise ValueError("a duration is a number of seconds or a number with a unit (30s, 5min, 1h)")
+    try:
+        seconds = parse_seconds(value)
+    except UnitError as exc:
+        raise ValueError(f"{exc} (a duration: 30, 30s, 5min, 1h)") from None
+    if seconds < 0 and seconds != -1:
+        raise ValueError("a duration cannot be negative (-1 means off)")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+BouncerKey = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
+
+
+def _bouncer_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    raise ValueError("a PgBouncer setting takes a scalar value")
+
+
+class ApplicationPool(_Strict):
+    """Application-side pools (SQLAlchemy-style), one per process; defaults are SQLAlchemy's."""
+
+    instances: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1, description="Processes (or workers) that each hold a pool."
+    )
+    pool_size: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=5, description="Connections each pool keeps (SQLAlchemy pool_size; 0 = no limit)."
+    )
+    max_overflow: Annotated[int, Field(ge=-1, le=100_000)] = Field(
+        default=10, description="Extra connections a pool may open under load (-1 = no limit)."
+    )
+    pool_timeout: Duration = Field(default=30.0, description="How long a checkout waits for a connection.")
+    pool_recycle: Duration = Field(default=-1.0, description="Connections older than this are replaced (-1 = never).")
+    prepared_statements: bool = Field(
+        default=False,
+        description="The driver uses protocol-level prepared statements (asyncpg's statement cache, "
+        "psycopg's prepare_threshold): unsafe with PgBouncer transaction pooling before 1.21.",
+    )
+    through: Literal["direct", "pgbouncer"] = Field(
+        default="direct", description="Where the pools connect: straight to PostgreSQL, or to PgBouncer."
+    )
+
+
+class PgBouncerSpec(_Strict):
+    """A live PgBouncer pgtune converges through its admin console (and, optionally, its ini file)."""
+
+    admin_dsn: str | None = Field(
+        default=None,
+        description="Admin console DSN (database pgbouncer). $PGTUNE_PGBOUNCER_DSN overrides it; "
+        "without either, the settings only feed the capacity check.",
+    )
+    config_file: str | None = Field(
+        default=None,
+        description="pgbouncer.ini to keep in step (relative paths: to this profile), so changes survive RELOAD.",
+    )
+    pools: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1, description="(database, user) pairs connecting through PgBouncer: each gets its own pool."
+    )
+    settings: dict[BouncerKey, Annotated[str, BeforeValidator(_bouncer_value)]] = Field(
+        default_factory=dict, description="[pgbouncer] settings: pool_mode, default_pool_size, query_wait_timeout ..."
+    )
+
+
+class PoolSpec(_Strict):
+    """Connection capacity: application pools, PgBouncer, and how they fit the server."""
+
+    application: ApplicationPool | None = Field(default=None, description="Application-side pools.")
+    pgbouncer: PgBouncerSpec | None = Field(default=None, description="PgBouncer in front of the server.")
+    other_connections: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=0, description="Direct connections from everything else (migrations, cron, monitoring, psql)."
+    )
+    capacity: Literal["error", "warn"] = Field(
+        default="error", description="What a capacity violation is: a plan error, or a warning."
+    )
+
+
 class Profile(_Strict):
     """A pgtune profile (format v1)."""
 
@@ -175,4 +257,7 @@ class Profile(_Strict):
     tables: dict[str, TableSpec] = Field(
         default_factory=dict,
         description='Per-table state, keyed "schema.table" (a bare name resolves through search_path).',
+    )
+    pool: PoolSpec | None = Field(
+        default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )

@@ -25,7 +25,14 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
         "note": change.note,
         "statements": [
-            {"sql": s.sql, "transactional": s.transactional, "lock": s.lock, "retryable": s.retryable}
+            {
+                "sql": s.sql,
+                "transactional": s.transactional,
+                "lock": s.lock,
+                "retryable": s.retryable,
+                "target": s.target,
+                "file": s.file,
+            }
             for s in change.statements
         ],
     }
@@ -38,7 +45,11 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "server": {"version": plan.server.version, "version_num": plan.server.version_num},
         "changes": [change_to_dict(c) for c in plan.changes],
         "epilogue": [s.sql for s in plan.epilogue],
+        "epilogue_statements": [{"sql": s.sql, "target": s.target} for s in plan.epilogue],
         "notices": [{"kind": n.kind, "object": n.object, "code": n.code, "message": n.message} for n in plan.notices],
+        "checks": [
+            {"code": c.code, "status": c.status, "message": c.message, "numbers": c.numbers} for c in plan.checks
+        ],
         "summary": plan.summary(),
     }
 

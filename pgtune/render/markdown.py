@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pgtune.plan import MARKERS, Plan
-from pgtune.render.text import describe, summary_line
+from pgtune.render.text import describe, statement_sql, summary_line
 
 MARKER_LINE = "<!-- pgtune-plan -->"
 
@@ -38,10 +38,14 @@ def render_markdown(plan: Plan) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "<details><summary>SQL</summary>", "", "```sql"]
-        lines += [f"{s.sql};" for c in plan.changes for s in c.statements]
-        lines += [f"{s.sql};" for s in plan.epilogue]
+        lines += [statement_sql(s) for c in plan.changes for s in c.statements]
+        lines += [statement_sql(s) for s in plan.epilogue]
         lines += ["```", "", "</details>"]
     if plan.notices:
         lines += ["", "**Notices**", ""]
         lines += [f"- `{n.code}` `{n.object}`: {n.message}" for n in plan.notices]
+    if plan.checks:
+        lines += ["", "**Checks**", ""]
+        marks = {"ok": ":white_check_mark:", "warn": ":warning:"}
+        lines += [f"- {marks[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
     return "\n".join(lines) + "\n"

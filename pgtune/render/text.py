@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pgtune.executor import ApplyReport
 from pgtune.hazards import gated_codes
-from pgtune.plan import MARKERS, Change, Plan
+from pgtune.plan import MARKERS, Change, Plan, Statement
 
 
 def _value(value: object) -> str:
@@ -67,6 +67,9 @@ def render_text(plan: Plan) -> str:
         if change.note:
             lines.append(f"        note: {change.note}")
         for stmt in change.statements:
+            if stmt.target != "postgres":
+                lines.append(f"        {statement_sql(stmt)}")
+                continue
             where = (
                 "in transaction"
                 if change.transactional
@@ -76,14 +79,29 @@ def render_text(plan: Plan) -> str:
     if plan.notices:
         lines += ["", "Notices:"]
         lines += [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices]
+    if plan.checks:
+        lines += ["", "Checks:"]
+        lines += [f"  {CHECK_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
     if not plan.empty:
         if plan.epilogue:
-            lines += ["", "Then, once: " + "; ".join(s.sql for s in plan.epilogue) + ";"]
+            lines += ["", "Then, once: " + " ".join(statement_sql(s) for s in plan.epilogue)]
         lines += ["", summary_line(plan), f"Restart required: {'yes' if plan.restart_required else 'no'}"]
         gated = gated_codes(plan)
         if gated:
             lines.append(f"Apply needs: --allow-hazards {','.join(gated)}")
     return "\n".join(lines) + "\n"
+
+
+CHECK_MARKS = {"ok": "ok", "warn": "WARN"}
+
+
+def statement_sql(stmt: Statement) -> str:
+    """A statement as a line of SQL; PgBouncer's are marked with where they go."""
+    if stmt.target == "pgbouncer.ini":
+        return f"-- pgbouncer.ini ({stmt.file}) [pgbouncer]: {stmt.sql}"
+    if stmt.target == "pgbouncer":
+        return f"{stmt.sql};  -- PgBouncer admin console"
+    return f"{stmt.sql};"
 
 
 def render_sql(plan: Plan) -> str:
@@ -94,10 +112,10 @@ def render_sql(plan: Plan) -> str:
         transaction = change.transactional and len(change.statements) > 1
         if transaction:
             lines.append("BEGIN;")
-        lines += [f"{s.sql};" for s in change.statements]
+        lines += [statement_sql(s) for s in change.statements]
         if transaction:
             lines.append("COMMIT;")
-    lines += [f"{s.sql};" for s in plan.epilogue]
+    lines += [statement_sql(s) for s in plan.epilogue]
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +143,8 @@ def render_apply_report(report: ApplyReport, statuses: dict[str, str]) -> str:
     lines += ["", "Apply: " + ", ".join(f"{n} {STATUS_WORDS.get(k, k)}" for k, n in counts.items()) + "."]
     if report.reloaded:
         lines.append("Configuration reloaded (pg_reload_conf).")
+    if report.pgbouncer_reloaded:
+        lines.append("PgBouncer reloaded (RELOAD) and its settings confirmed with SHOW CONFIG.")
     if "applied-restart-pending" in counts:
         lines.append("Restart PostgreSQL to apply the settings marked restart pending.")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""PgBouncer: its setting values, its admin console and its ini file — what the pool kind converges."""
