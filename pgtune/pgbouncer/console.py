@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pgtune.connection import connect, redact, scrub
+from pgtune.connection import connect, scrub
 from pgtune.errors import BouncerError, ConnectionFailed
 
 DSN_ENV = "PGTUNE_PGBOUNCER_DSN"
@@ -59,9 +59,6 @@ class Console:
 
     def close(self) -> None:
         self.conn.close()
-
-    def describe(self) -> str:
-        return redact(self.dsn)
 
     def execute(self, command: str) -> list[tuple]:
         """Run one console command; errors keep PgBouncer's message, without the password."""
