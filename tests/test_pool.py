@@ -490,3 +490,16 @@ def test_console_speaks_simple_protocol_only(pgbouncer: Bouncer) -> None:
         assert text.startswith("PgBouncer 1.") and version >= (1, 18, 0)
         with pytest.raises(BouncerError, match="SET failed"):
             console.execute("SET no_such_setting = '1'")
+
+
+def test_prepared_statements_are_judged_by_the_live_version(
+    pg16: Server, pgbouncer: Bouncer, write_profile: Callable[..., Path]
+) -> None:
+    pg16.reset()
+    path = _bouncer_profile(write_profile, pgbouncer, "              pool_mode: transaction")
+    path.write_text(path.read_text().replace("through: pgbouncer}", "through: pgbouncer, prepared_statements: true}"))
+    status, message = _checks(_plan(pg16, path))["POOL_PREPARED_STATEMENTS"]
+    assert status == "warn"
+    assert message.startswith("prepared statements with pool_mode transaction on PgBouncer 1.18.0: they need")
+    session = write_profile(path.read_text().replace("pool_mode: transaction", "pool_mode: session"), name="s.yaml")
+    assert "POOL_PREPARED_STATEMENTS" not in _checks(_plan(pg16, session))
