@@ -17,9 +17,10 @@ from typing import Annotated, Any
 import psycopg
 import typer
 
-from pgtune import __version__
+from pgtune import __version__, planfile
+from pgtune.applylock import apply_lock
 from pgtune.connection import connect, redact, resolve_dsn, scrub
-from pgtune.engine import build_plan
+from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
 from pgtune.hazards import HAZARDS, gated_codes
@@ -91,10 +92,19 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
 
 def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None) -> Plan:
     with connect(dsn) as conn:
-        try:
-            return build_plan(conn, loaded, as_of)
-        except psycopg.Error as exc:
-            raise PgtuneError(f"reading the catalog failed: {scrub(str(exc).strip(), dsn)}") from None
+        return _plan_on(conn, loaded, dsn, as_of)
+
+
+def _plan_on(conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None) -> Plan:
+    try:
+        return build_plan(conn, loaded, as_of)
+    except psycopg.errors.LockNotAvailable:
+        raise PgtuneError(
+            f"a table the profile declares is locked by another session: planning gave up after lock_timeout "
+            f"{CATALOG_LOCK_TIMEOUT} rather than queue in front of other sessions; try again later"
+        ) from None
+    except psycopg.Error as exc:
+        raise PgtuneError(f"reading the catalog failed: {scrub(str(exc).strip(), dsn)}") from None
 
 
 @app.command()
@@ -124,24 +134,48 @@ def plan(
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
+    ] = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
     loaded = load_profile(profile)
+    if out is not None and sandbox:
+        raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     with _target(dsn, sandbox, schema) as target:
         result = _plan(loaded, target, as_of)
     _out(FORMATS[fmt.value](result))
+    if out is not None:
+        planfile.save(result, loaded, as_of, out)
+        _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply --plan {out}")
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
 
 
 @app.command()
 def apply(
-    profile: Annotated[Path, typer.Argument(help="Profile file.")],
+    profile: Annotated[
+        Path | None, typer.Argument(help="Profile file (with --plan: defaults to the one the plan was made from).")
+    ] = None,
     dsn: DsnOption = None,
+    saved_plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Apply exactly this saved plan (pgtune plan --out); refuse if it is stale."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")
     ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Seconds to wait for another pgtune apply of the same profile to finish (pgtune's own lock; "
+            "not PostgreSQL's lock_timeout).",
+        ),
+    ] = 0,
     lock_timeout: Annotated[
         str, typer.Option("--lock-timeout", help="PostgreSQL lock_timeout for each statement.")
     ] = "5s",
@@ -159,54 +193,93 @@ def apply(
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
 ) -> None:
-    """Plan, then execute the plan: ALTER SYSTEM / ALTER ... SET, one reload, verify."""
-    loaded = load_profile(profile)
+    """Plan (or take a saved plan), then execute it under pgtune's apply lock: one reload, verify."""
+    saved = planfile.load(saved_plan) if saved_plan is not None else None
+    if saved is not None:
+        if as_of is not None and as_of != saved.as_of:
+            raise ApplyRefused("--as-of cannot change a saved plan: it was made with --as-of " + str(saved.as_of))
+        as_of = saved.as_of
+        loaded = load_profile(profile or Path(saved.profile_path))
+        if planfile.profile_digest(loaded) != saved.profile_digest:
+            raise planfile.PlanFileError(
+                f"Saved plan was made from a different profile than {loaded.path} (its resolved content differs); "
+                "run `pgtune plan --out` again and review the new plan. Nothing was executed."
+            )
+    elif profile is None:
+        raise ApplyRefused("give a PROFILE, or a saved plan with --plan FILE")
+    else:
+        loaded = load_profile(profile)
     allowed = {c.strip().upper() for c in allow_hazards.split(",") if c.strip()}
     unknown = sorted(allowed - set(HAZARDS))
     if unknown:
         raise ApplyRefused(f"--allow-hazards: unknown hazard code {unknown[0]!r}; known: {', '.join(sorted(HAZARDS))}")
     with _target(dsn, sandbox, schema) as target:
-        result = _plan(loaded, target, as_of)
         if dry_run:
+            result = saved.plan if saved is not None else _plan(loaded, target, as_of)
             _out(render_text(result))
             if not result.empty:
                 _out("\n" + render_sql(result))
             return
-        _out(render_text(result))
-        if result.empty:
-            return
-        needed = gated_codes(result)
-        missing = [code for code in needed if code not in allowed]
-        if missing:
-            raise ApplyRefused(
-                f"refusing to apply: the plan carries gated hazards {', '.join(missing)}; "
-                f"review them and re-run with --allow-hazards {','.join(needed)} (nothing was executed)"
+        with connect(target) as conn, apply_lock(conn, loaded.profile.name, wait):
+            result = _plan_on(conn, loaded, target, as_of)
+            if saved is not None:
+                if planfile.fingerprint(result) != saved.fingerprint:
+                    reasons = planfile.stale_reasons(saved.plan, result)
+                    raise planfile.PlanFileError(
+                        "Saved plan is stale: " + "; ".join(reasons) + ". Run `pgtune plan --out` again and review "
+                        "the new plan. Nothing was executed."
+                    )
+                result = saved.plan  # exactly what was reviewed
+            _out(render_text(result))
+            if result.empty:
+                return
+            needed = gated_codes(result)
+            missing = [code for code in needed if code not in allowed]
+            if missing:
+                raise ApplyRefused(
+                    f"refusing to apply: the plan carries gated hazards {', '.join(missing)}; "
+                    f"review them and re-run with --allow-hazards {','.join(needed)} (nothing was executed)"
+                )
+            if not yes and saved is None:
+                if not sys.stdin.isatty():
+                    raise ApplyRefused(
+                        "refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt"
+                    )
+                if not typer.confirm("Apply these changes?", default=False, err=True):
+                    raise ApplyRefused("apply cancelled; nothing was executed")
+            options = ExecOptions(
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                retries=retries,
+                progress=_show_progress if sys.stderr.isatty() else None,
             )
-        if not yes:
-            if not sys.stdin.isatty():
-                raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
-            if not typer.confirm("Apply these changes?", default=False, err=True):
-                raise ApplyRefused("apply cancelled; nothing was executed")
-        options = ExecOptions(
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            retries=retries,
-            progress=_show_progress if sys.stderr.isatty() else None,
-        )
-        with connect(target) as conn, _bouncer_for(result, loaded) as bouncer:
-            clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
-            report = execute(
-                result,
-                conn,
-                options,
-                on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
-                bouncer=bouncer,
-            )
+            with _bouncer_for(result, loaded) as bouncer:
+                clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
+                report = execute(
+                    result,
+                    conn,
+                    options,
+                    on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
+                    bouncer=bouncer,
+                )
         after = _plan(loaded, target, as_of)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:
-            raise ApplyFailed(f"apply failed; re-run `pgtune plan` against {redact(target)} to see what remains")
+            raise ApplyFailed(
+                f"apply failed; nothing after the failed change ran. Re-run `pgtune apply` to converge, or "
+                f"`pgtune plan` against {redact(target)} to see what remains"
+            )
+
+
+@app.command()
+def show(
+    saved_plan: Annotated[Path, typer.Argument(help="A saved plan (pgtune plan --out FILE).")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+) -> None:
+    """Render a saved plan without connecting to anything."""
+    saved = planfile.load(saved_plan)
+    _out(FORMATS[fmt.value](saved.plan))
 
 
 @contextlib.contextmanager

@@ -21,6 +21,10 @@ gets every index of its parent, while one created first would miss a new ON ONLY
 last: their capacity check reads the server settings as this plan leaves them."""
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
+CATALOG_LOCK_TIMEOUT = "5s"
+"""Planning takes ACCESS SHARE locks on declared tables (the index probe's LIKE, counting rows in
+a default partition). Behind a session waiting for ACCESS EXCLUSIVE, such a request would queue
+and hold up everyone after it; lock_timeout makes the plan give up instead."""
 
 
 def server_info(conn: psycopg.Connection) -> ServerInfo:
@@ -40,6 +44,7 @@ def build_plan(conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | Non
     with conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))
         conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
         server = server_info(conn)
         if as_of is not None:

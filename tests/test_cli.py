@@ -69,6 +69,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
                 "transactional": False,
                 "lock": "none",
                 "retryable": True,
+                "progress": None,
                 "target": "postgres",
                 "file": None,
             }

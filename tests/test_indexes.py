@@ -462,6 +462,7 @@ def test_cli_json_names_index_objects_and_apply_converges(
         "transactional": False,
         "lock": "SHARE UPDATE EXCLUSIVE",
         "retryable": False,
+        "progress": "create_index",
         "target": "postgres",
         "file": None,
     }

@@ -464,6 +464,7 @@ def test_cli_plan_and_apply_through_the_environment_dsn(
         "transactional": False,
         "lock": "none",
         "retryable": True,
+        "progress": None,
         "target": "pgbouncer.ini",
         "file": str(pgbouncer.ini),
     }

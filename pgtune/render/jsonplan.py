@@ -30,6 +30,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
                 "transactional": s.transactional,
                 "lock": s.lock,
                 "retryable": s.retryable,
+                "progress": s.progress,
                 "target": s.target,
                 "file": s.file,
             }
