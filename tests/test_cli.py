@@ -92,8 +92,8 @@ def test_text_and_markdown_plans(pg: Server, cli: Cli, profile: Path) -> None:
         "Plan: 0 to create, 5 to update, 0 to delete, 0 to replace.\nRestart required: yes"
     )
     md = cli("plan", str(profile), "--dsn", pg.dsn, "--format", "markdown")
-    assert md.stdout.startswith("<!-- pgtune-plan -->\n### pgtune plan: `cli` on PostgreSQL")
-    assert "| `~` | setting | `shared_buffers` | `128MB` | `256MB` | :warning: restart required |" in md.stdout
+    assert md.stdout.startswith("<!-- pgtune-plan profile=cli -->\n### pgtune plan: `cli` on PostgreSQL")
+    assert "| `~` | setting | `shared_buffers` | `128MB` → `256MB` | **:warning: restart required** |" in md.stdout
     assert "```sql\nALTER SYSTEM SET \"jit\" = 'off';" in md.stdout
 
 

@@ -1,51 +1,95 @@
-"""A compact Markdown table fit for a pull-request comment."""
+"""A pull-request comment: summary, a table of changes, hazards and restarts highlighted, the SQL
+folded away, and a marker line a CI job finds to update its previous comment.
+
+GitHub rejects comments over 65,536 characters; plan bots that ignored it broke on big plans.
+The comment is therefore bounded: the SQL block goes first, then table rows, each replaced by a
+line saying what was left out and where to find it (`pgtune show plan.json`, the CI log).
+"""
 
 from __future__ import annotations
 
-from pgtune.plan import MARKERS, Plan
+from pgtune.hazards import HAZARDS, gated_codes
+from pgtune.plan import MARKERS, Change, Plan
 from pgtune.render.text import describe, statement_sql, summary_line
 
-MARKER_LINE = "<!-- pgtune-plan -->"
+MARKER_PREFIX = "<!-- pgtune-plan"
+MAX_CHARS = 60_000
+"""Below GitHub's 65,536-character limit, with room for what a workflow adds around it."""
 
 
-def _cell(value: object) -> str:
+def marker(profile: str) -> str:
+    """The first line of every comment, one per profile, so a PR planning several profiles keeps
+    one comment each."""
+    return f"{MARKER_PREFIX} profile={profile} -->"
+
+
+def _code(value: object) -> str:
     text = "_(not set)_" if value is None else f"`{describe(value)}`"
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(plan: Plan) -> str:
-    lines = [MARKER_LINE, f"### pgtune plan: `{plan.profile}` on PostgreSQL {plan.server.version}", ""]
-    if plan.empty:
-        lines.append(f"**No changes.** The server matches profile `{plan.profile}`.")
-    else:
-        restart = "**yes**" if plan.restart_required else "no"
-        lines += [f"**{summary_line(plan)}** Restart required: {restart}", ""]
-        lines += ["| | kind | object | before | after | notes |", "|---|---|---|---|---|---|"]
-        for c in plan.changes:
-            notes = []
-            if c.restart_required:
-                notes.append(":warning: restart required")
-            notes += [f":warning: `{h.code}`" for h in c.hazards]
-            if c.lock != "none":
-                notes.append(f"lock: {c.lock}")
-            cells = [
-                f"`{MARKERS[c.action]}`",
-                c.kind,
-                f"`{c.object}`",
-                _cell(c.before),
-                _cell(c.after),
-                "<br>".join(notes),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", "<details><summary>SQL</summary>", "", "```sql"]
-        lines += [statement_sql(s) for c in plan.changes for s in c.statements]
-        lines += [statement_sql(s) for s in plan.epilogue]
-        lines += ["```", "", "</details>"]
+def _transition(change: Change) -> str:
+    before, after = change.before, change.after
+    if isinstance(before, dict) and isinstance(after, dict):  # storage parameters: one line per parameter
+        return "<br>".join(f"{k}: {_code(before.get(k))} → {_code(after.get(k))}" for k in after)
+    if change.action == "create":
+        return _code(change.after)
+    if change.action == "delete" and change.kind != "setting":
+        return f"~~{_code(change.before)}~~"
+    return f"{_code(change.before)} → {_code(change.after)}"
+
+
+def _notes(change: Change) -> str:
+    notes = []
+    if change.restart_required:
+        notes.append("**:warning: restart required**")
+    for h in change.hazards:
+        gated = HAZARDS.get(h.code)
+        notes.append(f"**:no_entry: `{h.code}`**" if gated and gated.gated else f":warning: `{h.code}`")
+    if change.lock != "none":
+        notes.append(f"lock: {change.lock}")
+    return "<br>".join(notes)
+
+
+def _row(change: Change) -> str:
+    cells = [f"`{MARKERS[change.action]}`", change.kind, f"`{change.object}`", _transition(change), _notes(change)]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(plan: Plan, max_chars: int = MAX_CHARS) -> str:
+    head = [marker(plan.profile), f"### pgtune plan: `{plan.profile}` on PostgreSQL {plan.server.version}", ""]
+    tail: list[str] = []
     if plan.notices:
-        lines += ["", "**Notices**", ""]
-        lines += [f"- `{n.code}` `{n.object}`: {n.message}" for n in plan.notices]
+        tail += ["", "**Notices**", ""]
+        tail += [f"- `{n.code}` `{n.object}`: {n.message}" for n in plan.notices]
     if plan.checks:
-        lines += ["", "**Checks**", ""]
+        tail += ["", "**Checks**", ""]
         marks = {"ok": ":white_check_mark:", "warn": ":warning:"}
-        lines += [f"- {marks[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
-    return "\n".join(lines) + "\n"
+        tail += [f"- {marks[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
+    if plan.empty:
+        head.append(f"**No changes.** The server matches profile `{plan.profile}`.")
+        return "\n".join(head + tail) + "\n"
+    restart = "**yes** :warning:" if plan.restart_required else "no"
+    head += [f"**{summary_line(plan)}** Restart required: {restart}"]
+    gated = gated_codes(plan)
+    if gated:
+        head += ["", f":no_entry: Applying needs `--allow-hazards {','.join(gated)}` (gated hazards below)."]
+    head += ["", "| | kind | object | before → after | notes |", "|---|---|---|---|---|"]
+    rows = [_row(c) for c in plan.changes]
+    sql = [statement_sql(s) for c in plan.changes for s in c.statements] + [statement_sql(s) for s in plan.epilogue]
+    sql_block = ["", "<details><summary>SQL</summary>", "", "```sql", *sql, "```", "", "</details>"]
+
+    def size(parts: list[list[str]]) -> int:
+        return sum(len(line) + 1 for part in parts for line in part)
+
+    if size([head, rows, sql_block, tail]) > max_chars:
+        sql_block = ["", "_The SQL is too long for a comment: see `pgtune show plan.json` or the CI log._"]
+    if size([head, rows, sql_block, tail]) > max_chars:
+        budget = max_chars - size([head, sql_block, tail]) - 200
+        kept: list[str] = []
+        for row in rows:
+            if size([kept]) + len(row) + 1 > budget:
+                break
+            kept.append(row)
+        rows = [*kept, f"| | | _… {len(rows) - len(kept)} more changes: see the CI log_ | | |"]
+    return "\n".join(head + rows + sql_block + tail) + "\n"
