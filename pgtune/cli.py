@@ -28,6 +28,7 @@ from pgtune.pgbouncer.console import DSN_ENV, Console
 from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
+from pgtune.profile.resolved import profile_json_schema, render_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
 
 app = typer.Typer(
@@ -58,6 +59,13 @@ AsOfOption = Annotated[
         "--as-of",
         envvar="PGTUNE_AS_OF",
         help="Plan time partitions as if now were this date/time (e.g. 2026-11-23). Default: the server's now().",
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a profile value, e.g. --set settings.work_mem=64MB (repeatable; beats every file).",
     ),
 ]
 SchemaOption = Annotated[
@@ -108,12 +116,14 @@ def _plan_on(conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: s
 
 
 @app.command()
-def validate(profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)]) -> None:
+def validate(
+    profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)], set_: SetOption = None
+) -> None:
     """Parse and schema-check profiles offline (no database)."""
     failed = False
     for path in profiles:
         try:
-            loaded = load_profile(path)
+            loaded = load_profile(path, set_ or ())
             _out(f"{loaded.path}: ok (profile {loaded.profile.name!r})\n")
         except PgtuneError as exc:
             failed = True
@@ -138,9 +148,10 @@ def plan(
         Path | None,
         typer.Option("--out", "-o", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
     ] = None,
+    set_: SetOption = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
-    loaded = load_profile(profile)
+    loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     with _target(dsn, sandbox, schema) as target:
@@ -192,6 +203,7 @@ def apply(
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
+    set_: SetOption = None,
 ) -> None:
     """Plan (or take a saved plan), then execute it under pgtune's apply lock: one reload, verify."""
     saved = planfile.load(saved_plan) if saved_plan is not None else None
@@ -199,7 +211,7 @@ def apply(
         if as_of is not None and as_of != saved.as_of:
             raise ApplyRefused("--as-of cannot change a saved plan: it was made with --as-of " + str(saved.as_of))
         as_of = saved.as_of
-        loaded = load_profile(profile or Path(saved.profile_path))
+        loaded = load_profile(profile or Path(saved.profile_path), set_ or ())
         if planfile.profile_digest(loaded) != saved.profile_digest:
             raise planfile.PlanFileError(
                 f"Saved plan was made from a different profile than {loaded.path} (its resolved content differs); "
@@ -208,7 +220,7 @@ def apply(
     elif profile is None:
         raise ApplyRefused("give a PROFILE, or a saved plan with --plan FILE")
     else:
-        loaded = load_profile(profile)
+        loaded = load_profile(profile, set_ or ())
     allowed = {c.strip().upper() for c in allow_hazards.split(",") if c.strip()}
     unknown = sorted(allowed - set(HAZARDS))
     if unknown:
@@ -270,6 +282,18 @@ def apply(
                 f"apply failed; nothing after the failed change ran. Re-run `pgtune apply` to converge, or "
                 f"`pgtune plan` against {redact(target)} to see what remains"
             )
+
+
+@app.command()
+def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
+    """Print the fully resolved profile: extends merged, ${VAR} expanded, --set applied (passwords masked)."""
+    _out(render_profile(profile, set_ or ()))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of profiles (for editors: yaml-language-server, VS Code)."""
+    _out(profile_json_schema())
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """Load a profile: read YAML, resolve `extends`, validate with pydantic, keep positions.
 
 Composition follows what Helm/kustomize users expect: maps deep-merge, lists and scalars are
-replaced, later wins, the file itself wins over what it extends. Every path in the merged
+replaced, later wins, the file itself wins over what it extends; ${VAR} is expanded per file
+before merging and `--set` overrides come last (see compose.py). Every path in the merged
 document remembers which file and line set it, so errors point into the right file.
 """
 
@@ -11,6 +12,7 @@ import difflib
 import os
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.profile.compose import apply_overrides, interpolate
 from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location
 
@@ -57,11 +60,13 @@ def _merge(base: Any, overlay: Any) -> Any:
     return overlay
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[Any, PositionIndex]:
+def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tuple[Any, PositionIndex]:
     resolved = path.resolve()
     display = _display(path)
     doc = read_document(path, display)
     data = doc.data if doc.data is not None else {}
+    if isinstance(data, dict):  # values only, never keys; `extends` names files, not values
+        data = {k: v if k == "extends" else interpolate(v, doc.index, env, (k,)) for k, v in data.items()}
     if not isinstance(data, dict):
         raise ProfileError(Location(display, 1, 1), "a profile must be a mapping of keys to values")
     extends = data.get("extends", [])
@@ -79,7 +84,7 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[Any, PositionIndex]:
             raise ProfileError(loc, f"extends cycle: {cycle}")
         if not base_path.is_file():
             raise ProfileError(loc, f"extends: no such file {name!r} (relative to {display})")
-        base_data, base_index = _resolve(base_path, (*chain, resolved))
+        base_data, base_index = _resolve(base_path, (*chain, resolved), env)
         merged = _merge(merged, base_data)
         index.overlay(base_index, base_data)
     own = {k: v for k, v in data.items() if k != "extends"}
@@ -89,10 +94,24 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[Any, PositionIndex]:
     return merged, index
 
 
-def load_profile(path: str | Path) -> LoadedProfile:
-    """Read and validate a profile; raise ProfileError(s) with positions on any problem."""
+def resolve_document(
+    path: str | Path, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], PositionIndex]:
+    """The merged document (extends, ${VAR} interpolation, --set overrides), not yet validated."""
+    data, index = _resolve(Path(path), (), os.environ if env is None else env)
+    if overrides:
+        data = apply_overrides(data, index, list(overrides))
+    return data, index
+
+
+def load_profile(
+    path: str | Path, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> LoadedProfile:
+    """Read and validate a profile; raise ProfileError(s) with positions on any problem.
+
+    `overrides` are `--set path=value` expressions; `env` is the environment for ${VAR}."""
     path = Path(path)
-    data, index = _resolve(path, ())
+    data, index = resolve_document(path, overrides, env)
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

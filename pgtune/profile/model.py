@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    WithJsonSchema,
+)
 
 from pgtune.units import UnitError, parse_seconds
 
@@ -31,7 +40,16 @@ def _setting_value(value: Any) -> Any:
 
 
 SettingName = Annotated[str, StringConstraints(pattern=SETTING_NAME_PATTERN, max_length=63)]
-SettingValue = Annotated[str | list[str] | None, BeforeValidator(_setting_value)]
+YAML_SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+"""How editors should see a value pgtune reads as text: YAML may type it as a number or boolean."""
+Scalar = Annotated[str, WithJsonSchema(YAML_SCALAR)]
+OptionalScalar = Annotated[str | None, WithJsonSchema({"type": ["string", "number", "boolean", "null"]})]
+
+SettingValue = Annotated[
+    str | list[str] | None,
+    BeforeValidator(_setting_value),
+    WithJsonSchema({"anyOf": [YAML_SCALAR, {"type": "array", "items": YAML_SCALAR}, {"type": "null"}]}),
+]
 SettingsMap = dict[SettingName, SettingValue]
 
 
@@ -75,7 +93,7 @@ class IndexSpec(_Strict):
     where: str | None = Field(default=None, description="Predicate of a partial index, in SQL.")
     unique: bool = Field(default=False, description="A UNIQUE index (the build fails on duplicates).")
     method: MethodName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
-    with_: dict[IndexOptionName, Annotated[str, BeforeValidator(_scalar)]] = Field(
+    with_: dict[IndexOptionName, Annotated[Scalar, BeforeValidator(_scalar)]] = Field(
         default_factory=dict, alias="with", description="Index storage parameters, e.g. {fillfactor: 90}."
     )
     nulls_not_distinct: bool = Field(default=False, description="UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+).")
@@ -101,17 +119,17 @@ class PartitioningSpec(_Strict):
 
     strategy: Literal["range", "list"] = Field(description="range (time or integer ranges) or list.")
     key: str = Field(description="The partition key column, as the parent declares it.")
-    interval: str | None = Field(
+    interval: OptionalScalar = Field(
         default=None,
         description="range: 1 hour | 1 day | 1 week | 1 month | 3 months | 1 year, or an integer for id ranges.",
     )
     premake: Annotated[int, Field(ge=0, le=1000)] = Field(
         default=4, description="range: partitions kept ahead of the one holding now (pg_partman's default is 4)."
     )
-    start: str | None = Field(
+    start: OptionalScalar = Field(
         default=None, description="range: earliest partition to ensure (a date/time or an integer); default: now's."
     )
-    retention: str | None = Field(
+    retention: OptionalScalar = Field(
         default=None, description="range: partitions wholly older than now - retention are retired (e.g. 12 months)."
     )
     retention_action: Literal["detach", "drop"] = Field(
@@ -126,7 +144,7 @@ class PartitioningSpec(_Strict):
         default=False,
         description="Move rows sitting in the default partition into a partition being created (DATA_MOVE hazard).",
     )
-    partitions: dict[PartitionName, list[str]] = Field(
+    partitions: dict[PartitionName, list[Scalar]] = Field(
         default_factory=dict, description="list: partition name -> the values it holds."
     )
 
@@ -165,7 +183,9 @@ def _duration(value: Any) -> Any:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
+Duration = Annotated[
+    float, BeforeValidator(_duration), WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5min", 30]})
+]
 BouncerKey = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
 
 
@@ -214,7 +234,7 @@ class PgBouncerSpec(_Strict):
     pools: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=1, description="(database, user) pairs connecting through PgBouncer: each gets its own pool."
     )
-    settings: dict[BouncerKey, Annotated[str, BeforeValidator(_bouncer_value)]] = Field(
+    settings: dict[BouncerKey, Annotated[Scalar, BeforeValidator(_bouncer_value)]] = Field(
         default_factory=dict, description="[pgbouncer] settings: pool_mode, default_pool_size, query_wait_timeout ..."
     )
 

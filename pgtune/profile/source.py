@@ -139,3 +139,12 @@ def _plain(node: Any, path: PathKey, index: PositionIndex, display: str) -> Any:
 def value_location(index: PositionIndex, path: PathKey) -> Location | None:
     """Where the value at `path` was written (falls back to its key, then ancestors)."""
     return index.entries.get((*path, "__value__")) or index.find(path)
+
+
+def parse_value(text: str, where: Location) -> Any:
+    """One YAML value given outside a file (`--set path=value`), read like a profile's values."""
+    try:
+        node = _yaml().load(text) if text.strip() else None
+    except MarkedYAMLError as exc:
+        raise ProfileError(where, f"invalid YAML value {text!r}: {exc.problem or 'cannot parse'}") from None
+    return _plain(node, (), PositionIndex(), where.path)
