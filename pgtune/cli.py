@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,6 +68,14 @@ SetOption = Annotated[
         help="Override a profile value, e.g. --set settings.work_mem=64MB (repeatable; beats every file).",
     ),
 ]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        help="Glob of schema.name (table, index, partition) never to touch, on top of the profile's exclude: "
+        "(repeatable).",
+    ),
+]
 SchemaOption = Annotated[
     Path | None, typer.Option("--schema", help="With --sandbox: a SQL file loaded into the sandbox first.")
 ]
@@ -98,14 +106,16 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
         yield cluster.dsn()
 
 
-def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None) -> Plan:
+def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Sequence[str] = ()) -> Plan:
     with connect(dsn) as conn:
-        return _plan_on(conn, loaded, dsn, as_of)
+        return _plan_on(conn, loaded, dsn, as_of, exclude)
 
 
-def _plan_on(conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None) -> Plan:
+def _plan_on(
+    conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None, exclude: Sequence[str] = ()
+) -> Plan:
     try:
-        return build_plan(conn, loaded, as_of)
+        return build_plan(conn, loaded, as_of, tuple(exclude))
     except psycopg.errors.LockNotAvailable:
         raise PgtuneError(
             f"a table the profile declares is locked by another session: planning gave up after lock_timeout "
@@ -149,16 +159,17 @@ def plan(
         typer.Option("--out", "-o", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
     ] = None,
     set_: SetOption = None,
+    exclude: ExcludeOption = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     with _target(dsn, sandbox, schema) as target:
-        result = _plan(loaded, target, as_of)
+        result = _plan(loaded, target, as_of, exclude or ())
     _out(FORMATS[fmt.value](result))
     if out is not None:
-        planfile.save(result, loaded, as_of, out)
+        planfile.save(result, loaded, as_of, out, exclude or ())
         _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply --plan {out}")
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
@@ -204,13 +215,17 @@ def apply(
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
     set_: SetOption = None,
+    exclude: ExcludeOption = None,
 ) -> None:
     """Plan (or take a saved plan), then execute it under pgtune's apply lock: one reload, verify."""
     saved = planfile.load(saved_plan) if saved_plan is not None else None
+    excludes = tuple(exclude or ())
     if saved is not None:
         if as_of is not None and as_of != saved.as_of:
             raise ApplyRefused("--as-of cannot change a saved plan: it was made with --as-of " + str(saved.as_of))
-        as_of = saved.as_of
+        if exclude and excludes != saved.exclude:
+            raise ApplyRefused("--exclude cannot change a saved plan: it was made with --exclude " + str(saved.exclude))
+        as_of, excludes = saved.as_of, saved.exclude
         loaded = load_profile(profile or Path(saved.profile_path), set_ or ())
         if planfile.profile_digest(loaded) != saved.profile_digest:
             raise planfile.PlanFileError(
@@ -227,13 +242,13 @@ def apply(
         raise ApplyRefused(f"--allow-hazards: unknown hazard code {unknown[0]!r}; known: {', '.join(sorted(HAZARDS))}")
     with _target(dsn, sandbox, schema) as target:
         if dry_run:
-            result = saved.plan if saved is not None else _plan(loaded, target, as_of)
+            result = saved.plan if saved is not None else _plan(loaded, target, as_of, excludes)
             _out(render_text(result))
             if not result.empty:
                 _out("\n" + render_sql(result))
             return
         with connect(target) as conn, apply_lock(conn, loaded.profile.name, wait):
-            result = _plan_on(conn, loaded, target, as_of)
+            result = _plan_on(conn, loaded, target, as_of, excludes)
             if saved is not None:
                 if planfile.fingerprint(result) != saved.fingerprint:
                     reasons = planfile.stale_reasons(saved.plan, result)
@@ -274,7 +289,7 @@ def apply(
                     on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
                     bouncer=bouncer,
                 )
-        after = _plan(loaded, target, as_of)
+        after = _plan(loaded, target, as_of, excludes)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:

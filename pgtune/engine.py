@@ -11,8 +11,8 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, PlanContext, indexes, partitions, pool, settings, storage, tables
-from pgtune.plan import Plan, ServerInfo
+from pgtune.kinds import KindResult, PlanContext, excluded_by, indexes, partitions, pool, settings, storage, tables
+from pgtune.plan import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
 KINDS = (settings, storage, indexes, partitions, pool)
@@ -35,10 +35,13 @@ def server_info(conn: psycopg.Connection) -> ServerInfo:
     return ServerInfo(version=row[0].split()[0], version_num=row[1])
 
 
-def build_plan(conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | None = None) -> Plan:
+def build_plan(
+    conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | None = None, exclude: tuple[str, ...] = ()
+) -> Plan:
     """Compute the ordered plan that converges the server to the profile.
 
-    `as_of` replaces the server's now() for time partitions (deterministic plans in CI)."""
+    `as_of` replaces the server's now() for time partitions (deterministic plans in CI);
+    `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
     errors: list[ProfileError] = []
     results: list[KindResult] = []
     with conn.transaction(force_rollback=True):
@@ -51,7 +54,17 @@ def build_plan(conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | Non
             _check_as_of(conn, as_of)
         resolved, table_errors = tables.resolve(conn, loaded)
         errors.extend(table_errors)
-        ctx = PlanContext(conn, loaded, server, resolved, as_of)
+        patterns = (*loaded.profile.exclude, *exclude)
+        skipped = KindResult()
+        for key, table in list(resolved.items()):
+            pattern = excluded_by(patterns, table.schema, table.name)
+            if pattern is not None:
+                del resolved[key]  # kinds skip keys that did not resolve
+                skipped.notices.append(
+                    Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
+                )
+        results.append(skipped)
+        ctx = PlanContext(conn, loaded, server, resolved, as_of, patterns)
         for kind in KINDS:
             try:
                 results.append(kind.plan(ctx))

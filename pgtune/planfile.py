@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ class SavedPlan:
     profile_digest: str
     fingerprint: str
     as_of: str | None
+    exclude: tuple[str, ...]
     created_at: str
     pgtune_version: str
 
@@ -67,7 +69,7 @@ def fingerprint(plan: Plan) -> str:
     return "sha256:" + hashlib.sha256(_canonical(_state(plan)).encode()).hexdigest()
 
 
-def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path) -> None:
+def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path, exclude: Sequence[str] = ()) -> None:
     doc = plan_to_dict(plan)
     doc["saved"] = {
         "format": SAVED_FORMAT,
@@ -75,6 +77,7 @@ def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path) -> No
         "profile_digest": profile_digest(loaded),
         "fingerprint": fingerprint(plan),
         "as_of": as_of,
+        "exclude": list(exclude),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "pgtune_version": __version__,
     }
@@ -100,6 +103,7 @@ def load(path: Path) -> SavedPlan:
             saved["profile_digest"],
             saved["fingerprint"],
             saved.get("as_of"),
+            tuple(saved.get("exclude", ())),
             saved.get("created_at", ""),
             saved.get("pgtune_version", ""),
         )

@@ -7,6 +7,7 @@ module and listing it in `engine.KINDS`; the renderers and the executor stay unc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -43,7 +44,12 @@ class PlanContext:
     server: ServerInfo
     tables: dict[str, Table]  # profile key -> table (keys that failed to resolve are absent)
     as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
+    exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched (profile + --exclude)
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
+
+    def excluded(self, schema: str, name: str) -> str | None:
+        """The exclusion pattern that protects schema.name, if any."""
+        return excluded_by(self.exclude, schema, name)
 
     def columns(self) -> dict[int, list[Column]]:
         """Columns of every declared table, in order: one query per plan, for whichever kind asks first."""
@@ -54,6 +60,12 @@ class PlanContext:
                 for row in cur.execute(load_sql("columns"), {"tables": oids}):
                     self._columns.setdefault(row["table_oid"], []).append(Column(row["name"], row["generated"]))
         return self._columns
+
+
+def excluded_by(patterns: tuple[str, ...], schema: str, name: str) -> str | None:
+    """The first glob pattern matching "schema.name" (case-sensitive, like the catalog)."""
+    target = f"{schema}.{name}"
+    return next((p for p in patterns if fnmatchcase(target, p)), None)
 
 
 @cache

@@ -134,6 +134,8 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             pruned.append(table)
         for name, entry in spec.indexes.items():
             path = ("tables", key, "indexes", name)
+            if ctx.excluded(table.schema, name):
+                continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
             item = Desired(
                 table,
                 name,
@@ -533,12 +535,14 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     return [_change(d, "replace", live.definition, after, statements, hazards, note)]
 
 
-def _prune(table: Table, declared: set[str], catalog: Catalog, b: _Builder) -> list[Change]:
+def _prune(table: Table, declared: set[str], catalog: Catalog, b: _Builder, ctx: PlanContext) -> list[Change]:
     changes = []
     keep = declared | {tmp_name(n) for n in declared}
     for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
         if name in keep or live.constraint or live.parent_index is not None:
             continue
+        if ctx.excluded(table.schema, name):
+            continue  # never touched
         changes.append(_drop_change(live, b, "not in the profile (prune_indexes: true)"))
     return changes
 
@@ -583,7 +587,7 @@ def plan(ctx: PlanContext) -> KindResult:
             for change in changes:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
-            drops += _prune(table, {d.name for d in mine}, catalog, b)
+            drops += _prune(table, {d.name for d in mine}, catalog, b, ctx)
         if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):
             result.notices.append(
                 Notice(

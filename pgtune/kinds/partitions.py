@@ -496,6 +496,14 @@ def plan(ctx: PlanContext) -> KindResult:
             live = [c for c in layout.children if c.kind == "range"]
             for child in live:
                 if child.detach_pending or (cutoff is not None and child.upper is not None and child.upper <= cutoff):
+                    pattern = ctx.excluded(child.schema, child.name)
+                    if pattern is not None:
+                        result.notices.append(
+                            Notice(
+                                KIND, child.qualified, "EXCLUDED", f"due for retirement, but excluded by {pattern!r}"
+                            )
+                        )
+                        continue
                     retires.append((d, child, layout))
             for lower, upper in ranges.get(t.oid, []):
                 if cutoff is not None and upper <= cutoff:

@@ -278,6 +278,11 @@ class Profile(_Strict):
         default_factory=dict,
         description='Per-table state, keyed "schema.table" (a bare name resolves through search_path).',
     )
+    exclude: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        description='Glob patterns ("schema.name": letta.audit_*, *.tmp_*) of tables, indexes and partitions '
+        "pgtune must never touch, even under prune_indexes or retention. An exclusion beats a declaration.",
+    )
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )
