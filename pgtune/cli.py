@@ -30,6 +30,7 @@ from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.resolved import profile_json_schema, render_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
+from pgtune.terminal import UI, colorize_error, colorize_plan
 
 app = typer.Typer(
     name="pgtune",
@@ -86,9 +87,31 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _err(text: str) -> None:
+def _out_plan(text: str) -> None:
+    """A text plan on stdout, coloured for a person at a terminal."""
+    _out(colorize_plan(text) if UI.color(sys.stdout) else text)
+
+
+def _err(text: str, *, always: bool = False) -> None:
+    """Progress and chatter on stderr (silenced by --quiet); errors pass always=True."""
+    if UI.quiet and not always:
+        return
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
     sys.stderr.flush()
+
+
+@app.callback()
+def _options(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress or notes.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print each statement apply runs, with its duration.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
+) -> None:
+    """PostgreSQL performance configuration as code: validate, plan, apply."""
+    UI.quiet, UI.verbose, UI.no_color = quiet, verbose and not quiet, no_color
 
 
 @contextlib.contextmanager
@@ -138,7 +161,7 @@ def validate(
         except PgtuneError as exc:
             failed = True
             for line in exc.lines():
-                _err(line)
+                _err(line, always=True)
     if failed:
         raise typer.Exit(1)
 
@@ -167,7 +190,7 @@ def plan(
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     with _target(dsn, sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or ())
-    _out(FORMATS[fmt.value](result))
+    _show_plan(result, fmt)
     if out is not None:
         planfile.save(result, loaded, as_of, out, exclude or ())
         _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply --plan {out}")
@@ -243,7 +266,7 @@ def apply(
     with _target(dsn, sandbox, schema) as target:
         if dry_run:
             result = saved.plan if saved is not None else _plan(loaded, target, as_of, excludes)
-            _out(render_text(result))
+            _out_plan(render_text(result))
             if not result.empty:
                 _out("\n" + render_sql(result))
             return
@@ -257,7 +280,8 @@ def apply(
                         "the new plan. Nothing was executed."
                     )
                 result = saved.plan  # exactly what was reviewed
-            _out(render_text(result))
+            if not UI.quiet or result.empty:
+                _out_plan(render_text(result))
             if result.empty:
                 return
             needed = gated_codes(result)
@@ -278,7 +302,8 @@ def apply(
                 lock_timeout=lock_timeout,
                 statement_timeout=statement_timeout,
                 retries=retries,
-                progress=_show_progress if sys.stderr.isatty() else None,
+                progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
+                trace=_trace if UI.verbose else None,
             )
             with _bouncer_for(result, loaded) as bouncer:
                 clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
@@ -318,7 +343,7 @@ def show(
 ) -> None:
     """Render a saved plan without connecting to anything."""
     saved = planfile.load(saved_plan)
-    _out(FORMATS[fmt.value](saved.plan))
+    _show_plan(saved.plan, fmt)
 
 
 @contextlib.contextmanager
@@ -334,6 +359,20 @@ def _bouncer_for(result: Plan, loaded: LoadedProfile) -> Iterator[Console | None
         return
     with Console(dsn) as console:
         yield console
+
+
+def _show_plan(result: Plan, fmt: Format) -> None:
+    text = FORMATS[fmt.value](result)
+    if fmt == Format.text:
+        _out_plan(text)
+    else:
+        _out(text)
+
+
+def _trace(statement: Statement, seconds: float) -> None:
+    """--verbose: each statement apply ran, where, and how long it took."""
+    where = "" if statement.target == "postgres" else f" [{statement.target}]"
+    _err(f"    {seconds * 1000:8.1f} ms{where}  {statement.sql}")
 
 
 def _show_progress(statement: Statement, sample: dict[str, Any]) -> None:
@@ -376,13 +415,15 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except PgtuneError as exc:
+        color = UI.color(sys.stderr)
         for line in exc.lines():
-            _err(f"Error: {line}" if not _has_location(line) else line)
+            text = f"Error: {line}" if not _has_location(line) else line
+            _err(colorize_error(text) if color else text, always=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        _err("Aborted.")
+        _err("Aborted.", always=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected
         import click
@@ -391,7 +432,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code if exc.exit_code else 1)
         message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))
-        _err(f"internal error: {type(exc).__name__}: {message}")
+        _err(f"internal error: {type(exc).__name__}: {message}", always=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -46,6 +46,7 @@ class ExecOptions:
     reload_wait_seconds: float = 10.0
     progress: Callable[[Statement, dict[str, Any]], None] | None = None  # samples of long statements
     progress_interval: float = 0.5
+    trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
 
 
 @dataclass
@@ -109,7 +110,8 @@ def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions, 
             with conn.transaction():
                 _set_timeouts(conn, options, local=True)
                 for stmt in statements:
-                    conn.execute(stmt.sql.encode())
+                    with _traced(stmt, options):
+                        conn.execute(stmt.sql.encode())
 
         _retrying(in_transaction, all(s.retryable for s in statements), options)
         return
@@ -117,7 +119,8 @@ def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions, 
         if stmt.target == "postgres":
             _run_statement(conn, stmt, options)
         else:
-            _run_pgbouncer(stmt, bouncer)
+            with _traced(stmt, options):
+                _run_pgbouncer(stmt, bouncer)
 
 
 def _run_pgbouncer(stmt: Statement, bouncer: Console | None) -> None:
@@ -176,7 +179,16 @@ def _run_statement(conn: psycopg.Connection, stmt: Statement, options: ExecOptio
         with _watch(conn, stmt, options):
             conn.execute(stmt.sql.encode())
 
-    _retrying(run, stmt.retryable, options)
+    with _traced(stmt, options):
+        _retrying(run, stmt.retryable, options)
+
+
+@contextmanager
+def _traced(stmt: Statement, options: ExecOptions) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    if options.trace is not None:
+        options.trace(stmt, time.monotonic() - started)
 
 
 def execute(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,3 +211,37 @@ def test_sandbox_loads_a_schema_first(cli: Cli, write_profile: Callable[..., Pat
     assert "~ setting role:letta_app/statement_timeout: (not set) -> 30s" in result.stdout
     without = cli("plan", "--sandbox", str(profile))
     assert without.code == 1 and "unknown role 'letta_app'" in without.stderr
+
+
+def test_colour_only_when_wanted(pg: Server, cli: Cli, profile: Path) -> None:
+    plain = cli("plan", str(profile), "--dsn", pg.dsn)
+    assert "\x1b[" not in plain.stdout  # not a terminal
+    forced = cli("plan", str(profile), "--dsn", pg.dsn, env={"FORCE_COLOR": "1"})
+    assert "\x1b[33m~\x1b[0m setting shared_buffers" in forced.stdout
+    for env, args in (({"FORCE_COLOR": "1", "NO_COLOR": "1"}, ()), ({"FORCE_COLOR": "1"}, ("--no-color",))):
+        result = cli(*args, "plan", str(profile), "--dsn", pg.dsn, env=env)
+        assert result.code == 0 and "\x1b[" not in result.stdout
+    json_out = cli("plan", str(profile), "--dsn", pg.dsn, "--format", "json", env={"FORCE_COLOR": "1"})
+    assert "\x1b[" not in json_out.stdout  # data formats never carry colour
+
+
+def test_quiet_and_verbose(pg: Server, cli: Cli, profile: Path) -> None:
+    verbose = cli("-v", "apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert verbose.code == 0, verbose.stderr
+    assert re.search(r"^\s+\d+\.\d ms  ALTER SYSTEM SET \"shared_buffers\" = '256MB'$", verbose.stderr, re.M)
+    assert "  applied: shared_buffers" in verbose.stderr
+    pg.reset()
+    quiet = cli("-q", "apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert quiet.code == 0
+    assert quiet.stderr == ""
+    assert "ALTER SYSTEM" not in quiet.stdout  # no plan, only the report
+    assert "Apply: " in quiet.stdout
+    failing = cli("-q", "plan", str(profile), "--dsn", "host=127.0.0.1 port=1 user=x dbname=y")
+    assert failing.code == 1 and failing.stderr.startswith("Error: could not connect")
+
+
+def test_shell_completion_script() -> None:
+    """typer's completion, for the installed `pgtune` command (CI shells are not auto-detected: name one)."""
+    script = Path(sys.executable).parent / "pgtune"
+    result = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "complete -o default -F _pgtune_completion pgtune" in result.stdout
