@@ -324,6 +324,81 @@ def apply(
             )
 
 
+class SettingsMode(StrEnum):
+    changed = "changed"
+    all = "all"
+    none = "none"
+
+
+@app.command()
+def inspect(
+    dsn: DsnOption = None,
+    tables: Annotated[
+        list[str] | None,
+        typer.Option("--tables", help="Glob of schema.table to adopt (repeatable), e.g. 'letta.*'."),
+    ] = None,
+    settings_mode: Annotated[
+        SettingsMode,
+        typer.Option("--settings", help="changed: settings a configuration file sets; all: every settable one."),
+    ] = SettingsMode.changed,
+    name: Annotated[str, typer.Option("--name", help="The adopted profile's name.")] = "adopted",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the profile here instead of stdout.")] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option("--into", help="Update this profile in place to the live values of what it declares."),
+    ] = None,
+    sandbox: SandboxOption = False,
+    schema: SchemaOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write a profile of what runs (adopt a server), or pull live values into an existing one (--into)."""
+    from pgtune.inspect import inspect as read_live
+    from pgtune.inspect import to_yaml
+
+    if into is not None:
+        _inspect_into(into, dsn, sandbox, schema)
+        return
+    with _target(dsn, sandbox, schema) as target, connect(target) as conn:
+        found = read_live(conn, name=name, settings_mode=settings_mode.value, table_patterns=tables, as_of=as_of)
+        header = (
+            "# yaml-language-server: $schema=https://github.com/pgtune/pgtune/schema/profile-v1.json\n"
+            f"# adopted from {redact(target)} by pgtune inspect\n"
+        )
+        text = to_yaml(found.document, header)
+        for warning in found.warnings:
+            _err(f"inspect: {warning}")
+        remaining = _replan(text, conn, target, as_of)
+    if remaining:
+        _err(f"inspect: planning the adopted profile still shows {len(remaining)} change(s): {'; '.join(remaining)}")
+    if out is None:
+        _out(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        _err(f"Wrote {out}.")
+
+
+def _replan(text: str, conn: psycopg.Connection, target: str, as_of: str | None) -> list[str]:
+    """Plan an adopted profile against the server it came from: what would still change."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "adopted.yaml"
+        path.write_text(text, encoding="utf-8")
+        result = _plan_on(conn, load_profile(path, env={}), target, as_of)
+    return [f"{c.kind} {c.object}" for c in result.changes]
+
+
+def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | None) -> None:
+    from pgtune.adopt import pull_live_values
+
+    loaded = load_profile(path)
+    with _target(dsn, sandbox, schema) as target, connect(target) as conn:
+        changed = pull_live_values(conn, loaded, path)
+    for line in changed:
+        _err(f"  ~ {line}")
+    _err(f"Updated {path}: {len(changed)} value(s) now match the server." if changed else f"{path} already matches.")
+
+
 @app.command()
 def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
     """Print the fully resolved profile: extends merged, ${VAR} expanded, --set applied (passwords masked)."""

@@ -141,7 +141,7 @@ def desired_settings(loaded: LoadedProfile) -> list[DesiredSetting]:
 # --- catalog --------------------------------------------------------------------------------
 
 
-def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, files: bool = False) -> SettingsCatalog:
+def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files: bool = False) -> SettingsCatalog:
     with conn.cursor(row_factory=dict_row) as cur:
         server = cur.execute(load_sql("server")).fetchone()
         assert server is not None
@@ -161,7 +161,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, files: bool
             )
             running[key] = Running(row["setting"], row["source"], row["pending_restart"])
         files: dict[str, list[FileRow]] | None = None
-        wants_system = files or any(d.scope == "system" for d in desired)
+        wants_system = with_files or any(d.scope == "system" for d in desired)
         if server["can_read_file_settings"] and wants_system:
             files = {}
             for row in cur.execute(load_sql("file_settings")):
@@ -553,7 +553,7 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
 
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
-    catalog = read(ctx.conn, [], files=True)
+    catalog = read(ctx.conn, [], with_files=True)
     declared = {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}
     for name in names:

@@ -1,0 +1,109 @@
+"""Edit a profile's values in place, leaving every other byte of the file as it was.
+
+A round-trip dump (even ruamel's) re-indents sequences and re-wraps lines; users reviewing a
+drift-acceptance commit want to see only the values that changed. So edits are made on the text:
+the YAML parser's events give each value's exact span (scalars, flow collections, and block
+collections up to their last content), and only those spans are replaced, last first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+)
+
+from pgtune.profile.source import PathKey
+
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./%+-][A-Za-z0-9_ ./%+:-]*$")
+_RESERVED = frozenset({"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"})
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str  # scalar | mapping | sequence
+    flow: bool
+
+
+def value_spans(text: str) -> dict[PathKey, Span]:
+    """Path -> span of the value written there (keys are not values)."""
+    spans: dict[PathKey, Span] = {}
+    # Each frame: [path, kind, flow, start, last_end, expecting_key, current_key, index]
+    stack: list[list[Any]] = []
+
+    def child_path() -> PathKey | None:
+        if not stack:
+            return ()
+        frame = stack[-1]
+        if frame[1] == "mapping":
+            return (*frame[0], frame[6])
+        return (*frame[0], frame[7])
+
+    def advance(end: int) -> None:
+        if stack:
+            frame = stack[-1]
+            frame[4] = end
+            if frame[1] == "mapping":
+                frame[5] = True
+            else:
+                frame[7] += 1
+
+    for event in YAML().parse(text):
+        if isinstance(event, ScalarEvent | AliasEvent):
+            if stack and stack[-1][1] == "mapping" and stack[-1][5]:
+                stack[-1][6] = str(event.value) if isinstance(event, ScalarEvent) else None
+                stack[-1][5] = False
+                stack[-1][4] = event.end_mark.index
+                continue
+            path = child_path()
+            if path is not None:
+                spans[path] = Span(event.start_mark.index, event.end_mark.index, "scalar", False)
+            advance(event.end_mark.index)
+        elif isinstance(event, CollectionStartEvent):
+            path = child_path()
+            kind = "mapping" if isinstance(event, MappingStartEvent) else "sequence"
+            stack.append(
+                [path, kind, bool(event.flow_style), event.start_mark.index, event.start_mark.index, True, None, 0]
+            )
+        elif isinstance(event, CollectionEndEvent):
+            path, kind, flow, start, last_end = stack.pop()[:5]
+            end = event.end_mark.index if flow else last_end
+            if path is not None:
+                spans[path] = Span(start, end, kind, flow)
+            advance(end)
+    return spans
+
+
+def yaml_text(value: Any) -> str:
+    """A value as YAML a profile reader reads back as the same text (flow style for collections)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(yaml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {yaml_text(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _PLAIN_SAFE.match(text) and text.lower() not in _RESERVED and not text.endswith(" ") and ": " not in text:
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+def replace_values(text: str, edits: dict[PathKey, Any]) -> str:
+    """The text with each path's value replaced; a path not written in this text raises KeyError."""
+    spans = value_spans(text)
+    ordered = sorted(((spans[path], value) for path, value in edits.items()), key=lambda e: e[0].start, reverse=True)
+    for span, value in ordered:
+        text = text[: span.start] + yaml_text(value) + text[span.end :]
+    return text
