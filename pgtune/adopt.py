@@ -62,8 +62,9 @@ def _edits_for(change: Change, loaded: LoadedProfile) -> tuple[dict[PathKey, Any
     return {}, f"{change.kind} changes are not pulled into a profile"
 
 
-def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path) -> list[str]:
-    """Rewrite `path` in place so it declares what runs; return a line per value changed or left."""
+def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path) -> tuple[list[str], int]:
+    """Rewrite `path` in place so it declares what runs; a line per value changed or left, and
+    how many were changed."""
     plan = build_plan(conn, loaded)
     text = path.read_text(encoding="utf-8")
     own = read_document(path, loaded.path)
@@ -85,7 +86,7 @@ def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path
                 report.append(f"{where}: {_short(own, key)} -> {value!r}")
     if edits:
         path.write_text(replace_values(text, edits), encoding="utf-8")
-    return report
+    return report, len(edits)
 
 
 def _short(doc: Any, key: PathKey) -> str:

@@ -393,10 +393,10 @@ def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | Non
 
     loaded = load_profile(path)
     with _target(dsn, sandbox, schema) as target, connect(target) as conn:
-        changed = pull_live_values(conn, loaded, path)
-    for line in changed:
-        _err(f"  ~ {line}")
-    _err(f"Updated {path}: {len(changed)} value(s) now match the server." if changed else f"{path} already matches.")
+        report, edited = pull_live_values(conn, loaded, path)
+    for line in report:
+        _err(f"  {line}")
+    _err(f"Updated {path}: {edited} value(s) now match the server." if edited else f"{path}: nothing to update.")
 
 
 @app.command()

@@ -23,7 +23,8 @@ from ruamel.yaml.events import (
 
 from pgtune.profile.source import PathKey
 
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./%+-][A-Za-z0-9_ ./%+:-]*$")
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./%+(-][A-Za-z0-9_ ./%+:=<>()*-]*$")
+"""Text that stays itself as a plain scalar, also inside a flow collection (no , [ ] { } # ' ")."""
 _RESERVED = frozenset({"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"})
 
 
