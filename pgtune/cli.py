@@ -7,6 +7,7 @@ caught once here and printed as its lines (`path:line:col: message` for profile 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 
 import psycopg
 import typer
+from pydantic import ValidationError
 
 from pgtune import __version__, planfile
 from pgtune.applylock import apply_lock
@@ -31,6 +33,7 @@ from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.resolved import profile_json_schema, render_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
 from pgtune.terminal import UI, colorize_error, colorize_plan
+from pgtune.units import parse_bytes
 
 app = typer.Typer(
     name="pgtune",
@@ -322,6 +325,71 @@ def apply(
                 f"apply failed; nothing after the failed change ran. Re-run `pgtune apply` to converge, or "
                 f"`pgtune plan` against {redact(target)} to see what remains"
             )
+
+
+class RecommendFormat(StrEnum):
+    yaml = "yaml"
+    conf = "conf"
+    json = "json"
+
+
+@app.command()
+def recommend(
+    type_: Annotated[str, typer.Option("--type", help="web | oltp | dw | desktop | mixed.")],
+    memory: Annotated[str, typer.Option("--memory", help="RAM for PostgreSQL: 16GB, 512MB, or auto.")],
+    cpus: Annotated[str | None, typer.Option("--cpus", help="CPUs for PostgreSQL, or auto.")] = None,
+    storage: Annotated[str, typer.Option("--storage", help="ssd | nvme | hdd | san.")] = "ssd",
+    connections: Annotated[int | None, typer.Option("--connections", min=1, help="max_connections.")] = None,
+    pg_version: Annotated[
+        int | None, typer.Option("--pg-version", help="PostgreSQL major version (default: newest supported, 17).")
+    ] = None,
+    db_size: Annotated[
+        str, typer.Option("--db-size", help="less_than_ram | around_ram | more_than_ram.")
+    ] = "around_ram",
+    fmt: Annotated[RecommendFormat, typer.Option("--format", "-f", help="Output format.")] = RecommendFormat.yaml,
+) -> None:
+    """Print the settings le0pard's PGTune derives for a machine and workload, with a reason each."""
+    from pgtune import workload as wl
+    from pgtune.profile.model import WorkloadSpec
+
+    try:
+        spec = WorkloadSpec(
+            type=type_,
+            memory=memory,
+            cpus=cpus,
+            storage=storage,
+            connections=connections,
+            pg_version=pg_version,
+            db_size=db_size,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "input"
+        raise ApplyRefused(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+    w = wl.Workload(
+        spec.type,
+        wl.host_memory_bytes() if spec.memory == "auto" else parse_bytes(spec.memory),
+        wl.host_cpus() if spec.cpus == "auto" else spec.cpus,  # type: ignore[arg-type]
+        spec.storage,
+        spec.connections,
+        spec.pg_version or wl.NEWEST_PG,
+        spec.db_size,
+    )
+    result = wl.recommend(w)
+    gib = w.memory_bytes / 2**30
+    title = (
+        f"pgtune recommend: {w.type}, {gib:g}GB RAM, {w.cpus or 'unknown'} CPUs, {w.storage}, "
+        f"PostgreSQL {w.pg_version} (le0pard's PGTune formulas)"
+    )
+    if fmt == RecommendFormat.json:
+        _out(json.dumps({"settings": result.settings, "reasons": result.reasons}, indent=2) + "\n")
+    elif fmt == RecommendFormat.conf:
+        width = max(len(f"{k} = {v}") for k, v in result.settings.items())
+        lines = [f"# {title}"]
+        lines += [f"{f'{k} = {v}':<{width}}  # {result.reasons[k]}" for k, v in result.settings.items()]
+        _out("\n".join(lines) + "\n")
+    else:
+        _out(wl.as_profile_fragment(result, title))
 
 
 class SettingsMode(StrEnum):

@@ -30,6 +30,11 @@ _IDENTIFIER_LISTS = frozenset({"search_path", "temp_tablespaces"})
 """List settings whose unquoted elements are identifiers (folded to lower case by the server)."""
 
 
+ENUM_ALIASES = {("wal_compression", "on"): "pglz"}
+"""Enum words the server stores as another value (PostgreSQL 15+ keeps `wal_compression = on` as
+`pglz`); applied only when the target value exists on the server, so older versions keep `on`."""
+
+
 class InvalidValue(ValueError):
     """A value the server would reject for this setting; the message names what is allowed."""
 
@@ -89,17 +94,27 @@ class GucSpec:
                 raise InvalidValue(f"{self.name} = {text!r} is outside the valid range {self.bounds_text()}")
         return int(value) if integer else value
 
+    def _alias(self, word: str, allowed: list[str]) -> str:
+        target = ENUM_ALIASES.get((self.name, word))
+        return target if target in allowed else word
+
     def _parse_enum(self, text: str) -> str:
         word = text.lower()
         allowed = [v.lower() for v in self.enumvals]
         if word in allowed:
-            return word
+            return self._alias(word, allowed)
         # Hidden synonyms the server accepts for on/off-style enums (huge_pages, wal_compression...).
         if "on" in allowed and "off" in allowed:
             try:
-                return "on" if parse_bool(word, self.name) else "off"
+                word = "on" if parse_bool(word, self.name) else "off"
             except InvalidValue:
                 pass
+            else:
+                return (
+                    ENUM_ALIASES.get((self.name, word), word)
+                    if ENUM_ALIASES.get((self.name, word)) in allowed
+                    else word
+                )
         raise InvalidValue(f"invalid value {text!r} for {self.name}; allowed values: {', '.join(self.enumvals)}")
 
     # -- rendering -------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class Change:
     reload_required: bool = False  # needs pg_reload_conf() once all statements ran
     hazards: tuple[Hazard, ...] = ()
     note: str | None = None
+    source: str | None = None  # settings: "workload" (derived) or "settings" (declared)
 
     @property
     def transactional(self) -> bool:

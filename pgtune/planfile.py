@@ -139,6 +139,7 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
                 reload_required=c["reload_required"],
                 hazards=tuple(Hazard(h["code"], h["message"]) for h in c["hazards"]),
                 note=c.get("note"),
+                source=c.get("source"),
             )
         )
     notices = tuple(Notice(n["kind"], n["object"], n["code"], n["message"]) for n in doc.get("notices", []))

@@ -164,3 +164,11 @@ def parse_seconds(text: str) -> float:
 def format_seconds(seconds: float) -> str:
     """Seconds the way PgBouncer shows them: `30`, `1.5`."""
     return _format_real(seconds)
+
+
+_BYTES = BaseUnit("memory", 1, "B")
+
+
+def parse_bytes(text: str) -> int:
+    """A memory size in bytes: `16GB`, `512MB`, `1TB` (PostgreSQL's units; a bare number is bytes)."""
+    return int(parse_number(text, _BYTES, integer=False))

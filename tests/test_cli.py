@@ -66,6 +66,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
         "reload_required": True,
         "hazards": [],
         "note": None,
+        "source": "settings",
         "statements": [
             {
                 "sql": "ALTER SYSTEM SET \"shared_buffers\" = '256MB'",

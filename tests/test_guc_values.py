@@ -76,3 +76,11 @@ def test_list_display_round_trips_through_server_quoting(items: list[str]) -> No
     """What PostgreSQL writes for a list (each element double-quoted) reads back as the same list."""
     server_text = ", ".join('"' + item.replace('"', '""') + '"' for item in items)
     assert parse_list(server_text, identifiers=False) == tuple(items)
+
+
+def test_enum_aliases_the_server_stores_differently() -> None:
+    """PostgreSQL 15+ stores wal_compression = on as pglz: both spellings must compare equal."""
+    pg15 = GucSpec("wal_compression", "enum", enumvals=("pglz", "lz4", "zstd", "on", "off"))
+    assert pg15.canonical("on") == pg15.canonical("pglz") == pg15.canonical("true") == "pglz"
+    pg14 = GucSpec("wal_compression", "enum", enumvals=("on", "off"))
+    assert pg14.canonical("on") == pg14.canonical("yes") == "on"

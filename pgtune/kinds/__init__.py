@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -46,6 +46,7 @@ class PlanContext:
     as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
     exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched (profile + --exclude)
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)  # derived once per plan, shared by kinds
 
     def excluded(self, schema: str, name: str) -> str | None:
         """The exclusion pattern that protects schema.name, if any."""

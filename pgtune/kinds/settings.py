@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pgtune import workload
 from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
@@ -28,6 +29,7 @@ from pgtune.identifiers import identifier, setting_name
 from pgtune.kinds import KindResult, PlanContext, load_sql
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
+from pgtune.units import parse_bytes
 
 KIND = "setting"
 
@@ -61,6 +63,7 @@ class DesiredSetting:
     raw: str | list[str] | None  # None = reset
     location: Location | None
     key_location: Location | None
+    source: str = "settings"  # settings (declared) | workload (derived from workload:)
 
     @property
     def key(self) -> str:
@@ -121,9 +124,53 @@ class TypedSetting:
 # --- desired state --------------------------------------------------------------------------
 
 
-def desired_settings(loaded: LoadedProfile) -> list[DesiredSetting]:
+def workload_settings(ctx: PlanContext) -> dict[str, str]:
+    """What `workload:` derives for this server (PGTune's formulas), computed once per plan."""
+    if "workload" in ctx.memo:
+        return ctx.memo["workload"]
+    spec = ctx.loaded.profile.workload
+    derived: dict[str, str] = {}
+    if spec is not None:
+        local = _on_database_host(ctx)
+        memory = _auto(ctx, "memory", spec.memory, local)
+        cpus = _auto(ctx, "cpus", spec.cpus, local)
+        w = workload.Workload(
+            spec.type,
+            workload.host_memory_bytes() if memory == "auto" else parse_bytes(str(memory)),
+            workload.host_cpus() if cpus == "auto" else cpus,  # type: ignore[arg-type]
+            spec.storage,
+            spec.connections,
+            spec.pg_version or ctx.server.version_num // 10000,
+            spec.db_size,
+        )
+        derived = workload.recommend(w).settings
+    ctx.memo["workload"] = derived
+    return derived
+
+
+def _on_database_host(ctx: PlanContext) -> bool:
+    host = ctx.conn.info.host or ""
+    return host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+
+
+def _auto(ctx: PlanContext, key: str, value: object, local: bool) -> object:
+    if value == "auto" and not local:
+        raise ProfileError(
+            ctx.loaded.location(("workload", key)),
+            f"{key}: auto reads this machine, but the server is on {ctx.conn.info.host}: give the value "
+            "(auto works with --sandbox or when pgtune runs on the database host)",
+        )
+    return value
+
+
+def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = None) -> list[DesiredSetting]:
     profile = loaded.profile
     out: list[DesiredSetting] = []
+    explicit = {name.lower() for name in profile.settings}
+    where = loaded.location(("workload",), key=True)
+    for name, value in (derived or {}).items():
+        if name.lower() not in explicit:  # an explicit settings: entry always wins
+            out.append(DesiredSetting("system", None, name, value, where, where, source="workload"))
 
     def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict) -> None:
         for name, raw in values.items():
@@ -261,7 +308,7 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
         seen[where] = d
         spec, placeholder, problem = _spec_for(d, catalog)
         if spec is None:
-            errors.append(ProfileError(d.key_location, problem or "unknown setting"))
+            errors.append(ProfileError(d.key_location, (problem or "unknown setting") + _provenance(d)))
             continue
         if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
             continue  # reported once per target below
@@ -295,7 +342,7 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
         try:
             typed.append(TypedSetting(d, spec, spec.canonical(d.raw), placeholder))
         except InvalidValue as exc:
-            errors.append(ProfileError(d.location, str(exc)))
+            errors.append(ProfileError(d.location, str(exc) + _provenance(d)))
     for scope in ("database", "role"):
         targets = {d.target: d for d in desired if d.scope == scope}
         known = [t for (s, t) in catalog.scoped if s == scope]
@@ -320,6 +367,12 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
     errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
     raise_if_any(errors)
     return typed
+
+
+def _provenance(d: DesiredSetting) -> str:
+    if d.source != "workload":
+        return ""
+    return f" ({d.name} = {d.raw} is derived from workload:; set it under settings: to override)"
 
 
 def _context_error(d: DesiredSetting, spec: GucSpec) -> str | None:
@@ -430,6 +483,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             restart_required=spec.restart_required and not _same(spec, after, running),
             reload_required=True,
             hazards=_hazards(t),
+            source=t.desired.source,
         )
     if not _same(spec, t.value, configured):
         note = None
@@ -445,6 +499,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             restart_required=spec.restart_required and not _same(spec, t.value, running),
             reload_required=True,
             hazards=_hazards(t),
+            source=t.desired.source,
             note=note,
         )
     if _same(spec, t.value, running):
@@ -461,6 +516,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         (render(_set_statement(prefix, spec, t.value), False),),
         reload_required=True,
         hazards=_hazards(t),
+        source=t.desired.source,
         note="written to the configuration files but not reloaded",
     )
 
@@ -482,6 +538,7 @@ def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             None,
             (render(_reset_statement(prefix, spec), True),),
             hazards=_hazards(t),
+            source=t.desired.source,
         )
     if stored_raw is not None and _same(spec, t.value, stored):
         return None
@@ -493,6 +550,7 @@ def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         spec.display(t.value),
         (render(_set_statement(prefix, spec, t.value), True),),
         hazards=_hazards(t),
+        source=t.desired.source,
     )
 
 
@@ -522,12 +580,29 @@ def diff(typed: list[TypedSetting], catalog: SettingsCatalog, render: _Render) -
     return result
 
 
+FALLBACKS = {("wal_compression", "lz4"): "on", ("io_method", "io_uring"): "worker"}
+"""Derived values that need a build option (--with-lz4, --with-liburing): when the server's enum
+lacks them, the workload layer uses the portable choice instead of failing (PGTune only warns)."""
+
+
+def _adapt(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[DesiredSetting]:
+    out = []
+    for d in desired:
+        spec = catalog.specs.get(d.key)
+        fallback = FALLBACKS.get((d.key, str(d.raw)))
+        if d.source == "workload" and spec is not None and fallback and str(d.raw) not in spec.enumvals:
+            d = DesiredSetting(d.scope, d.target, d.name, fallback, d.location, d.key_location, d.source)
+        out.append(d)
+    return out
+
+
 def plan(ctx: PlanContext) -> KindResult:
     conn = ctx.conn
-    desired = desired_settings(ctx.loaded)
+    desired = desired_settings(ctx.loaded, workload_settings(ctx))
     if not desired:
         return KindResult()
     catalog = read(conn, desired)
+    desired = _adapt(desired, catalog)
     typed = validate(desired, catalog)
     return diff(typed, catalog, _Render(conn))
 
@@ -554,7 +629,8 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
     catalog = read(ctx.conn, [], with_files=True)
-    declared = {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
+    declared = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
+    declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}
     for name in names:
         spec = catalog.specs.get(name)

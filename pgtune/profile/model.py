@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from pgtune.units import UnitError, parse_seconds
+from pgtune.units import UnitError, parse_bytes, parse_seconds
 
 SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 PROFILE_NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -252,6 +252,42 @@ class PoolSpec(_Strict):
     )
 
 
+def _memory(value: Any) -> Any:
+    if value == "auto":
+        return value
+    if not isinstance(value, str):
+        raise ValueError("memory is a size (16GB, 512MB) or auto")
+    try:
+        size = parse_bytes(value)
+    except UnitError as exc:
+        raise ValueError(f"{exc} (a size: 16GB, 512MB, or auto)") from None
+    if size < 64 * 1024 * 1024:
+        raise ValueError("memory must be at least 64MB")
+    return value
+
+
+class WorkloadSpec(_Strict):
+    """The machine and the workload: settings are derived from them with le0pard's PGTune formulas."""
+
+    type: Literal["web", "oltp", "dw", "desktop", "mixed"] = Field(description="What the database serves.")
+    memory: Annotated[
+        str, BeforeValidator(_memory), WithJsonSchema({"type": "string", "examples": ["16GB", "auto"]})
+    ] = Field(description="RAM available to PostgreSQL (16GB), or auto (read on the database host).")
+    cpus: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] | None = Field(
+        default=None, description="CPUs available to PostgreSQL, or auto; parallel settings need 4 or more."
+    )
+    storage: Literal["ssd", "nvme", "hdd", "san"] = Field(default="ssd", description="What the data lives on.")
+    connections: Annotated[int, Field(ge=1, le=262143)] | None = Field(
+        default=None, description="max_connections; default per type as PGTune (web 200, oltp 300, dw 40 ...)."
+    )
+    pg_version: Annotated[int, Field(ge=10, le=30)] | None = Field(
+        default=None, description="PostgreSQL major version the values are for; default: the connected server's."
+    )
+    db_size: Literal["less_than_ram", "around_ram", "more_than_ram"] = Field(
+        default="around_ram", description="How the data compares with RAM (tunes random_page_cost and work_mem)."
+    )
+
+
 class Profile(_Strict):
     """A pgtune profile (format v1)."""
 
@@ -262,6 +298,10 @@ class Profile(_Strict):
     extends: list[str] = Field(
         default_factory=list,
         description="Base profiles, relative to this file; deep-merged in order, this file last.",
+    )
+    workload: WorkloadSpec | None = Field(
+        default=None,
+        description="Machine and workload: a base layer of settings (PGTune's formulas); settings: entries win.",
     )
     settings: SettingsMap = Field(
         default_factory=dict,

@@ -24,6 +24,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "reload_required": change.reload_required,
         "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
         "note": change.note,
+        "source": change.source,
         "statements": [
             {
                 "sql": s.sql,

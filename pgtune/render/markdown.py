@@ -43,6 +43,8 @@ def _notes(change: Change) -> str:
     notes = []
     if change.restart_required:
         notes.append("**:warning: restart required**")
+    if change.source == "workload":
+        notes.append("from `workload`")
     for h in change.hazards:
         gated = HAZARDS.get(h.code)
         notes.append(f"**:no_entry: `{h.code}`**" if gated and gated.gated else f":warning: `{h.code}`")

@@ -32,6 +32,8 @@ def _flags(change: Change) -> str:
         flags.append("restart required")
     if change.action == "delete" and change.kind == "setting":
         flags.append("reset")
+    if change.source == "workload":
+        flags.append("from workload")
     return f"  [{', '.join(flags)}]" if flags else ""
 
 
