@@ -1,0 +1,80 @@
+"""Every shipped profile plans and applies cleanly against its example schema and re-plans empty,
+on PostgreSQL 15 and 16."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgtune.engine import build_plan
+from pgtune.plan import Plan
+from pgtune.profile.loader import load_profile
+from tests.conftest import REPO, Server
+
+EXAMPLES = REPO / "examples" / "letta"
+AS_OF = "2026-11-24"
+
+
+@pytest.fixture
+def letta_schema(pg: Server) -> Iterator[Server]:
+    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+    pg.sql((EXAMPLES / "schema.sql").read_text())
+    yield pg
+    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+
+
+def _plan(server: Server, profile: Path) -> Plan:
+    with psycopg.connect(server.dsn, autocommit=True, application_name="pgtune") as conn:
+        return build_plan(conn, load_profile(profile), AS_OF)
+
+
+def _converges(server: Server, profile: Path) -> Plan:
+    first = _plan(server, profile)
+    assert not first.empty
+    server.apply(first)
+    again = _plan(server, profile)
+    assert again.changes == (), [f"{c.kind} {c.object}" for c in again.changes]
+    assert {n.code for n in again.notices} <= {"RESTART_PENDING"}
+    return first
+
+
+def test_letta_profile(letta_schema: Server) -> None:
+    plan = _converges(letta_schema, REPO / "profiles" / "letta.yaml")
+    objects = {c.object for c in plan.changes}
+    assert {"letta.messages", "letta.runs", "letta.steps", "letta.ix_messages_agent_errors"} <= objects
+    assert {c.code: c.status for c in plan.checks}["POOL_CAPACITY"] == "ok"
+    index = letta_schema.one("SELECT pg_get_indexdef('letta.ix_messages_agent_errors'::regclass)")
+    assert str(index).endswith("(agent_id, sequence_id) WHERE (is_err = true)")
+    options = letta_schema.one("SELECT reloptions FROM pg_class WHERE oid = 'letta.messages'::regclass")
+    assert sorted(options) == [  # type: ignore[arg-type]
+        "autovacuum_analyze_scale_factor=0.02",
+        "autovacuum_vacuum_scale_factor=0.05",
+        "autovacuum_vacuum_threshold=500",
+    ]
+
+
+def test_letta_partitioned_profile(letta_schema: Server) -> None:
+    letta_schema.sql((EXAMPLES / "schema-partitioned.sql").read_text())
+    plan = _converges(letta_schema, REPO / "profiles" / "letta-partitioned.yaml")
+    created = sorted(c.object for c in plan.changes if c.kind == "partition" and c.action == "create")
+    assert created == [
+        "letta.messages_p2026_11",
+        "letta.messages_p2026_12",
+        "letta.messages_p2027_01",
+        "letta.messages_p2027_02",
+    ]
+    leaves = letta_schema.one(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
+        "WHERE i.inhparent = 'letta.ix_messages_agent_errors'::regclass AND x.indisvalid"
+    )
+    assert leaves == 4  # the partial index reached every partition
+
+
+@pytest.mark.parametrize("name", ["web", "oltp", "dw", "mixed"])
+def test_generic_workload_profiles(pg: Server, name: str) -> None:
+    plan = _converges(pg, REPO / "profiles" / f"{name}.yaml")
+    assert all(c.source == "workload" for c in plan.changes if c.kind == "setting")
+    assert any(c.object == "shared_buffers" for c in plan.changes)
