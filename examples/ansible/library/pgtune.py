@@ -1,0 +1,106 @@
+#!/usr/bin/python
+"""Ansible module: converge a PostgreSQL server to a pgtune profile.
+
+Check mode is `pgtune plan` (nothing runs; `changed` says whether a plan has changes); diff mode
+shows each change's before/after; otherwise it is `pgtune apply` under pgtune's apply lock.
+Fleets use Ansible's inventory and parallelism; pgtune must be importable by the Python Ansible
+runs the module with (set `ansible_python_interpreter` to pgtune's virtualenv).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pgtune
+short_description: Converge PostgreSQL settings, storage, indexes, partitions and pools to a pgtune profile
+options:
+  profile: {description: Path of the profile on the managed host., required: true, type: path}
+  dsn: {description: Connection string (else PGTUNE_DSN, DATABASE_URL, libpq's PG*)., type: str, no_log: true}
+  as_of: {description: Plan time partitions as if now were this date/time., type: str}
+  allow_hazards: {description: Gated hazard codes to allow., type: list, elements: str, default: []}
+  exclude: {description: Glob patterns of schema.name never touched., type: list, elements: str, default: []}
+  lock_timeout: {description: PostgreSQL lock_timeout per statement., type: str, default: 5s}
+  wait: {description: Seconds to wait for another pgtune apply of the same profile., type: float, default: 0}
+"""
+
+RETURN = r"""
+changes: {description: The plan's changes (pgtune's JSON plan format)., returned: always, type: list}
+restart_required: {description: A setting waits for a PostgreSQL restart., returned: always, type: bool}
+outcomes: {description: applied/failed/skipped per change (not in check mode)., returned: when applied, type: list}
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "profile": {"type": "path", "required": True},
+            "dsn": {"type": "str", "no_log": True},
+            "as_of": {"type": "str"},
+            "allow_hazards": {"type": "list", "elements": "str", "default": []},
+            "exclude": {"type": "list", "elements": "str", "default": []},
+            "lock_timeout": {"type": "str", "default": "5s"},
+            "wait": {"type": "float", "default": 0},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        from pgtune.applylock import apply_lock
+        from pgtune.connection import connect, resolve_dsn, scrub
+        from pgtune.engine import build_plan
+        from pgtune.errors import PgtuneError
+        from pgtune.executor import APPLIED, ExecOptions, execute
+        from pgtune.hazards import gated_codes
+        from pgtune.profile.loader import load_profile
+        from pgtune.render.jsonplan import change_to_dict
+        from pgtune.render.text import describe
+    except ImportError as exc:
+        module.fail_json(msg=f"pgtune is not importable by this Python: {exc}")
+        return
+    p = module.params
+    dsn = resolve_dsn(p["dsn"])
+    try:
+        loaded = load_profile(p["profile"])
+        with connect(dsn) as conn:
+            plan = build_plan(conn, loaded, p["as_of"], tuple(p["exclude"]))
+            result = {
+                "changed": not plan.empty,
+                "changes": [change_to_dict(c) for c in plan.changes],
+                "restart_required": plan.restart_required,
+                "diff": [
+                    {
+                        "before_header": f"{c.kind} {c.object}",
+                        "after_header": f"{c.kind} {c.object}",
+                        "before": "" if c.before is None else describe(c.before) + "\n",
+                        "after": "" if c.after is None else describe(c.after) + "\n",
+                    }
+                    for c in plan.changes
+                ],
+            }
+            if module.check_mode or plan.empty:
+                module.exit_json(**result)
+                return
+            missing = [code for code in gated_codes(plan) if code not in {h.upper() for h in p["allow_hazards"]}]
+            if missing:
+                module.fail_json(
+                    msg=f"the plan carries gated hazards {', '.join(missing)}: allow them with allow_hazards", **result
+                )
+                return
+            with apply_lock(conn, loaded.profile.name, p["wait"]):
+                fresh = build_plan(conn, loaded, p["as_of"], tuple(p["exclude"]))
+                report = execute(fresh, conn, ExecOptions(lock_timeout=p["lock_timeout"]))
+        result["outcomes"] = [
+            {"object": o.change.object, "kind": o.change.kind, "status": o.status, "error": o.error}
+            for o in report.outcomes
+        ]
+        result["changed"] = any(o.status == APPLIED for o in report.outcomes)
+        if report.failed:
+            module.fail_json(msg="pgtune apply failed; re-run to converge", **result)
+            return
+        module.exit_json(**result)
+    except PgtuneError as exc:
+        module.fail_json(msg=scrub("\n".join(exc.lines()), dsn))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The Ansible module, run by a real ansible-playbook against the test cluster: check mode is a
+plan (nothing runs), diff mode shows before/after, a normal run applies, a second run is ok."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, Server
+
+PLAYBOOK = REPO / "examples" / "ansible" / "site.yml"
+
+
+def _playbook(server: Server, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    if not binary.exists() and shutil.which("ansible-playbook") is None:
+        pytest.fail("ansible-playbook is not installed (pip install -e '.[test]')", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    env |= {
+        "ANSIBLE_LIBRARY": str(REPO / "examples" / "ansible" / "library"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(profile.parent / "ansible-tmp"),
+        "ANSIBLE_HOME": str(profile.parent / "ansible-home"),
+    }
+    extra = {
+        "target": "localhost",
+        "pgtune_profile": str(profile),
+        "pgtune_dsn": server.dsn,
+        "ansible_python_interpreter": sys.executable,
+        "pgtune_result_file": str(profile.parent / "result.json"),
+    }
+    (profile.parent / "result.json").unlink(missing_ok=True)
+    return subprocess.run(
+        [str(binary), "-i", "localhost,", "-c", "local", str(PLAYBOOK), "-e", json.dumps(extra), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+    )
+
+
+def _task(profile: Path) -> dict:
+    return json.loads((profile.parent / "result.json").read_text())
+
+
+def test_check_diff_apply_and_idempotence(pg: Server, write_profile: Callable[..., Path]) -> None:
+    profile = write_profile("name: fleet\nsettings: {work_mem: 24MB, random_page_cost: 1.1}\n")
+    position = pg.log_position()
+    check = _playbook(pg, profile, "--check", "--diff")
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr
+    task = _task(profile)
+    assert task["changed"] is True
+    assert [c["object"] for c in task["changes"]] == ["random_page_cost", "work_mem"]
+    assert {
+        "before_header": "setting work_mem",
+        "after_header": "setting work_mem",
+        "before": "4MB\n",
+        "after": "24MB\n",
+    } in task["diff"]
+    assert pg.show("work_mem") == "4MB"
+    pg.assert_only_reads_since(position)
+    applied = _playbook(pg, profile)
+    assert applied.returncode == 0, applied.stdout[-2000:]
+    assert _task(profile)["changed"] is True
+    assert pg.show("work_mem") == "24MB"
+    again = _playbook(pg, profile)
+    assert again.returncode == 0 and _task(profile)["changed"] is False
+
+
+def test_a_profile_error_fails_the_task_with_its_position(pg: Server, write_profile: Callable[..., Path]) -> None:
+    profile = write_profile("name: fleet\nsettings: {work_mam: 24MB}\n")
+    result = _playbook(pg, profile)
+    assert result.returncode != 0
+    assert f"{profile}:2:12: unknown setting 'work_mam'; did you mean 'work_mem'?" in result.stdout
