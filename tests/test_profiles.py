@@ -78,3 +78,15 @@ def test_generic_workload_profiles(pg: Server, name: str) -> None:
     plan = _converges(pg, REPO / "profiles" / f"{name}.yaml")
     assert all(c.source == "workload" for c in plan.changes if c.kind == "setting")
     assert any(c.object == "shared_buffers" for c in plan.changes)
+
+
+def test_every_letta_value_says_why() -> None:
+    """letta.yaml is documentation as much as configuration: each value line carries a comment."""
+    for path in (REPO / "profiles" / "letta.yaml", REPO / "profiles" / "letta-partitioned.yaml"):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            text = line.strip()
+            if not text or text.startswith("#") or text.endswith(":") or text.startswith(("name:", "description:")):
+                continue
+            if text.startswith(("extends:", "columns:", "where:")):
+                continue  # an index's parts: its comment is on its name's line
+            assert " # " in line, f"{path.name}:{number}: {line}"
