@@ -327,6 +327,42 @@ def apply(
             )
 
 
+class FailOn(StrEnum):
+    warn = "warn"
+    critical = "critical"
+    never = "never"
+
+
+@app.command()
+def check(
+    profile: Annotated[Path | None, typer.Argument(help="Profile whose checks: section sets thresholds.")] = None,
+    dsn: DsnOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 3 when a check reaches this status.")
+    ] = FailOn.critical,
+    sandbox: SandboxOption = False,
+    schema: SchemaOption = None,
+) -> None:
+    """Run health checks (cache, bloat, vacuum, locks, wraparound, indexes ...) against thresholds.
+
+    Read-only. Exit 0 when nothing reaches --fail-on, 3 when something does, 1 on error."""
+    from pgtune import health
+    from pgtune.render import health as render_health
+
+    loaded = load_profile(profile) if profile is not None else None
+    if loaded is not None:
+        health.resolve_limits(loaded)  # threshold errors before connecting
+    with _target(dsn, sandbox, schema) as target, connect(target) as conn:
+        results = health.run(conn, loaded)
+        database = (
+            f"{conn.info.dbname} on PostgreSQL {conn.info.server_version // 10000}.{conn.info.server_version % 10000}"
+        )
+    _out(render_health.FORMATS[fmt.value](results, database))
+    if health.breached(results, fail_on.value):
+        raise typer.Exit(3)
+
+
 class RecommendFormat(StrEnum):
     yaml = "yaml"
     conf = "conf"

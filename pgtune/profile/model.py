@@ -288,6 +288,69 @@ class WorkloadSpec(_Strict):
     )
 
 
+class CheckLimits(_Strict):
+    """Thresholds of one health check: ratios 0..1, durations (1min), counts; see README "Health checks"."""
+
+    warn: OptionalScalar = Field(default=None, description="Status warn at or beyond this value.")
+    critical: OptionalScalar = Field(default=None, description="Status critical at or beyond this value.")
+    min_size: OptionalScalar = Field(default=None, description="Ignore relations smaller than this (10MB).")
+    tables: list[str] = Field(default_factory=list, description="Only these tables (schema.table).")
+
+
+CheckName = Literal[
+    "cache_hit_ratio",
+    "table_cache_hit_ratio",
+    "index_cache_hit_ratio",
+    "table_bloat",
+    "index_bloat",
+    "dead_tuples",
+    "autovacuum_recency",
+    "long_transactions",
+    "idle_in_transaction",
+    "lock_waits",
+    "deadlocks",
+    "rollback_ratio",
+    "connections_used",
+    "xid_age",
+    "replication_lag",
+    "invalid_indexes",
+    "unused_indexes",
+    "duplicate_indexes",
+    "fk_without_index",
+    "pending_restart",
+    "file_settings_errors",
+    "top_queries",
+]
+
+
+class ChecksSpec(_Strict):
+    """`pgtune check` thresholds; every check has a documented default, this section overrides."""
+
+    cache_hit_ratio: CheckLimits | None = None
+    table_cache_hit_ratio: CheckLimits | None = None
+    index_cache_hit_ratio: CheckLimits | None = None
+    table_bloat: CheckLimits | None = None
+    index_bloat: CheckLimits | None = None
+    dead_tuples: CheckLimits | None = None
+    autovacuum_recency: CheckLimits | None = None
+    long_transactions: CheckLimits | None = None
+    idle_in_transaction: CheckLimits | None = None
+    lock_waits: CheckLimits | None = None
+    deadlocks: CheckLimits | None = None
+    rollback_ratio: CheckLimits | None = None
+    connections_used: CheckLimits | None = None
+    xid_age: CheckLimits | None = None
+    replication_lag: CheckLimits | None = None
+    invalid_indexes: CheckLimits | None = None
+    unused_indexes: CheckLimits | None = None
+    duplicate_indexes: CheckLimits | None = None
+    fk_without_index: CheckLimits | None = None
+    pending_restart: CheckLimits | None = None
+    file_settings_errors: CheckLimits | None = None
+    top_queries: CheckLimits | None = None
+    disabled: list[CheckName] = Field(default_factory=list, description="Checks not to run.")
+
+
 class Profile(_Strict):
     """A pgtune profile (format v1)."""
 
@@ -323,6 +386,7 @@ class Profile(_Strict):
         description='Glob patterns ("schema.name": letta.audit_*, *.tmp_*) of tables, indexes and partitions '
         "pgtune must never touch, even under prune_indexes or retention. An exclusion beats a declaration.",
     )
+    checks: ChecksSpec | None = Field(default=None, description="Thresholds for `pgtune check`.")
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )

@@ -1,0 +1,693 @@
+"""`pgtune check`: the dozen health queries DBAs run by hand, judged against thresholds.
+
+Every check reads statistics in one read-only transaction under a short statement_timeout and
+returns a `Result` (ok | warn | critical | skipped) with its value, the threshold it was judged
+by, the objects at fault and, where a profile change can help, that change in profile terms.
+Thresholds have documented defaults (`DEFINITIONS`); a profile's `checks:` section overrides
+them. Ratios are 0..1, durations accept units (1min), sizes accept units (10MB).
+
+Sources for the queries' logic (written here in pgtune's own words): heroku-pg-extras (cache hit,
+vacuum-stats threshold from reloptions, unused indexes, blocking), pgx_scripts (xid age, FKs without
+an index, duplicate indexes), ioguix/pgsql-bloat-estimation (bloat estimates and their caveats).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from pgtune.errors import ProfileError, raise_if_any
+from pgtune.profile.loader import LoadedProfile
+from pgtune.units import UnitError, parse_bytes, parse_seconds
+
+STATUSES = ("ok", "warn", "critical", "skipped")
+SEVERITY = {"skipped": 0, "ok": 0, "warn": 1, "critical": 2}
+CHECK_STATEMENT_TIMEOUT = "5s"
+MIN_BLOCKS = 1000  # below this many block reads a hit ratio means nothing
+MIN_XACTS = 100
+HIGH_WRITE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    unit: str  # ratio | duration | count | size
+    worse: str  # low | high: which direction breaches
+    warn: str | None
+    critical: str | None
+    doc: str
+    min_size: str | None = None
+
+
+DEFINITIONS: dict[str, Definition] = {
+    d.name: d
+    for d in (
+        Definition("cache_hit_ratio", "ratio", "low", "0.95", "0.90", "database buffer cache hit ratio"),
+        Definition("table_cache_hit_ratio", "ratio", "low", "0.98", None, "per-table heap hit ratio (busy tables)"),
+        Definition("index_cache_hit_ratio", "ratio", "low", "0.99", None, "index blocks found in the buffer cache"),
+        Definition("table_bloat", "ratio", "high", "0.30", "0.50", "estimated wasted fraction of tables", "10MB"),
+        Definition(
+            "index_bloat", "ratio", "high", "0.40", "0.70", "estimated wasted fraction of btree indexes", "10MB"
+        ),
+        Definition("dead_tuples", "ratio", "high", "0.20", None, "dead rows past the table's own autovacuum trigger"),
+        Definition("autovacuum_recency", "duration", "high", "1d", None, "busy tables not vacuumed/analyzed lately"),
+        Definition("long_transactions", "duration", "high", "1min", "10min", "oldest open transaction"),
+        Definition("idle_in_transaction", "duration", "high", "5min", None, "sessions idle inside a transaction"),
+        Definition("lock_waits", "duration", "high", "10s", None, "sessions waiting for a lock, with who blocks them"),
+        Definition("deadlocks", "count", "high", "1", None, "deadlocks since the statistics were reset"),
+        Definition("rollback_ratio", "ratio", "high", "0.05", None, "rolled back / all transactions"),
+        Definition("connections_used", "ratio", "high", "0.80", "0.95", "client connections / available slots"),
+        Definition("xid_age", "ratio", "high", "0.50", "0.75", "xid and multixact age / freeze max age"),
+        Definition("replication_lag", "duration", "high", "30s", None, "standby replay lag"),
+        Definition("invalid_indexes", "count", "high", "1", None, "indexes left INVALID (failed concurrent builds)"),
+        Definition("unused_indexes", "count", "high", "1", None, "indexes never scanned since stats reset", "1MB"),
+        Definition("duplicate_indexes", "count", "high", "1", None, "indexes identical to another on the table"),
+        Definition("fk_without_index", "count", "high", "1", None, "foreign keys with no index on their columns"),
+        Definition("pending_restart", "count", "high", "1", None, "settings waiting for a restart"),
+        Definition("file_settings_errors", "count", "high", None, "1", "errors in the configuration files"),
+        Definition("top_queries", "count", "high", None, None, "pg_stat_statements top queries by total time"),
+    )
+}
+
+
+@dataclass
+class Result:
+    name: str
+    status: str
+    value: Any = None
+    threshold: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resolved thresholds of one check (numbers in the check's unit)."""
+
+    warn: float | None
+    critical: float | None
+    min_size: int = 0
+    tables: tuple[str, ...] = ()
+
+    def judge(self, value: float | None, worse: str) -> str:
+        if value is None:
+            return "skipped"
+        for status, limit in (("critical", self.critical), ("warn", self.warn)):
+            if limit is None:
+                continue
+            if (worse == "low" and value < limit) or (worse == "high" and value >= limit):
+                return status
+        return "ok"
+
+
+def _number(unit: str, raw: str) -> float:
+    if unit == "duration":
+        return parse_seconds(raw)
+    if unit == "size":
+        return float(parse_bytes(raw))
+    value = float(raw)
+    if unit == "ratio" and not 0 <= value <= 1:
+        raise ValueError("a ratio is between 0 and 1")
+    return value
+
+
+def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set[str]]:
+    """Defaults overlaid with the profile's `checks:`; bad values are profile errors at their position."""
+    spec = loaded.profile.checks if loaded is not None else None
+    errors: list[ProfileError] = []
+    limits: dict[str, Limits] = {}
+    for name, d in DEFINITIONS.items():
+        override = getattr(spec, name, None) if spec is not None else None
+        raw = {"warn": d.warn, "critical": d.critical, "min_size": d.min_size}
+        if override is not None:
+            raw |= {k: v for k, v in override.model_dump(exclude_unset=True).items() if k in raw}
+        values: dict[str, float | None] = {}
+        for key, text in raw.items():
+            if text is None:
+                values[key] = None
+                continue
+            try:
+                values[key] = _number("size" if key == "min_size" else d.unit, str(text))
+            except (ValueError, UnitError) as exc:
+                where = loaded.location(("checks", name, key)) if loaded is not None else None
+                errors.append(ProfileError(where, f"checks.{name}.{key}: {exc}"))
+        tables = tuple(override.tables) if override is not None else ()
+        limits[name] = Limits(values.get("warn"), values.get("critical"), int(values.get("min_size") or 0), tables)
+    raise_if_any(errors)
+    disabled = set(spec.disabled) if spec is not None else set()
+    return limits, disabled
+
+
+def _threshold(limits: Limits, d: Definition) -> dict[str, Any]:
+    return {k: v for k, v in (("warn", limits.warn), ("critical", limits.critical)) if v is not None}
+
+
+Query = Callable[[str, Any], list[dict[str, Any]]]
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def _ratio(hit: float, read: float) -> float | None:
+    return None if hit + read < MIN_BLOCKS else hit / (hit + read)
+
+
+def cache_hit_ratio(q: Query, lim: Limits) -> Result:
+    row = q(
+        "SELECT blks_hit::float AS hit, blks_read::float AS read FROM pg_stat_database "
+        "WHERE datname = current_database()",
+        None,
+    )[0]
+    value = _ratio(row["hit"], row["read"])
+    r = Result("cache_hit_ratio", lim.judge(value, "low"), value and round(value, 4))
+    r.detail = "not enough block reads yet to judge" if value is None else f"{value:.2%} of block reads hit the cache"
+    r.suggestion = "raise shared_buffers (settings:) or workload.memory, or look for sequential scans"
+    return r
+
+
+def table_cache_hit_ratio(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT schemaname || '.' || relname AS table, heap_blks_hit::float AS hit, heap_blks_read::float AS read "
+        "FROM pg_statio_user_tables",
+        None,
+    )
+    judged = []
+    for row in rows:
+        if lim.tables and row["table"] not in lim.tables:
+            continue
+        ratio = _ratio(row["hit"], row["read"] or 0)
+        if ratio is not None:
+            judged.append({"table": row["table"], "ratio": round(ratio, 4)})
+    worst = min((o["ratio"] for o in judged), default=None)
+    r = Result("table_cache_hit_ratio", lim.judge(worst, "low"), worst)
+    r.objects = [o for o in judged if lim.judge(o["ratio"], "low") != "ok"]
+    r.detail = "no table has enough reads yet" if worst is None else f"lowest of {len(judged)} busy tables: {worst:.2%}"
+    r.suggestion = "raise shared_buffers, or add the index these tables are scanned without"
+    return r
+
+
+def index_cache_hit_ratio(q: Query, lim: Limits) -> Result:
+    row = q(
+        "SELECT coalesce(sum(idx_blks_hit), 0)::float AS hit, coalesce(sum(idx_blks_read), 0)::float AS read "
+        "FROM pg_statio_user_indexes",
+        None,
+    )[0]
+    value = _ratio(row["hit"], row["read"])
+    r = Result("index_cache_hit_ratio", lim.judge(value, "low"), value and round(value, 4))
+    r.detail = "not enough index reads yet" if value is None else f"{value:.2%} of index block reads hit the cache"
+    r.suggestion = "raise shared_buffers; drop unused indexes that compete for cache"
+    return r
+
+
+TABLE_BLOAT_SQL = """
+SELECT n.nspname || '.' || c.relname AS table, c.relpages::float AS pages, c.reltuples::float AS tuples,
+       coalesce((SELECT (regexp_match(o, 'fillfactor=(\\d+)'))[1]::int FROM unnest(c.reloptions) o
+                 WHERE o LIKE 'fillfactor=%%'), 100) AS fillfactor,
+       (SELECT sum((1 - s.null_frac) * s.avg_width) FROM pg_stats s
+         WHERE s.schemaname = n.nspname AND s.tablename = c.relname) AS width,
+       (SELECT count(*) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       (SELECT count(*) FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname) AS stats,
+       current_setting('block_size')::int AS block
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+  AND c.relpages::bigint * current_setting('block_size')::int >= %s
+"""
+
+
+def table_bloat(q: Query, lim: Limits) -> Result:
+    objects = []
+    for row in q(TABLE_BLOAT_SQL, (lim.min_size,)):
+        unreliable = row["stats"] < row["columns"] or row["tuples"] <= 0 or row["width"] is None
+        tuple_bytes = 24 + 4 + 8 * math.ceil(float(row["width"] or 0) / 8)  # header + line pointer + aligned data
+        expected = math.ceil(row["tuples"] * tuple_bytes / ((row["block"] - 24) * row["fillfactor"] / 100))
+        bloat = max(0.0, 1 - expected / row["pages"]) if row["pages"] else 0.0
+        objects.append(
+            {"table": row["table"], "bloat": round(bloat, 3), "pages": int(row["pages"]), "unreliable": unreliable}
+        )
+    reliable = [o for o in objects if not o["unreliable"]]
+    worst = max((o["bloat"] for o in reliable), default=None)
+    r = Result("table_bloat", lim.judge(worst, "high") if reliable else "skipped", worst)
+    r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
+    r.detail = (
+        f"estimated from pg_stats (±20%; TOAST not counted); {len(objects) - len(reliable)} tables lack statistics"
+        if objects
+        else "no table above min_size"
+    )
+    r.suggestion = "pg_repack (online) or VACUUM FULL in a window; then lower autovacuum_vacuum_scale_factor (storage:)"
+    return r
+
+
+INDEX_BLOAT_SQL = """
+SELECT n.nspname || '.' || ic.relname AS index, ic.relpages::float AS pages, ic.reltuples::float AS tuples,
+       (SELECT sum(s.avg_width) FROM pg_attribute a JOIN pg_stats s
+          ON s.schemaname = n.nspname AND s.tablename = tc.relname AND s.attname = a.attname
+        WHERE a.attrelid = x.indexrelid) AS width,
+       x.indexprs IS NOT NULL OR EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = x.indexrelid
+          AND NOT EXISTS (SELECT FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = tc.relname
+                          AND s.attname = a.attname)) AS unreliable,
+       current_setting('block_size')::int AS block
+FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_class tc ON tc.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_am am ON am.oid = ic.relam
+WHERE am.amname = 'btree' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+  AND ic.relpages::bigint * current_setting('block_size')::int >= %s
+"""
+
+
+def index_bloat(q: Query, lim: Limits) -> Result:
+    objects = []
+    for row in q(INDEX_BLOAT_SQL, (lim.min_size,)):
+        entry = 8 + 8 * math.ceil(float(row["width"] or 0) / 8) + 4  # tuple header + aligned key + line pointer
+        expected = math.ceil(row["tuples"] * entry / ((row["block"] - 40) * 0.90)) + 1
+        bloat = max(0.0, 1 - expected / row["pages"]) if row["pages"] else 0.0
+        unreliable = bool(row["unreliable"]) or row["tuples"] <= 0
+        objects.append(
+            {"index": row["index"], "bloat": round(bloat, 3), "pages": int(row["pages"]), "unreliable": unreliable}
+        )
+    reliable = [o for o in objects if not o["unreliable"]]
+    worst = max((o["bloat"] for o in reliable), default=None)
+    r = Result("index_bloat", lim.judge(worst, "high") if reliable else "skipped", worst)
+    r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
+    r.detail = "btree estimate from pg_stats (expression indexes and missing stats are marked unreliable)"
+    r.suggestion = "REINDEX INDEX CONCURRENTLY the bloated index"
+    return r
+
+
+DEAD_SQL = """
+SELECT s.schemaname || '.' || s.relname AS table, s.n_live_tup::float AS live, s.n_dead_tup::float AS dead,
+       greatest(c.reltuples, 0)::float AS tuples,
+       coalesce(o.threshold, current_setting('autovacuum_vacuum_threshold')::float) AS base,
+       coalesce(o.scale, current_setting('autovacuum_vacuum_scale_factor')::float) AS scale,
+       coalesce(o.enabled, true) AS enabled
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+LEFT JOIN LATERAL (
+    SELECT max(split_part(x, '=', 2)) FILTER (WHERE x LIKE 'autovacuum_vacuum_threshold=%%')::float AS threshold,
+           max(split_part(x, '=', 2)) FILTER (WHERE x LIKE 'autovacuum_vacuum_scale_factor=%%')::float AS scale,
+           bool_and(split_part(x, '=', 2)::bool) FILTER (WHERE x LIKE 'autovacuum_enabled=%%') AS enabled
+    FROM unnest(c.reloptions) x) o ON true
+"""
+
+
+def dead_tuples(q: Query, lim: Limits) -> Result:
+    objects = []
+    for row in q(DEAD_SQL, None):
+        trigger = row["base"] + row["scale"] * row["tuples"]
+        total = row["live"] + row["dead"]
+        if row["dead"] <= trigger or total == 0:
+            continue
+        ratio = row["dead"] / total
+        objects.append(
+            {
+                "table": row["table"],
+                "dead": int(row["dead"]),
+                "ratio": round(ratio, 3),
+                "autovacuum_trigger": int(trigger),
+                "autovacuum_enabled": row["enabled"],
+                "scale_factor": row["scale"],
+            }
+        )
+    flagged = [o for o in objects if lim.judge(o["ratio"], "high") != "ok"]
+    worst = max((o["ratio"] for o in objects), default=0.0)
+    r = Result("dead_tuples", lim.judge(worst, "high") if objects else "ok", worst, objects=flagged)
+    r.detail = (
+        f"{len(objects)} tables past their own autovacuum trigger" if objects else "every table below its trigger"
+    )
+    if flagged:
+        o = max(flagged, key=lambda x: x["ratio"])
+        scale = max(round(o["scale_factor"] / 2, 3), 0.01)
+        enable = "autovacuum_enabled: true, " if not o["autovacuum_enabled"] else ""
+        r.suggestion = (
+            f"tables: {{{o['table']}: {{storage: {{{enable}autovacuum_vacuum_scale_factor: {scale}, "
+            f"autovacuum_vacuum_threshold: 500}}}}}}"
+        )
+    return r
+
+
+RECENCY_SQL = """
+SELECT schemaname || '.' || relname AS table, (n_tup_ins + n_tup_upd + n_tup_del)::float AS writes,
+       extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float AS since_vacuum,
+       extract(epoch FROM now() - greatest(last_analyze, last_autoanalyze))::float AS since_analyze
+FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del >= %s
+"""
+
+
+def autovacuum_recency(q: Query, lim: Limits) -> Result:
+    objects = []
+    for row in q(RECENCY_SQL, (HIGH_WRITE_ROWS,)):
+        ages = [a for a in (row["since_vacuum"], row["since_analyze"]) if a is not None]
+        age = math.inf if len(ages) < 2 else max(ages)
+        if lim.judge(age, "high") != "ok":
+            objects.append(
+                {
+                    "table": row["table"],
+                    "writes": int(row["writes"]),
+                    "since_vacuum": row["since_vacuum"],
+                    "since_analyze": row["since_analyze"],
+                }
+            )
+    worst = max((o["since_vacuum"] or math.inf for o in objects), default=0.0)
+    r = Result("autovacuum_recency", "warn" if objects else "ok", None if math.isinf(worst) else worst, objects=objects)
+    r.detail = f"{len(objects)} busy tables not vacuumed and analyzed within the threshold (never counts as too long)"
+    r.suggestion = (
+        "check autovacuum_enabled on them; raise autovacuum_max_workers or lower autovacuum_naptime (settings:)"
+    )
+    return r
+
+
+ACTIVITY = (
+    "SELECT pid, application_name AS app, usename AS user, state, left(query, 200) AS query, "
+    "extract(epoch FROM now() - {since})::float AS seconds FROM pg_stat_activity "
+    "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND {where}"
+)
+
+
+def _sessions(q: Query, lim: Limits, name: str, since: str, where: str, suggestion: str, what: str) -> Result:
+    rows = q(ACTIVITY.format(since=since, where=where), None)
+    worst = max((r["seconds"] for r in rows), default=0.0)
+    r = Result(name, lim.judge(worst, "high"), round(worst, 1))
+    r.objects = [dict(x) for x in rows if lim.judge(x["seconds"], "high") != "ok"]
+    r.detail = f"{what}: {worst:.0f}s (pid {max(rows, key=lambda x: x['seconds'])['pid']})" if rows else "none"
+    r.suggestion = suggestion
+    return r
+
+
+def long_transactions(q: Query, lim: Limits) -> Result:
+    return _sessions(
+        q,
+        lim,
+        "long_transactions",
+        "xact_start",
+        "xact_start IS NOT NULL",
+        "find the application holding it; set statement_timeout / idle_in_transaction_session_timeout "
+        "for its role (roles: <name>: settings:)",
+        "oldest open transaction",
+    )
+
+
+def idle_in_transaction(q: Query, lim: Limits) -> Result:
+    return _sessions(
+        q,
+        lim,
+        "idle_in_transaction",
+        "state_change",
+        "state LIKE 'idle in transaction%%'",
+        "set idle_in_transaction_session_timeout (settings:, e.g. 5min)",
+        "longest idle in transaction",
+    )
+
+
+def lock_waits(q: Query, lim: Limits) -> Result:
+    rows = q(
+        ACTIVITY.format(since="query_start", where="wait_event_type = 'Lock'").replace(
+            "FROM pg_stat_activity", ", pg_blocking_pids(pid) AS blocked_by FROM pg_stat_activity"
+        ),
+        None,
+    )
+    worst = max((r["seconds"] for r in rows), default=0.0)
+    r = Result("lock_waits", lim.judge(worst, "high"), round(worst, 1))
+    r.objects = [dict(x) for x in rows if lim.judge(x["seconds"], "high") != "ok"]
+    if rows:
+        chains = [
+            f"pid {x['pid']} waits {x['seconds']:.0f}s for pid {', '.join(map(str, x['blocked_by']))}" for x in rows
+        ]
+        r.detail = "; ".join(chains)
+    else:
+        r.detail = "no session waits for a lock"
+    r.suggestion = "end or fix the blocking session; DDL should run under lock_timeout (pgtune apply does)"
+    return r
+
+
+def deadlocks(q: Query, lim: Limits) -> Result:
+    row = q("SELECT deadlocks::float AS n, stats_reset FROM pg_stat_database WHERE datname = current_database()", None)[
+        0
+    ]
+    r = Result("deadlocks", lim.judge(row["n"], "high"), int(row["n"]))
+    r.detail = f"{int(row['n'])} deadlocks since {row['stats_reset'] or 'the statistics were created'}"
+    r.suggestion = "make transactions take rows/tables in one consistent order; see the server log for the statements"
+    return r
+
+
+def rollback_ratio(q: Query, lim: Limits) -> Result:
+    row = q(
+        "SELECT xact_commit::float AS c, xact_rollback::float AS r FROM pg_stat_database "
+        "WHERE datname = current_database()",
+        None,
+    )[0]
+    total = row["c"] + row["r"]
+    value = None if total < MIN_XACTS else row["r"] / total
+    r = Result("rollback_ratio", lim.judge(value, "high"), value and round(value, 4))
+    r.detail = (
+        "not enough transactions yet" if value is None else f"{int(row['r'])} of {int(total)} transactions rolled back"
+    )
+    r.suggestion = "look for failing statements in the application (errors roll back transactions)"
+    return r
+
+
+def connections_used(q: Query, lim: Limits) -> Result:
+    row = q(
+        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::float AS used, "
+        "current_setting('max_connections')::float - current_setting('superuser_reserved_connections')::float "
+        "- coalesce(current_setting('reserved_connections', true), '0')::float AS room",
+        None,
+    )[0]
+    value = row["used"] / row["room"] if row["room"] > 0 else 1.0
+    r = Result("connections_used", lim.judge(value, "high"), round(value, 3))
+    r.detail = f"{int(row['used'])} of {int(row['room'])} available connections in use"
+    r.suggestion = "pool connections (pool: application / pgbouncer) or raise max_connections (settings:)"
+    return r
+
+
+def xid_age(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT datname, age(datfrozenxid)::float / current_setting('autovacuum_freeze_max_age')::float AS xid, "
+        "mxid_age(datminmxid)::float / current_setting('autovacuum_multixact_freeze_max_age')::float AS mxid "
+        "FROM pg_database WHERE datallowconn",
+        None,
+    )
+    worst = max((max(r["xid"], r["mxid"]) for r in rows), default=0.0)
+    r = Result("xid_age", lim.judge(worst, "high"), round(worst, 4))
+    r.objects = [dict(x) for x in rows if lim.judge(max(x["xid"], x["mxid"]), "high") != "ok"]
+    r.detail = f"oldest database at {worst:.1%} of the freeze max age (xid or multixact)"
+    r.suggestion = "VACUUM (FREEZE) the oldest tables; make sure autovacuum is not blocked by long transactions"
+    return r
+
+
+def replication_lag(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT application_name AS standby, client_addr::text AS addr, "
+        "extract(epoch FROM replay_lag)::float AS seconds FROM pg_stat_replication",
+        None,
+    )
+    if not rows:
+        return Result("replication_lag", "skipped", detail="no standbys connected")
+    worst = max((r["seconds"] or 0.0 for r in rows), default=0.0)
+    r = Result("replication_lag", lim.judge(worst, "high"), worst, objects=[dict(x) for x in rows])
+    r.detail = f"{len(rows)} standbys, worst replay lag {worst:.1f}s"
+    r.suggestion = "check the standby's I/O and network; consider wal_compression (settings:)"
+    return r
+
+
+def _count_result(name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str) -> Result:
+    r = Result(name, lim.judge(float(len(objects)), "high"), len(objects), objects=objects)
+    r.detail, r.suggestion = detail, suggestion
+    return r
+
+
+def invalid_indexes(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT n.nspname || '.' || c.relname AS index, t.relname AS table FROM pg_index x "
+        "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT x.indisvalid",
+        None,
+    )
+    return _count_result(
+        "invalid_indexes",
+        lim,
+        [dict(r) for r in rows],
+        f"{len(rows)} invalid indexes",
+        "declare each in the profile (pgtune replaces INVALID indexes), or declare it absent",
+    )
+
+
+def unused_indexes(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT s.schemaname || '.' || s.indexrelname AS index, s.schemaname || '.' || s.relname AS table, "
+        "pg_relation_size(s.indexrelid) AS bytes FROM pg_stat_user_indexes s "
+        "JOIN pg_index x ON x.indexrelid = s.indexrelid "
+        "WHERE s.idx_scan = 0 AND NOT x.indisunique AND x.indisvalid "
+        "AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = s.indexrelid) "
+        "AND pg_relation_size(s.indexrelid) >= %s",
+        (lim.min_size,),
+    )
+    names = ", ".join(r["index"] for r in rows[:3])
+    return _count_result(
+        "unused_indexes",
+        lim,
+        [dict(r) for r in rows],
+        f"{len(rows)} never scanned since stats reset",
+        f"set them absent in the profile (tables: <table>: indexes: <name>: absent): {names}" if rows else None,
+    )
+
+
+def duplicate_indexes(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY c.relname) AS indexes, "
+        "min(t.relname) AS table FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+        "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND x.indisvalid "
+        "GROUP BY x.indrelid, x.indisunique, x.indkey::text, x.indclass::text, x.indcollation::text, "
+        "coalesce(pg_get_expr(x.indexprs, x.indrelid), ''), coalesce(pg_get_expr(x.indpred, x.indrelid), ''), "
+        "c.relam HAVING count(*) > 1",
+        None,
+    )
+    return _count_result(
+        "duplicate_indexes",
+        lim,
+        [dict(r) for r in rows],
+        f"{len(rows)} sets of identical indexes",
+        "keep one of each set; declare the others absent in the profile" if rows else None,
+    )
+
+
+FK_SQL = """
+SELECT n.nspname || '.' || t.relname AS table, k.conname AS constraint,
+       array_agg(a.attname ORDER BY u.ord) AS columns
+FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY u(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum
+WHERE k.contype = 'f' AND NOT EXISTS (
+    SELECT FROM pg_index x WHERE x.indrelid = k.conrelid
+      AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey
+      AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] <@ k.conkey)
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def fk_without_index(q: Query, lim: Limits) -> Result:
+    rows = [dict(r) for r in q(FK_SQL, None)]
+    suggestion = None
+    if rows:
+        o = rows[0]
+        name = "ix_" + o["table"].split(".", 1)[1] + "_" + "_".join(o["columns"])
+        suggestion = f"tables: {{{o['table']}: {{indexes: {{{name}: {{columns: [{', '.join(o['columns'])}]}}}}}}}}"
+    return _count_result(
+        "fk_without_index", lim, rows, f"{len(rows)} foreign keys whose deletes/updates scan the table", suggestion
+    )
+
+
+def pending_restart(q: Query, lim: Limits) -> Result:
+    rows = q("SELECT name, setting FROM pg_settings WHERE pending_restart", None)
+    return _count_result(
+        "pending_restart",
+        lim,
+        [dict(r) for r in rows],
+        f"{len(rows)} settings wait for a restart",
+        "restart PostgreSQL in a window" if rows else None,
+    )
+
+
+def file_settings_errors(q: Query, lim: Limits) -> Result:
+    rows = q(
+        "SELECT sourcefile, sourceline, name, error FROM pg_file_settings WHERE error IS NOT NULL "
+        "AND error <> 'setting could not be applied'",
+        None,
+    )
+    return _count_result(
+        "file_settings_errors",
+        lim,
+        [dict(r) for r in rows],
+        f"{len(rows)} errors in configuration files",
+        "fix the lines named; a reload ignores a broken file" if rows else None,
+    )
+
+
+def top_queries(q: Query, lim: Limits) -> Result:
+    present = q("SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'", None)
+    if not present:
+        return Result("top_queries", "skipped", detail="pg_stat_statements is not installed in this database")
+    columns = {
+        r["attname"]
+        for r in q(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'pg_stat_statements'::regclass AND attnum > 0", None
+        )
+    }
+    total = "total_exec_time" if "total_exec_time" in columns else "total_time"  # renamed in PostgreSQL 13
+    rows = q(
+        f"SELECT left(query, 200) AS query, calls, {total}::float AS total_ms, "
+        f"({total} / greatest(calls, 1))::float AS mean_ms FROM pg_stat_statements ORDER BY {total} DESC LIMIT 5",
+        None,
+    )
+    r = Result("top_queries", "ok", len(rows), objects=[dict(x) for x in rows])
+    r.detail = "top queries by total time (information, never a breach)"
+    return r
+
+
+CHECKS: dict[str, Callable[[Query, Limits], Result]] = {
+    f.__name__: f
+    for f in (
+        cache_hit_ratio,
+        table_cache_hit_ratio,
+        index_cache_hit_ratio,
+        table_bloat,
+        index_bloat,
+        dead_tuples,
+        autovacuum_recency,
+        long_transactions,
+        idle_in_transaction,
+        lock_waits,
+        deadlocks,
+        rollback_ratio,
+        connections_used,
+        xid_age,
+        replication_lag,
+        invalid_indexes,
+        unused_indexes,
+        duplicate_indexes,
+        fk_without_index,
+        pending_restart,
+        file_settings_errors,
+        top_queries,
+    )
+}
+
+
+def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
+    """Every enabled check, read-only, each under a short statement_timeout; a check that cannot
+    run (privileges, version) is reported as skipped with the reason, not as a failure."""
+    limits, disabled = resolve_limits(loaded)
+    results = []
+    for name, check in CHECKS.items():
+        if name in disabled:
+            results.append(Result(name, "skipped", detail="disabled in the profile"))
+            continue
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (CHECK_STATEMENT_TIMEOUT,))
+
+            def q(sql: str, params: Any) -> list[dict[str, Any]]:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(sql if params is not None else sql.replace("%%", "%"), params)
+                    return cur.fetchall() if cur.description else []
+
+            try:
+                with conn.transaction():
+                    result = check(q, limits[name])
+            except psycopg.Error as exc:
+                result = Result(name, "skipped", detail=f"could not run: {exc.diag.message_primary or exc}")
+        d = DEFINITIONS[name]
+        result.threshold = result.threshold or _threshold(limits[name], d)
+        if result.status in ("ok", "skipped"):
+            result.suggestion = None
+        results.append(result)
+    return results
+
+
+def breached(results: list[Result], fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    return any(SEVERITY[r.status] >= SEVERITY[fail_on] for r in results)

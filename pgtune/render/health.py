@@ -1,0 +1,65 @@
+"""Health check results as text, Markdown or JSON (`{"checks": [...]}`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from pgtune.health import Result
+
+MARKS = {"ok": "ok", "warn": "WARN", "critical": "CRIT", "skipped": "skip"}
+EMOJI = {
+    "ok": ":white_check_mark:",
+    "warn": ":warning:",
+    "critical": ":rotating_light:",
+    "skipped": ":heavy_minus_sign:",
+}
+
+
+def _value(r: Result) -> str:
+    if r.value is None:
+        return "-"
+    return f"{r.value:g}" if isinstance(r.value, float) else str(r.value)
+
+
+def _summary(results: list[Result]) -> str:
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warn", "critical", "skipped")}
+    return (
+        f"Checks: {counts['ok']} ok, {counts['warn']} warn, {counts['critical']} critical, {counts['skipped']} skipped."
+    )
+
+
+def _object(o: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in o.items() if v is not None)
+
+
+def render_text(results: list[Result], database: str) -> str:
+    lines = [f"Health of {database}", ""]
+    for r in results:
+        lines.append(f"  {MARKS[r.status]:<4} {r.name}: {_value(r)} — {r.detail}")
+        for o in r.objects[:5]:
+            lines.append(f"         · {_object(o)}")
+        if len(r.objects) > 5:
+            lines.append(f"         · … {len(r.objects) - 5} more")
+        if r.suggestion:
+            lines.append(f"         → {r.suggestion}")
+    lines += ["", _summary(results)]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(results: list[Result], database: str) -> str:
+    lines = [f"### pgtune check: {database}", "", f"**{_summary(results)}**", ""]
+    lines += ["| | check | value | detail | suggestion |", "|---|---|---|---|---|"]
+    for r in results:
+        cells = [EMOJI[r.status], f"`{r.name}`", _value(r), r.detail, r.suggestion or ""]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(results: list[Result], database: str) -> str:
+    checks = [asdict(r) for r in results]
+    return json.dumps({"database": database, "checks": checks}, indent=2, default=str) + "\n"
+
+
+FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
