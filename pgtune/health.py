@@ -192,14 +192,20 @@ def table_cache_hit_ratio(q: Query, lim: Limits) -> Result:
 
 
 def index_cache_hit_ratio(q: Query, lim: Limits) -> Result:
-    row = q(
-        "SELECT coalesce(sum(idx_blks_hit), 0)::float AS hit, coalesce(sum(idx_blks_read), 0)::float AS read "
-        "FROM pg_statio_user_indexes",
+    rows = q(
+        "SELECT schemaname || '.' || indexrelname AS index, idx_blks_hit::float AS hit, "
+        "idx_blks_read::float AS read FROM pg_statio_user_indexes",
         None,
-    )[0]
-    value = _ratio(row["hit"], row["read"])
-    r = Result("index_cache_hit_ratio", lim.judge(value, "low"), value and round(value, 4))
-    r.detail = "not enough index reads yet" if value is None else f"{value:.2%} of index block reads hit the cache"
+    )
+    total = _ratio(sum(r["hit"] or 0 for r in rows), sum(r["read"] or 0 for r in rows))
+    judged = []
+    for row in rows:
+        ratio = _ratio(row["hit"] or 0, row["read"] or 0)
+        if ratio is not None:
+            judged.append({"index": row["index"], "ratio": round(ratio, 4)})
+    r = Result("index_cache_hit_ratio", lim.judge(total, "low"), total and round(total, 4))
+    r.objects = [o for o in judged if lim.judge(o["ratio"], "low") != "ok"]
+    r.detail = "not enough index reads yet" if total is None else f"{total:.2%} of index block reads hit the cache"
     r.suggestion = "raise shared_buffers; drop unused indexes that compete for cache"
     return r
 
