@@ -13,8 +13,8 @@ demo: setup
 	$(VENV)/bin/pgtune apply --sandbox --yes profiles/example.yaml
 
 test: test-setup
-	$(PY) -m ruff check pgtune tests
+	$(PY) -m ruff check pgtune tests bench examples
 	$(PY) -m pytest
 
 lint: setup
-	$(PY) -m ruff check pgtune tests
+	$(PY) -m ruff check pgtune tests bench examples

@@ -6,9 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pgtune.errors import PgtuneError, ProfileError
+from pgtune.errors import Location, PgtuneError, ProfileError
 from pgtune.profile import load_profile
+from pgtune.profile.source import PositionIndex
 
 
 def errors_of(path: Path) -> list[str]:
@@ -193,3 +196,54 @@ def test_index_entries_report_errors_at_the_entry(write_profile: Callable[..., P
         "or the word absent",
         "9:20: tables.a.b.indexes.m.columns: List should have at least 1 item after validation, not 0",
     ]
+
+
+def _reference_overlay(self: PositionIndex, other: PositionIndex, data: object, prefix: tuple = ()) -> None:
+    """The straightforward (quadratic) definition the fast overlay must agree with."""
+    for key in (prefix, (*prefix, "__value__")) if prefix else ():
+        if key in other.entries:
+            self.entries[key] = other.entries[key]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reference_overlay(self, other, value, (*prefix, key))
+    else:
+        for p in [p for p in self.entries if len(p) > len(prefix) and p[: len(prefix)] == prefix]:
+            del self.entries[p]
+        for p, loc in other.entries.items():
+            if len(p) > len(prefix) and p[: len(prefix)] == prefix:
+                self.entries[p] = loc
+
+
+_keys = st.sampled_from(["a", "b", "c"])
+_trees = st.recursive(
+    st.one_of(st.none(), st.text(max_size=2), st.lists(st.text(max_size=1), max_size=2)),
+    lambda children: st.dictionaries(_keys, children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _index_of(data: object, name: str) -> PositionIndex:
+    index = PositionIndex()
+
+    def walk(node: object, path: tuple) -> None:
+        if path:
+            index.entries[path] = Location(name, len(path), 1)
+            index.entries[(*path, "__value__")] = Location(name, len(path), 2)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, k))
+        elif isinstance(node, list):
+            for i in range(len(node)):
+                index.entries[(*path, i)] = Location(name, len(path) + 1, 3)
+
+    walk(data, ())
+    return index
+
+
+@given(st.dictionaries(_keys, _trees, max_size=3), st.dictionaries(_keys, _trees, max_size=3))
+def test_fast_overlay_agrees_with_the_reference(base: dict, overlay: dict) -> None:
+    fast, slow = _index_of(base, "base"), _index_of(base, "base")
+    other = _index_of(overlay, "over")
+    fast.overlay(other, overlay)
+    _reference_overlay(slow, other, overlay)
+    assert fast.entries == slow.entries

@@ -21,9 +21,7 @@ BATCH = 200_000
 def seed(dsn: str, messages: int, agents: int, days: int) -> None:
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO letta.organizations (id, name) VALUES ('org-seed', 'seed') ON CONFLICT DO NOTHING"
-        )
+        conn.execute("INSERT INTO letta.organizations (id, name) VALUES ('org-seed', 'seed') ON CONFLICT DO NOTHING")
         conn.execute(
             "INSERT INTO letta.agents (id, organization_id, name, agent_type) "
             "SELECT 'agent-' || g, 'org-seed', 'agent ' || g, 'memgpt_agent' FROM generate_series(1, %s::int) g "
@@ -36,7 +34,8 @@ def seed(dsn: str, messages: int, agents: int, days: int) -> None:
             "INSERT INTO letta.runs (id, organization_id, agent_id, status, created_at) "
             "SELECT 'run-' || g, 'org-seed', 'agent-' || (1 + g %% %s::int), "
             "(ARRAY['completed','completed','completed','failed','running'])[1 + g %% 5], "
-            "now() - random() * make_interval(days => %s::int) FROM generate_series(1, %s::int) g ON CONFLICT DO NOTHING",
+            "now() - random() * make_interval(days => %s::int) FROM generate_series(1, %s::int) g "
+            "ON CONFLICT DO NOTHING",
             (agents, days, runs),
         )
         conn.execute(

@@ -1,0 +1,194 @@
+"""How plan cost grows with the catalog: wall time, peak memory and SQL statements per plan.
+
+    python bench/plan_scale.py                 # N = 1000, 5000, 10000
+    python bench/plan_scale.py --sizes 1000 --profile    # and where the time goes (cProfile, top 15)
+
+For each N it builds a synthetic catalog on a throwaway PostgreSQL 16 (pgserver): N tables with a
+primary key and 4 indexes each, storage parameters on a third of them, and 200 range-partitioned
+tables with 24 monthly partitions; then a profile declaring all of it, exactly as it is (the
+steady state a CI plan sees), and runs `pgtune plan` as a separate process. Statements are counted
+from the server's own log (log_statement = all, application_name pgtune), not from pgtune.
+Targets (README "Performance"): the statement count does not grow with N; N = 10,000 plans in
+under 3 s and 300 MB on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from pgtune.sandbox import LocalCluster
+
+PARTITIONED = 200
+MONTHS = 24
+BATCH = 250  # tables per transaction: keeps the lock table small
+
+
+def build(cluster: LocalCluster, n: int) -> None:
+    with cluster.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        conn.execute("CREATE SCHEMA bench")
+        for start in range(1, n + 1, BATCH):
+            last = min(start + BATCH - 1, n)
+            conn.execute(
+                f"""
+                DO $$ DECLARE i int; t text; BEGIN
+                FOR i IN {start}..{last} LOOP
+                    t := format('t_%s', lpad(i::text, 5, '0'));
+                    EXECUTE format('CREATE TABLE bench.%I (id bigint PRIMARY KEY, a int, b int, c text,
+                                    created_at timestamptz)%s', t,
+                                   CASE WHEN i % 3 = 0
+                                        THEN ' WITH (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.05)'
+                                        ELSE '' END);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (a)', 'ix_' || t || '_a', t);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (b, created_at)', 'ix_' || t || '_b', t);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (lower(c))', 'ix_' || t || '_c', t);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (created_at) WHERE a > 0', 'ix_' || t || '_d', t);
+                END LOOP; END $$""".encode()
+            )
+        for p in range(1, PARTITIONED + 1):
+            conn.execute(
+                f"""
+                DO $$ DECLARE m int; base date := date_trunc('month', now())::date - interval '12 months'; BEGIN
+                CREATE TABLE bench.p_{p:03d} (id bigint, created_at timestamptz NOT NULL)
+                    PARTITION BY RANGE (created_at);
+                FOR m IN 0..{MONTHS - 1} LOOP
+                    EXECUTE format('CREATE TABLE bench.%I PARTITION OF bench.p_{p:03d} FOR VALUES FROM (%L) TO (%L)',
+                        'p_{p:03d}_p' || to_char(base + make_interval(months => m), 'YYYY_MM'),
+                        base + make_interval(months => m), base + make_interval(months => m + 1));
+                END LOOP; END $$""".encode()
+            )
+        conn.execute("ANALYZE")
+
+
+def _first_partition() -> str:
+    today = date.today()
+    month = today.month - 1 - 12
+    return date(today.year + month // 12, month % 12 + 1, 1).isoformat()
+
+
+def profile_text(n: int) -> str:
+    lines = ["name: bench", "tables:"]
+    for i in range(1, n + 1):
+        t = f"t_{i:05d}"
+        lines.append(f"  bench.{t}:")
+        if i % 3 == 0:
+            lines.append("    storage: {fillfactor: 90, autovacuum_vacuum_scale_factor: 0.05}")
+        lines.append("    indexes:")
+        lines.append(f"      ix_{t}_a: {{columns: [a]}}")
+        lines.append(f"      ix_{t}_b: {{columns: [b, created_at]}}")
+        lines.append(f"      ix_{t}_c: {{columns: ['(lower(c))']}}")
+        lines.append(f"      ix_{t}_d: {{columns: [created_at], where: a > 0}}")
+    for p in range(1, PARTITIONED + 1):
+        lines.append(f"  bench.p_{p:03d}:")
+        lines.append("    partitioning: {strategy: range, key: created_at, interval: 1 month, premake: 11,")
+        lines.append(f"                   start: '{_first_partition()}'}}")
+    return "\n".join(lines) + "\n"
+
+
+def statements_since(log: Path, position: int) -> int:
+    with log.open("rb") as fh:
+        fh.seek(position)
+        text = fh.read().decode(errors="replace")
+    return len(re.findall(r"^pgtune\|\d+\| LOG:  statement: ", text, flags=re.M))
+
+
+def run_plan(cluster: LocalCluster, profile: Path) -> tuple[float, float, int, str]:
+    position = cluster.log.stat().st_size
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, sys; from pgtune.cli import main; "
+            "sys.argv = ['pgtune'] + sys.argv[1:]; "
+            "import atexit; atexit.register(lambda: print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr)); main()",
+            "plan",
+            str(profile),
+            "--dsn",
+            cluster.dsn(),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"plan failed: {proc.stderr[-2000:]}")
+    rss_kb = float(re.search(r"RSS (\d+)", proc.stderr).group(1))  # type: ignore[union-attr]
+    time.sleep(0.2)  # the server writes its log asynchronously
+    changes = proc.stdout.count('"kind":')
+    return wall, rss_kb / 1024, statements_since(cluster.log, position), f"{changes} changes"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--profile", action="store_true", help="also cProfile one in-process plan at the largest N")
+    args = parser.parse_args()
+    cluster = LocalCluster(
+        conf={"log_statement": "all", "log_line_prefix": "%a|%p| ", "max_locks_per_transaction": "1024"}
+    )
+    cluster.init().start()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        "PostgreSQL 16 (pgserver)"
+    )
+    print(
+        f"{'tables':>7} {'+partitioned':>12} {'relations':>9} {'build s':>8} {'plan s':>7} {'peak MB':>8} "
+        f"{'statements':>10}  result"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.sizes:
+                started = time.monotonic()
+                build(cluster, n)
+                built = time.monotonic() - started
+                with cluster.connect() as conn:
+                    relations = conn.execute(
+                        "SELECT count(*) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+                        "WHERE s.nspname = 'bench'"
+                    ).fetchone()[0]  # type: ignore[index]
+                profile = Path(tmp) / f"bench_{n}.yaml"
+                profile.write_text(profile_text(n))
+                run_plan(cluster, profile)  # warm the server's caches once
+                wall, rss, statements, result = run_plan(cluster, profile)
+                print(
+                    f"{n:>7} {PARTITIONED:>12} {relations:>9} {built:>8.1f} {wall:>7.2f} {rss:>8.0f} "
+                    f"{statements:>10}  {result}",
+                    flush=True,
+                )
+            if args.profile:
+                import psycopg
+
+                from pgtune.engine import build_plan
+                from pgtune.profile.loader import load_profile
+
+                profiler = cProfile.Profile()
+                with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+                    profiler.enable()
+                    build_plan(conn, load_profile(profile))
+                    profiler.disable()
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(15)
+                print(out.getvalue())
+    finally:
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
