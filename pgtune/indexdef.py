@@ -15,8 +15,8 @@ to canonicalise the desired definition; see `kinds/indexes.py`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pglast import ast, parse_sql
@@ -43,12 +43,22 @@ class ParsedIndex:
     canon: Canon
     unique: bool
     method: str
-    elements_sql: tuple[str, ...]  # each key element, deparsed by pglast
     include: tuple[str, ...]  # column names
-    where_sql: str | None
     options: tuple[tuple[str, str], ...]  # WITH, canonical values
     nulls_not_distinct: bool
     column_names: frozenset[str]  # every column referenced (elements, expressions, include, predicate)
+    stmt: ast.IndexStmt = field(compare=False, hash=False, repr=False)
+
+    # Deparsing is the expensive part of a parse and only the SQL that runs (and inspect) needs it:
+    # computed on first use, so comparing thousands of unchanged indexes never pays for it.
+    @cached_property
+    def elements_sql(self) -> tuple[str, ...]:
+        """Each key element, deparsed by pglast."""
+        return tuple(RawStream()(e) for e in self.stmt.indexParams)
+
+    @cached_property
+    def where_sql(self) -> str | None:
+        return RawStream()(self.stmt.whereClause) if self.stmt.whereClause is not None else None
 
 
 def _strip_catalog(names: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -158,12 +168,11 @@ def from_statement(stmt: ast.IndexStmt) -> ParsedIndex:
         canon=canon,
         unique=bool(stmt.unique),
         method=method,
-        elements_sql=tuple(RawStream()(e) for e in stmt.indexParams),
         include=include,
-        where_sql=RawStream()(stmt.whereClause) if stmt.whereClause is not None else None,
         options=options,
         nulls_not_distinct=nnd,
         column_names=frozenset(columns),
+        stmt=stmt,
     )
 
 
