@@ -465,7 +465,6 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     if d.spec is None:
         return [_drop_change(live, b)] if live is not None else []
 
-    after = b.definition(d)
     tmp_same = tmp is not None and _equal(d, tmp)
     tmp_ready = tmp is not None and tmp.valid and tmp_same
     # An interrupted partitioned build under the temporary name is resumed, not dropped.
@@ -481,6 +480,8 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
 
     if live is not None and live.constraint:
         raise _constraint_error(d, live)  # collected by plan()
+
+    after = b.definition(d)  # rendered only for a change: unchanged indexes never pay for it
 
     if live is None:
         if tmp_ready:
