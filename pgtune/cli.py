@@ -605,11 +605,9 @@ def main() -> None:
         _err("Aborted.", always=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code if exc.exit_code else 1)
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):  # a (vendored) ClickException
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code or 1)  # type: ignore[attr-defined]
         message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))
         _err(f"internal error: {type(exc).__name__}: {message}", always=True)
         sys.exit(1)

@@ -99,6 +99,8 @@ def _to_base(value: float, unit_text: str, base: BaseUnit) -> float:
     names = list(table)
     multiplier = table[unit_text] / base.size
     converted = value * multiplier
+    if not math.isfinite(converted):
+        raise UnitError(f'invalid value "{value:g}{unit_text}": out of range')
     i = names.index(unit_text)
     if i + 1 < len(names):
         smaller = table[names[i + 1]] / base.size
@@ -158,7 +160,10 @@ def parse_seconds(text: str) -> float:
     """A duration in seconds: `30`, `30s`, `1.5`, `500ms`, `30min`, `1h` (a bare number is seconds).
 
     For durations outside PostgreSQL's settings (SQLAlchemy pools, PgBouncer), which count in seconds."""
-    return parse_number(text, _SECONDS, integer=False)
+    value = parse_number(text, _SECONDS, integer=False)
+    if not math.isfinite(value):
+        raise UnitError(f'invalid value "{text}": not a finite duration')
+    return value
 
 
 def format_seconds(seconds: float) -> str:
@@ -171,4 +176,7 @@ _BYTES = BaseUnit("memory", 1, "B")
 
 def parse_bytes(text: str) -> int:
     """A memory size in bytes: `16GB`, `512MB`, `1TB` (PostgreSQL's units; a bare number is bytes)."""
-    return int(parse_number(text, _BYTES, integer=False))
+    value = parse_number(text, _BYTES, integer=False)
+    if not math.isfinite(value) or abs(value) > 2**63:
+        raise UnitError(f'invalid value "{text}": out of range')
+    return int(value)

@@ -112,3 +112,11 @@ def test_unit_tables_are_largest_first() -> None:
     for table in (MEMORY_UNITS, TIME_UNITS):
         sizes = list(table.values())
         assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("text", ["1e400GB", "inf MB", "-1e309kB"])
+def test_infinite_values_with_units_are_refused_not_crashed(text: str) -> None:
+    with pytest.raises(UnitError):
+        parse_number(text, BaseUnit.parse("kB"), integer=True)
+    with pytest.raises(UnitError):
+        parse_number(text, BaseUnit.parse("kB"), integer=False)

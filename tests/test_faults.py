@@ -1,0 +1,192 @@
+"""Fault tests: hostile profiles never produce a traceback or run SQL; a killed apply converges."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from pgtune.errors import PgtuneError
+from pgtune.profile.loader import load_profile
+from tests.conftest import REPO, Server
+
+HOSTILE_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from(list("'\";-{}[]:#&*!|>%@`\\\n\t ")),
+    max_size=40,
+)
+SCALARS = st.one_of(
+    HOSTILE_TEXT,
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+)
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "name",
+            "settings",
+            "tables",
+            "pool",
+            "workload",
+            "checks",
+            "extends",
+            "exclude",
+            "indexes",
+            "storage",
+            "partitioning",
+            "columns",
+            "where",
+            "work_mem",
+            "letta.messages",
+            "databases",
+        ]
+    ),
+    HOSTILE_TEXT,
+)
+DOCUMENTS = st.recursive(
+    SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(KEYS, c, max_size=4), max_leaves=12
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(KEYS, DOCUMENTS, max_size=5))
+def test_random_profiles_fail_cleanly_with_a_position(tmp_path_factory, document: dict) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the YAML, loading either succeeds or raises a PgtuneError whose lines carry a location."""
+    path = tmp_path_factory.mktemp("fuzz") / "profile.yaml"
+    yaml = YAML()
+    yaml.allow_unicode = True
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(document, fh)
+    try:
+        load_profile(path, env={})
+    except PgtuneError as exc:
+        for line in exc.lines():
+            assert line.startswith(f"{path}:") or line.startswith(str(path)), line
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_fail_cleanly(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("bytes") / "profile.yaml"
+    path.write_bytes(data)
+    with contextlib.suppress(PgtuneError):
+        load_profile(path, env={})
+
+
+def test_hostile_profiles_through_the_cli_run_no_sql(pg: Server, write_profile: Callable[..., Path], cli) -> None:  # type: ignore[no-untyped-def]
+    position = pg.log_position()
+    hostile = [
+        'name: x\nsettings: {"work_mem; DROP TABLE t": 1MB}\n',
+        "name: x\ntables:\n  'public.t\"; DROP SCHEMA public CASCADE; --': {storage: {fillfactor: 50}}\n",
+        "name: x\ntables:\n  public.t:\n    indexes:\n      ix: {columns: ['a); DROP TABLE t; --']}\n",
+        'name: x\nsettings: {work_mem: "1MB\'; SELECT pg_terminate_backend(1); --"}\n',
+        "name: x\nsettings: {max_connections: 99999999999999999999}\n",
+        "name: x\nworkload: {type: web, memory: 1e400GB}\n",
+        "name: x\n" + "settings:\n" + "".join(f"  s{i}: {i}\n" for i in range(300)),
+    ]
+    pg.sql("CREATE TABLE IF NOT EXISTS public.t (a int)")
+    try:
+        for i, text in enumerate(hostile):
+            result = cli("plan", str(write_profile(text, name=f"h{i}.yaml")), "--dsn", pg.dsn)
+            assert result.code == 1, (text, result.stdout)
+            assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+        assert pg.one("SELECT count(*) FROM pg_tables WHERE tablename = 't'") == 1
+        statements = pg.pgtune_statements(position)
+        assert not [s for s in statements if s.upper().startswith(("ALTER", "DROP", "CREATE INDEX C"))], statements
+    finally:
+        pg.sql("DROP TABLE IF EXISTS public.t")
+
+
+def test_kill_9_during_a_concurrent_build_then_apply_converges(pg: Server, write_profile: Callable[..., Path]) -> None:
+    """pgtune killed while CREATE INDEX CONCURRENTLY waits: the backend's build is cancelled with
+    the session, leaving an INVALID index; the next apply replaces it with one valid index."""
+    pg.sql(
+        "DROP TABLE IF EXISTS public.k; CREATE TABLE public.k (id int, v int);"
+        "INSERT INTO public.k SELECT g, g FROM generate_series(1, 5000) g"
+    )
+    profile = write_profile("name: k\ntables:\n  public.k:\n    indexes:\n      ix_k_v: {columns: [v]}\n")
+    blocker = psycopg.connect(pg.dsn)
+    blocker.execute("INSERT INTO public.k VALUES (0, 0)")  # an open writer: the build waits for it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgtune", "apply", str(profile), "--dsn", pg.dsn, "--yes"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if pg.one("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX CONCURRENTLY%%'"):
+                break
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        # The server notices the dead client when the build next talks to it; end the writer so it can.
+        blocker.rollback()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pg.one(
+            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX CONCURRENTLY%%' AND state = 'active'"
+        ):
+            time.sleep(0.2)
+    finally:
+        blocker.close()
+    state = pg.sql("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('public.ix_k_v')")
+    assert state in ([(False,)], [(True,)], []), state  # interrupted (invalid), finished, or never started
+    from tests.conftest import run_cli
+
+    assert run_cli("apply", str(profile), "--dsn", pg.dsn, "--yes").code == 0
+    assert pg.sql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.ix_k_v'::regclass") == [(True,)]
+    assert run_cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 0
+    pg.sql("DROP TABLE public.k")
+
+
+def test_a_server_restart_mid_apply_is_a_clear_error_and_the_next_apply_converges(
+    pg: Server, write_profile: Callable[..., Path]
+) -> None:
+    pg.sql("DROP TABLE IF EXISTS public.r; CREATE TABLE public.r (id int, v int)")
+    profile = write_profile(
+        "name: r\nsettings: {work_mem: 48MB}\ntables:\n  public.r:\n    indexes:\n      ix_r_v: {columns: [v]}\n"
+    )
+    blocker = psycopg.connect(pg.dsn)
+    blocker.execute("INSERT INTO public.r VALUES (0, 0)")  # holds the build so the restart lands mid-apply
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgtune", "apply", str(profile), "--dsn", pg.dsn, "--yes"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if pg.one("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX CONCURRENTLY%%'"):
+                break
+            time.sleep(0.1)
+    finally:
+        blocker.close()
+    pg.restart()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert "FAILED: index public.ix_r_v" in out or "could not connect" in err or "terminat" in (out + err)
+    from tests.conftest import run_cli
+
+    again = run_cli("apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert again.code == 0, again.stdout + again.stderr
+    assert run_cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 0
+    pg.sql("DROP TABLE public.r")
