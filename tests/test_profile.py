@@ -247,3 +247,10 @@ def test_fast_overlay_agrees_with_the_reference(base: dict, overlay: dict) -> No
     fast.overlay(other, overlay)
     _reference_overlay(slow, other, overlay)
     assert fast.entries == slow.entries
+
+
+def test_extends_with_control_characters_is_a_clean_error(write_profile: Callable[..., Path]) -> None:
+    """Found by the hostile-profile fuzz test: a NUL in a file name crashed path resolution."""
+    path = write_profile('name: x\nextends: "a\\x00b"\n')
+    with pytest.raises(ProfileError, match=r"extends: .a\\x00b. is not a file name"):
+        load_profile(path)

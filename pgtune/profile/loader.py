@@ -79,6 +79,8 @@ def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tup
     for i, name in enumerate(extends):
         base_path = path.parent / name
         loc = doc.index.entries.get(("extends", i)) or value_location(doc.index, ("extends",))
+        if not name or any(ord(c) < 32 for c in name):
+            raise ProfileError(loc, f"extends: {name!r} is not a file name")
         if base_path.resolve() in (*chain, resolved):
             cycle = " -> ".join(p.name for p in (*chain, resolved, base_path.resolve()))
             raise ProfileError(loc, f"extends cycle: {cycle}")
