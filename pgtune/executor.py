@@ -61,10 +61,11 @@ class ApplyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     reloaded: bool = False
     pgbouncer_reloaded: bool = False
+    reload_error: str | None = None  # the configuration reload after the changes failed (server gone?)
 
     @property
     def failed(self) -> bool:
-        return any(o.status == FAILED for o in self.outcomes)
+        return self.reload_error is not None or any(o.status == FAILED for o in self.outcomes)
 
 
 STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError)
@@ -216,10 +217,13 @@ def execute(
         if on_outcome:
             on_outcome(outcome)
     if any(o.status == APPLIED and o.change.reload_required for o in report.outcomes):
-        before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
-        conn.execute(RELOAD.sql.encode())
-        report.reloaded = True
-        _wait_for_reload(conn, before, options.reload_wait_seconds)
+        try:
+            before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
+            conn.execute(RELOAD.sql.encode())
+            report.reloaded = True
+            _wait_for_reload(conn, before, options.reload_wait_seconds)
+        except psycopg.Error as exc:  # e.g. the server restarted under us: what was written stays written
+            report.reload_error = _describe(exc)
     edited = [o for o in report.outcomes if o.status == APPLIED and _edits_ini(o.change)]
     if edited:
         _reload_pgbouncer(bouncer, edited, report)

@@ -254,3 +254,11 @@ def test_extends_with_control_characters_is_a_clean_error(write_profile: Callabl
     path = write_profile('name: x\nextends: "a\\x00b"\n')
     with pytest.raises(ProfileError, match=r"extends: .a\\x00b. is not a file name"):
         load_profile(path)
+
+
+def test_a_key_spelled_like_a_union_tag_is_reported_not_crashed(write_profile: Callable[..., Path]) -> None:
+    """Found by the fuzz test: a top-level key `<index>` vanished with pydantic's union tags."""
+    path = write_profile("name: []\n<index>: {}\n")
+    with pytest.raises(PgtuneError) as excinfo:
+        load_profile(path)
+    assert f"{path}:2:1: unknown key '<index>' in profile" in excinfo.value.lines()

@@ -157,6 +157,9 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def _to_profile_error(err: Any, index: PositionIndex, model: type[BaseModel]) -> ProfileError:
     loc = tuple(p for p in err["loc"] if p != "[key]" and p not in UNION_TAGS)
+    if len(loc) < len([p for p in err["loc"] if p != "[key]"]) - 1 or not loc:
+        # A user's key spelled like a union tag ("<index>") must not vanish with the tags.
+        loc = tuple(p for p in err["loc"] if p != "[key]")
     dotted = ".".join(str(p) for p in loc) or "(profile)"
     kind = err["type"]
     if kind == "extra_forbidden":

@@ -143,7 +143,9 @@ def render_apply_report(report: ApplyReport, statuses: dict[str, str]) -> str:
         status = statuses.get(outcome.change.object, outcome.status)
         counts[status] = counts.get(status, 0) + 1
     lines += ["", "Apply: " + ", ".join(f"{n} {STATUS_WORDS.get(k, k)}" for k, n in counts.items()) + "."]
-    if report.reloaded:
+    if report.reload_error:
+        lines.append(f"Configuration reload FAILED: {report.reload_error} (re-run apply: it converges)")
+    elif report.reloaded:
         lines.append("Configuration reloaded (pg_reload_conf).")
     if report.pgbouncer_reloaded:
         lines.append("PgBouncer reloaded (RELOAD) and its settings confirmed with SHOW CONFIG.")
