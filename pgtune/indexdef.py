@@ -15,7 +15,7 @@ to canonicalise the desired definition; see `kinds/indexes.py`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -47,18 +47,20 @@ class ParsedIndex:
     options: tuple[tuple[str, str], ...]  # WITH, canonical values
     nulls_not_distinct: bool
     column_names: frozenset[str]  # every column referenced (elements, expressions, include, predicate)
-    stmt: ast.IndexStmt = field(compare=False, hash=False, repr=False)
+    source: str = field(compare=False, hash=False, repr=False)  # the statement text it was parsed from
 
     # Deparsing is the expensive part of a parse and only the SQL that runs (and inspect) needs it:
-    # computed on first use, so comparing thousands of unchanged indexes never pays for it.
+    # computed on first use from a fresh parse of `source`, so comparing thousands of unchanged
+    # indexes never pays for it, and no parse tree is kept alive per index (memory at scale).
     @cached_property
     def elements_sql(self) -> tuple[str, ...]:
         """Each key element, deparsed by pglast."""
-        return tuple(RawStream()(e) for e in self.stmt.indexParams)
+        return tuple(RawStream()(e) for e in parse_statement(self.source).indexParams)
 
     @cached_property
     def where_sql(self) -> str | None:
-        return RawStream()(self.stmt.whereClause) if self.stmt.whereClause is not None else None
+        where = parse_statement(self.source).whereClause
+        return RawStream()(where) if where is not None else None
 
 
 def _strip_catalog(names: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -141,7 +143,7 @@ def _columns_in(node: Any, out: set[str]) -> None:
             _columns_in(value, out)
 
 
-def from_statement(stmt: ast.IndexStmt) -> ParsedIndex:
+def from_statement(stmt: ast.IndexStmt, source: str) -> ParsedIndex:
     """Canonicalise a parsed CREATE INDEX (the relation and the index name are not part of it)."""
     elements = tuple(_element(e) for e in stmt.indexParams)
     include = tuple(e.name for e in stmt.indexIncludingParams or ())
@@ -172,7 +174,7 @@ def from_statement(stmt: ast.IndexStmt) -> ParsedIndex:
         options=options,
         nulls_not_distinct=nnd,
         column_names=frozenset(columns),
-        stmt=stmt,
+        source=source,
     )
 
 
@@ -190,7 +192,7 @@ def parse_statement(text: str) -> ast.IndexStmt:
 @lru_cache(maxsize=65536)
 def parse_live(definition: str) -> ParsedIndex:
     """What `pg_get_indexdef()` printed (cached: plans compare each live index more than once)."""
-    return from_statement(parse_statement(definition))
+    return from_statement(parse_statement(definition), definition)
 
 
 def _declared_text(spec: IndexSpec, columns: list[str], include: list[str], where: str | None) -> str:
@@ -211,8 +213,9 @@ def parse_declared(spec: IndexSpec) -> ParsedIndex:
     The SQL pgtune executes is re-printed from this tree, never the profile's text, so a column
     or predicate cannot smuggle in another statement or clause.
     """
+    text = _declared_text(spec, spec.columns, spec.include, spec.where)
     try:
-        stmt = parse_statement(_declared_text(spec, spec.columns, spec.include, spec.where))
+        stmt = parse_statement(text)
     except IndexDefinitionError:
         stmt = None
     if stmt is None or len(stmt.indexParams) != len(spec.columns):
@@ -224,10 +227,10 @@ def parse_declared(spec: IndexSpec) -> ParsedIndex:
         raise IndexDefinitionError("include: expected plain column names")
     if (spec.where is None) != (stmt.whereClause is None):
         raise IndexDefinitionError(f"where: {spec.where!r} is not a predicate")
-    parsed = from_statement(stmt)
+    parsed = from_statement(stmt, text)
     options = tuple(sorted((k, option_text(v)) for k, v in spec.with_.items()))
     canon = (*parsed.canon[:4], options, *parsed.canon[5:])
-    return ParsedIndex(**{**parsed.__dict__, "canon": canon, "options": options})
+    return replace(parsed, canon=canon, options=options)
 
 
 def _locate_error(spec: IndexSpec) -> None:
