@@ -33,7 +33,6 @@ from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.resolved import profile_json_schema, render_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
 from pgtune.terminal import UI, colorize_error, colorize_plan
-from pgtune.units import parse_bytes
 
 app = typer.Typer(
     name="pgtune",
@@ -402,15 +401,7 @@ def recommend(
         first = exc.errors()[0]
         field = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "input"
         raise ApplyRefused(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
-    w = wl.Workload(
-        spec.type,
-        wl.host_memory_bytes() if spec.memory == "auto" else parse_bytes(spec.memory),
-        wl.host_cpus() if spec.cpus == "auto" else spec.cpus,  # type: ignore[arg-type]
-        spec.storage,
-        spec.connections,
-        spec.pg_version or wl.NEWEST_PG,
-        spec.db_size,
-    )
+    w = wl.from_spec(spec, wl.NEWEST_PG)
     result = wl.recommend(w)
     gib = w.memory_bytes / 2**30
     title = (

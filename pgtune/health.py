@@ -144,7 +144,7 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
     return limits, disabled
 
 
-def _threshold(limits: Limits, d: Definition) -> dict[str, Any]:
+def _threshold(limits: Limits) -> dict[str, Any]:
     return {k: v for k, v in (("warn", limits.warn), ("critical", limits.critical)) if v is not None}
 
 
@@ -155,6 +155,20 @@ Query = Callable[[str, Any], list[dict[str, Any]]]
 
 def _ratio(hit: float, read: float) -> float | None:
     return None if hit + read < MIN_BLOCKS else hit / (hit + read)
+
+
+def _ratios(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Per-relation hit ratios, for those with enough block reads to judge."""
+    out = []
+    for row in rows:
+        ratio = _ratio(row["hit"] or 0, row["read"] or 0)
+        if ratio is not None:
+            out.append({key: row[key], "ratio": round(ratio, 4)})
+    return out
+
+
+def _breaching(objects: list[dict[str, Any]], field: str, lim: Limits, worse: str) -> list[dict[str, Any]]:
+    return [o for o in objects if lim.judge(o[field], worse) != "ok"]
 
 
 def cache_hit_ratio(q: Query, lim: Limits) -> Result:
@@ -176,16 +190,10 @@ def table_cache_hit_ratio(q: Query, lim: Limits) -> Result:
         "FROM pg_statio_user_tables",
         None,
     )
-    judged = []
-    for row in rows:
-        if lim.tables and row["table"] not in lim.tables:
-            continue
-        ratio = _ratio(row["hit"], row["read"] or 0)
-        if ratio is not None:
-            judged.append({"table": row["table"], "ratio": round(ratio, 4)})
+    judged = _ratios([row for row in rows if not lim.tables or row["table"] in lim.tables], "table")
     worst = min((o["ratio"] for o in judged), default=None)
     r = Result("table_cache_hit_ratio", lim.judge(worst, "low"), worst)
-    r.objects = [o for o in judged if lim.judge(o["ratio"], "low") != "ok"]
+    r.objects = _breaching(judged, "ratio", lim, "low")
     r.detail = "no table has enough reads yet" if worst is None else f"lowest of {len(judged)} busy tables: {worst:.2%}"
     r.suggestion = "raise shared_buffers, or add the index these tables are scanned without"
     return r
@@ -198,13 +206,8 @@ def index_cache_hit_ratio(q: Query, lim: Limits) -> Result:
         None,
     )
     total = _ratio(sum(r["hit"] or 0 for r in rows), sum(r["read"] or 0 for r in rows))
-    judged = []
-    for row in rows:
-        ratio = _ratio(row["hit"] or 0, row["read"] or 0)
-        if ratio is not None:
-            judged.append({"index": row["index"], "ratio": round(ratio, 4)})
     r = Result("index_cache_hit_ratio", lim.judge(total, "low"), total and round(total, 4))
-    r.objects = [o for o in judged if lim.judge(o["ratio"], "low") != "ok"]
+    r.objects = _breaching(_ratios(rows, "index"), "ratio", lim, "low")
     r.detail = "not enough index reads yet" if total is None else f"{total:.2%} of index block reads hit the cache"
     r.suggestion = "raise shared_buffers; drop unused indexes that compete for cache"
     return r
@@ -236,10 +239,7 @@ def table_bloat(q: Query, lim: Limits) -> Result:
         objects.append(
             {"table": row["table"], "bloat": round(bloat, 3), "pages": int(row["pages"]), "unreliable": unreliable}
         )
-    reliable = [o for o in objects if not o["unreliable"]]
-    worst = max((o["bloat"] for o in reliable), default=None)
-    r = Result("table_bloat", lim.judge(worst, "high") if reliable else "skipped", worst)
-    r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
+    r, reliable = _bloat_result("table_bloat", objects, lim)
     r.detail = (
         f"estimated from pg_stats (±20%; TOAST not counted); {len(objects) - len(reliable)} tables lack statistics"
         if objects
@@ -247,6 +247,15 @@ def table_bloat(q: Query, lim: Limits) -> Result:
     )
     r.suggestion = "pg_repack (online) or VACUUM FULL in a window; then lower autovacuum_vacuum_scale_factor (storage:)"
     return r
+
+
+def _bloat_result(name: str, objects: list[dict[str, Any]], lim: Limits) -> tuple[Result, list[dict[str, Any]]]:
+    """Judged by the worst reliable estimate; unreliable ones are listed, never judged."""
+    reliable = [o for o in objects if not o["unreliable"]]
+    worst = max((o["bloat"] for o in reliable), default=None)
+    r = Result(name, lim.judge(worst, "high") if reliable else "skipped", worst)
+    r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
+    return r, reliable
 
 
 INDEX_BLOAT_SQL = """
@@ -275,10 +284,7 @@ def index_bloat(q: Query, lim: Limits) -> Result:
         objects.append(
             {"index": row["index"], "bloat": round(bloat, 3), "pages": int(row["pages"]), "unreliable": unreliable}
         )
-    reliable = [o for o in objects if not o["unreliable"]]
-    worst = max((o["bloat"] for o in reliable), default=None)
-    r = Result("index_bloat", lim.judge(worst, "high") if reliable else "skipped", worst)
-    r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
+    r, _ = _bloat_result("index_bloat", objects, lim)
     r.detail = "btree estimate from pg_stats (expression indexes and missing stats are marked unreliable)"
     r.suggestion = "REINDEX INDEX CONCURRENTLY the bloated index"
     return r
@@ -317,7 +323,7 @@ def dead_tuples(q: Query, lim: Limits) -> Result:
                 "scale_factor": row["scale"],
             }
         )
-    flagged = [o for o in objects if lim.judge(o["ratio"], "high") != "ok"]
+    flagged = _breaching(objects, "ratio", lim, "high")
     worst = max((o["ratio"] for o in objects), default=0.0)
     r = Result("dead_tuples", lim.judge(worst, "high") if objects else "ok", worst, objects=flagged)
     r.detail = (
@@ -367,19 +373,22 @@ def autovacuum_recency(q: Query, lim: Limits) -> Result:
 
 ACTIVITY = (
     "SELECT pid, application_name AS app, usename AS user, state, left(query, 200) AS query, "
-    "extract(epoch FROM now() - {since})::float AS seconds FROM pg_stat_activity "
+    "extract(epoch FROM now() - {since})::float AS seconds{extra} FROM pg_stat_activity "
     "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND {where}"
 )
 
 
-def _sessions(q: Query, lim: Limits, name: str, since: str, where: str, suggestion: str, what: str) -> Result:
-    rows = q(ACTIVITY.format(since=since, where=where), None)
+def _sessions(
+    q: Query, lim: Limits, name: str, since: str, where: str, suggestion: str, what: str, extra: str = ""
+) -> tuple[Result, list[dict[str, Any]]]:
+    """Client sessions matching `where`, judged by how long since `since`; also their rows."""
+    rows = q(ACTIVITY.format(since=since, where=where, extra=extra), None)
     worst = max((r["seconds"] for r in rows), default=0.0)
     r = Result(name, lim.judge(worst, "high"), round(worst, 1))
-    r.objects = [dict(x) for x in rows if lim.judge(x["seconds"], "high") != "ok"]
+    r.objects = [dict(x) for x in _breaching(rows, "seconds", lim, "high")]
     r.detail = f"{what}: {worst:.0f}s (pid {max(rows, key=lambda x: x['seconds'])['pid']})" if rows else "none"
     r.suggestion = suggestion
-    return r
+    return r, rows
 
 
 def long_transactions(q: Query, lim: Limits) -> Result:
@@ -392,7 +401,7 @@ def long_transactions(q: Query, lim: Limits) -> Result:
         "find the application holding it; set statement_timeout / idle_in_transaction_session_timeout "
         "for its role (roles: <name>: settings:)",
         "oldest open transaction",
-    )
+    )[0]
 
 
 def idle_in_transaction(q: Query, lim: Limits) -> Result:
@@ -404,27 +413,22 @@ def idle_in_transaction(q: Query, lim: Limits) -> Result:
         "state LIKE 'idle in transaction%%'",
         "set idle_in_transaction_session_timeout (settings:, e.g. 5min)",
         "longest idle in transaction",
-    )
+    )[0]
 
 
 def lock_waits(q: Query, lim: Limits) -> Result:
-    rows = q(
-        ACTIVITY.format(since="query_start", where="wait_event_type = 'Lock'").replace(
-            "FROM pg_stat_activity", ", pg_blocking_pids(pid) AS blocked_by FROM pg_stat_activity"
-        ),
-        None,
+    r, rows = _sessions(
+        q,
+        lim,
+        "lock_waits",
+        "query_start",
+        "wait_event_type = 'Lock'",
+        "end or fix the blocking session; DDL should run under lock_timeout (pgtune apply does)",
+        "longest lock wait",
+        extra=", pg_blocking_pids(pid) AS blocked_by",
     )
-    worst = max((r["seconds"] for r in rows), default=0.0)
-    r = Result("lock_waits", lim.judge(worst, "high"), round(worst, 1))
-    r.objects = [dict(x) for x in rows if lim.judge(x["seconds"], "high") != "ok"]
-    if rows:
-        chains = [
-            f"pid {x['pid']} waits {x['seconds']:.0f}s for pid {', '.join(map(str, x['blocked_by']))}" for x in rows
-        ]
-        r.detail = "; ".join(chains)
-    else:
-        r.detail = "no session waits for a lock"
-    r.suggestion = "end or fix the blocking session; DDL should run under lock_timeout (pgtune apply does)"
+    chains = [f"pid {x['pid']} waits {x['seconds']:.0f}s for pid {', '.join(map(str, x['blocked_by']))}" for x in rows]
+    r.detail = "; ".join(chains) if chains else "no session waits for a lock"
     return r
 
 
@@ -477,7 +481,7 @@ def xid_age(q: Query, lim: Limits) -> Result:
     )
     worst = max((max(r["xid"], r["mxid"]) for r in rows), default=0.0)
     r = Result("xid_age", lim.judge(worst, "high"), round(worst, 4))
-    r.objects = [dict(x) for x in rows if lim.judge(max(x["xid"], x["mxid"]), "high") != "ok"]
+    r.objects = [dict(x) for x in rows if lim.judge(max(x["xid"], x["mxid"]), "high") != "ok"]  # either age
     r.detail = f"oldest database at {worst:.1%} of the freeze max age (xid or multixact)"
     r.suggestion = "VACUUM (FREEZE) the oldest tables; make sure autovacuum is not blocked by long transactions"
     return r
@@ -685,8 +689,7 @@ def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
                     result = check(q, limits[name])
             except psycopg.Error as exc:
                 result = Result(name, "skipped", detail=f"could not run: {exc.diag.message_primary or exc}")
-        d = DEFINITIONS[name]
-        result.threshold = result.threshold or _threshold(limits[name], d)
+        result.threshold = result.threshold or _threshold(limits[name])
         if result.status in ("ok", "skipped"):
             result.suggestion = None
         results.append(result)

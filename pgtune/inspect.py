@@ -18,15 +18,12 @@ What it writes:
 
 from __future__ import annotations
 
-import io
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
 import psycopg
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from pgtune.guc import GucSpec
@@ -35,6 +32,7 @@ from pgtune.kinds import load_sql, settings, tables
 from pgtune.kinds.indexes import read as read_indexes
 from pgtune.kinds.partitions import Child, Layout, display, read_layouts
 from pgtune.partitioning import default_naming, parse_interval, partition_name
+from pgtune.profile.edit import dump_document, yaml_number
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import Profile, TableSpec
 from pgtune.profile.source import PositionIndex
@@ -89,7 +87,6 @@ NAMING_CANDIDATES = (
 )
 """Naming schemes tried when pgtune's (pg_partman 4.x) default does not reproduce the names."""
 
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 TIME_INTERVALS = ("1 hour", "1 day", "1 week", "1 month", "3 months", "1 year")
 
 
@@ -100,11 +97,13 @@ class Inspection:
 
 
 def _escape(value: Any) -> Any:
-    """Profiles interpolate ${VAR}: a literal $ is written $$."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
+    """Profiles interpolate ${VAR}: a literal $ is written $$ (in every value, never in keys)."""
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_escape(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("$", "$$")
     return value
 
 
@@ -131,8 +130,8 @@ def _server_settings(conn: psycopg.Connection, mode: str, warnings: list[str]) -
             continue  # set on the command line: ALTER SYSTEM cannot manage it
         if mode == "changed" and key not in catalog.files:
             continue
-        configured, _ = settings._configured_running(spec, catalog, key)
-        if configured is None or isinstance(configured, settings._Unparsable):
+        configured, _ = settings.configured_running(spec, catalog, key)
+        if configured is None or isinstance(configured, settings.Unparsable):
             warnings.append(f"setting {spec.name}: unreadable value {configured!s}; not adopted")
             continue
         out[spec.name] = _setting_value(spec, configured)
@@ -334,23 +333,11 @@ def inspect(
             found = _tables(conn, table_patterns, as_of, warnings)
             if found:
                 doc["tables"] = found
-    return Inspection(_escape_tree(doc), warnings)
-
-
-def _escape_tree(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _escape_tree(v) for k, v in data.items()}
-    return _escape(data)
+    return Inspection(_escape(doc), warnings)
 
 
 def to_yaml(doc: dict[str, Any], header: str) -> str:
-    yaml = YAML()
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    out = io.StringIO()
-    out.write(header)
-    yaml.dump(_commented(doc), out)
-    return out.getvalue()
+    return dump_document(_commented(doc), header)
 
 
 def _commented(data: Any) -> Any:
@@ -362,6 +349,6 @@ def _commented(data: Any) -> Any:
         return cm
     if isinstance(data, list):
         return [_commented(v) for v in data]
-    if isinstance(data, str) and _NUMBER.match(data):
-        return int(data) if data.lstrip("-").isdigit() else data if repr(float(data)) != data else float(data)
+    if isinstance(data, str):
+        return yaml_number(data)
     return data

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pgtune.units import parse_bytes
+
+if TYPE_CHECKING:
+    from pgtune.profile.model import WorkloadSpec
 
 KB_PER_MB = 1024
 KB_PER_GB = 1024 * 1024
@@ -23,7 +28,6 @@ KB_PER_GB = 1024 * 1024
 TYPES = ("web", "oltp", "dw", "desktop", "mixed")
 STORAGE = ("ssd", "nvme", "hdd", "san")
 DB_SIZES = ("less_than_ram", "around_ram", "more_than_ram")
-_DECIMAL = re.compile(r"^\d+\.\d+$")
 NEWEST_PG = 17
 """`recommend` without --pg-version assumes the newest PostgreSQL pgtune supports."""
 
@@ -58,6 +62,20 @@ class Recommendation:
     def set(self, name: str, value: str | int | float, reason: str) -> None:
         self.settings[name] = str(value)
         self.reasons[name] = reason
+
+
+def from_spec(spec: WorkloadSpec, default_pg_version: int) -> Workload:
+    """The inputs a profile's `workload:` (or `pgtune recommend`) declares; `auto` reads this host
+    (callers decide whether this host may be asked)."""
+    return Workload(
+        spec.type,
+        host_memory_bytes() if spec.memory == "auto" else parse_bytes(spec.memory),
+        host_cpus() if spec.cpus == "auto" else spec.cpus,
+        spec.storage,
+        spec.connections,
+        spec.pg_version or default_pg_version,
+        spec.db_size,
+    )
 
 
 def format_kb(value: int) -> str:
@@ -217,18 +235,12 @@ def host_cpus() -> int:
 
 def as_profile_fragment(result: Recommendation, title: str) -> str:
     """`settings:` YAML with each reason as an end-of-line comment, ready to paste into a profile."""
-    import io
-
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
+
+    from pgtune.profile.edit import dump_document, yaml_number
 
     body = CommentedMap()
     for name, value in result.settings.items():
-        body[name] = int(value) if value.isdigit() else float(value) if _DECIMAL.match(value) else value
+        body[name] = yaml_number(value)
         body.yaml_add_eol_comment(result.reasons[name], name, column=40)
-    yaml = YAML()
-    yaml.width = 4096
-    out = io.StringIO()
-    out.write(f"# {title}\n")
-    yaml.dump({"settings": body}, out)
-    return out.getvalue()
+    return dump_document({"settings": body}, f"# {title}\n")

@@ -132,6 +132,20 @@ class Server:
     def restart(self) -> None:
         self.cluster.restart()
 
+    def wait_for(self, query: str, timeout: float = 30, interval: float = 0.1) -> bool:
+        """Poll until `query`'s first value is truthy; False if it never was within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.one(query):
+                return True
+            time.sleep(interval)
+        return False
+
+    def building_index(self, active_only: bool = False) -> str:
+        """A query true while some session runs CREATE INDEX CONCURRENTLY (for wait_for)."""
+        active = " AND state = 'active'" if active_only else ""
+        return f"SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX CONCURRENTLY%%'{active}"
+
     def reset(self) -> None:
         """Put the server back to its initial configuration."""
         with self.cluster.connect() as conn:
@@ -266,23 +280,40 @@ class CliResult:
     stderr: str
 
 
+def _cli_env(env: dict[str, str] | None) -> dict[str, str]:
+    """The test's environment without connection variables (tests pass --dsn), plus `env`."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    full_env.update(env or {})
+    return full_env
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None
 ) -> CliResult:
     """Run the real `pgtune` command in a subprocess (real exit codes, real stdout/stderr)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
-    full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "pgtune", *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=_cli_env(env),
         cwd=cwd or REPO,
         input=stdin or "",
         timeout=300,
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """Start the real `pgtune` command in the background (to race it, kill it, restart under it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgtune", *args],
+        cwd=REPO,
+        env=_cli_env(None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture

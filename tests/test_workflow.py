@@ -4,8 +4,6 @@ saved plans and staleness, one apply at a time, partial failure and a converging
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +13,7 @@ import psycopg
 import pytest
 
 from pgtune.applylock import PGTUNE_LOCK_CLASS
-from tests.conftest import REPO, CliResult, Server
+from tests.conftest import CliResult, Server, run_cli, start_cli
 
 Cli = Callable[..., CliResult]
 
@@ -150,38 +148,17 @@ def test_two_applies_at_once_exactly_one_runs(events: Server, profile: Path) -> 
     open); apply B starts meanwhile and must fail on the lock, not run anything."""
     blocker = psycopg.connect(events.dsn)
     blocker.execute("INSERT INTO public.events VALUES (100000, 'open')")  # an open writer: CIC waits for it
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "pgtune", "apply", str(profile), "--dsn", events.dsn, "--yes"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            waiting = events.one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtune' "
-                "AND query ILIKE 'CREATE INDEX CONCURRENTLY%%'"
-            )
-            if waiting:
-                break
-            time.sleep(0.1)
-        else:
+        reached = events.wait_for(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtune' "
+            "AND query ILIKE 'CREATE INDEX CONCURRENTLY%%'"
+        )
+        if not reached:
             blocker.rollback()
             pytest.fail(f"the first apply never reached its index build: {first.communicate(timeout=60)}")
-        second = subprocess.run(
-            [sys.executable, "-m", "pgtune", "apply", str(profile), "--dsn", events.dsn, "--yes"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert second.returncode == 1
+        second = run_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
+        assert second.code == 1
         assert "another pgtune apply of profile 'deploy' is running" in second.stderr
         assert "application_name 'pgtune'" in second.stderr
     finally:

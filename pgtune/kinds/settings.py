@@ -29,7 +29,6 @@ from pgtune.identifiers import identifier, setting_name
 from pgtune.kinds import KindResult, PlanContext, load_sql
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
-from pgtune.units import parse_bytes
 
 KIND = "setting"
 
@@ -45,7 +44,7 @@ SCOPED_CONTEXTS = frozenset({"user", "superuser", "backend", "superuser-backend"
 PRELOAD_SETTINGS = frozenset(LIST_SETTINGS - {"search_path", "temp_tablespaces"})
 
 
-class _Unparsable:
+class Unparsable:
     """A value on the server pgtune cannot read (e.g. garbage in postgresql.conf): never equal."""
 
     def __init__(self, text: str) -> None:
@@ -132,17 +131,9 @@ def workload_settings(ctx: PlanContext) -> dict[str, str]:
     derived: dict[str, str] = {}
     if spec is not None:
         local = _on_database_host(ctx)
-        memory = _auto(ctx, "memory", spec.memory, local)
-        cpus = _auto(ctx, "cpus", spec.cpus, local)
-        w = workload.Workload(
-            spec.type,
-            workload.host_memory_bytes() if memory == "auto" else parse_bytes(str(memory)),
-            workload.host_cpus() if cpus == "auto" else cpus,  # type: ignore[arg-type]
-            spec.storage,
-            spec.connections,
-            spec.pg_version or ctx.server.version_num // 10000,
-            spec.db_size,
-        )
+        _auto(ctx, "memory", spec.memory, local)
+        _auto(ctx, "cpus", spec.cpus, local)
+        w = workload.from_spec(spec, ctx.server.version_num // 10000)
         derived = workload.recommend(w).settings
     ctx.memo["workload"] = derived
     return derived
@@ -153,14 +144,14 @@ def _on_database_host(ctx: PlanContext) -> bool:
     return host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
 
 
-def _auto(ctx: PlanContext, key: str, value: object, local: bool) -> object:
+def _auto(ctx: PlanContext, key: str, value: object, local: bool) -> None:
+    """`auto` reads this machine: only right when the server runs here."""
     if value == "auto" and not local:
         raise ProfileError(
             ctx.loaded.location(("workload", key)),
             f"{key}: auto reads this machine, but the server is on {ctx.conn.info.host}: give the value "
             "(auto works with --sandbox or when pgtune runs on the database host)",
         )
-    return value
 
 
 def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = None) -> list[DesiredSetting]:
@@ -317,7 +308,7 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
             source = catalog.running.get(d.key)
             if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
                 value = _try_canonical(spec, d.raw)
-                if not isinstance(value, _Unparsable) and not spec.equal(value, _try_canonical(spec, source.setting)):
+                if not isinstance(value, Unparsable) and not spec.equal(value, _try_canonical(spec, source.setting)):
                     problem = (
                         f"{spec.name} is set on the server's {source.source}, which overrides "
                         "postgresql.auto.conf: ALTER SYSTEM cannot change it"
@@ -386,26 +377,26 @@ def _context_error(d: DesiredSetting, spec: GucSpec) -> str | None:
     return None
 
 
-def _try_canonical(spec: GucSpec, raw: str | list[str] | None) -> Canonical | _Unparsable | None:
+def _try_canonical(spec: GucSpec, raw: str | list[str] | None) -> Canonical | Unparsable | None:
     if raw is None:
         return None
     try:
         return spec.canonical(raw, check_range=False)
     except InvalidValue:
-        return _Unparsable(str(raw))
+        return Unparsable(str(raw))
 
 
 # --- comparison -----------------------------------------------------------------------------
 
 
 def _same(spec: GucSpec, a: object, b: object) -> bool:
-    if isinstance(a, _Unparsable) or isinstance(b, _Unparsable):
+    if isinstance(a, Unparsable) or isinstance(b, Unparsable):
         return False
     return spec.equal(a, b)  # type: ignore[arg-type]
 
 
 def _show(spec: GucSpec, value: object) -> str:
-    return str(value) if isinstance(value, _Unparsable) else spec.display(value)  # type: ignore[arg-type]
+    return str(value) if isinstance(value, Unparsable) else spec.display(value)  # type: ignore[arg-type]
 
 
 def _set_statement(prefix: sql.Composable, spec: GucSpec, value: Canonical) -> sql.Composed:
@@ -426,7 +417,7 @@ def _hazards(t: TypedSetting) -> tuple[Hazard, ...]:
     return tuple(out)
 
 
-def _configured_running(spec: GucSpec, catalog: SettingsCatalog, key: str) -> tuple[Any, Any]:
+def configured_running(spec: GucSpec, catalog: SettingsCatalog, key: str) -> tuple[Any, Any]:
     """What the configuration files make the server run (after a restart), and what it runs now."""
     rows = (catalog.files or {}).get(key, [])
     run = catalog.running.get(key)
@@ -454,7 +445,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
     spec, d = t.spec, t.desired
     assert catalog.files is not None
     rows = catalog.files.get(d.key, [])
-    configured, running = _configured_running(spec, catalog, d.key)
+    configured, running = configured_running(spec, catalog, d.key)
     prefix = sql.SQL("ALTER SYSTEM")
 
     def pending_restart() -> Notice | None:
@@ -602,6 +593,8 @@ def plan(ctx: PlanContext) -> KindResult:
     if not desired:
         return KindResult()
     catalog = read(conn, desired)
+    if catalog.files is not None:
+        ctx.memo["settings_catalog"] = catalog  # outlook() (pool capacity) reads from it: no second read
     desired = _adapt(desired, catalog)
     typed = validate(desired, catalog)
     return diff(typed, catalog, _Render(conn))
@@ -628,7 +621,7 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
 
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
-    catalog = read(ctx.conn, [], with_files=True)
+    catalog = ctx.memo.get("settings_catalog") or read(ctx.conn, [], with_files=True)
     declared = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
     declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}
@@ -636,12 +629,12 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
         spec = catalog.specs.get(name)
         if spec is None:
             continue  # e.g. reserved_connections before PostgreSQL 16
-        configured, running = _configured_running(spec, catalog, name)
+        configured, running = configured_running(spec, catalog, name)
         planned, by_profile = configured, False
         if name in declared:
             raw = declared[name]
             value = _after_reset(spec, catalog, name) if raw is None else _try_canonical(spec, raw)
-            if not isinstance(value, _Unparsable):
+            if not isinstance(value, Unparsable):
                 planned, by_profile = value, True
         out[name] = Outlook(spec, running, planned, by_profile)
     return out

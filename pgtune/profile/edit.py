@@ -1,13 +1,18 @@
-"""Edit a profile's values in place, leaving every other byte of the file as it was.
+"""Writing profiles as text: whole documents pgtune generates, and in-place value edits.
 
-A round-trip dump (even ruamel's) re-indents sequences and re-wraps lines; users reviewing a
-drift-acceptance commit want to see only the values that changed. So edits are made on the text:
-the YAML parser's events give each value's exact span (scalars, flow collections, and block
-collections up to their last content), and only those spans are replaced, last first.
+Generated documents (`inspect`, `recommend`, `render`) share one dump: wide lines, indented
+sequences, numbers written as numbers when they read back as the same text.
+
+In-place edits leave every other byte of the file as it was. A round-trip dump (even ruamel's)
+re-indents sequences and re-wraps lines; users reviewing a drift-acceptance commit want to see
+only the values that changed. So edits are made on the text: the YAML parser's events give each
+value's exact span (scalars, flow collections, and block collections up to their last content),
+and only those spans are replaced, last first.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,30 @@ from ruamel.yaml.events import (
 )
 
 from pgtune.profile.source import PathKey
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def yaml_number(text: str) -> int | float | str:
+    """`300` and `0.9` as YAML numbers (they read back as the same text), anything else as text."""
+    if not _NUMBER.match(text):
+        return text
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return float(text) if repr(float(text)) == text else text
+
+
+def dump_document(data: Any, header: str) -> str:
+    """A generated YAML document, preceded by `header` (comment lines, newline-terminated)."""
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.default_flow_style = False
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    out.write(header)
+    yaml.dump(data, out)
+    return out.getvalue()
+
 
 _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./%+(-][A-Za-z0-9_ ./%+:=<>()*-]*$")
 """Text that stays itself as a plain scalar, also inside a flow collection (no , [ ] { } # ' ")."""

@@ -70,14 +70,19 @@ StorageName = Annotated[str, StringConstraints(pattern=r"^(toast\.)?[a-z_]+$", m
 
 
 IndexName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
-MethodName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
-IndexOptionName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
+LowerName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
+"""A lower-case word: access methods, index options, PgBouncer settings."""
 
 
-def _scalar(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    raise ValueError("an index storage parameter takes a scalar value")
+def scalar_of(what: str) -> Any:
+    """A text value that must be a scalar; a mapping or list is refused naming `what` takes it."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{what} takes a scalar value")
+
+    return Annotated[Scalar, BeforeValidator(check)]
 
 
 class IndexSpec(_Strict):
@@ -92,8 +97,8 @@ class IndexSpec(_Strict):
     include: list[str] = Field(default_factory=list, description="Non-key columns stored in the index (INCLUDE).")
     where: str | None = Field(default=None, description="Predicate of a partial index, in SQL.")
     unique: bool = Field(default=False, description="A UNIQUE index (the build fails on duplicates).")
-    method: MethodName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
-    with_: dict[IndexOptionName, Annotated[Scalar, BeforeValidator(_scalar)]] = Field(
+    method: LowerName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
+    with_: dict[LowerName, scalar_of("an index storage parameter")] = Field(  # type: ignore[valid-type]
         default_factory=dict, alias="with", description="Index storage parameters, e.g. {fillfactor: 90}."
     )
     nulls_not_distinct: bool = Field(default=False, description="UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+).")
@@ -186,13 +191,6 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[
     float, BeforeValidator(_duration), WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5min", 30]})
 ]
-BouncerKey = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
-
-
-def _bouncer_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    raise ValueError("a PgBouncer setting takes a scalar value")
 
 
 class ApplicationPool(_Strict):
@@ -234,7 +232,7 @@ class PgBouncerSpec(_Strict):
     pools: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=1, description="(database, user) pairs connecting through PgBouncer: each gets its own pool."
     )
-    settings: dict[BouncerKey, Annotated[Scalar, BeforeValidator(_bouncer_value)]] = Field(
+    settings: dict[LowerName, scalar_of("a PgBouncer setting")] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="[pgbouncer] settings: pool_mode, default_pool_size, query_wait_timeout ..."
     )
 

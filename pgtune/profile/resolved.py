@@ -3,16 +3,14 @@ Schema (`pgtune schema`)."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from pgtune import __version__
 from pgtune.connection import redact
+from pgtune.profile.edit import dump_document
 from pgtune.profile.loader import load_profile, resolve_document
 from pgtune.profile.model import Profile
 
@@ -36,13 +34,7 @@ def render_profile(path: Path, overrides: Sequence[str] = ()) -> str:
     load_profile(path, overrides)  # the same errors as plan, with positions
     data, _ = resolve_document(path, overrides)
     data = _mask({k: v for k, v in data.items() if k != "extends"})
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    out = io.StringIO()
-    out.write(f"# resolved from {path} by pgtune {__version__}\n")
-    yaml.dump(data, out)
-    return out.getvalue()
+    return dump_document(data, f"# resolved from {path} by pgtune {__version__}\n")
 
 
 def profile_json_schema() -> str:

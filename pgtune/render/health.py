@@ -7,14 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from pgtune.health import Result
-
-MARKS = {"ok": "ok", "warn": "WARN", "critical": "CRIT", "skipped": "skip"}
-EMOJI = {
-    "ok": ":white_check_mark:",
-    "warn": ":warning:",
-    "critical": ":rotating_light:",
-    "skipped": ":heavy_minus_sign:",
-}
+from pgtune.render.markdown import STATUS_EMOJI
+from pgtune.render.text import STATUS_MARKS
 
 
 def _value(r: Result) -> str:
@@ -37,7 +31,7 @@ def _object(o: dict[str, Any]) -> str:
 def render_text(results: list[Result], database: str) -> str:
     lines = [f"Health of {database}", ""]
     for r in results:
-        lines.append(f"  {MARKS[r.status]:<4} {r.name}: {_value(r)} — {r.detail}")
+        lines.append(f"  {STATUS_MARKS[r.status]:<4} {r.name}: {_value(r)} — {r.detail}")
         for o in r.objects[:5]:
             lines.append(f"         · {_object(o)}")
         if len(r.objects) > 5:
@@ -52,7 +46,7 @@ def render_markdown(results: list[Result], database: str) -> str:
     lines = [f"### pgtune check: {database}", "", f"**{_summary(results)}**", ""]
     lines += ["| | check | value | detail | suggestion |", "|---|---|---|---|---|"]
     for r in results:
-        cells = [EMOJI[r.status], f"`{r.name}`", _value(r), r.detail, r.suggestion or ""]
+        cells = [STATUS_EMOJI[r.status], f"`{r.name}`", _value(r), r.detail, r.suggestion or ""]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

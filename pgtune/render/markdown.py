@@ -13,6 +13,13 @@ from pgtune.plan import MARKERS, Change, Plan
 from pgtune.render.text import describe, statement_sql, summary_line
 
 MARKER_PREFIX = "<!-- pgtune-plan"
+STATUS_EMOJI = {
+    "ok": ":white_check_mark:",
+    "warn": ":warning:",
+    "critical": ":rotating_light:",
+    "skipped": ":heavy_minus_sign:",
+}
+"""How a check's status reads in Markdown: plan cross-checks and `pgtune check` alike."""
 MAX_CHARS = 60_000
 """Below GitHub's 65,536-character limit, with room for what a workflow adds around it."""
 
@@ -66,8 +73,7 @@ def render_markdown(plan: Plan, max_chars: int = MAX_CHARS) -> str:
         tail += [f"- `{n.code}` `{n.object}`: {n.message}" for n in plan.notices]
     if plan.checks:
         tail += ["", "**Checks**", ""]
-        marks = {"ok": ":white_check_mark:", "warn": ":warning:"}
-        tail += [f"- {marks[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
+        tail += [f"- {STATUS_EMOJI[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
     if plan.empty:
         head.append(f"**No changes.** The server matches profile `{plan.profile}`.")
         return "\n".join(head + tail) + "\n"

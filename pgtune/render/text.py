@@ -83,7 +83,7 @@ def render_text(plan: Plan) -> str:
         lines += [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices]
     if plan.checks:
         lines += ["", "Checks:"]
-        lines += [f"  {CHECK_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
+        lines += [f"  {STATUS_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
     if not plan.empty:
         if plan.epilogue:
             lines += ["", "Then, once: " + " ".join(statement_sql(s) for s in plan.epilogue)]
@@ -94,7 +94,8 @@ def render_text(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-CHECK_MARKS = {"ok": "ok", "warn": "WARN"}
+STATUS_MARKS = {"ok": "ok", "warn": "WARN", "critical": "CRIT", "skipped": "skip"}
+"""How a check's status reads in text: plan cross-checks and `pgtune check` alike."""
 
 
 def statement_sql(stmt: Statement) -> str:
