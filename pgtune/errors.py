@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a value came from in a profile file (1-based line and column)."""
+class Location(NamedTuple):
+    """Where a value came from in a profile file (1-based line and column).
+
+    A named tuple, not a dataclass: a large profile records hundreds of thousands of them and a
+    tuple is the cheapest immutable record to create."""
 
     path: str
     line: int

@@ -1,11 +1,18 @@
 """Index definitions in one canonical form, so "equal" means "the same index to PostgreSQL".
 
-Both sides go through the same parser (pglast, PostgreSQL's own grammar): the definition a
-profile declares and the live `pg_get_indexdef()` text. The parse trees are reduced to a
-hashable form that drops what never matters — source positions, parentheses, quoting, the
+Both sides go through the same parser (libpg_query via pglast, PostgreSQL's own grammar): the
+definition a profile declares and the live `pg_get_indexdef()` text. The parse trees are reduced
+to a hashable form that drops what never matters — source positions, parentheses, quoting, the
 implicit `btree`/`ASC`/`NULLS LAST`, `pg_catalog.` qualification, how a WITH value was spelled —
 and keeps everything that does: column order, expressions, opclasses, collations, INCLUDE,
 the predicate, WITH, uniqueness, NULLS NOT DISTINCT, the access method.
+
+Comparison works on libpg_query's JSON tree (parsed in C, loaded by the json module), not on
+pglast's Python AST objects: building those costs ~150 µs a definition, the JSON ~25 µs, and a
+plan at fleet scale compares tens of thousands. pglast's AST is still used to print SQL, only for
+indexes that change. Definitions are parsed once per *shape*: a declared index without its
+name and table, a live one with its name and table replaced by placeholders (`anonymous`), so
+the thousands of tables sharing an index shape share one parse.
 
 What the parse cannot know (the server adds casts and folds constants: `status = 'x'` is stored
 as `((status)::text = 'x'::text)`) is settled by the index kind's probe, which asks the server
@@ -14,22 +21,26 @@ to canonicalise the desired definition; see `kinds/indexes.py`.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
 from pglast import ast, parse_sql
-from pglast.parser import ParseError
+from pglast.parser import ParseError, parse_sql_json
 from pglast.stream import RawStream
 
 from pgtune.profile.model import IndexSpec
 
 Canon = tuple[Any, ...]
+Tree = dict[str, Any]
 
 _BOOL_WORDS = {"on": "true", "true": "true", "yes": "true", "off": "false", "false": "false", "no": "false"}
-_POSITION_SUFFIXES = ("location", "_start", "_end")  # byte offsets: list_start, rexpr_list_end ...
+_POSITION_SUFFIXES = ("location", "_start", "_end")  # byte offsets: location, rexpr_list_start ...
 _QUALIFIED_NAME_FIELDS = frozenset({"funcname", "names", "name", "opclass", "collname"})
+_NULLS = {"SORTBY_NULLS_FIRST": "first", "SORTBY_NULLS_LAST": "last"}
+NAME_PLACEHOLDER = "pgtune_i"
+TABLE_PLACEHOLDER = "pgtune_t"
 
 
 class IndexDefinitionError(ValueError):
@@ -49,60 +60,67 @@ class ParsedIndex:
     column_names: frozenset[str]  # every column referenced (elements, expressions, include, predicate)
     source: str = field(compare=False, hash=False, repr=False)  # the statement text it was parsed from
 
-    # Deparsing is the expensive part of a parse and only the SQL that runs (and inspect) needs it:
-    # computed on first use from a fresh parse of `source`, so comparing thousands of unchanged
-    # indexes never pays for it, and no parse tree is kept alive per index (memory at scale).
+    # Deparsing is the expensive part and only the SQL that runs (and inspect) needs it: computed
+    # on first use from pglast's AST of `source`, so comparing thousands of unchanged indexes never
+    # pays for it, and no parse tree is kept alive per index (memory at scale).
     @cached_property
     def elements_sql(self) -> tuple[str, ...]:
         """Each key element, deparsed by pglast."""
-        return tuple(RawStream()(e) for e in parse_statement(self.source).indexParams)
+        return tuple(RawStream()(e) for e in _ast(self.source).indexParams)
 
     @cached_property
     def where_sql(self) -> str | None:
-        where = parse_statement(self.source).whereClause
+        where = _ast(self.source).whereClause
         return RawStream()(where) if where is not None else None
+
+
+def _ast(text: str) -> ast.IndexStmt:
+    stmt = parse_sql(text)[0].stmt
+    assert isinstance(stmt, ast.IndexStmt)
+    return stmt
 
 
 def _strip_catalog(names: tuple[Any, ...]) -> tuple[Any, ...]:
     return names[1:] if len(names) > 1 and names[0] == "pg_catalog" else names
 
 
-def _canon(node: Any, field: str = "") -> Any:
-    """A hashable, position-free form of any pglast node."""
-    if isinstance(node, ast.String):
-        return node.sval
-    if isinstance(node, ast.Node):
-        items = []
-        for name in node.__slots__:  # type: ignore[attr-defined]
-            if name.endswith(_POSITION_SUFFIXES):
-                continue
-            value = getattr(node, name, None)
-            if value is None:
-                continue
-            items.append((name, _canon(value, name)))
-        return (type(node).__name__, tuple(items))
-    if isinstance(node, tuple | list):
+def _canon(node: Any, key: str = "") -> Any:
+    """A hashable, position-free form of any libpg_query JSON node (`{"Type": {fields}}`)."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            ((kind, body),) = node.items()
+            if kind == "String" and isinstance(body, dict):
+                return body.get("sval", "")
+            if isinstance(body, dict) and kind[:1].isupper():
+                return (kind, tuple((k, _canon(v, k)) for k, v in body.items() if not k.endswith(_POSITION_SUFFIXES)))
+        return tuple((k, _canon(v, k)) for k, v in node.items() if not k.endswith(_POSITION_SUFFIXES))
+    if isinstance(node, list):
         out = tuple(_canon(v) for v in node)
-        return _strip_catalog(out) if field in _QUALIFIED_NAME_FIELDS else out
-    if isinstance(node, enum.Enum):
-        return node.name
+        return _strip_catalog(out) if key in _QUALIFIED_NAME_FIELDS else out
     return node
 
 
-def _option_value(arg: Any) -> str:
+def _names(nodes: list[Tree] | None) -> tuple[str, ...]:
+    return tuple(n["String"].get("sval", "") for n in nodes or () if "String" in n)
+
+
+def _option_value(arg: Tree | None) -> str:
     """WITH values as the server stores them: text, booleans spelled one way."""
-    if isinstance(arg, ast.String):
-        text = arg.sval
-    elif isinstance(arg, ast.Integer):
-        text = str(arg.ival)
-    elif isinstance(arg, ast.Float):
-        text = arg.fval
-    elif isinstance(arg, ast.Boolean):
-        text = "true" if arg.boolval else "false"
-    elif isinstance(arg, ast.TypeName):
-        text = ".".join(n.sval for n in arg.names)
+    if not arg:
+        return ""
+    ((kind, body),) = arg.items()
+    if kind == "String":
+        text = body.get("sval", "")
+    elif kind == "Integer":
+        text = str(body.get("ival", 0))
+    elif kind == "Float":
+        text = body.get("fval", "0")
+    elif kind == "Boolean":
+        text = "true" if body.get("boolval") else "false"
+    elif kind == "TypeName":
+        text = ".".join(_names(body.get("names")))
     else:
-        text = str(arg)
+        text = json.dumps(arg, sort_keys=True)
     return option_text(text)
 
 
@@ -111,66 +129,75 @@ def option_text(text: str) -> str:
     return _BOOL_WORDS.get(lowered, lowered)
 
 
-def _element(elem: ast.IndexElem) -> Canon:
-    ordering = "desc" if elem.ordering.name == "SORTBY_DESC" else "asc"
-    nulls = elem.nulls_ordering.name
-    nulls_canon = {"SORTBY_NULLS_FIRST": "first", "SORTBY_NULLS_LAST": "last"}.get(
-        nulls, "first" if ordering == "desc" else "last"
-    )
-    key = ("column", elem.name) if elem.name is not None else ("expr", _canon(elem.expr))
-    opclass = _strip_catalog(tuple(n.sval for n in elem.opclass)) if elem.opclass else ()
+def _element(elem: Tree) -> Canon:
+    ordering = "desc" if elem.get("ordering") == "SORTBY_DESC" else "asc"
+    nulls = _NULLS.get(elem.get("nulls_ordering", ""), "first" if ordering == "desc" else "last")
+    name = elem.get("name")
+    key = ("column", name) if name is not None else ("expr", _canon(elem.get("expr")))
     return (
         key,
-        opclass,
-        _canon(elem.opclassopts) if elem.opclassopts else (),
-        _strip_catalog(tuple(n.sval for n in elem.collation)) if elem.collation else (),
+        _strip_catalog(_names(elem.get("opclass"))),
+        _canon(elem.get("opclassopts")) if elem.get("opclassopts") else (),
+        _strip_catalog(_names(elem.get("collation"))),
         ordering,
-        nulls_canon,
+        nulls,
     )
 
 
 def _columns_in(node: Any, out: set[str]) -> None:
-    if isinstance(node, ast.ColumnRef):
-        last = node.fields[-1]
-        if isinstance(last, ast.String):
-            out.add(last.sval)
-        return
-    if isinstance(node, ast.Node):
-        for name in node.__slots__:  # type: ignore[attr-defined]
-            _columns_in(getattr(node, name, None), out)
-    elif isinstance(node, tuple | list):
+    if isinstance(node, dict):
+        ref = node.get("ColumnRef")
+        if ref is not None and len(node) == 1:
+            fields = ref.get("fields") or ()
+            if fields and "String" in fields[-1]:
+                out.add(fields[-1]["String"].get("sval", ""))
+            return
+        for value in node.values():
+            _columns_in(value, out)
+    elif isinstance(node, list):
         for value in node:
             _columns_in(value, out)
 
 
-def from_statement(stmt: ast.IndexStmt, source: str) -> ParsedIndex:
+def _elements(stmt: Tree, key: str) -> list[Tree]:
+    return [e["IndexElem"] for e in stmt.get(key) or ()]
+
+
+def from_tree(stmt: Tree, source: str) -> ParsedIndex:
     """Canonicalise a parsed CREATE INDEX (the relation and the index name are not part of it)."""
-    elements = tuple(_element(e) for e in stmt.indexParams)
-    include = tuple(e.name for e in stmt.indexIncludingParams or ())
-    options = tuple(sorted((d.defname.lower(), _option_value(d.arg)) for d in stmt.options or ()))
-    nnd = bool(getattr(stmt, "nulls_not_distinct", False))
-    method = (stmt.accessMethod or "btree").lower()
+    params = _elements(stmt, "indexParams")
+    include = tuple(e.get("name") for e in _elements(stmt, "indexIncludingParams"))
+    options = tuple(
+        sorted(
+            (d["DefElem"].get("defname", "").lower(), _option_value(d["DefElem"].get("arg")))
+            for d in stmt.get("options") or ()
+        )
+    )
+    unique = bool(stmt.get("unique"))
+    nnd = bool(stmt.get("nulls_not_distinct"))
+    method = (stmt.get("accessMethod") or "btree").lower()
+    where = stmt.get("whereClause")
     canon = (
-        bool(stmt.unique),
+        unique,
         method,
-        elements,
+        tuple(_element(e) for e in params),
         include,
         options,
         nnd,
-        _canon(stmt.whereClause) if stmt.whereClause is not None else None,
+        _canon(where) if where is not None else None,
     )
-    columns: set[str] = set(include)
-    for e in stmt.indexParams:
-        if e.name is not None:
-            columns.add(e.name)
+    columns: set[str] = {c for c in include if c is not None}
+    for e in params:
+        if e.get("name") is not None:
+            columns.add(e["name"])
         else:
-            _columns_in(e.expr, columns)
-    _columns_in(stmt.whereClause, columns)
+            _columns_in(e.get("expr"), columns)
+    _columns_in(where, columns)
     return ParsedIndex(
         canon=canon,
-        unique=bool(stmt.unique),
+        unique=unique,
         method=method,
-        include=include,
+        include=include,  # type: ignore[arg-type]
         options=options,
         nulls_not_distinct=nnd,
         column_names=frozenset(columns),
@@ -178,29 +205,63 @@ def from_statement(stmt: ast.IndexStmt, source: str) -> ParsedIndex:
     )
 
 
-def parse_statement(text: str) -> ast.IndexStmt:
-    """Exactly one CREATE INDEX statement, or IndexDefinitionError."""
+def parse_tree(text: str) -> Tree:
+    """Exactly one CREATE INDEX statement as libpg_query's JSON tree, or IndexDefinitionError."""
     try:
-        statements = parse_sql(text)
+        statements = json.loads(parse_sql_json(text)).get("stmts") or []
     except ParseError as exc:
         raise IndexDefinitionError(str(exc).split(", at index ")[0]) from None
-    if len(statements) != 1 or not isinstance(statements[0].stmt, ast.IndexStmt):
+    if len(statements) != 1 or "IndexStmt" not in statements[0].get("stmt", {}):
         raise IndexDefinitionError("not a single index definition")
-    return statements[0].stmt
+    return statements[0]["stmt"]["IndexStmt"]
 
 
 @lru_cache(maxsize=65536)
 def parse_live(definition: str) -> ParsedIndex:
-    """What `pg_get_indexdef()` printed (cached: plans compare each live index more than once)."""
-    return from_statement(parse_statement(definition), definition)
+    """What `pg_get_indexdef()` printed (cached: many indexes share one `anonymous` shape)."""
+    return from_tree(parse_tree(definition), definition)
 
 
-def _declared_text(spec: IndexSpec, columns: list[str], include: list[str], where: str | None) -> str:
-    text = f"CREATE {'UNIQUE ' if spec.unique else ''}INDEX pgtune_i ON pgtune_t USING {spec.method} ("
+def anonymous(definition: str, name: str, table: str) -> str | None:
+    """`pg_get_indexdef()` text with the index's name and table replaced by placeholders.
+
+    `name` and `table` are quoted as the server quotes them (`quote_ident`, `schema.table`).
+    Indexes of the same shape on different tables then have the same text, parsed once. None
+    when the text is not laid out as expected (then it is used as it is: correct, not shared).
+    The server always qualifies the table, so the unqualified placeholder cannot be confused
+    with a real table."""
+    for head in ("CREATE INDEX ", "CREATE UNIQUE INDEX "):
+        prefix = f"{head}{name} ON "
+        if definition.startswith(prefix):
+            rest = definition[len(prefix) :]
+            only = "ONLY " if rest.startswith("ONLY ") else ""
+            rest = rest[len(only) :]
+            if rest.startswith(f"{table} USING "):
+                return f"{head}{NAME_PLACEHOLDER} ON {only}{TABLE_PLACEHOLDER}{rest[len(table) :]}"
+    return None
+
+
+def restore(shape: str, name: str, table: str) -> str:
+    """The inverse of `anonymous`: the definition of the index `name` on `table` of that shape."""
+    for head in ("CREATE INDEX ", "CREATE UNIQUE INDEX "):
+        prefix = f"{head}{NAME_PLACEHOLDER} ON "
+        if shape.startswith(prefix):
+            rest = shape[len(prefix) :]
+            only = "ONLY " if rest.startswith("ONLY ") else ""
+            rest = rest[len(only) :]
+            if rest.startswith(f"{TABLE_PLACEHOLDER} USING "):
+                return f"{head}{name} ON {only}{table}{rest[len(TABLE_PLACEHOLDER) :]}"
+    return shape
+
+
+def _declared_text(
+    unique: bool, method: str, columns: tuple[str, ...], include: tuple[str, ...], nnd: bool, where: str | None
+) -> str:
+    text = f"CREATE {'UNIQUE ' if unique else ''}INDEX {NAME_PLACEHOLDER} ON {TABLE_PLACEHOLDER} USING {method} ("
     text += ", ".join(columns) + ")"
     if include:
         text += " INCLUDE (" + ", ".join(include) + ")"
-    if spec.nulls_not_distinct:
+    if nnd:
         text += " NULLS NOT DISTINCT"
     if where is not None:
         text += f" WHERE {where}"
@@ -211,44 +272,75 @@ def parse_declared(spec: IndexSpec) -> ParsedIndex:
     """A profile's index: parsed as one statement, each part checked to be exactly what it claims.
 
     The SQL pgtune executes is re-printed from this tree, never the profile's text, so a column
-    or predicate cannot smuggle in another statement or clause.
-    """
-    text = _declared_text(spec, spec.columns, spec.include, spec.where)
+    or predicate cannot smuggle in another statement or clause. Cached by definition: tables
+    that declare the same index share one parse."""
+    return _parse_declared(
+        spec.unique,
+        spec.method,
+        tuple(spec.columns),
+        tuple(spec.include),
+        spec.nulls_not_distinct,
+        spec.where,
+        tuple(sorted(spec.with_.items())),
+    )
+
+
+@lru_cache(maxsize=65536)
+def _parse_declared(
+    unique: bool,
+    method: str,
+    columns: tuple[str, ...],
+    include: tuple[str, ...],
+    nnd: bool,
+    where: str | None,
+    with_: tuple[tuple[str, str], ...],
+) -> ParsedIndex:
+    text = _declared_text(unique, method, columns, include, nnd, where)
     try:
-        stmt = parse_statement(text)
+        stmt: Tree | None = parse_tree(text)
     except IndexDefinitionError:
         stmt = None
-    if stmt is None or len(stmt.indexParams) != len(spec.columns):
-        _locate_error(spec)
+    if stmt is None or len(stmt.get("indexParams") or ()) != len(columns):
+        _locate_error(unique, method, columns, include, nnd, where)
         raise IndexDefinitionError("the index definition does not parse")
-    if len(stmt.indexIncludingParams or ()) != len(spec.include) or any(
-        e.name is None for e in stmt.indexIncludingParams or ()
-    ):
+    including = _elements(stmt, "indexIncludingParams")
+    if len(including) != len(include) or any(e.get("name") is None for e in including):
         raise IndexDefinitionError("include: expected plain column names")
-    if (spec.where is None) != (stmt.whereClause is None):
-        raise IndexDefinitionError(f"where: {spec.where!r} is not a predicate")
-    parsed = from_statement(stmt, text)
-    options = tuple(sorted((k, option_text(v)) for k, v in spec.with_.items()))
+    if (where is None) != (stmt.get("whereClause") is None):
+        raise IndexDefinitionError(f"where: {where!r} is not a predicate")
+    parsed = from_tree(stmt, text)
+    options = tuple(sorted((k, option_text(v)) for k, v in with_))
     canon = (*parsed.canon[:4], options, *parsed.canon[5:])
-    return replace(parsed, canon=canon, options=options)
+    return ParsedIndex(
+        canon=canon,
+        unique=parsed.unique,
+        method=parsed.method,
+        include=parsed.include,
+        options=options,
+        nulls_not_distinct=parsed.nulls_not_distinct,
+        column_names=parsed.column_names,
+        source=text,
+    )
 
 
-def _locate_error(spec: IndexSpec) -> None:
+def _locate_error(
+    unique: bool, method: str, columns: tuple[str, ...], include: tuple[str, ...], nnd: bool, where: str | None
+) -> None:
     """Re-parse part by part to say which column, include entry or predicate is wrong."""
-    for i, column in enumerate(spec.columns):
+    for i, column in enumerate(columns):
         try:
-            stmt = parse_statement(_declared_text(spec.model_copy(update={"unique": False}), [column], [], None))
+            stmt = parse_tree(_declared_text(False, method, (column,), (), nnd, None))
         except IndexDefinitionError as exc:
             raise IndexDefinitionError(f"columns[{i}] {column!r}: {exc}") from None
-        if len(stmt.indexParams) != 1:
+        if len(stmt.get("indexParams") or ()) != 1:
             raise IndexDefinitionError(f"columns[{i}] {column!r}: expected one column or expression")
-    for i, column in enumerate(spec.include):
+    for i, column in enumerate(include):
         try:
-            parse_statement(_declared_text(spec, ["x"], [column], None))
+            parse_tree(_declared_text(unique, method, ("x",), (column,), nnd, None))
         except IndexDefinitionError as exc:
             raise IndexDefinitionError(f"include[{i}] {column!r}: {exc}") from None
-    if spec.where is not None:
+    if where is not None:
         try:
-            parse_statement(_declared_text(spec, ["x"], [], spec.where))
+            parse_tree(_declared_text(unique, method, ("x",), (), nnd, where))
         except IndexDefinitionError as exc:
-            raise IndexDefinitionError(f"where {spec.where!r}: {exc}") from None
+            raise IndexDefinitionError(f"where {where!r}: {exc}") from None

@@ -26,9 +26,10 @@ from typing import Any
 import psycopg
 from ruamel.yaml.comments import CommentedMap
 
+from pgtune.engine import server_info
 from pgtune.guc import GucSpec
 from pgtune.indexdef import parse_live
-from pgtune.kinds import load_sql, settings, tables
+from pgtune.kinds import load_sql, read_columns, settings, tables
 from pgtune.kinds.indexes import read as read_indexes
 from pgtune.kinds.partitions import Child, Layout, display, read_layouts
 from pgtune.partitioning import default_naming, parse_interval, partition_name
@@ -277,7 +278,8 @@ def _tables(conn: psycopg.Connection, patterns: list[str], as_of: str | None, wa
     stub = LoadedProfile(Profile(name="inspect", tables={n: TableSpec() for n in names}), PositionIndex(), "<inspect>")
     resolved, _ = tables.resolve(conn, stub)
     found = [resolved[n] for n in names if n in resolved]
-    catalog = read_indexes(conn, [], found)
+    version_num = server_info(conn).version_num
+    catalog = read_indexes(conn, [], found, read_columns(conn, [t.oid for t in found]), version_num)
     layouts = read_layouts(conn, [t for t in found if t.partitioned])
     now_row = conn.execute("SELECT coalesce(%s::timestamptz, now())", (as_of,)).fetchone()
     assert now_row is not None
@@ -294,7 +296,7 @@ def _tables(conn: psycopg.Connection, patterns: list[str], as_of: str | None, wa
             if not live.valid:
                 warnings.append(f"{live.qualified}: invalid index (an interrupted build?) not adopted")
                 continue
-            indexes[name] = index_spec(live.definition)
+            indexes[name] = index_spec(live.shape or live.definition)
         if indexes:
             entry["indexes"] = indexes
         layout = layouts.get(table.oid)

@@ -13,7 +13,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from pgtune.plan import Change, Check, Notice, ServerInfo
 
@@ -33,6 +32,18 @@ class KindResult:
 class Column:
     name: str
     generated: bool
+    attnum: int
+    type_oid: int
+    typmod: int
+    collation: int
+
+
+def read_columns(conn: psycopg.Connection, table_oids: list[int]) -> dict[int, list[Column]]:
+    """Columns of these tables, in attnum order (one query)."""
+    out: dict[int, list[Column]] = {}
+    for row in conn.execute(load_sql("columns"), {"tables": table_oids}).fetchall():
+        out.setdefault(row[0], []).append(Column(*row[1:]))
+    return out
 
 
 @dataclass
@@ -55,11 +66,7 @@ class PlanContext:
     def columns(self) -> dict[int, list[Column]]:
         """Columns of every declared table, in order: one query per plan, for whichever kind asks first."""
         if self._columns is None:
-            self._columns = {}
-            oids = sorted({t.oid for t in self.tables.values()})
-            with self.conn.cursor(row_factory=dict_row) as cur:
-                for row in cur.execute(load_sql("columns"), {"tables": oids}):
-                    self._columns.setdefault(row["table_oid"], []).append(Column(row["name"], row["generated"]))
+            self._columns = read_columns(self.conn, sorted({t.oid for t in self.tables.values()}))
         return self._columns
 
 

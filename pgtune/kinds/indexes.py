@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -35,11 +37,13 @@ from psycopg.rows import dict_row
 from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
-from pgtune.indexdef import IndexDefinitionError, ParsedIndex, parse_declared, parse_live
-from pgtune.kinds import KindResult, PlanContext, load_sql
+from pgtune.indexdef import IndexDefinitionError, ParsedIndex, anonymous, parse_declared, parse_live, restore
+from pgtune.kinds import Column, KindResult, PlanContext, load_sql
 from pgtune.kinds.tables import Leaf, Table
 from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
+from pgtune.profile.source import PathKey
 
 KIND = "index"
 MAX_NAME_BYTES = 63
@@ -49,7 +53,7 @@ PROBE_PREFIX = "pgtune_probe_"
 CIC_LOCK = "SHARE UPDATE EXCLUSIVE"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # tens of thousands per plan: not frozen (cheaper to create), never changed
 class LiveIndex:
     oid: int
     table_oid: int
@@ -57,9 +61,25 @@ class LiveIndex:
     name: str
     partitioned: bool
     valid: bool
-    definition: str | None  # pg_get_indexdef, for indexes of declared tables
     constraint: str | None  # name of the PRIMARY KEY/UNIQUE/EXCLUDE constraint it backs
     parent_index: int | None  # the partitioned index it is attached to
+    # Indexes of declared tables: the definition with placeholders for name and table
+    # (`indexdef.anonymous`), shared by every index of that shape, and the name and table as the
+    # server quotes them; or, with `quoted` None, the index's own pg_get_indexdef().
+    shape: str | None = None
+    quoted: tuple[str, str] | None = None
+
+    @property
+    def definition(self) -> str | None:
+        """pg_get_indexdef(), for indexes of declared tables (rebuilt from the shape on demand)."""
+        if self.shape is None or self.quoted is None:
+            return self.shape
+        return restore(self.shape, *self.quoted)
+
+    def parsed(self) -> ParsedIndex:
+        """The canonical form (parsed once per shape)."""
+        assert self.shape is not None
+        return parse_live(self.shape)
 
     @property
     def qualified(self) -> str:
@@ -71,15 +91,31 @@ class Desired:
     table: Table
     name: str
     spec: IndexSpec | None  # None: absent
-    location: Location | None  # of the definition
-    key_location: Location | None  # of the name
+    loaded: LoadedProfile = field(repr=False)
+    path: PathKey  # of the entry in the profile
     parsed: ParsedIndex | None = None
     server: ParsedIndex | None = None  # the server's canonical form, when probed
     rejected: bool = False  # has a validation error: not probed, not diffed
 
+    # Positions are looked up only for an error: a plan of 40,000 unchanged indexes needs none.
+    @property
+    def location(self) -> Location | None:
+        """Of the definition."""
+        return self.loaded.location(self.path)
+
+    @property
+    def key_location(self) -> Location | None:
+        """Of the name."""
+        return self.loaded.location(self.path, key=True)
+
     @property
     def qualified(self) -> str:
         return qualified_text(self.table.schema, self.name)
+
+    @cached_property
+    def temporary(self) -> str:
+        """Where a replacement is built (`tmp_name`), computed once."""
+        return tmp_name(self.name)
 
 
 @dataclass
@@ -136,13 +172,8 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             path = ("tables", key, "indexes", name)
             if ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
-            item = Desired(
-                table,
-                name,
-                None if entry == "absent" else entry,  # type: ignore[arg-type]
-                ctx.loaded.location(path),
-                ctx.loaded.location(path, key=True),
-            )
+            spec_or_none = None if entry == "absent" else entry
+            item = Desired(table, name, spec_or_none, ctx.loaded, path)  # type: ignore[arg-type]
             if item.spec is not None:
                 try:
                     item.parsed = parse_declared(item.spec)
@@ -153,33 +184,78 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
     return desired, pruned, errors
 
 
-def read(conn: psycopg.Connection, desired: list[Desired], tables: list[Table]) -> Catalog:
-    """Two set-based queries, whatever the number of tables and indexes (columns: `ctx.columns()`)."""
+def read(
+    conn: psycopg.Connection,
+    desired: list[Desired],
+    tables: list[Table],
+    columns: dict[int, list[Column]],
+    version_num: int,
+) -> Catalog:
+    """Set-based queries, whatever the number of tables and indexes: the indexes, one
+    pg_get_indexdef() per shape (a third only if a definition is laid out unexpectedly), and
+    the relations holding declared names that are not their table's index."""
     catalog = Catalog()
-    table_oids = sorted({t.oid for t in tables})
+    by_oid = {t.oid: t for t in tables}
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
-    wanted = sorted({(d.table.schema, n) for d in desired for n in (d.name, tmp_name(d.name))})
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(load_sql("indexes"), {"tables": table_oids, "leaves": leaf_oids}):
-            index = LiveIndex(
-                row["oid"],
-                row["table_oid"],
-                row["schema"],
-                row["name"],
-                row["partitioned"],
-                row["valid"],
-                row["definition"],
-                row["constraint_name"],
-                row["parent_index"],
+    query = load_sql("indexes").replace(
+        "/*nulls_not_distinct*/", "i.indnullsnotdistinct" if version_num >= 150000 else "false"
+    )
+    rows = conn.execute(query, {"tables": sorted(by_oid), "leaves": leaf_oids}).fetchall()
+    signatures: dict[tuple, int] = {}
+    table_signature = {
+        oid: signatures.setdefault(tuple((c.attnum, c.name, c.type_oid, c.typmod, c.collation) for c in cols), oid)
+        for oid, cols in columns.items()
+    }
+    shapes: dict[tuple, list[tuple]] = {}  # shape -> rows of the declared tables' indexes
+    for row in rows:
+        oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
+        if declared:
+            key = (raw, _positionless(exprs), _positionless(pred), table_signature.get(table_oid))
+            shapes.setdefault(key, []).append(row)
+        else:
+            index = LiveIndex(oid, table_oid, schema, name, partitioned, valid, constraint, parent)
+            catalog.by_leaf.setdefault(table_oid, []).append(index)
+    definitions = _definitions(conn, [members[0][0] for members in shapes.values()])
+    texts: dict[int, str] = {}  # index -> its shape's text, where the representative's could be anonymised
+    for members in shapes.values():
+        oid, table_oid, *_, quoted_name, _, _, _ = members[0]
+        text = anonymous(definitions[oid], quoted_name, by_oid[table_oid].server_quoted)
+        if text is not None:
+            texts.update((m[0], text) for m in members)
+    unshared = [m[0] for members in shapes.values() for m in members if m[0] not in texts and m[0] not in definitions]
+    definitions.update(_definitions(conn, unshared))
+    for members in shapes.values():
+        for oid, table_oid, schema, name, partitioned, valid, constraint, parent, _, quoted_name, *_ in members:
+            text = texts.get(oid)
+            quoted = None if text is None else (quoted_name, by_oid[table_oid].server_quoted)
+            catalog.by_table.setdefault(table_oid, {})[name] = LiveIndex(
+                oid, table_oid, schema, name, partitioned, valid, constraint, parent, text or definitions[oid], quoted
             )
-            if index.definition is not None:
-                catalog.by_table.setdefault(index.table_oid, {})[index.name] = index
-            else:
-                catalog.by_leaf.setdefault(index.table_oid, []).append(index)
+    # A declared name that is its own table's index cannot belong to another relation.
+    wanted = sorted(
+        {(d.table.schema, d.name) for d in desired if d.name not in catalog.by_table.get(d.table.oid, {})}
+    )
+    if wanted:
         params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
-        for row in cur.execute(load_sql("index_names"), params):
-            catalog.names[(row["schema"], row["name"])] = row
+        with conn.cursor(row_factory=dict_row) as cur:
+            for row in cur.execute(load_sql("index_names"), params):
+                catalog.names[(row["schema"], row["name"])] = row
     return catalog
+
+
+_LOCATION = re.compile(r" :location -?\d+")
+
+
+def _positionless(tree: str | None) -> str | None:
+    """A node tree without source offsets: they differ with how CREATE INDEX was laid out, never
+    change what pg_get_indexdef() prints, and would keep equal indexes from sharing a shape."""
+    return _LOCATION.sub("", tree) if tree else tree
+
+
+def _definitions(conn: psycopg.Connection, oids: list[int]) -> dict[int, str]:
+    if not oids:
+        return {}
+    return dict(conn.execute(load_sql("index_definitions"), {"oids": oids}).fetchall())
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -192,6 +268,7 @@ def _validate(desired: list[Desired], catalog: Catalog, ctx: PlanContext) -> lis
         d.rejected = True
         errors.append(error)
 
+    names: dict[int, set[str]] = {}  # table -> its column names
     for d in desired:
         live = catalog.by_table.get(d.table.oid, {}).get(d.name)
         other = catalog.names.get((d.table.schema, d.name))
@@ -204,7 +281,9 @@ def _validate(desired: list[Desired], catalog: Catalog, ctx: PlanContext) -> lis
                 reject(d, _constraint_error(d, live))
             continue
         assert d.parsed is not None
-        columns = {c.name for c in ctx.columns().get(d.table.oid, [])}
+        columns = names.get(d.table.oid)
+        if columns is None:
+            columns = names[d.table.oid] = {c.name for c in ctx.columns().get(d.table.oid, [])}
         for name in sorted(d.parsed.column_names - columns):
             close = difflib.get_close_matches(name, sorted(columns), n=2)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -337,8 +416,8 @@ def _probe_one_by_one(conn: psycopg.Connection, items: list[_ProbeItem]) -> list
 
 
 def _equal(d: Desired, live: LiveIndex) -> bool:
-    assert d.parsed is not None and live.definition is not None
-    live_canon = parse_live(live.definition).canon
+    assert d.parsed is not None
+    live_canon = live.parsed().canon
     return d.parsed.canon == live_canon or (d.server is not None and d.server.canon == live_canon)
 
 
@@ -349,11 +428,11 @@ def _needs_probe(d: Desired, catalog: Catalog) -> bool:
     live = indexes.get(d.name)
     if live is None:
         return True
-    assert d.parsed is not None and live.definition is not None
-    if d.parsed.canon != parse_live(live.definition).canon:
+    assert d.parsed is not None
+    if d.parsed.canon != live.parsed().canon:
         return True
-    tmp = indexes.get(tmp_name(d.name))
-    return tmp is not None and tmp.definition is not None and d.parsed.canon != parse_live(tmp.definition).canon
+    tmp = indexes.get(d.temporary)
+    return tmp is not None and d.parsed.canon != tmp.parsed().canon
 
 
 class _Builder:
@@ -459,7 +538,7 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     """The changes that converge one declared index (plus a leftover of an interrupted replace)."""
     indexes = catalog.by_table.get(d.table.oid, {})
     live = indexes.get(d.name)
-    tmp = indexes.get(tmp_name(d.name))
+    tmp = indexes.get(d.temporary)
     schema, partitioned = d.table.schema, d.table.partitioned
 
     if d.spec is None:
@@ -555,7 +634,7 @@ def plan(ctx: PlanContext) -> KindResult:
         return KindResult()
     tables = {d.table.oid: d.table for d in desired} | {t.oid: t for t in pruned}
     pruned_oids = {t.oid for t in pruned}
-    catalog = read(ctx.conn, desired, list(tables.values()))
+    catalog = read(ctx.conn, desired, list(tables.values()), ctx.columns(), ctx.server.version_num)
     errors += _validate(desired, catalog, ctx)
     desired = [d for d in desired if not d.rejected]
     probe_errors, probed = probe(ctx.conn, [d for d in desired if _needs_probe(d, catalog)])

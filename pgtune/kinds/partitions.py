@@ -14,12 +14,14 @@ PostgreSQL allows it (14+, no default partition), else with a flagged ACCESS EXC
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
-from pglast import ast, parse_sql
+from pglast.parser import parse_sql_json
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -127,13 +129,31 @@ def _declared(ctx: PlanContext) -> tuple[list[Declared], list[ProfileError]]:
     return out, errors
 
 
-def _datum(node: Any) -> str | int | None:
-    if isinstance(node, ast.A_Const):
-        if node.isnull:
-            return None
-        val = node.val
-        return val.ival if isinstance(val, ast.Integer) else getattr(val, "sval", getattr(val, "fval", None))
-    return None  # MINVALUE / MAXVALUE
+def _datum(node: dict[str, Any]) -> str | int | None:
+    const = node.get("A_Const")
+    if const is None or const.get("isnull"):
+        return None  # NULL, or MINVALUE / MAXVALUE
+    if "ival" in const:
+        return int(const["ival"].get("ival", 0))
+    if "boolval" in const:
+        return "true" if const["boolval"].get("boolval") else "false"
+    for kind in ("sval", "fval"):
+        if kind in const:
+            return str(const[kind].get(kind, ""))
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _bound(text: str) -> tuple[str, tuple[str | int | None, ...]]:
+    """A partition bound (pg_get_expr of relpartbound) as its kind and datums, parsed by
+    libpg_query into JSON; cached, since tables partitioned alike repeat the same bounds."""
+    stmt = json.loads(parse_sql_json(f"CREATE TABLE x PARTITION OF y {text}"))["stmts"][0]["stmt"]
+    spec = stmt["CreateStmt"]["partbound"]
+    if spec.get("is_default"):
+        return "default", ()
+    if spec.get("strategy") == "l":
+        return "list", tuple(_datum(v) for v in spec.get("listdatums") or ())
+    return "range", (_datum(spec["lowerdatums"][0]), _datum(spec["upperdatums"][0]))
 
 
 def _typed(raw: str | int | None, key_type: str | None) -> Value:
@@ -149,7 +169,7 @@ def _typed(raw: str | int | None, key_type: str | None) -> Value:
 
 
 def _child(row: dict[str, Any], key_type: str | None) -> Child:
-    bound = parse_sql(f"CREATE TABLE x PARTITION OF y {row['bound']}")[0].stmt.partbound
+    kind, datums = _bound(row["bound"])
     common = {
         "oid": row["child_oid"],
         "schema": row["child_schema"],
@@ -157,14 +177,12 @@ def _child(row: dict[str, Any], key_type: str | None) -> Child:
         "partitioned": row["child_relkind"] == "p",
         "detach_pending": row["detach_pending"],
     }
-    if bound.is_default:
+    if kind == "default":
         return Child(kind="default", **common)
-    if bound.strategy == "l":
-        values = frozenset("NULL" if v is None else str(v) for v in map(_datum, bound.listdatums))
+    if kind == "list":
+        values = frozenset("NULL" if v is None else str(v) for v in datums)
         return Child(kind="list", values=values, **common)
-    lower = _typed(_datum(bound.lowerdatums[0]), key_type)
-    upper = _typed(_datum(bound.upperdatums[0]), key_type)
-    return Child(kind="range", lower=lower, upper=upper, **common)
+    return Child(kind="range", lower=_typed(datums[0], key_type), upper=_typed(datums[1], key_type), **common)
 
 
 def read_layouts(conn: psycopg.Connection, tables: list[Table]) -> dict[int, Layout]:

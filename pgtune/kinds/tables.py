@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
-from psycopg.rows import dict_row
 
 from pgtune.errors import Location, ProfileError
 from pgtune.identifiers import InvalidName, parse_qualified, qualified_text
@@ -37,6 +36,7 @@ class Table:
     partitioned: bool
     multilevel: bool  # partitioned with partitioned partitions
     leaves: tuple[Leaf, ...]
+    server_quoted: str  # schema.name quoted by the server's rules (quote_ident), as pg_get_indexdef prints it
 
     @property
     def qualified(self) -> str:
@@ -65,34 +65,34 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
     if not wanted:
         return {}, errors
     params = {"keys": [w[0] for w in wanted], "schemas": [w[1] for w in wanted], "names": [w[2] for w in wanted]}
-    found: dict[str, dict[int, Table]] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(load_sql("tables"), params):
-            key = row["key"]
-            by_oid = found.setdefault(key, {})
-            table = by_oid.get(row["oid"]) or Table(
-                key,
-                loaded.location(("tables", key), key=True),
-                row["oid"],
-                row["nspname"],
-                row["relname"],
-                row["relkind"] == "p",
-                row["multilevel"],
-                (),
-            )
-            if row["leaf_oid"] is not None:
-                leaf = Leaf(
-                    row["leaf_oid"],
-                    row["leaf_schema"],
-                    row["leaf_name"],
-                    _options(row["reloptions"]),
-                    _options(row["toast_reloptions"]) if row["has_toast"] else None,
+    heads: dict[str, dict[int, tuple]] = {}
+    leaves: dict[tuple[str, int], list[Leaf]] = {}
+    for row in conn.execute(load_sql("tables"), params).fetchall():
+        key, oid, schema, name, relkind, quoted, multilevel, leaf_oid, leaf_schema, leaf_name, *options = row
+        heads.setdefault(key, {})[oid] = (schema, name, relkind == "p", multilevel, quoted)
+        mine = leaves.setdefault((key, oid), [])
+        if leaf_oid is not None:
+            reloptions, has_toast, toast_reloptions = options
+            mine.append(
+                Leaf(
+                    leaf_oid,
+                    leaf_schema,
+                    leaf_name,
+                    _options(reloptions),
+                    _options(toast_reloptions) if has_toast else None,
                 )
-                table = Table(**{**table.__dict__, "leaves": (*table.leaves, leaf)})
-            by_oid[row["oid"]] = table
+            )
+    found: dict[str, dict[int, Table]] = {}
+    for key, by_oid in heads.items():
+        location = loaded.location(("tables", key), key=True)
+        for oid, (schema, name, partitioned, multilevel, quoted) in by_oid.items():
+            mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
+            found.setdefault(key, {})[oid] = Table(
+                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted
+            )
     tables: dict[str, Table] = {}
     for key, _schema, _name in wanted:
-        matches = list(found.get(key, {}).values())
+        matches = sorted(found.get(key, {}).values(), key=lambda t: (t.schema, t.name))
         location = loaded.location(("tables", key), key=True)
         if not matches:
             errors.append(ProfileError(location, f"unknown table {key!r}"))

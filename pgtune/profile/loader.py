@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.gcpause import paused_gc
 from pgtune.profile.compose import apply_overrides, interpolate
 from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location
@@ -65,7 +66,7 @@ def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tup
     display = _display(path)
     doc = read_document(path, display)
     data = doc.data if doc.data is not None else {}
-    if isinstance(data, dict):  # values only, never keys; `extends` names files, not values
+    if isinstance(data, dict) and "$" in doc.text:  # values only, never keys; `extends` names files, not values
         data = {k: v if k == "extends" else interpolate(v, doc.index, env, (k,)) for k, v in data.items()}
     if not isinstance(data, dict):
         raise ProfileError(Location(display, 1, 1), "a profile must be a mapping of keys to values")
@@ -74,6 +75,10 @@ def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tup
         extends = [extends]
     if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):
         raise ProfileError(value_location(doc.index, ("extends",)), "extends must be a file name or a list of them")
+    if not extends:  # the common case, and at thousands of tables overlay's walk costs
+        index = PositionIndex({p: loc for p, loc in doc.index.entries.items() if p and p[0] != "extends"})
+        index.entries[()] = Location(display, 1, 1)
+        return {k: v for k, v in data.items() if k != "extends"}, index
     merged: Any = {}
     index = PositionIndex()
     for i, name in enumerate(extends):
@@ -113,14 +118,15 @@ def load_profile(
 
     `overrides` are `--set path=value` expressions; `env` is the environment for ${VAR}."""
     path = Path(path)
-    data, index = resolve_document(path, overrides, env)
-    try:
-        profile = Profile.model_validate(data)
-    except ValidationError as exc:
-        errors = [_to_profile_error(err, index, Profile) for err in exc.errors()]
-        errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))
-        raise_if_any(errors)
-        raise
+    with paused_gc():
+        data, index = resolve_document(path, overrides, env)
+        try:
+            profile = Profile.model_validate(data)
+        except ValidationError as exc:
+            errors = [_to_profile_error(err, index, Profile) for err in exc.errors()]
+            errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))
+            raise_if_any(errors)
+            raise
     return LoadedProfile(profile, index, _display(path))
 
 

@@ -4,31 +4,194 @@ Scalars are kept as the text the user wrote (YAML 1.1 `off` or `010` never turn 
 int behind the user's back: the server's own grammar decides what a value means). `null`/`~`/empty
 stay None (None means "reset"). Every key and value gets a `Location` in a `PositionIndex`, so any
 error — schema or server-side — is reported as `path:line:col`.
+
+Documents are built straight from the parser's events (ruamel.yaml.clib's C parser; ruamel's
+pure-Python one when it is missing). Nothing pgtune needs comes from ruamel's node graph and tag
+resolver, which cost most of the time of loading a profile with thousands of tables: the only
+tags that matter are null and the `<<` merge key, recognised here as YAML defines them.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    DocumentStartEvent,
+    Event,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
 from pgtune.errors import Location, ProfileError
+
+try:
+    from _ruamel_yaml import CParser
+except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency; this is its fallback
+    CParser = None
 
 PathKey = tuple[str | int, ...]
 
 NULL_TAG = "tag:yaml.org,2002:null"
-MERGE_TAG = "tag:yaml.org,2002:merge"
+_NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})  # YAML's null, as plain scalars
+_MERGE = "<<"
 
 
-def _compose(text: str) -> Node | None:
-    """The YAML node graph — text scalars with their marks, no typing — from ruamel's C parser
-    (ruamel.yaml.clib; the pure-Python one when it is missing): profiles with thousands of tables
-    load in a fraction of a second instead of seconds."""
-    return YAML(typ="safe", pure=False).compose(text)
+def _events(text: str) -> Callable[[], Event]:
+    """The parser's next-event function."""
+    if CParser is not None:
+        return CParser(text).get_event
+    return iter(YAML(typ="safe", pure=True).parse(text)).__next__
+
+
+class _Composer:
+    """Plain data (dicts, lists, str, None) from YAML events, recording positions on the way."""
+
+    def __init__(self, text: str, display: str, index: PositionIndex) -> None:
+        self.next = _events(text)
+        self.display = display
+        self.entries = index.entries
+        self.anchors: dict[str, tuple[Any, dict[PathKey, Location]]] = {}
+
+    def at(self, event: Event) -> Location:
+        return Location(self.display, event.start_mark.line + 1, event.start_mark.column + 1)
+
+    def document(self) -> Any:
+        self.next()  # StreamStart
+        event = self.next()
+        if isinstance(event, StreamEndEvent):
+            return None
+        data = self.node(self.next(), ())
+        self.next()  # DocumentEnd
+        event = self.next()
+        if isinstance(event, DocumentStartEvent):
+            message = "invalid YAML: expected a single document in the stream but found another document"
+            raise ProfileError(self.at(event), message)
+        return data
+
+    def node(self, event: Event, path: PathKey) -> Any:
+        if isinstance(event, ScalarEvent):
+            data = self.scalar(event)
+            if event.anchor:
+                self.anchors[event.anchor] = (data, {})
+            return data
+        if isinstance(event, AliasEvent):
+            return self.alias(event, path)
+        if event.anchor:  # composed apart, so an alias can copy the subtree with its positions
+            outer, self.entries = self.entries, {}
+            data = self.collection(event, ())
+            self.anchors[event.anchor] = (data, self.entries)
+            self.entries = outer
+            outer.update(((*path, *p), loc) for p, loc in self.anchors[event.anchor][1].items())
+            return data
+        return self.collection(event, path)
+
+    def collection(self, event: Event, path: PathKey) -> Any:
+        if isinstance(event, SequenceStartEvent):
+            return self.sequence(path)
+        if isinstance(event, MappingStartEvent):
+            return self.mapping(path)
+        raise ProfileError(self.at(event), f"invalid YAML: unexpected {type(event).__name__}")
+
+    @staticmethod
+    def scalar(event: ScalarEvent) -> str | None:
+        tag = event.tag
+        if tag is None or tag == "!":
+            if event.implicit[0] and event.value in _NULL_WORDS:
+                return None
+        elif tag == NULL_TAG:
+            return None
+        return event.value
+
+    def alias(self, event: AliasEvent, path: PathKey) -> Any:
+        if event.anchor not in self.anchors:
+            raise ProfileError(self.at(event), f"invalid YAML: found undefined alias {event.anchor!r}")
+        data, entries = self.anchors[event.anchor]
+        self.entries.update(((*path, *p), loc) for p, loc in entries.items())
+        return copy.deepcopy(data)  # each use is its own value (--set may change one of them)
+
+    def sequence(self, path: PathKey) -> list[Any]:
+        items: list[Any] = []
+        nxt, display = self.next, self.display
+        event = nxt()
+        while not isinstance(event, CollectionEndEvent):
+            child = (*path, len(items))
+            mark = event.start_mark
+            self.entries[child] = Location(display, mark.line + 1, mark.column + 1)
+            if type(event) is ScalarEvent and not event.anchor:
+                items.append(self.scalar(event))
+            else:
+                items.append(self.node(event, child))
+            event = nxt()
+        return items
+
+    def mapping(self, path: PathKey) -> dict[str, Any]:
+        """The hot loop of a large profile: kept flat (no call per scalar, marks read inline)."""
+        out: dict[str, Any] = {}
+        merged: list[tuple[dict[str, Any], dict[PathKey, Location]]] = []
+        nxt, display, scalar = self.next, self.display, self.scalar
+        event = nxt()
+        while not isinstance(event, CollectionEndEvent):
+            key = event
+            if type(key) is ScalarEvent:
+                text = scalar(key)
+                if key.anchor:
+                    self.anchors[key.anchor] = (text, {})
+                if text == _MERGE and key.implicit[0] and key.tag is None:
+                    merged += self.merge_sources(nxt())
+                    event = nxt()
+                    continue
+            elif isinstance(key, AliasEvent):
+                text = self.alias(key, ())
+            else:
+                text = None
+            if not isinstance(text, str):
+                raise ProfileError(self.at(key), "mapping keys must be plain names")
+            if text in out:
+                raise ProfileError(self.at(key), f"invalid YAML: duplicate key {text!r}")
+            child = (*path, text)
+            value = nxt()
+            # Containers report their own start; scalars the value's position after the key.
+            key_mark, value_mark = key.start_mark, value.start_mark
+            entries = self.entries
+            entries[child] = Location(display, key_mark.line + 1, key_mark.column + 1)
+            entries[(*child, "__value__")] = Location(display, value_mark.line + 1, value_mark.column + 1)
+            if type(value) is ScalarEvent and not value.anchor:
+                out[text] = scalar(value)
+            else:
+                out[text] = self.node(value, child)
+            event = nxt()
+        for data, entries in merged:  # explicit keys win, then earlier sources (YAML's rule)
+            taken = {name for name in data if name not in out}
+            out.update((name, data[name]) for name in taken)
+            self.entries.update(((*path, *p), loc) for p, loc in entries.items() if p and p[0] in taken)
+        return out
+
+    def merge_sources(self, event: Event) -> list[tuple[dict[str, Any], dict[PathKey, Location]]]:
+        """What `<<:` merges: a mapping, an alias of one, or a sequence of those."""
+        if isinstance(event, SequenceStartEvent):
+            sources = []
+            inner = self.next()
+            while not isinstance(inner, CollectionEndEvent):
+                sources += self.merge_sources(inner)
+                inner = self.next()
+            return sources
+        outer, self.entries = self.entries, {}
+        at = self.at(event)
+        data = self.node(event, ())
+        entries, self.entries = self.entries, outer
+        if not isinstance(data, dict):
+            raise ProfileError(at, "<< merges a mapping (or a list of mappings)")
+        return [(data, entries)]
 
 
 @dataclass
@@ -83,6 +246,7 @@ class YamlDocument:
     path: Path
     data: Any
     index: PositionIndex
+    text: str
 
 
 def read_document(path: Path, display: str) -> YamlDocument:
@@ -93,68 +257,23 @@ def read_document(path: Path, display: str) -> YamlDocument:
         raise ProfileError(None, f"{display}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(None, f"{display}: cannot read: {exc}") from None
+    index = PositionIndex({(): Location(display, 1, 1)})
+    data = _load(text, display, index)
+    return YamlDocument(path, data, index, text)
+
+
+def _load(text: str, display: str, index: PositionIndex) -> Any:
     try:
-        root = _compose(text)
+        return _Composer(text, display, index).document()
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise ProfileError(loc, f"invalid YAML: {problem}") from None
+    except ProfileError:
+        raise
     except Exception as exc:  # ruamel raises assorted errors on exotic input
         raise ProfileError(Location(display, 1, 1), f"invalid YAML: {exc}") from None
-    index = PositionIndex({(): Location(display, 1, 1)})
-    data = _plain(root, (), index, display)
-    return YamlDocument(path, data, index)
-
-
-def _at(display: str, node: Node) -> Location:
-    return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def _pairs(node: MappingNode, display: str) -> list[tuple[Node, Node]]:
-    """The mapping's key/value pairs with `<<` merges resolved (explicit keys win, YAML's rule)."""
-    own: list[tuple[Node, Node]] = []
-    merged: list[tuple[Node, Node]] = []
-    for key, value in node.value:
-        if key.tag == MERGE_TAG:
-            sources = value.value if isinstance(value, SequenceNode) else [value]
-            for source in sources:
-                if not isinstance(source, MappingNode):
-                    raise ProfileError(_at(display, source), "<< merges a mapping (or a list of mappings)")
-                merged.extend(_pairs(source, display))
-        else:
-            own.append((key, value))
-    names = {k.value for k, _ in own if isinstance(k, ScalarNode)}
-    return own + [(k, v) for k, v in merged if not (isinstance(k, ScalarNode) and k.value in names)]
-
-
-def _plain(node: Node | None, path: PathKey, index: PositionIndex, display: str) -> Any:
-    """Convert YAML nodes into dicts/lists/str/None, recording positions on the way."""
-    if node is None:
-        return None
-    if isinstance(node, MappingNode):
-        out: dict[str, Any] = {}
-        for key, value in _pairs(node, display):
-            if not isinstance(key, ScalarNode) or key.tag == NULL_TAG:
-                raise ProfileError(_at(display, key), "mapping keys must be plain names")
-            key_text = str(key.value)
-            if key_text in out:
-                raise ProfileError(_at(display, key), f"invalid YAML: duplicate key {key_text!r}")
-            child = (*path, key_text)
-            # Containers report their own start; scalars the value's position after the key.
-            index.entries[child] = _at(display, key)
-            index.entries[(*child, "__value__")] = _at(display, value)
-            out[key_text] = _plain(value, child, index, display)
-        return out
-    if isinstance(node, SequenceNode):
-        items = []
-        for i, value in enumerate(node.value):
-            index.entries[(*path, i)] = _at(display, value)
-            items.append(_plain(value, (*path, i), index, display))
-        return items
-    if node.tag == NULL_TAG:
-        return None
-    return str(node.value)
 
 
 def value_location(index: PositionIndex, path: PathKey) -> Location | None:
@@ -164,8 +283,11 @@ def value_location(index: PositionIndex, path: PathKey) -> Location | None:
 
 def parse_value(text: str, where: Location) -> Any:
     """One YAML value given outside a file (`--set path=value`), read like a profile's values."""
+    if not text.strip():
+        return None
     try:
-        node = _compose(text) if text.strip() else None
+        return _Composer(text, where.path, PositionIndex()).document()
     except MarkedYAMLError as exc:
         raise ProfileError(where, f"invalid YAML value {text!r}: {exc.problem or 'cannot parse'}") from None
-    return _plain(node, (), PositionIndex(), where.path)
+    except ProfileError as exc:
+        raise ProfileError(where, f"invalid YAML value {text!r}: {exc.message}") from None
