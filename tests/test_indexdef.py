@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.indexdef import IndexDefinitionError, parse_declared, parse_live
+from pgtune.indexdef import IndexDefinitionError, anonymous, parse_declared, parse_live, restore
 from pgtune.kinds.indexes import MAX_NAME_BYTES, bounded_name, tmp_name
 from pgtune.profile.model import IndexSpec
 
@@ -144,3 +144,28 @@ def test_long_names_sharing_a_prefix_get_different_temporary_names() -> None:
     a, b = "ix_" + "a" * 58 + "_1", "ix_" + "a" * 58 + "_2"
     assert tmp_name(a) != tmp_name(b)
     assert all(len(tmp_name(n).encode()) <= 63 for n in (a, b))
+
+
+QUOTED = st.one_of(IDENT, IDENT.map(lambda s: '"' + s.upper() + ' x"'))
+
+
+@given(
+    name=QUOTED,
+    schema=QUOTED,
+    table=QUOTED,
+    unique=st.booleans(),
+    only=st.booleans(),
+    tail=st.sampled_from(["btree (a)", "gin (tags jsonb_path_ops)", "btree (lower(y)) WHERE (x > 0)"]),
+)
+def test_anonymous_and_restore_are_inverse(
+    name: str, schema: str, table: str, unique: bool, only: bool, tail: str
+) -> None:
+    qualified = f"{schema}.{table}"
+    head, on = f"CREATE {'UNIQUE ' if unique else ''}INDEX", "ON ONLY" if only else "ON"
+    definition = f"{head} {name} {on} {qualified} USING {tail}"
+    shape = anonymous(definition, name, qualified)
+    assert shape == f"{head} pgtune_i {on} pgtune_t USING {tail}"
+    assert restore(shape, name, qualified) == definition
+    assert parse_live(shape).canon == parse_live(definition).canon
+    assert anonymous(definition, name + "x", qualified) is None  # not laid out as expected: not shared
+    assert anonymous(definition, name, qualified + "x") is None
