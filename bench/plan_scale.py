@@ -1,12 +1,16 @@
 """How plan cost grows with the catalog: wall time, peak memory and SQL statements per plan.
 
     python bench/plan_scale.py                 # N = 1000, 5000, 10000
+    python bench/plan_scale.py --shapes distinct          # no two tables alike (the worst case)
     python bench/plan_scale.py --sizes 1000 --profile    # and where the time goes (cProfile, top 15)
 
 For each N it builds a synthetic catalog on a throwaway PostgreSQL 16 (pgserver): N tables with a
 primary key and 4 indexes each, storage parameters on a third of them, and 200 range-partitioned
 tables with 24 monthly partitions; then a profile declaring all of it, exactly as it is (the
-steady state a CI plan sees), and runs `pgtune plan` as a separate process. Statements are counted
+steady state a CI plan sees), and runs `pgtune plan` as a separate process. With `--shapes shared`
+(the default) the tables look alike, as in schema-per-tenant fleets and generated schemas: pgtune
+reads and parses an index definition once per shape. `--shapes distinct` gives every table its own
+column names, so no two indexes share anything: the cost of a catalog of unrelated tables. Statements are counted
 from the server's own log (log_statement = all, application_name pgtune), not from pgtune.
 Targets (README "Performance"): the statement count does not grow with N; N = 10,000 plans in
 under 3 s and 300 MB on a 2-core machine.
@@ -35,7 +39,12 @@ MONTHS = 24
 BATCH = 250  # tables per transaction: keeps the lock table small
 
 
-def build(cluster: LocalCluster, n: int) -> None:
+def columns(i: int, shapes: str) -> tuple[str, str, str]:
+    """Column names of table i: the same everywhere, or the table's own."""
+    return ("a", "b", "c") if shapes == "shared" else (f"a{i}", f"b{i}", f"c{i}")
+
+
+def build(cluster: LocalCluster, n: int, shapes: str) -> None:
     with cluster.connect() as conn:
         conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
         conn.execute("CREATE SCHEMA bench")
@@ -43,18 +52,21 @@ def build(cluster: LocalCluster, n: int) -> None:
             last = min(start + BATCH - 1, n)
             conn.execute(
                 f"""
-                DO $$ DECLARE i int; t text; BEGIN
+                DO $$ DECLARE i int; t text; a text; b text; c text; BEGIN
                 FOR i IN {start}..{last} LOOP
                     t := format('t_%s', lpad(i::text, 5, '0'));
-                    EXECUTE format('CREATE TABLE bench.%I (id bigint PRIMARY KEY, a int, b int, c text,
-                                    created_at timestamptz)%s', t,
+                    a := {"'a'" if shapes == "shared" else "'a' || i"};
+                    b := {"'b'" if shapes == "shared" else "'b' || i"};
+                    c := {"'c'" if shapes == "shared" else "'c' || i"};
+                    EXECUTE format('CREATE TABLE bench.%I (id bigint PRIMARY KEY, %I int, %I int, %I text,
+                                    created_at timestamptz)%s', t, a, b, c,
                                    CASE WHEN i % 3 = 0
                                         THEN ' WITH (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.05)'
                                         ELSE '' END);
-                    EXECUTE format('CREATE INDEX %I ON bench.%I (a)', 'ix_' || t || '_a', t);
-                    EXECUTE format('CREATE INDEX %I ON bench.%I (b, created_at)', 'ix_' || t || '_b', t);
-                    EXECUTE format('CREATE INDEX %I ON bench.%I (lower(c))', 'ix_' || t || '_c', t);
-                    EXECUTE format('CREATE INDEX %I ON bench.%I (created_at) WHERE a > 0', 'ix_' || t || '_d', t);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (%I)', 'ix_' || t || '_a', t, a);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (%I, created_at)', 'ix_' || t || '_b', t, b);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (lower(%I))', 'ix_' || t || '_c', t, c);
+                    EXECUTE format('CREATE INDEX %I ON bench.%I (created_at) WHERE %I > 0', 'ix_' || t || '_d', t, a);
                 END LOOP; END $$""".encode()
             )
         for p in range(1, PARTITIONED + 1):
@@ -78,18 +90,19 @@ def _first_partition() -> str:
     return date(today.year + month // 12, month % 12 + 1, 1).isoformat()
 
 
-def profile_text(n: int) -> str:
+def profile_text(n: int, shapes: str) -> str:
     lines = ["name: bench", "tables:"]
     for i in range(1, n + 1):
         t = f"t_{i:05d}"
+        a, b, c = columns(i, shapes)
         lines.append(f"  bench.{t}:")
         if i % 3 == 0:
             lines.append("    storage: {fillfactor: 90, autovacuum_vacuum_scale_factor: 0.05}")
         lines.append("    indexes:")
-        lines.append(f"      ix_{t}_a: {{columns: [a]}}")
-        lines.append(f"      ix_{t}_b: {{columns: [b, created_at]}}")
-        lines.append(f"      ix_{t}_c: {{columns: ['(lower(c))']}}")
-        lines.append(f"      ix_{t}_d: {{columns: [created_at], where: a > 0}}")
+        lines.append(f"      ix_{t}_a: {{columns: [{a}]}}")
+        lines.append(f"      ix_{t}_b: {{columns: [{b}, created_at]}}")
+        lines.append(f"      ix_{t}_c: {{columns: ['(lower({c}))']}}")
+        lines.append(f"      ix_{t}_d: {{columns: [created_at], where: {a} > 0}}")
     for p in range(1, PARTITIONED + 1):
         lines.append(f"  bench.p_{p:03d}:")
         lines.append("    partitioning: {strategy: range, key: created_at, interval: 1 month, premake: 11,")
@@ -138,6 +151,7 @@ def run_plan(cluster: LocalCluster, profile: Path) -> tuple[float, float, int, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--shapes", choices=["shared", "distinct"], default="shared", help="tables alike, or not")
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process plan at the largest N")
     args = parser.parse_args()
     cluster = LocalCluster(
@@ -146,7 +160,7 @@ def main() -> None:
     cluster.init().start()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        "PostgreSQL 16 (pgserver)"
+        f"PostgreSQL 16 (pgserver), shapes: {args.shapes}"
     )
     print(
         f"{'tables':>7} {'+partitioned':>12} {'relations':>9} {'build s':>8} {'plan s':>7} {'peak MB':>8} "
@@ -156,7 +170,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.sizes:
                 started = time.monotonic()
-                build(cluster, n)
+                build(cluster, n, args.shapes)
                 built = time.monotonic() - started
                 with cluster.connect() as conn:
                     relations = conn.execute(
@@ -164,7 +178,7 @@ def main() -> None:
                         "WHERE s.nspname = 'bench'"
                     ).fetchone()[0]  # type: ignore[index]
                 profile = Path(tmp) / f"bench_{n}.yaml"
-                profile.write_text(profile_text(n))
+                profile.write_text(profile_text(n, args.shapes))
                 run_plan(cluster, profile)  # warm the server's caches once
                 wall, rss, statements, result = run_plan(cluster, profile)
                 print(

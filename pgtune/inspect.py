@@ -280,7 +280,7 @@ def _tables(conn: psycopg.Connection, patterns: list[str], as_of: str | None, wa
     found = [resolved[n] for n in names if n in resolved]
     version_num = server_info(conn).version_num
     catalog = read_indexes(conn, [], found, read_columns(conn, [t.oid for t in found]), version_num)
-    layouts = read_layouts(conn, [t for t in found if t.partitioned])
+    layouts = read_layouts(conn, [t for t in found if t.partitioned], version_num)
     now_row = conn.execute("SELECT coalesce(%s::timestamptz, now())", (as_of,)).fetchone()
     assert now_row is not None
     out: dict[str, Any] = {}

@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from pgtune import __version__
 from pgtune.errors import PgtuneError
 from pgtune.plan import Change, Check, Hazard, Notice, Plan, ServerInfo, Statement
@@ -172,6 +170,8 @@ def stale_reasons(saved: Plan, fresh: Plan) -> list[str]:
         lines.append(f"{key}: now needed ({detail}), not in the saved plan")
     for key in sorted(old.keys() - new.keys()):
         lines.append(f"{key}: in the saved plan, no longer needed (the server changed)")
+    from deepdiff import DeepDiff  # here, not at the top: every CLI run would pay ~60 ms to import it
+
     for key in sorted(old.keys() & new.keys()):
         if not isinstance(old[key], dict) or not isinstance(new[key], dict):
             if old[key] != new[key]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 
@@ -28,8 +28,7 @@ class KindResult:
     checks: list[Check] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):  # one per column of every declared table: the cheapest record to create
     name: str
     generated: bool
     attnum: int
@@ -72,6 +71,8 @@ class PlanContext:
 
 def excluded_by(patterns: tuple[str, ...], schema: str, name: str) -> str | None:
     """The first glob pattern matching "schema.name" (case-sensitive, like the catalog)."""
+    if not patterns:
+        return None
     target = f"{schema}.{name}"
     return next((p for p in patterns if fnmatchcase(target, p)), None)
 
@@ -80,3 +81,13 @@ def excluded_by(patterns: tuple[str, ...], schema: str, name: str) -> str | None
 def load_sql(name: str) -> str:
     """A catalog query kept as a .sql file beside the code (read once)."""
     return resources.files("pgtune.kinds").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def load_versioned_sql(name: str, version_num: int, **columns: tuple[int, str, str]) -> str:
+    """A catalog query with `/*marker*/` placeholders for columns newer than some supported
+    versions: `marker=(since, expression, fallback)` puts in the expression on servers since
+    that version, the fallback value before (no to_jsonb(row) tricks: those cost ~20 µs a row)."""
+    text = load_sql(name)
+    for marker, (since, expression, fallback) in columns.items():
+        text = text.replace(f"/*{marker}*/", expression if version_num >= since else fallback)
+    return text

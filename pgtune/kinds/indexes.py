@@ -27,7 +27,7 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -38,7 +38,7 @@ from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.indexdef import IndexDefinitionError, ParsedIndex, anonymous, parse_declared, parse_live, restore
-from pgtune.kinds import Column, KindResult, PlanContext, load_sql
+from pgtune.kinds import Column, KindResult, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.tables import Leaf, Table
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
@@ -112,9 +112,9 @@ class Desired:
     def qualified(self) -> str:
         return qualified_text(self.table.schema, self.name)
 
-    @cached_property
+    @property
     def temporary(self) -> str:
-        """Where a replacement is built (`tmp_name`), computed once."""
+        """Where a replacement is built (`tmp_name`)."""
         return tmp_name(self.name)
 
 
@@ -135,6 +135,7 @@ def bounded_name(base: str, suffix: str) -> str:
     return trimmed + digest + suffix
 
 
+@lru_cache(maxsize=65536)
 def tmp_name(name: str) -> str:
     """Where a replacement is built before it takes the name over."""
     return bounded_name(name, TMP_SUFFIX)
@@ -170,9 +171,9 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             pruned.append(table)
         for name, entry in spec.indexes.items():
             path = ("tables", key, "indexes", name)
-            if ctx.excluded(table.schema, name):
+            if ctx.exclude and ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
-            spec_or_none = None if entry == "absent" else entry
+            spec_or_none = None if isinstance(entry, str) else entry  # the word absent
             item = Desired(table, name, spec_or_none, ctx.loaded, path)  # type: ignore[arg-type]
             if item.spec is not None:
                 try:
@@ -197,9 +198,7 @@ def read(
     catalog = Catalog()
     by_oid = {t.oid: t for t in tables}
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
-    query = load_sql("indexes").replace(
-        "/*nulls_not_distinct*/", "i.indnullsnotdistinct" if version_num >= 150000 else "false"
-    )
+    query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
     rows = conn.execute(query, {"tables": sorted(by_oid), "leaves": leaf_oids}).fetchall()
     signatures: dict[tuple, int] = {}
     table_signature = {

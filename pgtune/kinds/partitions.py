@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
-from pgtune.kinds import KindResult, PlanContext, load_sql
+from pgtune.kinds import KindResult, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.storage import creation_options
 from pgtune.kinds.tables import Table
 from pgtune.partitioning import (
@@ -185,10 +185,13 @@ def _child(row: dict[str, Any], key_type: str | None) -> Child:
     return Child(kind="range", lower=_typed(datums[0], key_type), upper=_typed(datums[1], key_type), **common)
 
 
-def read_layouts(conn: psycopg.Connection, tables: list[Table]) -> dict[int, Layout]:
+def read_layouts(conn: psycopg.Connection, tables: list[Table], version_num: int) -> dict[int, Layout]:
     layouts: dict[int, Layout] = {}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(load_sql("partitioned"), {"tables": [t.oid for t in tables]}).fetchall()
+        query = load_versioned_sql(
+            "partitioned", version_num, detach_pending=(140000, "coalesce(i.inhdetachpending, false)", "false")
+        )
+        rows = cur.execute(query, {"tables": [t.oid for t in tables]}).fetchall()
     for row in rows:
         layout = layouts.setdefault(
             row["table_oid"],
@@ -490,7 +493,7 @@ def plan(ctx: PlanContext) -> KindResult:
     if not declared:
         raise_if_any(errors)
         return KindResult()
-    layouts = read_layouts(ctx.conn, [d.table for d in declared])
+    layouts = read_layouts(ctx.conn, [d.table for d in declared], ctx.server.version_num)
     valid = []
     for d in declared:
         problem = _validate(d, layouts.get(d.table.oid))
@@ -523,10 +526,11 @@ def plan(ctx: PlanContext) -> KindResult:
                         )
                         continue
                     retires.append((d, child, layout))
+            have = {(c.lower, c.upper) for c in live}
             for lower, upper in ranges.get(t.oid, []):
                 if cutoff is not None and upper <= cutoff:
                     continue  # retention wins: never re-create what it retires
-                if any(c.lower == lower and c.upper == upper for c in live):
+                if (lower, upper) in have:
                     continue
                 clash = next((c for c in live if _overlaps(c, lower, upper)), None)
                 if clash is not None:

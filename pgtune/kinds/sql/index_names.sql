@@ -1,7 +1,7 @@
 -- Relations that hold a name the profile declares for an index, wherever they belong.
 SELECT n.nspname AS schema, c.relname AS name, c.relkind, i.indrelid AS table_oid,
        format('%%I.%%I', tn.nspname, t.relname) AS table_name
-FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(nspname, relname)
+FROM unnest(%(schemas)b::text[], %(names)b::text[]) AS w(nspname, relname)
 JOIN pg_namespace n ON n.nspname = w.nspname
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname
 LEFT JOIN pg_index i ON i.indexrelid = c.oid

@@ -3,14 +3,21 @@
 -- Each leaf comes with its reloptions and those of its TOAST table. Partition trees are walked
 -- in pg_inherits with one recursive query: pg_partition_tree() per table would cost a catalog
 -- scan and an ACCESS SHARE lock per partition, and at thousands of tables most of the plan.
+-- Arrays are sent in binary (%%b): psycopg dumps them element by element, half as fast as text.
 WITH wanted AS (
-    SELECT * FROM unnest(%(keys)s::text[], %(schemas)s::text[], %(names)s::text[]) AS w(key, nspname, relname)
+    SELECT * FROM unnest(%(keys)b::text[], %(schemas)b::text[], %(names)b::text[]) AS w(key, nspname, relname)
+), spaces AS (  -- the schemas each name may be in: its own, or those of the search path
+    SELECT w.key, w.relname, n.oid AS nsp, n.nspname
+    FROM wanted w JOIN pg_namespace n ON n.nspname = w.nspname
+    UNION ALL
+    SELECT w.key, w.relname, n.oid, n.nspname
+    FROM wanted w JOIN pg_namespace n ON n.nspname = ANY (current_schemas(false))
+    WHERE w.nspname IS NULL
 ), found AS (
-    SELECT w.key, c.oid, n.nspname, c.relname, c.relkind
-    FROM wanted w
-    JOIN pg_class c ON c.relname = w.relname AND c.relkind IN ('r', 'p', 'm')
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = w.nspname OR (w.nspname IS NULL AND n.nspname = ANY (current_schemas(false)))
+    SELECT s.key, c.oid, s.nspname, c.relname, c.relkind, c.reloptions, c.reltoastrelid
+    FROM spaces s
+    JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = s.nsp
+    WHERE c.relkind IN ('r', 'p', 'm')
 ), tree AS (
     WITH RECURSIVE walk(root, relid, level, relkind) AS (
         SELECT DISTINCT oid, oid, 0, relkind FROM found WHERE relkind = 'p'
@@ -24,21 +31,32 @@ WITH wanted AS (
     SELECT root, relid, level, relkind <> 'p' AS isleaf FROM walk
 ), multi AS (
     SELECT root, bool_or(level > 0 AND NOT isleaf) AS multilevel FROM tree GROUP BY root
-), leaves AS (
-    SELECT root, relid FROM tree WHERE isleaf
-    UNION ALL
-    SELECT oid, oid FROM found WHERE relkind <> 'p'
 )
+-- Plain tables are their own leaf; partitioned ones get a row per leaf (or one without).
+-- Two branches rather than a join with a CTE of leaves: the planner cannot estimate these CTEs
+-- and a nested loop over them was quadratic in the number of tables.
 SELECT f.key, f.oid, f.nspname, f.relname, f.relkind,
        quote_ident(f.nspname) || '.' || quote_ident(f.relname) AS quoted,
-       coalesce(m.multilevel, false) AS multilevel,
-       l.oid AS leaf_oid, ln.nspname AS leaf_schema, l.relname AS leaf_name,
-       coalesce(l.reloptions, '{}') AS reloptions,
-       l.reltoastrelid <> 0 AS has_toast,
+       false AS multilevel,
+       f.oid AS leaf_oid, f.nspname AS leaf_schema, f.relname AS leaf_name,
+       coalesce(f.reloptions, '{}') AS reloptions,
+       f.reltoastrelid <> 0 AS has_toast,
        coalesce(t.reloptions, '{}') AS toast_reloptions
 FROM found f
+LEFT JOIN pg_class t ON t.oid = f.reltoastrelid
+WHERE f.relkind <> 'p'
+UNION ALL
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind,
+       quote_ident(f.nspname) || '.' || quote_ident(f.relname),
+       coalesce(m.multilevel, false),
+       l.oid, ln.nspname, l.relname,
+       coalesce(l.reloptions, '{}'),
+       l.reltoastrelid <> 0,
+       coalesce(t.reloptions, '{}')
+FROM found f
 LEFT JOIN multi m ON m.root = f.oid
-LEFT JOIN (SELECT DISTINCT root, relid FROM leaves) p ON p.root = f.oid
+LEFT JOIN (SELECT DISTINCT root, relid FROM tree WHERE isleaf) p ON p.root = f.oid
 LEFT JOIN pg_class l ON l.oid = p.relid
 LEFT JOIN pg_namespace ln ON ln.oid = l.relnamespace
 LEFT JOIN pg_class t ON t.oid = l.reltoastrelid
+WHERE f.relkind = 'p'
