@@ -89,6 +89,20 @@ def _set_timeouts(conn: psycopg.Connection, options: ExecOptions, local: bool) -
     conn.execute("SELECT set_config('statement_timeout', %s, %s)", (options.statement_timeout or "0", local))
 
 
+CLIENT_CHECK_INTERVAL = "1s"
+
+
+def _watch_client(conn: psycopg.Connection) -> None:
+    """Make the server abort pgtune's statement within a second if pgtune dies (kill -9, a
+    cancelled CI job). Without it a backend keeps waiting for its lock or for older
+    transactions with nobody left to report to, holding its place in the lock queue; with it a
+    DETACH ... CONCURRENTLY stops where the next apply FINALIZEs it, and a concurrent build
+    leaves an INVALID index the next apply replaces. PostgreSQL 14+; older servers only notice
+    when they next write to the closed socket."""
+    if conn.info.server_version >= 140000:
+        conn.execute("SELECT set_config('client_connection_check_interval', %s, false)", (CLIENT_CHECK_INTERVAL,))
+
+
 def _retrying(run: Callable[[], None], retryable: bool, options: ExecOptions) -> None:
     """Run; after a lock timeout (55P03) try again with exponential backoff, at most `retries` times."""
     attempts = 0
@@ -202,6 +216,7 @@ def execute(
     """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it);
     never raises for a failing statement, reports it."""
     report = ApplyReport()
+    _watch_client(conn)
     stopped = False
     for change in plan.changes:
         if stopped:

@@ -165,3 +165,48 @@ def test_a_server_restart_mid_apply_is_a_clear_error_and_the_next_apply_converge
     assert again.code == 0, again.stdout + again.stderr
     assert run_cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 0
     pg.sql("DROP TABLE public.r")
+
+
+def test_kill_9_during_a_concurrent_detach_then_apply_finalizes(
+    pg: Server, write_profile: Callable[..., Path]
+) -> None:
+    """pgtune killed while DETACH PARTITION ... CONCURRENTLY waits out an older transaction: the
+    server sees the closed connection (client_connection_check_interval) and stops the detach in
+    its second transaction, leaving the partition 'detach pending'; the next apply FINALIZEs it."""
+    pg.sql(
+        "DROP TABLE IF EXISTS public.kd;"
+        "CREATE TABLE public.kd (id int, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at);"
+        "CREATE TABLE public.kd_p2026_01 PARTITION OF public.kd FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');"
+        "CREATE TABLE public.kd_p2026_11 PARTITION OF public.kd FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');"
+    )
+    profile = write_profile(
+        "name: kd\ntables:\n  public.kd:\n    partitioning: {strategy: range, key: created_at, interval: 1 month,"
+        " premake: 0, start: '2026-11-01', retention: 6 months}\n"
+    )
+    as_of = ("--as-of", "2026-11-23")
+    detaching = (
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'pgtune' "
+        "AND query LIKE '%DETACH PARTITION%CONCURRENTLY%' AND state = 'active'{})"
+    )
+    holder = psycopg.connect(pg.dsn)
+    holder.execute("SELECT count(*) FROM public.kd")  # an older transaction the detach must wait out
+    # A lock_timeout far beyond the test's patience: only the dead client can end the wait.
+    proc = start_cli("apply", str(profile), "--dsn", pg.dsn, "--yes", "--lock-timeout", "10min", *as_of)
+    try:
+        assert pg.wait_for(detaching.format(" AND wait_event_type = 'Lock'"))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)
+        # The holder stays open: only the server noticing the dead client can stop the detach.
+        assert pg.wait_for(detaching.format("").replace("SELECT EXISTS", "SELECT NOT EXISTS"), timeout=20)
+    finally:
+        holder.close()
+    pending = "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.kd_p2026_01'::regclass"
+    assert pg.sql(pending) == [(True,)]
+    plan = run_cli("plan", str(profile), "--dsn", pg.dsn, *as_of)
+    assert 'DETACH PARTITION "public"."kd_p2026_01" FINALIZE' in plan.stdout, plan.stdout
+    again = run_cli("apply", str(profile), "--dsn", pg.dsn, "--yes", *as_of)
+    assert again.code == 0, again.stdout + again.stderr
+    assert pg.sql(pending) == []  # detached for good; the table itself is kept (retention_action: detach)
+    assert pg.one("SELECT count(*) FROM pg_class WHERE relname = 'kd_p2026_01'") == 1
+    assert run_cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode", *as_of).code == 0
+    pg.sql("DROP TABLE public.kd, public.kd_p2026_01")
