@@ -110,41 +110,38 @@ def profile_text(n: int, shapes: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def statements_since(log: Path, position: int) -> int:
+def statements_since(log: Path, position: int) -> tuple[int, float]:
+    """Statements pgtune sent since `position`, and the seconds the server spent on them."""
     with log.open("rb") as fh:
         fh.seek(position)
         text = fh.read().decode(errors="replace")
-    return len(re.findall(r"^pgtune\|\d+\| LOG:  statement: ", text, flags=re.M))
+    # Simple-protocol statements log as "statement:", parameterised ones as "execute <name>:".
+    count = len(re.findall(r"^pgtune\|\d+\| LOG:  (?:statement|execute [^:]*): ", text, flags=re.M))
+    server_ms = sum(float(m) for m in re.findall(r"^pgtune\|\d+\| LOG:  duration: ([0-9.]+) ms", text, flags=re.M))
+    return count, server_ms / 1000
 
 
-def run_plan(cluster: LocalCluster, profile: Path) -> tuple[float, float, int, str]:
+def run_plan(cluster: LocalCluster, profile: Path) -> tuple[float, float, tuple[int, float], str]:
     position = cluster.log.stat().st_size
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import resource, sys; from pgtune.cli import main; "
-            "sys.argv = ['pgtune'] + sys.argv[1:]; "
-            "import atexit; atexit.register(lambda: print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-            "file=sys.stderr)); main()",
-            "plan",
-            str(profile),
-            "--dsn",
-            cluster.dsn(),
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.monotonic() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pgtune", "plan", str(profile), "--dsn", cluster.dsn(), "--format", "json"],
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the largest child's
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode not in (0, 2):
-        raise SystemExit(f"plan failed: {proc.stderr[-2000:]}")
-    rss_kb = float(re.search(r"RSS (\d+)", proc.stderr).group(1))  # type: ignore[union-attr]
+        raise SystemExit(f"plan failed: {stderr[-2000:]}")
+    rss_kb = usage.ru_maxrss
     time.sleep(0.2)  # the server writes its log asynchronously
-    changes = proc.stdout.count('"kind":')
+    changes = stdout.count('"kind":')
     return wall, rss_kb / 1024, statements_since(cluster.log, position), f"{changes} changes"
 
 
@@ -155,7 +152,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process plan at the largest N")
     args = parser.parse_args()
     cluster = LocalCluster(
-        conf={"log_statement": "all", "log_line_prefix": "%a|%p| ", "max_locks_per_transaction": "1024"}
+        conf={
+            "log_statement": "all",
+            "log_min_duration_statement": "0",
+            "log_line_prefix": "%a|%p| ",
+            "max_locks_per_transaction": "1024",
+        }
     )
     cluster.init().start()
     print(
@@ -163,8 +165,8 @@ def main() -> None:
         f"PostgreSQL 16 (pgserver), shapes: {args.shapes}"
     )
     print(
-        f"{'tables':>7} {'+partitioned':>12} {'relations':>9} {'build s':>8} {'plan s':>7} {'peak MB':>8} "
-        f"{'statements':>10}  result"
+        f"{'tables':>7} {'+partitioned':>12} {'relations':>9} {'build s':>8} {'plan s':>7} {'server s':>8} "
+        f"{'peak MB':>8} {'statements':>10}  result"
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -180,9 +182,9 @@ def main() -> None:
                 profile = Path(tmp) / f"bench_{n}.yaml"
                 profile.write_text(profile_text(n, args.shapes))
                 run_plan(cluster, profile)  # warm the server's caches once
-                wall, rss, statements, result = run_plan(cluster, profile)
+                wall, rss, (statements, server), result = run_plan(cluster, profile)
                 print(
-                    f"{n:>7} {PARTITIONED:>12} {relations:>9} {built:>8.1f} {wall:>7.2f} {rss:>8.0f} "
+                    f"{n:>7} {PARTITIONED:>12} {relations:>9} {built:>8.1f} {wall:>7.2f} {server:>8.2f} {rss:>8.0f} "
                     f"{statements:>10}  {result}",
                     flush=True,
                 )

@@ -582,6 +582,19 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: run the app; render domain errors once, scrubbed, with exit code 1."""
+    _exit(_run())
+
+
+def _exit(code: int) -> None:
+    """End the process without tearing the heap down object by object: after planning 10,000
+    tables that alone took 0.25 s. Output is flushed first; pgtune registers no atexit work."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`pgtune plan | head`) is no error
+            stream.flush()
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         code = app(standalone_mode=False)
     except PgtuneError as exc:
@@ -589,20 +602,20 @@ def main() -> None:
         for line in exc.lines():
             text = f"Error: {line}" if not _has_location(line) else line
             _err(colorize_error(text) if color else text, always=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Abort:
         _err("Aborted.", always=True)
-        sys.exit(1)
+        return 1
     except Exception as exc:  # click usage errors and anything unexpected
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):  # a (vendored) ClickException
             exc.show()  # type: ignore[attr-defined]
-            sys.exit(exc.exit_code or 1)  # type: ignore[attr-defined]
+            return exc.exit_code or 1  # type: ignore[attr-defined]
         message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))
         _err(f"internal error: {type(exc).__name__}: {message}", always=True)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 1
+    return code if isinstance(code, int) else 0
 
 
 def _has_location(line: str) -> bool:

@@ -22,6 +22,7 @@ to canonicalise the desired definition; see `kinds/indexes.py`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
@@ -252,6 +253,47 @@ def restore(shape: str, name: str, table: str) -> str:
             if rest.startswith(f"{TABLE_PLACEHOLDER} USING "):
                 return f"{head}{name} ON {only}{table}{rest[len(TABLE_PLACEHOLDER) :]}"
     return shape
+
+
+_CALL = re.compile(r"^\(([A-Za-z_][A-Za-z0-9_.]*\(.*\))\)$", re.S)
+
+
+def _unwrapped(element: str) -> str:
+    """`(lower(x))` as pg_get_indexdef prints it, `lower(x)`: a function call needs no
+    parentheses of its own; any other expression keeps them."""
+    match = _CALL.match(element)
+    if match is None:
+        return element
+    depth = 0
+    for i, char in enumerate(element):
+        depth += char == "("
+        depth -= char == ")"
+        if depth == 0 and i < len(element) - 1:
+            return element  # "(f(a)) + (g(b))": the first pair closes early
+    return match.group(1)
+
+
+def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
+    """How pg_get_indexdef() prints this declared index (`anonymous` form), when the profile spells
+    it the way the server does; () when it has WITH options (the server's spelling of those
+    varies). A live index whose text is one of these is the declared index: text equal means
+    parsed equal, so most of a large steady-state plan needs no parsing at all. Any other
+    spelling is compared by parsing, as before; nothing is executed from these texts."""
+    if spec.with_:
+        return ()
+    on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
+    unique = "UNIQUE " if spec.unique else ""
+    head = f"CREATE {unique}INDEX {NAME_PLACEHOLDER} {on} {TABLE_PLACEHOLDER} USING {spec.method} ("
+    tail = ")"
+    if spec.include:
+        tail += " INCLUDE (" + ", ".join(spec.include) + ")"
+    if spec.nulls_not_distinct:
+        tail += " NULLS NOT DISTINCT"
+    if spec.where is not None:
+        tail += f" WHERE ({spec.where})"
+    plain = head + ", ".join(spec.columns) + tail
+    unwrapped = head + ", ".join(_unwrapped(c) for c in spec.columns) + tail
+    return (plain,) if unwrapped == plain else (plain, unwrapped)
 
 
 def _declared_text(

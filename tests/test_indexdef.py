@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.indexdef import IndexDefinitionError, anonymous, parse_declared, parse_live, restore
+from pgtune.indexdef import IndexDefinitionError, anonymous, parse_declared, parse_live, printed_forms, restore
 from pgtune.kinds.indexes import MAX_NAME_BYTES, bounded_name, tmp_name
 from pgtune.profile.model import IndexSpec
 
@@ -169,3 +169,31 @@ def test_anonymous_and_restore_are_inverse(
     assert parse_live(shape).canon == parse_live(definition).canon
     assert anonymous(definition, name + "x", qualified) is None  # not laid out as expected: not shared
     assert anonymous(definition, name, qualified + "x") is None
+
+
+ELEMENTS = st.sampled_from(
+    ["a", "b DESC", "c NULLS FIRST", "(lower(c))", "lower(c)", "(a + b)", "((a))", "(a) + (b)", "c text_pattern_ops"]
+)
+
+
+@given(
+    columns=st.lists(ELEMENTS, min_size=1, max_size=3),
+    include=st.lists(st.sampled_from(["id", "d"]), max_size=2, unique=True),
+    where=st.sampled_from([None, "a > 0", "(a > 0)", "a > 0 AND b IS NULL", "is_err"]),
+    unique=st.booleans(),
+    method=st.sampled_from(["btree", "hash"]),
+    only=st.booleans(),
+)
+def test_a_printed_form_is_always_the_declared_index(
+    columns: list[str], include: list[str], where: str | None, unique: bool, method: str, only: bool
+) -> None:
+    """The plan's no-parse shortcut (a live index printed exactly as declared is unchanged) must
+    never disagree with parsing: every printed form parses to the declared canonical form."""
+    declared = spec(columns=columns, include=include, where=where, unique=unique, method=method)
+    try:
+        canon = parse_declared(declared).canon
+    except IndexDefinitionError:
+        return  # "(a) + (b)" and friends: rejected either way
+    for text in printed_forms(declared, only=only):
+        assert parse_live(text).canon == canon, text
+    assert printed_forms(spec(columns=columns, **{"with": {"fillfactor": "90"}})) == ()

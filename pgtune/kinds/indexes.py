@@ -37,7 +37,15 @@ from psycopg.rows import dict_row
 from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
-from pgtune.indexdef import IndexDefinitionError, ParsedIndex, anonymous, parse_declared, parse_live, restore
+from pgtune.indexdef import (
+    IndexDefinitionError,
+    ParsedIndex,
+    anonymous,
+    parse_declared,
+    parse_live,
+    printed_forms,
+    restore,
+)
 from pgtune.kinds import Column, KindResult, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.tables import Leaf, Table
 from pgtune.plan import Change, Hazard, Notice, Statement
@@ -96,6 +104,7 @@ class Desired:
     parsed: ParsedIndex | None = None
     server: ParsedIndex | None = None  # the server's canonical form, when probed
     rejected: bool = False  # has a validation error: not probed, not diffed
+    unchanged: bool = False  # the live index is printed as declared: not parsed, validated or diffed
 
     # Positions are looked up only for an error: a plan of 40,000 unchanged indexes needs none.
     @property
@@ -174,15 +183,29 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             if ctx.exclude and ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
             spec_or_none = None if isinstance(entry, str) else entry  # the word absent
-            item = Desired(table, name, spec_or_none, ctx.loaded, path)  # type: ignore[arg-type]
-            if item.spec is not None:
-                try:
-                    item.parsed = parse_declared(item.spec)
-                except IndexDefinitionError as exc:
-                    errors.append(ProfileError(item.location, f"index {name!r}: {exc}"))
-                    continue
-            desired.append(item)
+            desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))  # type: ignore[arg-type]
     return desired, pruned, errors
+
+
+def _parse(desired: list[Desired], catalog: Catalog) -> list[ProfileError]:
+    """Parse each declared index, unless the live one is printed exactly as it is declared (then
+    it is unchanged: equal text, equal index). Parse errors reject the entry."""
+    errors = []
+    for d in desired:
+        if d.spec is None:
+            continue
+        indexes = catalog.by_table.get(d.table.oid, {})
+        live = indexes.get(d.name)
+        printed = live is not None and live.shape in printed_forms(d.spec, only=live.partitioned)
+        if printed and live.valid and d.temporary not in indexes:  # type: ignore[union-attr]
+            d.unchanged = True
+            continue
+        try:
+            d.parsed = parse_declared(d.spec)
+        except IndexDefinitionError as exc:
+            d.rejected = True
+            errors.append(ProfileError(d.location, f"index {d.name!r}: {exc}"))
+    return errors
 
 
 def read(
@@ -191,11 +214,20 @@ def read(
     tables: list[Table],
     columns: dict[int, list[Column]],
     version_num: int,
+    *,
+    described: set[int] | None = None,
 ) -> Catalog:
     """Set-based queries, whatever the number of tables and indexes: the indexes, one
     pg_get_indexdef() per shape (a third only if a definition is laid out unexpectedly), and
-    the relations holding declared names that are not their table's index."""
+    the relations holding declared names that are not their table's index.
+
+    Definitions are read for the indexes `desired` names (and their temporary names), and for
+    every index of the tables in `described` (pruned ones, whose other indexes may be dropped;
+    None: every table, for inspect). Another index — a primary key the profile does not mention
+    — is only a name: its definition is never compared, and at fleet scale it was a fifth of
+    the pg_get_indexdef() calls of a catalog of unrelated tables."""
     catalog = Catalog()
+    named = {(d.table.oid, n) for d in desired for n in (d.name, d.temporary)}
     by_oid = {t.oid: t for t in tables}
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
     query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
@@ -208,12 +240,15 @@ def read(
     shapes: dict[tuple, list[tuple]] = {}  # shape -> rows of the declared tables' indexes
     for row in rows:
         oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
-        if declared:
+        if declared and (described is None or table_oid in described or (table_oid, name) in named):
             key = (raw, _positionless(exprs), _positionless(pred), table_signature.get(table_oid))
             shapes.setdefault(key, []).append(row)
         else:
             index = LiveIndex(oid, table_oid, schema, name, partitioned, valid, constraint, parent)
-            catalog.by_leaf.setdefault(table_oid, []).append(index)
+            if declared:
+                catalog.by_table.setdefault(table_oid, {})[name] = index
+            else:
+                catalog.by_leaf.setdefault(table_oid, []).append(index)
     definitions = _definitions(conn, [members[0][0] for members in shapes.values()])
     texts: dict[int, str] = {}  # index -> its shape's text, where the representative's could be anonymised
     for members in shapes.values():
@@ -387,6 +422,8 @@ def probe(conn: psycopg.Connection, desired: list[Desired]) -> tuple[list[Profil
             rows = dict(conn.execute(_PROBE_READ).fetchall())
     except pgerrors.ReadOnlySqlTransaction:
         return [], False
+    except pgerrors.LockNotAvailable:
+        raise  # a table is locked (lock_timeout): the plan gives up, it is no fault of the profile
     except psycopg.Error:
         return _probe_one_by_one(conn, items), True
     for item in items:
@@ -404,6 +441,8 @@ def _probe_one_by_one(conn: psycopg.Connection, items: list[_ProbeItem]) -> list
                     conn.execute(statement)
                 rows = dict(conn.execute(_PROBE_READ).fetchall())
             item.desired.server = parse_live(rows[item.index_alias])
+        except pgerrors.LockNotAvailable:
+            raise
         except psycopg.Error as exc:
             message = (exc.diag.message_primary or str(exc)).replace(item.table_alias, item.desired.table.qualified)
             item.desired.rejected = True
@@ -421,7 +460,7 @@ def _equal(d: Desired, live: LiveIndex) -> bool:
 
 
 def _needs_probe(d: Desired, catalog: Catalog) -> bool:
-    if d.spec is None:
+    if d.spec is None or d.unchanged:
         return False
     indexes = catalog.by_table.get(d.table.oid, {})
     live = indexes.get(d.name)
@@ -542,6 +581,8 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
 
     if d.spec is None:
         return [_drop_change(live, b)] if live is not None else []
+    if d.unchanged:
+        return []
 
     tmp_same = tmp is not None and _equal(d, tmp)
     tmp_ready = tmp is not None and tmp.valid and tmp_same
@@ -633,8 +674,12 @@ def plan(ctx: PlanContext) -> KindResult:
         return KindResult()
     tables = {d.table.oid: d.table for d in desired} | {t.oid: t for t in pruned}
     pruned_oids = {t.oid for t in pruned}
-    catalog = read(ctx.conn, desired, list(tables.values()), ctx.columns(), ctx.server.version_num)
-    errors += _validate(desired, catalog, ctx)
+    catalog = read(
+        ctx.conn, desired, list(tables.values()), ctx.columns(), ctx.server.version_num, described=pruned_oids
+    )
+    errors += _parse(desired, catalog)
+    desired = [d for d in desired if not d.rejected]
+    errors += _validate([d for d in desired if not d.unchanged], catalog, ctx)
     desired = [d for d in desired if not d.rejected]
     probe_errors, probed = probe(ctx.conn, [d for d in desired if _needs_probe(d, catalog)])
     errors += probe_errors
