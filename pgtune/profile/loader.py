@@ -75,10 +75,12 @@ def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tup
         extends = [extends]
     if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):
         raise ProfileError(value_location(doc.index, ("extends",)), "extends must be a file name or a list of them")
-    if not extends:  # the common case, and at thousands of tables overlay's walk costs
-        index = PositionIndex({p: loc for p, loc in doc.index.entries.items() if p and p[0] != "extends"})
-        index.entries[()] = Location(display, 1, 1)
-        return {k: v for k, v in data.items() if k != "extends"}, index
+    if not extends:  # the common case: the document's own index, as is (overlay's walk and a copy cost)
+        if "extends" in data:  # `extends: []`
+            for key in [p for p in doc.index.entries if p[:1] == ("extends",)]:
+                del doc.index.entries[key]
+        doc.index.entries[()] = Location(display, 1, 1)
+        return {k: v for k, v in data.items() if k != "extends"}, doc.index
     merged: Any = {}
     index = PositionIndex()
     for i, name in enumerate(extends):
