@@ -223,6 +223,20 @@ def parse_live(definition: str) -> ParsedIndex:
     return from_tree(parse_tree(definition), definition)
 
 
+def _renamed(text: str, name: str, table: str, new_name: str, new_table: str) -> str | None:
+    """`CREATE [UNIQUE] INDEX name ON [ONLY] table USING ...` with another name and table; None
+    when the text does not start that way."""
+    for head in ("CREATE INDEX ", "CREATE UNIQUE INDEX "):
+        prefix = f"{head}{name} ON "
+        if text.startswith(prefix):
+            rest = text[len(prefix) :]
+            only = "ONLY " if rest.startswith("ONLY ") else ""
+            rest = rest[len(only) :]
+            if rest.startswith(f"{table} USING "):
+                return f"{head}{new_name} ON {only}{new_table}{rest[len(table) :]}"
+    return None
+
+
 def anonymous(definition: str, name: str, table: str) -> str | None:
     """`pg_get_indexdef()` text with the index's name and table replaced by placeholders.
 
@@ -231,28 +245,12 @@ def anonymous(definition: str, name: str, table: str) -> str | None:
     when the text is not laid out as expected (then it is used as it is: correct, not shared).
     The server always qualifies the table, so the unqualified placeholder cannot be confused
     with a real table."""
-    for head in ("CREATE INDEX ", "CREATE UNIQUE INDEX "):
-        prefix = f"{head}{name} ON "
-        if definition.startswith(prefix):
-            rest = definition[len(prefix) :]
-            only = "ONLY " if rest.startswith("ONLY ") else ""
-            rest = rest[len(only) :]
-            if rest.startswith(f"{table} USING "):
-                return f"{head}{NAME_PLACEHOLDER} ON {only}{TABLE_PLACEHOLDER}{rest[len(table) :]}"
-    return None
+    return _renamed(definition, name, table, NAME_PLACEHOLDER, TABLE_PLACEHOLDER)
 
 
 def restore(shape: str, name: str, table: str) -> str:
     """The inverse of `anonymous`: the definition of the index `name` on `table` of that shape."""
-    for head in ("CREATE INDEX ", "CREATE UNIQUE INDEX "):
-        prefix = f"{head}{NAME_PLACEHOLDER} ON "
-        if shape.startswith(prefix):
-            rest = shape[len(prefix) :]
-            only = "ONLY " if rest.startswith("ONLY ") else ""
-            rest = rest[len(only) :]
-            if rest.startswith(f"{TABLE_PLACEHOLDER} USING "):
-                return f"{head}{name} ON {only}{table}{rest[len(TABLE_PLACEHOLDER) :]}"
-    return shape
+    return _renamed(shape, NAME_PLACEHOLDER, TABLE_PLACEHOLDER, name, table) or shape
 
 
 _CALL = re.compile(r"^\(([A-Za-z_][A-Za-z0-9_.]*\(.*\))\)$", re.S)
