@@ -180,7 +180,7 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             pruned.append(table)
         for name, entry in spec.indexes.items():
             path = ("tables", key, "indexes", name)
-            if ctx.exclude and ctx.excluded(table.schema, name):
+            if ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
             spec_or_none = None if isinstance(entry, str) else entry  # the word absent
             desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))  # type: ignore[arg-type]
