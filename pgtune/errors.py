@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 
@@ -19,6 +20,22 @@ class Location(NamedTuple):
         return f"{self.path}:{self.line}:{self.col}"
 
 
+class Deferred:
+    """A location looked up only if an error is reported there.
+
+    Objects a plan builds for every declared table, index and setting keep one of these instead
+    of a `Location`: positions come from a second pass over the profile (`source.PositionIndex`),
+    made only when some error needs them — a clean plan of a 10,000-table profile never does."""
+
+    __slots__ = ("_find",)
+
+    def __init__(self, find: Callable[[], Location | None]) -> None:
+        self._find = find
+
+    def resolve(self) -> Location | None:
+        return self._find()
+
+
 class PgtuneError(Exception):
     """Base of every error pgtune reports to a user."""
 
@@ -31,9 +48,9 @@ class PgtuneError(Exception):
 class ProfileError(PgtuneError):
     """One problem in a profile, reported as `path:line:col: message`."""
 
-    def __init__(self, location: Location | None, message: str) -> None:
+    def __init__(self, location: Location | Deferred | None, message: str) -> None:
         super().__init__(message)
-        self.location = location
+        self.location = location.resolve() if isinstance(location, Deferred) else location
         self.message = message
 
     def __str__(self) -> str:

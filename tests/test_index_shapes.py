@@ -9,16 +9,18 @@ columns, names that need quoting. Every rebuilt definition must equal the server
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from conftest import Server
 
-from pgtune.engine import server_info
+from pgtune.engine import build_plan, server_info
+from pgtune.errors import ProfileError
 from pgtune.kinds import read_columns
 from pgtune.kinds.indexes import read
 from pgtune.kinds.tables import resolve
-from pgtune.profile.loader import LoadedProfile
+from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.model import Profile, TableSpec
 from pgtune.profile.source import PositionIndex
 
@@ -103,3 +105,23 @@ def test_every_definition_read_by_shape_is_the_servers_own(shapes: Server) -> No
     assert shape["ix_shapes_a_x"] is not shape["ix_shapes_f_x"]  # a dropped column shifted attnums: own shape
     assert shape["ix_shapes_a_lower"] is shape["ix_shapes_a_lower_spaced"]
     assert shape["ix_shapes_a_partial0"] != shape["ix_shapes_a_partial1"]
+
+
+def test_a_clean_plan_never_builds_positions_and_an_error_still_has_one(
+    shapes: Server, write_profile: Callable[..., Path]
+) -> None:
+    """Positions take a second pass over the profile: only an error may ask for it."""
+    text = (
+        "name: clean\nsettings: {work_mem: 8MB}\ntables:\n"
+        "  shapes.a:\n    storage: {fillfactor: 90}\n    indexes:\n"
+        "      ix_shapes_a_x: {columns: [x]}\n      ix_shapes_a_lower: {columns: ['(lower(y))']}\n"
+        "  shapes.p:\n    partitioning: {strategy: range, key: z, interval: 1 month, premake: 0, start: '2026-01-01'}\n"
+    )
+    with shapes.cluster.connect() as conn:
+        loaded = load_profile(write_profile(text))
+        build_plan(conn, loaded, "2026-01-15")
+        assert not loaded.index.built
+        broken = load_profile(write_profile(text.replace("columns: [x]", "columns: [nope]"), name="broken.yaml"))
+        with pytest.raises(ProfileError) as excinfo:
+            build_plan(conn, broken, "2026-01-15")
+    assert str(excinfo.value).startswith(f"{broken.path}:7:22: index 'ix_shapes_a_x': table shapes.a has no column")

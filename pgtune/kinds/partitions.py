@@ -25,7 +25,7 @@ from pglast.parser import parse_sql_json
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext, load_sql, load_versioned_sql
@@ -92,7 +92,7 @@ class Declared:
     key: str
     table: Table
     spec: PartitioningSpec
-    location: Location | None
+    location: Location | Deferred | None
     step: Step | None = None
     retention: str | int | None = None
     naming: str = ""
@@ -109,7 +109,7 @@ def _declared(ctx: PlanContext) -> tuple[list[Declared], list[ProfileError]]:
         if spec.partitioning is None or table is None:
             continue
         p = spec.partitioning
-        d = Declared(key, table, p, ctx.loaded.location(("tables", key, "partitioning"), key=True))
+        d = Declared(key, table, p, ctx.loaded.where(("tables", key, "partitioning"), key=True))
         try:
             if p.strategy == "range":
                 if p.interval is None:

@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgtune import workload
-from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, setting_name
@@ -60,8 +60,8 @@ class DesiredSetting:
     target: str | None  # database or role name
     name: str  # as written in the profile
     raw: str | list[str] | None  # None = reset
-    location: Location | None
-    key_location: Location | None
+    location: Location | Deferred | None
+    key_location: Location | Deferred | None
     source: str = "settings"  # settings (declared) | workload (derived from workload:)
 
     @property
@@ -158,7 +158,7 @@ def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = Non
     profile = loaded.profile
     out: list[DesiredSetting] = []
     explicit = {name.lower() for name in profile.settings}
-    where = loaded.location(("workload",), key=True)
+    where = loaded.where(("workload",), key=True)
     for name, value in (derived or {}).items():
         if name.lower() not in explicit:  # an explicit settings: entry always wins
             out.append(DesiredSetting("system", None, name, value, where, where, source="workload"))
@@ -166,7 +166,7 @@ def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = Non
     def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict) -> None:
         for name, raw in values.items():
             path = (*prefix, name)
-            out.append(DesiredSetting(scope, target, name, raw, loaded.location(path), loaded.location(path, key=True)))
+            out.append(DesiredSetting(scope, target, name, raw, loaded.where(path), loaded.where(path, key=True)))
 
     add("system", None, ("settings",), profile.settings)
     for db, scoped in profile.databases.items():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pgtune.errors import Location, ProfileError
+from pgtune.errors import Deferred, Location, ProfileError
 from pgtune.identifiers import InvalidName, parse_qualified, qualified_text
 from pgtune.kinds import load_sql
 from pgtune.profile.loader import LoadedProfile
@@ -29,7 +29,7 @@ class Leaf:
 @dataclass(frozen=True)
 class Table:
     key: str  # as written in the profile
-    location: Location | None  # of the key
+    location: Location | Deferred | None  # of the key
     oid: int
     schema: str
     name: str
@@ -84,7 +84,7 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
             )
     found: dict[str, dict[int, Table]] = {}
     for key, by_oid in heads.items():
-        location = loaded.location(("tables", key), key=True)
+        location = loaded.where(("tables", key), key=True)
         for oid, (schema, name, partitioned, multilevel, quoted) in by_oid.items():
             mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
             found.setdefault(key, {})[oid] = Table(
@@ -93,7 +93,7 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
     tables: dict[str, Table] = {}
     for key, _schema, _name in wanted:
         matches = sorted(found.get(key, {}).values(), key=lambda t: (t.schema, t.name))
-        location = loaded.location(("tables", key), key=True)
+        location = loaded.where(("tables", key), key=True)
         if not matches:
             errors.append(ProfileError(location, f"unknown table {key!r}"))
         elif len(matches) > 1:

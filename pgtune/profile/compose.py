@@ -18,14 +18,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pgtune.errors import Location, ProfileError
+from pgtune.errors import Deferred, Location, ProfileError
 from pgtune.profile.source import PathKey, PositionIndex, parse_value, value_location
 
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _expand(text: str, env: Mapping[str, str], where: Location | None) -> str:
+def _expand(text: str, env: Mapping[str, str], where: Location | Deferred | None) -> str:
     def replace(m: re.Match[str]) -> str:
         token = m.group(0)
         if token == "$$":
@@ -64,7 +64,7 @@ def interpolate(data: Any, index: PositionIndex, env: Mapping[str, str], path: P
     if isinstance(data, list):
         return [interpolate(v, index, env, (*path, i)) for i, v in enumerate(data)]
     if isinstance(data, str) and "$" in data:
-        return _expand(data, env, value_location(index, path))
+        return _expand(data, env, Deferred(lambda: value_location(index, path)))
     return data
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.gcpause import paused_gc
 from pgtune.profile.compose import apply_overrides, interpolate
 from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
@@ -36,6 +36,10 @@ class LoadedProfile:
 
     def location(self, path: PathKey, *, key: bool = False) -> Location | None:
         return self.index.find(path) if key else value_location(self.index, path)
+
+    def where(self, path: PathKey, *, key: bool = False) -> Deferred:
+        """`location`, looked up only if an error is reported there (see `errors.Deferred`)."""
+        return Deferred(lambda: self.location(path, key=key))
 
 
 MESSAGES = {
@@ -79,7 +83,6 @@ def _resolve(path: Path, chain: tuple[Path, ...], env: Mapping[str, str]) -> tup
         if "extends" in data:  # `extends: []`
             for key in [p for p in doc.index.entries if p[:1] == ("extends",)]:
                 del doc.index.entries[key]
-        doc.index.entries[()] = Location(display, 1, 1)
         return {k: v for k, v in data.items() if k != "extends"}, doc.index
     merged: Any = {}
     index = PositionIndex()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,11 @@ def _events(text: str) -> Callable[[], Event]:
 class _Composer:
     """Plain data (dicts, lists, str, None) from YAML events, recording positions on the way."""
 
-    def __init__(self, text: str, display: str, index: PositionIndex) -> None:
+    def __init__(self, text: str, display: str, index: PositionIndex | None) -> None:
         self.next = _events(text)
         self.display = display
-        self.entries = index.entries
+        self.record = index is not None  # None: data only (the positions come in a second pass)
+        self.entries = index.entries if index is not None else {}
         self.anchors: dict[str, tuple[Any, dict[PathKey, Location]]] = {}
 
     def at(self, event: Event) -> Location:
@@ -124,12 +125,16 @@ class _Composer:
         nxt, display = self.next, self.display
         event = nxt()
         while not isinstance(event, CollectionEndEvent):
-            child = (*path, len(items))
-            mark = event.start_mark
-            self.entries[child] = Location(display, mark.line + 1, mark.column + 1)
             if type(event) is ScalarEvent and not event.anchor:
+                if self.record:
+                    mark = event.start_mark
+                    self.entries[(*path, len(items))] = Location(display, mark.line + 1, mark.column + 1)
                 items.append(self.scalar(event))
             else:
+                child = (*path, len(items))
+                if self.record:
+                    mark = event.start_mark
+                    self.entries[child] = Location(display, mark.line + 1, mark.column + 1)
                 items.append(self.node(event, child))
             event = nxt()
         return items
@@ -158,17 +163,18 @@ class _Composer:
                 raise ProfileError(self.at(key), "mapping keys must be plain names")
             if text in out:
                 raise ProfileError(self.at(key), f"invalid YAML: duplicate key {text!r}")
-            child = (*path, text)
             value = nxt()
-            # Containers report their own start; scalars the value's position after the key.
-            key_mark, value_mark = key.start_mark, value.start_mark
-            entries = self.entries
-            entries[child] = Location(display, key_mark.line + 1, key_mark.column + 1)
-            entries[(*child, "__value__")] = Location(display, value_mark.line + 1, value_mark.column + 1)
+            if self.record:
+                # Containers report their own start; scalars the value's position after the key.
+                child = (*path, text)
+                key_mark, value_mark = key.start_mark, value.start_mark
+                entries = self.entries
+                entries[child] = Location(display, key_mark.line + 1, key_mark.column + 1)
+                entries[(*child, "__value__")] = Location(display, value_mark.line + 1, value_mark.column + 1)
             if type(value) is ScalarEvent and not value.anchor:
                 out[text] = scalar(value)
             else:
-                out[text] = self.node(value, child)
+                out[text] = self.node(value, (*path, text))
             event = nxt()
         for data, entries in merged:  # explicit keys win, then earlier sources (YAML's rule)
             taken = {name for name in data if name not in out}
@@ -194,11 +200,28 @@ class _Composer:
         return [(data, entries)]
 
 
-@dataclass
 class PositionIndex:
-    """Maps a path inside the document (`("settings", "work_mem")`) to where it was written."""
+    """Maps a path inside the document (`("settings", "work_mem")`) to where it was written.
 
-    entries: dict[PathKey, Location] = field(default_factory=dict)
+    Built on first use when given `build`: a document's positions take a second pass over its
+    text, and only an error (or `extends`, `--set`) ever asks for them."""
+
+    def __init__(
+        self, entries: dict[PathKey, Location] | None = None, *, build: Callable[[], dict] | None = None
+    ) -> None:
+        self._entries = entries if entries is not None or build is not None else {}
+        self._build = build
+
+    @property
+    def entries(self) -> dict[PathKey, Location]:
+        if self._entries is None:
+            assert self._build is not None
+            self._entries, self._build = self._build(), None
+        return self._entries
+
+    @property
+    def built(self) -> bool:
+        return self._entries is not None
 
     def find(self, path: PathKey) -> Location | None:
         """The location of the path, or of its nearest ancestor that has one."""
@@ -257,12 +280,17 @@ def read_document(path: Path, display: str) -> YamlDocument:
         raise ProfileError(None, f"{display}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(None, f"{display}: cannot read: {exc}") from None
-    index = PositionIndex({(): Location(display, 1, 1)})
-    data = _load(text, display, index)
-    return YamlDocument(path, data, index, text)
+    data = _load(text, display, None)
+
+    def positions() -> dict[PathKey, Location]:
+        index = PositionIndex({(): Location(display, 1, 1)})
+        _load(text, display, index)  # the text parsed once already: this pass cannot fail
+        return index.entries
+
+    return YamlDocument(path, data, PositionIndex(build=positions), text)
 
 
-def _load(text: str, display: str, index: PositionIndex) -> Any:
+def _load(text: str, display: str, index: PositionIndex | None) -> Any:
     try:
         return _Composer(text, display, index).document()
     except MarkedYAMLError as exc:
@@ -286,7 +314,7 @@ def parse_value(text: str, where: Location) -> Any:
     if not text.strip():
         return None
     try:
-        return _Composer(text, where.path, PositionIndex()).document()
+        return _Composer(text, where.path, None).document()
     except MarkedYAMLError as exc:
         raise ProfileError(where, f"invalid YAML value {text!r}: {exc.problem or 'cannot parse'}") from None
     except ProfileError as exc:
