@@ -279,25 +279,27 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     spelling is compared by parsing, as before; nothing is executed from these texts."""
     if spec.with_:
         return ()
-    on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
-    unique = "UNIQUE " if spec.unique else ""
-    head = f"CREATE {unique}INDEX {NAME_PLACEHOLDER} {on} {TABLE_PLACEHOLDER} USING {spec.method} ("
-    tail = ")"
-    if spec.include:
-        tail += " INCLUDE (" + ", ".join(spec.include) + ")"
-    if spec.nulls_not_distinct:
-        tail += " NULLS NOT DISTINCT"
-    if spec.where is not None:
-        tail += f" WHERE ({spec.where})"
-    plain = head + ", ".join(spec.columns) + tail
-    unwrapped = head + ", ".join(_unwrapped(c) for c in spec.columns) + tail
-    return (plain,) if unwrapped == plain else (plain, unwrapped)
+    forms: list[str] = []
+    where = None if spec.where is None else f"({spec.where})"  # the server parenthesises a predicate
+    include, nnd = tuple(spec.include), spec.nulls_not_distinct
+    for columns in (tuple(spec.columns), tuple(_unwrapped(c) for c in spec.columns)):
+        text = _declared_text(spec.unique, spec.method, columns, include, nnd, where, only)
+        if text not in forms:
+            forms.append(text)
+    return tuple(forms)
 
 
 def _declared_text(
-    unique: bool, method: str, columns: tuple[str, ...], include: tuple[str, ...], nnd: bool, where: str | None
+    unique: bool,
+    method: str,
+    columns: tuple[str, ...],
+    include: tuple[str, ...],
+    nnd: bool,
+    where: str | None,
+    only: bool = False,
 ) -> str:
-    text = f"CREATE {'UNIQUE ' if unique else ''}INDEX {NAME_PLACEHOLDER} ON {TABLE_PLACEHOLDER} USING {method} ("
+    on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
+    text = f"CREATE {'UNIQUE ' if unique else ''}INDEX {NAME_PLACEHOLDER} {on} {TABLE_PLACEHOLDER} USING {method} ("
     text += ", ".join(columns) + ")"
     if include:
         text += " INCLUDE (" + ", ".join(include) + ")"

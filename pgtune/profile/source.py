@@ -125,17 +125,13 @@ class _Composer:
         nxt, display = self.next, self.display
         event = nxt()
         while not isinstance(event, CollectionEndEvent):
+            if self.record:
+                mark = event.start_mark
+                self.entries[(*path, len(items))] = Location(display, mark.line + 1, mark.column + 1)
             if type(event) is ScalarEvent and not event.anchor:
-                if self.record:
-                    mark = event.start_mark
-                    self.entries[(*path, len(items))] = Location(display, mark.line + 1, mark.column + 1)
                 items.append(self.scalar(event))
             else:
-                child = (*path, len(items))
-                if self.record:
-                    mark = event.start_mark
-                    self.entries[child] = Location(display, mark.line + 1, mark.column + 1)
-                items.append(self.node(event, child))
+                items.append(self.node(event, (*path, len(items))))
             event = nxt()
         return items
 

@@ -14,7 +14,8 @@ WITH wanted AS (
     FROM wanted w JOIN pg_namespace n ON n.nspname = ANY (current_schemas(false))
     WHERE w.nspname IS NULL
 ), found AS (
-    SELECT s.key, c.oid, s.nspname, c.relname, c.relkind, c.reloptions, c.reltoastrelid
+    SELECT s.key, c.oid, s.nspname, c.relname, c.relkind, c.reloptions, c.reltoastrelid,
+           quote_ident(s.nspname) || '.' || quote_ident(c.relname) AS quoted
     FROM spaces s
     JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = s.nsp
     WHERE c.relkind IN ('r', 'p', 'm')
@@ -35,8 +36,7 @@ WITH wanted AS (
 -- Plain tables are their own leaf; partitioned ones get a row per leaf (or one without).
 -- Two branches rather than a join with a CTE of leaves: the planner cannot estimate these CTEs
 -- and a nested loop over them was quadratic in the number of tables.
-SELECT f.key, f.oid, f.nspname, f.relname, f.relkind,
-       quote_ident(f.nspname) || '.' || quote_ident(f.relname) AS quoted,
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted,
        false AS multilevel,
        f.oid AS leaf_oid, f.nspname AS leaf_schema, f.relname AS leaf_name,
        coalesce(f.reloptions, '{}') AS reloptions,
@@ -46,8 +46,7 @@ FROM found f
 LEFT JOIN pg_class t ON t.oid = f.reltoastrelid
 WHERE f.relkind <> 'p'
 UNION ALL
-SELECT f.key, f.oid, f.nspname, f.relname, f.relkind,
-       quote_ident(f.nspname) || '.' || quote_ident(f.relname),
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted,
        coalesce(m.multilevel, false),
        l.oid, ln.nspname, l.relname,
        coalesce(l.reloptions, '{}'),
