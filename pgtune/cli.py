@@ -19,13 +19,10 @@ import psycopg
 import typer
 from pydantic import ValidationError
 
-from pgtune import __version__, planfile
-from pgtune.applylock import apply_lock
+from pgtune import __version__, planfile, workflow
 from pgtune.connection import connect, redact, resolve_dsn, scrub
-from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
-from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.pgbouncer.console import DSN_ENV, Console
 from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.plan import Plan, Statement
@@ -139,15 +136,7 @@ def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Se
 def _plan_on(
     conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None, exclude: Sequence[str] = ()
 ) -> Plan:
-    try:
-        return build_plan(conn, loaded, as_of, tuple(exclude))
-    except psycopg.errors.LockNotAvailable:
-        raise PgtuneError(
-            f"a table the profile declares is locked by another session: planning gave up after lock_timeout "
-            f"{CATALOG_LOCK_TIMEOUT} rather than queue in front of other sessions; try again later"
-        ) from None
-    except psycopg.Error as exc:
-        raise PgtuneError(f"reading the catalog failed: {scrub(str(exc).strip(), dsn)}") from None
+    return workflow.derive(conn, workflow.Inputs(loaded, as_of, tuple(exclude)), dsn)
 
 
 @app.command()
@@ -195,7 +184,9 @@ def plan(
     _show_plan(result, fmt)
     if out is not None:
         planfile.save(result, loaded, as_of, out, exclude or ())
-        _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply --plan {out}")
+        flags = (f" --as-of {as_of}" if as_of else "") + "".join(f" --exclude '{p}'" for p in exclude or ())
+        flags += "".join(f" --set '{v}'" for v in set_ or ())
+        _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply {profile} --plan {out}{flags}")
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
 
@@ -203,12 +194,15 @@ def plan(
 @app.command()
 def apply(
     profile: Annotated[
-        Path | None, typer.Argument(help="Profile file (with --plan: defaults to the one the plan was made from).")
+        Path | None, typer.Argument(help="Profile file (with --plan too: the reviewed profile the plan was made from).")
     ] = None,
     dsn: DsnOption = None,
     saved_plan: Annotated[
         Path | None,
-        typer.Option("--plan", help="Apply exactly this saved plan (pgtune plan --out); refuse if it is stale."),
+        typer.Option(
+            "--plan",
+            help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")] = False,
     yes: Annotated[
@@ -219,7 +213,7 @@ def apply(
         typer.Option(
             "--wait",
             min=0,
-            help="Seconds to wait for another pgtune apply of the same profile to finish (pgtune's own lock; "
+            help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
             "not PostgreSQL's lock_timeout).",
         ),
     ] = 0,
@@ -242,57 +236,45 @@ def apply(
     set_: SetOption = None,
     exclude: ExcludeOption = None,
 ) -> None:
-    """Plan (or take a saved plan), then execute it under pgtune's apply lock: one reload, verify."""
+    """Plan, then execute under pgtune's apply lock: one reload, verify.
+
+    With --plan FILE, the plan is still derived afresh from PROFILE and the server, and runs only if
+    it equals the saved one in every change, statement, lock and hazard."""
+    if saved_plan is not None and profile is None:
+        raise ApplyRefused(
+            "give the PROFILE with --plan FILE (the reviewed file from your checkout): pgtune derives the plan again "
+            "from it and runs it only if it equals the saved one; a path written in the plan file is never used"
+        )
+    if profile is None:
+        raise ApplyRefused("give a PROFILE, or a PROFILE and a saved plan with --plan FILE")
     saved = planfile.load(saved_plan) if saved_plan is not None else None
-    excludes = tuple(exclude or ())
-    if saved is not None:
-        if as_of is not None and as_of != saved.as_of:
-            raise ApplyRefused("--as-of cannot change a saved plan: it was made with --as-of " + str(saved.as_of))
-        if exclude and excludes != saved.exclude:
-            raise ApplyRefused("--exclude cannot change a saved plan: it was made with --exclude " + str(saved.exclude))
-        as_of, excludes = saved.as_of, saved.exclude
-        loaded = load_profile(profile or Path(saved.profile_path), set_ or ())
-        if planfile.profile_digest(loaded) != saved.profile_digest:
-            raise planfile.PlanFileError(
-                f"Saved plan was made from a different profile than {loaded.path} (its resolved content differs); "
-                "run `pgtune plan --out` again and review the new plan. Nothing was executed."
-            )
-    elif profile is None:
-        raise ApplyRefused("give a PROFILE, or a saved plan with --plan FILE")
-    else:
-        loaded = load_profile(profile, set_ or ())
-    allowed = {c.strip().upper() for c in allow_hazards.split(",") if c.strip()}
-    unknown = sorted(allowed - set(HAZARDS))
-    if unknown:
-        raise ApplyRefused(f"--allow-hazards: unknown hazard code {unknown[0]!r}; known: {', '.join(sorted(HAZARDS))}")
+    loaded = load_profile(profile, set_ or ())
+    inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()))
+    if saved is not None and saved_plan is not None:
+        workflow.check_saved_inputs(saved, inputs, saved_plan)
+    allowed = workflow.parse_allowed(allow_hazards)
+    against = (saved, saved_plan) if saved is not None and saved_plan is not None else None
     with _target(dsn, sandbox, schema) as target:
         if dry_run:
-            result = saved.plan if saved is not None else _plan(loaded, target, as_of, excludes)
+            with connect(target) as conn:
+                result = workflow.derive(conn, inputs, target)
+            if against is not None:
+                planfile.verify(against[0], result, against[1])
             _out_plan(render_text(result))
             if not result.empty:
                 _out("\n" + render_sql(result))
             return
-        with connect(target) as conn, apply_lock(conn, loaded.profile.name, wait):
-            result = _plan_on(conn, loaded, target, as_of, excludes)
-            if saved is not None:
-                if planfile.fingerprint(result) != saved.fingerprint:
-                    reasons = planfile.stale_reasons(saved.plan, result)
-                    raise planfile.PlanFileError(
-                        "Saved plan is stale: " + "; ".join(reasons) + ". Run `pgtune plan --out` again and review "
-                        "the new plan. Nothing was executed."
-                    )
-                result = saved.plan  # exactly what was reviewed
-            if not UI.quiet or result.empty:
-                _out_plan(render_text(result))
+
+        def show(fresh: Plan) -> None:
+            if not UI.quiet or fresh.empty:
+                _out_plan(render_text(fresh))
+
+        with (
+            connect(target) as conn,
+            workflow.locked_plan(conn, inputs, wait, allowed, against, target, show) as result,
+        ):
             if result.empty:
                 return
-            needed = gated_codes(result)
-            missing = [code for code in needed if code not in allowed]
-            if missing:
-                raise ApplyRefused(
-                    f"refusing to apply: the plan carries gated hazards {', '.join(missing)}; "
-                    f"review them and re-run with --allow-hazards {','.join(needed)} (nothing was executed)"
-                )
             if not yes and saved is None:
                 if not sys.stdin.isatty():
                     raise ApplyRefused(
@@ -316,7 +298,7 @@ def apply(
                     on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
                     bouncer=bouncer,
                 )
-        after = _plan(loaded, target, as_of, excludes)
+        after = _plan(loaded, target, inputs.as_of, inputs.exclude)
         statuses = _statuses(report, after)
         _out(render_apply_report(report, statuses))
         if report.failed:

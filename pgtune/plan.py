@@ -34,6 +34,7 @@ class Statement:
     progress: str | None = None  # pg_stat_progress_* view that reports on it (create_index)
     target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`)
     file: str | None = None  # the file a pgbouncer.ini statement edits
+    locks: tuple[tuple[str, str], ...] = ()  # other relations it locks: (schema.name, mode), e.g. FK targets
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class Change:
     def lock(self) -> str:
         """The strongest lock any of its statements takes."""
         return max((s.lock for s in self.statements), key=LOCK_MODES.index, default="none")
+
+    @property
+    def other_locks(self) -> tuple[tuple[str, str], ...]:
+        """Locks its statements take on relations other than its own object, strongest per relation."""
+        out: dict[str, str] = {}
+        for s in self.statements:
+            for relation, mode in s.locks:
+                if relation not in out or LOCK_MODES.index(mode) > LOCK_MODES.index(out[relation]):
+                    out[relation] = mode
+        return tuple(out.items())
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,23 @@
-"""Saved plans: `plan --out` writes one, `apply --plan` executes exactly it or refuses as stale.
+"""Saved plans: `plan --out` writes a record of what was reviewed; `apply --plan` runs it or nothing.
 
-pgtune keeps no state file: the catalog is the state. So a plan is bound to the state it was
-computed from by a **fingerprint** — the digest of the canonical plan that state produced (server
-version, every change with its before/after values and statements, every notice). Everything
-the profile manages feeds that plan: a managed value that moves changes a before-value or adds
-or removes a change. At apply pgtune re-reads the catalog under its apply lock, recomputes the
-plan from the same profile, and refuses unless the fingerprints match, naming what moved (a
-structured diff of the two plans, never of rendered text). A digest of the resolved profile
-binds the plan to its profile too.
+A saved plan is a **record, never a program**. pgtune never executes what the file says: at apply
+it derives the plan afresh — from the profile named on the command line (never a path read from
+the file), the live catalog under the apply lock, and the command line's `--as-of`/`--exclude` —
+and executes that fresh plan only if it equals the saved record in every field: each change, its
+before/after, every statement (SQL, target, file, locks, retry and transaction flags), hazards,
+restart flags, notices and checks. Any difference is a refusal naming what differs, with nothing
+executed. An edited file and a database that moved on look the same from here (the file differs
+from what the server now needs); the file's own digest tells the two apart in the message.
 
-The file is the JSON plan (format_version 1) plus a `saved` block; it never holds a password
-(plans carry no DSN).
+What the file holds and how far each part is trusted:
+- the plan (format_version 1 JSON): compared, never executed, never a source of hazards;
+- `profile_path`: shown in messages only (the profile is the command line's argument);
+- `profile_digest`: must equal the digest of the profile given — a plan of another profile (or of
+  a changed one) is refused;
+- `as_of`, `exclude`: must equal the command line's (so the deploy command states them: a file
+  cannot move "now" or hide objects);
+- `fingerprint`: digest of the record as pgtune wrote it; a mismatch says the file was edited.
+The file never holds a password (plans carry no DSN).
 """
 
 from __future__ import annotations
@@ -29,16 +36,18 @@ from pgtune.plan import Change, Check, Hazard, Notice, Plan, ServerInfo, Stateme
 from pgtune.profile.loader import LoadedProfile
 from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 
-SAVED_FORMAT = 1
+SAVED_FORMAT = 2
+"""2: the fingerprint covers the whole record; 1 (fingerprint of changes and notices only) is refused."""
+MAX_PLAN_BYTES = 64 * 2**20
 
 
 class PlanFileError(PgtuneError):
-    """A saved plan that cannot be read, or no longer applies (stale, other profile)."""
+    """A saved plan that cannot be read, or does not match what pgtune derives now. Nothing ran."""
 
 
 @dataclass(frozen=True)
 class SavedPlan:
-    plan: Plan
+    record: dict[str, Any]  # the plan as written (JSON), without the `saved` block: compared, never run
     profile_path: str
     profile_digest: str
     fingerprint: str
@@ -47,24 +56,37 @@ class SavedPlan:
     created_at: str
     pgtune_version: str
 
+    @property
+    def plan(self) -> Plan:
+        """The record as a Plan, for display (`pgtune show`) only."""
+        return plan_from_dict(self.record)
+
+    @property
+    def edited(self) -> bool:
+        """The record is not what pgtune wrote (its digest differs from the recorded fingerprint)."""
+        return _digest(self.record) != self.fingerprint
+
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(_canonical(value).encode()).hexdigest()
+
+
 def profile_digest(loaded: LoadedProfile) -> str:
     """Digest of the resolved profile (after extends and interpolation), not of its text."""
-    data = loaded.profile.model_dump(mode="json", by_alias=True)
-    return "sha256:" + hashlib.sha256(_canonical(data).encode()).hexdigest()
+    return _digest(loaded.profile.model_dump(mode="json", by_alias=True))
 
 
-def _state(plan: Plan) -> dict[str, Any]:
-    doc = plan_to_dict(plan)
-    return {"server": doc["server"], "changes": doc["changes"], "notices": doc["notices"]}
+def record(plan: Plan) -> dict[str, Any]:
+    """The plan as its saved record: exactly the JSON `plan --format json` prints, as JSON values."""
+    return json.loads(_canonical(plan_to_dict(plan)))
 
 
 def fingerprint(plan: Plan) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(_state(plan)).encode()).hexdigest()
+    return _digest(record(plan))
 
 
 def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path, exclude: Sequence[str] = ()) -> None:
@@ -82,112 +104,191 @@ def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path, exclu
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
+def _text(saved: dict[str, Any], key: str, path: Path, optional: bool = False) -> str | None:
+    value = saved.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise PlanFileError(f"{path}: damaged saved plan (saved.{key} is not a string)")
+    return value
+
+
 def load(path: Path) -> SavedPlan:
+    """Read a saved plan as data: JSON only, bounded in size, every field type-checked."""
     try:
+        if not path.is_file():
+            raise PlanFileError(f"{path}: not a saved plan (not a regular file)")
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanFileError(f"{path}: not a saved plan (larger than {MAX_PLAN_BYTES // 2**20} MB)")
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanFileError(f"cannot read saved plan {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path}: not a saved plan (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a saved plan (invalid JSON: {exc.msg})") from None
-    if not isinstance(doc, dict) or "saved" not in doc:
+    except RecursionError:
+        raise PlanFileError(f"{path}: not a saved plan (nested too deeply)") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("saved"), dict):
         raise PlanFileError(f"{path}: not a saved plan (write one with `pgtune plan PROFILE --out FILE`)")
-    if doc.get("format_version") != FORMAT_VERSION or doc["saved"].get("format") != SAVED_FORMAT:
-        raise PlanFileError(f"{path}: saved plan format {doc.get('format_version')} is not supported by this pgtune")
-    try:
-        saved = doc["saved"]
-        return SavedPlan(
-            plan_from_dict(doc),
-            saved["profile_path"],
-            saved["profile_digest"],
-            saved["fingerprint"],
-            saved.get("as_of"),
-            tuple(saved.get("exclude", ())),
-            saved.get("created_at", ""),
-            saved.get("pgtune_version", ""),
+    saved = doc.pop("saved")
+    if doc.get("format_version") != FORMAT_VERSION or saved.get("format") != SAVED_FORMAT:
+        raise PlanFileError(
+            f"{path}: saved plan format {saved.get('format')!r} is not the one this pgtune writes ({SAVED_FORMAT}); "
+            "run `pgtune plan --out` again"
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlanFileError(f"{path}: damaged saved plan ({type(exc).__name__}: {exc})") from None
+    exclude = saved.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(p, str) for p in exclude):
+        raise PlanFileError(f"{path}: damaged saved plan (saved.exclude is not a list of strings)")
+    return SavedPlan(
+        doc,
+        _text(saved, "profile_path", path) or "",
+        _text(saved, "profile_digest", path) or "",
+        _text(saved, "fingerprint", path) or "",
+        _text(saved, "as_of", path, optional=True),
+        tuple(exclude),
+        _text(saved, "created_at", path, optional=True) or "",
+        _text(saved, "pgtune_version", path, optional=True) or "",
+    )
 
 
 def plan_from_dict(doc: dict[str, Any]) -> Plan:
-    """The Plan a JSON plan describes (the inverse of render.jsonplan.plan_to_dict)."""
+    """The Plan a JSON plan describes (the inverse of render.jsonplan.plan_to_dict): for display."""
+    try:
+        return _plan_from_dict(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanFileError(f"damaged saved plan ({type(exc).__name__}: {exc})") from None
+
+
+def _plan_from_dict(doc: dict[str, Any]) -> Plan:
     changes = []
     for c in doc["changes"]:
         statements = tuple(
             Statement(
-                s["sql"],
-                s["transactional"],
-                s.get("lock", "none"),
-                s.get("retryable", True),
+                str(s["sql"]),
+                bool(s["transactional"]),
+                str(s.get("lock", "none")),
+                bool(s.get("retryable", True)),
                 s.get("progress"),
-                s.get("target", "postgres"),
+                str(s.get("target", "postgres")),
                 s.get("file"),
+                tuple((str(lk["relation"]), str(lk["mode"])) for lk in s.get("locks", [])),
             )
             for s in c["statements"]
         )
         changes.append(
             Change(
-                c["kind"],
-                c["object"],
-                c["action"],
+                str(c["kind"]),
+                str(c["object"]),
+                str(c["action"]),
                 c["before"],
                 c["after"],
                 statements,
-                restart_required=c["restart_required"],
-                reload_required=c["reload_required"],
-                hazards=tuple(Hazard(h["code"], h["message"]) for h in c["hazards"]),
+                restart_required=bool(c["restart_required"]),
+                reload_required=bool(c["reload_required"]),
+                hazards=tuple(Hazard(str(h["code"]), str(h["message"])) for h in c["hazards"]),
                 note=c.get("note"),
                 source=c.get("source"),
             )
         )
     notices = tuple(Notice(n["kind"], n["object"], n["code"], n["message"]) for n in doc.get("notices", []))
     checks = tuple(Check(k["code"], k["status"], k["message"], k.get("numbers", {})) for k in doc.get("checks", []))
-    server = ServerInfo(doc["server"]["version"], doc["server"]["version_num"])
-    return Plan(doc["profile"], server, tuple(changes), notices, checks)
+    server = ServerInfo(str(doc["server"]["version"]), int(doc["server"]["version_num"]))
+    return Plan(str(doc["profile"]), server, tuple(changes), notices, checks)
 
 
-def _keyed(plan: Plan) -> dict[str, Any]:
-    state = _state(plan)
-    out: dict[str, Any] = {"server": state["server"]["version"]}
-    for c in state["changes"]:
-        out[f"{c['kind']} {c['object']}"] = {k: c[k] for k in ("action", "before", "after", "sql")}
-    for n in state["notices"]:
-        out[f"notice {n['code']} {n['object']}"] = n["message"]
+def verify(saved: SavedPlan, fresh: Plan, path: Path) -> None:
+    """Refuse unless the fresh plan equals the saved record in every field."""
+    now = record(fresh)
+    if now == saved.record:
+        return
+    reasons = differences(saved.record, now)
+    head = (
+        f"{path} was edited after pgtune wrote it and does not match what pgtune derives now"
+        if saved.edited
+        else "Saved plan is stale"
+    )
+    raise PlanFileError(
+        f"{head}: " + "; ".join(reasons) + ". Run `pgtune plan --out` again and review the new plan. "
+        "Nothing was executed."
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _keyed(doc: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for index, c in enumerate(doc.get("changes") or []):
+        if isinstance(c, dict):
+            out[f"{c.get('kind')} {c.get('object')}"] = c
+        else:
+            out[f"change #{index + 1}"] = c
+    for n in doc.get("notices") or []:
+        if isinstance(n, dict):
+            out[f"notice {n.get('code')} {n.get('object')}"] = n.get("message")
+    for k in doc.get("checks") or []:
+        if isinstance(k, dict):
+            out[f"check {k.get('code')}"] = {key: k.get(key) for key in ("status", "message", "numbers")}
     return out
 
 
-def _describe_change(entry: dict[str, Any]) -> str:
-    return f"{entry['action']} {entry['before']!r} -> {entry['after']!r}"
+def _field(path: str) -> str:
+    """DeepDiff's root['statements'][0]['sql'] as statements[0].sql."""
+    out = path.removeprefix("root")
+    for quote in ("['", "']"):
+        out = out.replace(quote, "." if quote == "['" else "")
+    return out.lstrip(".")
 
 
-def stale_reasons(saved: Plan, fresh: Plan) -> list[str]:
-    """What moved between the saved plan and the one the server produces now, one line each."""
-    old, new = _keyed(saved), _keyed(fresh)
-    lines = []
-    for key in sorted(new.keys() - old.keys()):
-        value = new[key]
-        detail = _describe_change(value) if isinstance(value, dict) else value
-        lines.append(f"{key}: now needed ({detail}), not in the saved plan")
-    for key in sorted(old.keys() - new.keys()):
-        lines.append(f"{key}: in the saved plan, no longer needed (the server changed)")
+def differences(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """What differs between a saved record and the plan derived now, one line each (structured)."""
     from deepdiff import DeepDiff  # here, not at the top: every CLI run would pay ~60 ms to import it
 
+    lines: list[str] = []
+    rest = {k: v for k, v in saved.items() if k not in ("changes", "notices", "checks")}
+    now_rest = {k: v for k, v in fresh.items() if k not in ("changes", "notices", "checks")}
+    old, new = _keyed(saved), _keyed(fresh)
+    for key in sorted(new.keys() - old.keys()):
+        value = new[key]
+        if isinstance(value, dict) and "action" in value:
+            detail = f"{value['action']} {value.get('before')!r} -> {value.get('after')!r}"
+        else:
+            detail = _short(value)
+        lines.append(f"{key}: now needed ({detail}), not in the saved plan")
+    for key in sorted(old.keys() - new.keys()):
+        lines.append(f"{key}: in the saved plan, no longer needed (not derived now)")
     for key in sorted(old.keys() & new.keys()):
-        if not isinstance(old[key], dict) or not isinstance(new[key], dict):
-            if old[key] != new[key]:
-                lines.append(f"{key}: was {old[key]!r} when planned, now {new[key]!r}")
+        lines.extend(_compare(f"{key}: ", old[key], new[key], DeepDiff))
+    # Order: the same changes in another order run differently.
+    if not lines and [k for k in old if k in new] != [k for k in new if k in old]:
+        lines.append("the changes are in another order than in the saved plan")
+    derived = ("summary", "epilogue", "epilogue_statements")  # follow from the changes: said once already
+    for key in sorted(set(rest) | set(now_rest), key=lambda k: (k in derived, k)):
+        if key in derived and lines:
             continue
-        diff = DeepDiff(old[key], new[key], verbose_level=2)
-        for path, change in {**diff.get("values_changed", {}), **diff.get("type_changes", {})}.items():
-            field = path.removeprefix("root['").split("']")[0]
-            lines.append(f"{key}: {field} was {change['old_value']!r} when planned, now {change['new_value']!r}")
-        for kind in (
-            "iterable_item_added",
-            "iterable_item_removed",
-            "dictionary_item_added",
-            "dictionary_item_removed",
-        ):
-            for path in diff.get(kind, {}):
-                field = path.removeprefix("root['").split("']")[0]
-                lines.append(f"{key}: {field} differs from the saved plan")
+        lines.extend(_compare(f"{key}: ", rest.get(key), now_rest.get(key), DeepDiff))
     return list(dict.fromkeys(lines)) or ["the plan differs (no detail)"]
+
+
+def _compare(prefix: str, old: Any, new: Any, deepdiff: Any) -> list[str]:
+    if old == new:
+        return []
+    if not isinstance(old, dict | list) or not isinstance(new, dict | list):
+        return [f"{prefix}was {_short(old)} when planned, now {_short(new)}"]
+    diff = deepdiff(old, new, verbose_level=2)
+    lines = []
+    for path, change in {**diff.get("values_changed", {}), **diff.get("type_changes", {})}.items():
+        where = _field(path) or "value"
+        lines.append(
+            f"{prefix}{where} was {_short(change['old_value'])} when planned, now {_short(change['new_value'])}"
+        )
+    for kind in ("iterable_item_added", "dictionary_item_added"):
+        for path in diff.get(kind, {}):
+            lines.append(f"{prefix}{_field(path)} is not in the saved plan")
+    for kind in ("iterable_item_removed", "dictionary_item_removed"):
+        for path in diff.get(kind, {}):
+            lines.append(f"{prefix}{_field(path)} is in the saved plan, not derived now")
+    return lines or [f"{prefix}differs from the saved plan"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -62,6 +63,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
         "sql": ["ALTER SYSTEM SET \"shared_buffers\" = '256MB'"],
         "transactional": False,
         "lock": "none",
+        "other_locks": [],
         "restart_required": True,
         "reload_required": True,
         "hazards": [],
@@ -76,6 +78,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
                 "progress": None,
                 "target": "postgres",
                 "file": None,
+                "locks": [],
             }
         ],
     }
@@ -244,5 +247,9 @@ def test_quiet_and_verbose(pg: Server, cli: Cli, profile: Path) -> None:
 def test_shell_completion_script() -> None:
     """typer's completion, for the installed `pgtune` command (CI shells are not auto-detected: name one)."""
     script = Path(sys.executable).parent / "pgtune"
-    result = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, check=False)
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}  # where shellingham finds a shell,
+    # --show-completion is a flag and "bash" would be an extra argument
+    result = subprocess.run(
+        [str(script), "--show-completion", "bash"], capture_output=True, text=True, check=False, env=env
+    )
     assert result.returncode == 0 and "complete -o default -F _pgtune_completion pgtune" in result.stdout

@@ -465,6 +465,7 @@ def test_cli_json_names_index_objects_and_apply_converges(
         "progress": "create_index",
         "target": "postgres",
         "file": None,
+        "locks": [],
     }
     assert {h["code"] for h in changes[2]["hazards"]} == {"INDEX_DROPPED"}
     applied = cli("apply", str(profile), "--dsn", letta.dsn, "--yes")

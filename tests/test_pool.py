@@ -467,6 +467,7 @@ def test_cli_plan_and_apply_through_the_environment_dsn(
         "progress": None,
         "target": "pgbouncer.ini",
         "file": str(pgbouncer.ini),
+        "locks": [],
     }
     assert doc["epilogue_statements"] == [{"sql": "RELOAD", "target": "pgbouncer"}]
     dry = cli("apply", str(path), "--dsn", pg16.dsn, "--dry-run", env=env)

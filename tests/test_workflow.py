@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.applylock import PGTUNE_LOCK_CLASS
+from pgtune.applylock import APPLY_LOCK_KEY, PGTUNE_LOCK_CLASS
 from tests.conftest import CliResult, Server, run_cli, start_cli
 
 Cli = Callable[..., CliResult]
@@ -47,7 +47,7 @@ def test_saved_plan_applies_exactly_and_only_once(events: Server, cli: Cli, prof
     saved = tmp_path / "plan.json"
     planned = cli("plan", str(profile), "--dsn", events.dsn, "--out", str(saved))
     assert planned.code == 0, planned.stderr
-    assert f"To apply exactly these changes: pgtune apply --plan {saved}" in planned.stderr
+    assert f"To apply exactly these changes: pgtune apply {profile} --plan {saved}" in planned.stderr
     doc = json.loads(saved.read_text())
     assert doc["saved"]["fingerprint"].startswith("sha256:")
     assert doc["saved"]["profile_digest"].startswith("sha256:")
@@ -62,12 +62,12 @@ def test_saved_plan_applies_exactly_and_only_once(events: Server, cli: Cli, prof
     assert shown.code == 0 and "Plan: 1 to create, 3 to update, 0 to delete, 0 to replace." in shown.stdout
     shown_json = json.loads(cli("show", str(saved), "--format", "json").stdout)
     assert shown_json["changes"] == doc["changes"]
-    # apply --plan without a profile argument: the plan names its profile; no prompt (it was reviewed).
-    applied = cli("apply", "--plan", str(saved), "--dsn", events.dsn)
+    # the reviewed profile and the plan; no prompt (it was reviewed).
+    applied = cli("apply", str(profile), "--plan", str(saved), "--dsn", events.dsn)
     assert applied.code == 0, applied.stderr
     assert events.show("work_mem") == "64MB"
     assert events.one("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_events_kind'") == 1
-    again = cli("apply", "--plan", str(saved), "--dsn", events.dsn)
+    again = cli("apply", str(profile), "--plan", str(saved), "--dsn", events.dsn)
     assert again.code == 1
     assert "Saved plan is stale: " in again.stderr
     assert "setting work_mem: in the saved plan, no longer needed" in again.stderr
@@ -83,7 +83,7 @@ def test_a_setting_changed_between_plan_and_apply_makes_the_plan_stale(
     events.sql("SELECT pg_reload_conf()")
     time.sleep(0.2)
     position = events.log_position()
-    result = cli("apply", "--plan", str(saved), "--dsn", events.dsn)
+    result = cli("apply", str(profile), "--plan", str(saved), "--dsn", events.dsn)
     assert result.code == 1
     assert result.stderr.startswith("Error: Saved plan is stale: ")
     assert "setting random_page_cost: in the saved plan, no longer needed" in result.stderr
@@ -101,7 +101,7 @@ def test_drift_on_a_value_that_needed_no_change_is_caught(
     saved = tmp_path / "plan.json"
     assert cli("plan", str(profile), "--dsn", events.dsn, "--out", str(saved)).code == 0
     events.sql("ALTER SYSTEM SET random_page_cost = 2")
-    result = cli("apply", "--plan", str(saved), "--dsn", events.dsn)
+    result = cli("apply", str(profile), "--plan", str(saved), "--dsn", events.dsn)
     assert result.code == 1
     assert "setting random_page_cost: now needed (update '2' -> '4'), not in the saved plan" in result.stderr
 
@@ -112,26 +112,26 @@ def test_a_changed_profile_does_not_match_its_saved_plan(
     saved = tmp_path / "plan.json"
     assert cli("plan", str(profile), "--dsn", events.dsn, "--out", str(saved)).code == 0
     profile.write_text(PROFILE.replace("64MB", "32MB"))
-    result = cli("apply", "--plan", str(saved), "--dsn", events.dsn)
+    result = cli("apply", str(profile), "--plan", str(saved), "--dsn", events.dsn)
     assert result.code == 1
     assert "Saved plan was made from a different profile" in result.stderr
     assert events.auto_conf() == {}
     broken = tmp_path / "broken.json"
     broken.write_text('{"changes": [')
-    bad = cli("apply", "--plan", str(broken), "--dsn", events.dsn)
+    bad = cli("apply", str(profile), "--plan", str(broken), "--dsn", events.dsn)
     assert bad.code == 1 and f"{broken}:1:14: not a saved plan (invalid JSON" in bad.stderr
 
 
 def test_a_second_apply_fails_naming_the_holder_then_waits_with_wait(events: Server, cli: Cli, profile: Path) -> None:
     holder = psycopg.connect(events.dsn, autocommit=True, application_name="deploy-job-41")
-    holder.execute("SELECT pg_advisory_lock(%s, hashtext('deploy'))", (PGTUNE_LOCK_CLASS,))
+    holder.execute("SELECT pg_advisory_lock(%s, %s)", (PGTUNE_LOCK_CLASS, APPLY_LOCK_KEY))
     pid = holder.info.backend_pid
     try:
         started = time.monotonic()
         blocked = cli("apply", str(profile), "--dsn", events.dsn, "--yes")
         assert blocked.code == 1
         assert time.monotonic() - started < 20
-        assert "another pgtune apply of profile 'deploy' is running on this database: " in blocked.stderr
+        assert "another pgtune apply is running on this database (any profile): " in blocked.stderr
         assert f"pid {pid} (application_name 'deploy-job-41', user postgres" in blocked.stderr
         assert "waited 0s (--wait). Nothing was executed." in blocked.stderr
         assert events.auto_conf() == {}
@@ -159,7 +159,7 @@ def test_two_applies_at_once_exactly_one_runs(events: Server, profile: Path) -> 
             pytest.fail(f"the first apply never reached its index build: {first.communicate(timeout=60)}")
         second = run_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
         assert second.code == 1
-        assert "another pgtune apply of profile 'deploy' is running" in second.stderr
+        assert "another pgtune apply is running on this database" in second.stderr
         assert "application_name 'pgtune'" in second.stderr
     finally:
         blocker.rollback()

@@ -20,6 +20,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "sql": [s.sql for s in change.statements],
         "transactional": change.transactional,
         "lock": change.lock,
+        "other_locks": [{"relation": r, "mode": m} for r, m in change.other_locks],
         "restart_required": change.restart_required,
         "reload_required": change.reload_required,
         "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
@@ -34,6 +35,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
                 "progress": s.progress,
                 "target": s.target,
                 "file": s.file,
+                "locks": [{"relation": r, "mode": m} for r, m in s.locks],
             }
             for s in change.statements
         ],

@@ -45,12 +45,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        from pgtune.applylock import apply_lock
+        from pgtune import workflow
         from pgtune.connection import connect, resolve_dsn, scrub
-        from pgtune.engine import build_plan
         from pgtune.errors import PgtuneError
         from pgtune.executor import APPLIED, ExecOptions, execute
-        from pgtune.hazards import gated_codes
         from pgtune.profile.loader import load_profile
         from pgtune.render.jsonplan import change_to_dict
         from pgtune.render.text import describe
@@ -61,8 +59,10 @@ def main() -> None:
     dsn = resolve_dsn(p["dsn"])
     try:
         loaded = load_profile(p["profile"])
+        inputs = workflow.Inputs(loaded, p["as_of"], tuple(p["exclude"]))
+        allowed = workflow.parse_allowed(p["allow_hazards"])
         with connect(dsn) as conn:
-            plan = build_plan(conn, loaded, p["as_of"], tuple(p["exclude"]))
+            plan = workflow.derive(conn, inputs, dsn)
             result = {
                 "changed": not plan.empty,
                 "changes": [change_to_dict(c) for c in plan.changes],
@@ -80,14 +80,8 @@ def main() -> None:
             if module.check_mode or plan.empty:
                 module.exit_json(**result)
                 return
-            missing = [code for code in gated_codes(plan) if code not in {h.upper() for h in p["allow_hazards"]}]
-            if missing:
-                module.fail_json(
-                    msg=f"the plan carries gated hazards {', '.join(missing)}: allow them with allow_hazards", **result
-                )
-                return
-            with apply_lock(conn, loaded.profile.name, p["wait"]):
-                fresh = build_plan(conn, loaded, p["as_of"], tuple(p["exclude"]))
+            # One sequence for every caller (pgtune.workflow): re-plan under the apply lock, gate *that* plan.
+            with workflow.locked_plan(conn, inputs, p["wait"], allowed, dsn=dsn) as fresh:
                 report = execute(fresh, conn, ExecOptions(lock_timeout=p["lock_timeout"]))
         result["outcomes"] = [
             {"object": o.change.object, "kind": o.change.kind, "status": o.status, "error": o.error}

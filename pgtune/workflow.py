@@ -1,0 +1,114 @@
+"""The apply sequence as library functions: derive → (compare with a saved record) → gate → execute.
+
+One place for the rules every caller must follow (the CLI, the Ansible module, tests):
+- what runs is always a plan derived afresh from the profile and the live catalog — under the
+  apply lock when it will be executed — never a plan read from a file;
+- a saved plan only decides *whether* to run: the fresh plan must equal it in every field;
+- gated hazards are read from the plan that runs, after the locked re-plan, never from a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from pgtune import planfile
+from pgtune.applylock import apply_lock
+from pgtune.connection import scrub
+from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
+from pgtune.errors import ApplyRefused, PgtuneError
+from pgtune.hazards import HAZARDS, gated_codes
+from pgtune.plan import Plan
+from pgtune.profile.loader import LoadedProfile
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a plan is derived from besides the catalog: all of it from the caller, none from a file."""
+
+    loaded: LoadedProfile
+    as_of: str | None = None
+    exclude: tuple[str, ...] = ()
+
+
+def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
+    """The plan the server needs now; catalog trouble becomes a PgtuneError (DSN scrubbed)."""
+    try:
+        return build_plan(conn, inputs.loaded, inputs.as_of, inputs.exclude)
+    except psycopg.errors.LockNotAvailable:
+        raise PgtuneError(
+            f"a table the profile declares is locked by another session: planning gave up after lock_timeout "
+            f"{CATALOG_LOCK_TIMEOUT} rather than queue in front of other sessions; try again later"
+        ) from None
+    except psycopg.Error as exc:
+        message = scrub(str(exc).strip(), dsn)
+        if conn.broken:
+            raise PgtuneError(f"the connection to the server was lost while planning: {message}") from None
+        raise PgtuneError(f"reading the catalog failed: {message}") from None
+
+
+def check_saved_inputs(saved: planfile.SavedPlan, inputs: Inputs, path: Path) -> None:
+    """A saved plan binds its profile, --as-of and --exclude; the caller must give the same ones."""
+    if planfile.profile_digest(inputs.loaded) != saved.profile_digest:
+        raise planfile.PlanFileError(
+            f"Saved plan was made from a different profile than {inputs.loaded.path} (its resolved content differs; "
+            f"{path} names {saved.profile_path!r}); run `pgtune plan --out` again and review the new plan. "
+            "Nothing was executed."
+        )
+    if inputs.as_of != saved.as_of:
+        flag = f"--as-of {saved.as_of}" if saved.as_of else "no --as-of"
+        raise ApplyRefused(
+            f"Saved plan {path} was made with {flag}; apply it with the same (now: "
+            f"{'--as-of ' + inputs.as_of if inputs.as_of else 'none'}). Nothing was executed."
+        )
+    if tuple(inputs.exclude) != saved.exclude:
+        wanted = " ".join(f"--exclude {p!r}" for p in saved.exclude) or "no --exclude"
+        raise ApplyRefused(f"Saved plan {path} was made with {wanted}; apply it with the same. Nothing was executed.")
+
+
+def parse_allowed(text: str | Sequence[str]) -> set[str]:
+    """--allow-hazards CODE,CODE (or a list): known codes only."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    allowed = {c.strip().upper() for c in items if c.strip()}
+    unknown = sorted(allowed - set(HAZARDS))
+    if unknown:
+        raise ApplyRefused(f"--allow-hazards: unknown hazard code {unknown[0]!r}; known: {', '.join(sorted(HAZARDS))}")
+    return allowed
+
+
+def gate(plan: Plan, allowed: set[str]) -> None:
+    """Refuse a plan that carries gated hazards the caller did not allow (nothing executed)."""
+    needed = gated_codes(plan)
+    missing = [code for code in needed if code not in allowed]
+    if missing:
+        raise ApplyRefused(
+            f"refusing to apply: the plan carries gated hazards {', '.join(missing)}; "
+            f"review them and re-run with --allow-hazards {','.join(needed)} (nothing was executed)"
+        )
+
+
+@contextmanager
+def locked_plan(
+    conn: psycopg.Connection,
+    inputs: Inputs,
+    wait: float,
+    allowed: set[str],
+    saved: tuple[planfile.SavedPlan, Path] | None = None,
+    dsn: str = "",
+    show: Callable[[Plan], None] | None = None,
+) -> Iterator[Plan]:
+    """Under the apply lock: derive the plan, hold it to a saved record, gate it; yield the plan to
+    execute (still under the lock). `show` sees the plan before the gate, so a refusal can be read."""
+    with apply_lock(conn, wait):
+        fresh = derive(conn, inputs, dsn)
+        if saved is not None:
+            planfile.verify(saved[0], fresh, saved[1])
+        if show is not None:
+            show(fresh)
+        if not fresh.empty:
+            gate(fresh, allowed)
+        yield fresh
