@@ -79,6 +79,10 @@ class ConnectionFailed(PgtuneError):
     """The database could not be reached. The message never carries a password."""
 
 
+class CatalogChanged(PgtuneError):
+    """Another session changed the catalog while pgtune read it; planning again sees a settled state."""
+
+
 class ApplyRefused(PgtuneError):
     """apply would not start (no confirmation, gated hazard, ...). Nothing was executed."""
 

@@ -205,3 +205,38 @@ def test_planning_gives_up_on_a_locked_table_instead_of_queueing(events: Server,
     assert result.code == 1
     assert "a table the profile declares is locked by another session" in result.stderr
     assert elapsed < 15
+
+
+def test_two_profiles_on_one_database_never_interleave(
+    events: Server, profile: Path, write_profile: Callable[..., Path]
+) -> None:
+    """The apply lock is the database's, not the profile's: while profile A builds an index, an
+    apply of profile B is refused naming A's session, and B's plan does not take A's in-flight
+    build for a leftover to prune."""
+    other = write_profile("name: other\ntables:\n  public.events: {prune_indexes: true}\n", name="other.yaml")
+    blocker = psycopg.connect(events.dsn)
+    blocker.execute("INSERT INTO public.events VALUES (100000, 'open')")  # an open writer: CIC waits for it
+    first = start_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
+    try:
+        reached = events.wait_for(
+            "SELECT count(*) FROM pg_stat_progress_create_index p JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.application_name = 'pgtune'"
+        )
+        if not reached:
+            blocker.rollback()
+            pytest.fail(f"the first apply never reached its index build: {first.communicate(timeout=60)}")
+        second = run_cli("apply", str(other), "--dsn", events.dsn, "--yes")
+        assert second.code == 1, second.stdout
+        assert "another pgtune apply is running on this database (any profile)" in second.stderr
+        planned = run_cli("plan", str(other), "--dsn", events.dsn, "--format", "json")
+        assert planned.code == 0, planned.stderr
+        doc = json.loads(planned.stdout)
+        assert [c["object"] for c in doc["changes"]] == []  # the in-flight build is nobody's leftover
+    finally:
+        blocker.rollback()
+        blocker.close()
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert "internal error" not in err
+    assert events.one("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_events_kind'") == 1
+    assert run_cli("plan", str(profile), "--dsn", events.dsn, "--detailed-exitcode").code == 0

@@ -34,7 +34,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pgtune.errors import Location, ProfileError, raise_if_any
+from pgtune.errors import CatalogChanged, Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.indexdef import (
@@ -287,9 +287,17 @@ def _positionless(tree: str | None) -> str | None:
 
 
 def _definitions(conn: psycopg.Connection, oids: list[int]) -> dict[int, str]:
+    """pg_get_indexdef() of these indexes. It reads the current catalog, not the plan's snapshot:
+    an index dropped since the snapshot comes back NULL — the catalog moved under the plan."""
     if not oids:
         return {}
-    return dict(conn.execute(load_sql("index_definitions"), {"oids": oids}).fetchall())
+    found = dict(conn.execute(load_sql("index_definitions"), {"oids": oids}).fetchall())
+    gone = sorted(oid for oid, text in found.items() if text is None)
+    if gone:
+        raise CatalogChanged(
+            f"an index (oid {gone[0]}) was dropped by another session while pgtune was planning; plan again"
+        )
+    return found
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -655,16 +663,37 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
     return [_change(d, "replace", live.definition, after, statements, hazards, note)]
 
 
-def _prune(table: Table, declared: set[str], catalog: Catalog, b: _Builder, ctx: PlanContext) -> list[Change]:
+def _prune(
+    table: Table, declared: set[str], catalog: Catalog, b: _Builder, ctx: PlanContext, building: dict[int, int]
+) -> list[Change]:
     changes = []
     keep = declared | {tmp_name(n) for n in declared}
     for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
-        if name in keep or live.constraint or live.parent_index is not None:
-            continue
+        if name in keep or live.constraint or live.parent_index is not None or live.oid in building:
+            continue  # declared, a constraint's, a partition's, or being built by someone right now
         if ctx.excluded(table.schema, name):
             continue  # never touched
         changes.append(_drop_change(live, b, "not in the profile (prune_indexes: true)"))
     return changes
+
+
+def _in_flight(conn: psycopg.Connection) -> dict[int, int]:
+    """Indexes some session is building right now (index oid -> pid): never leftovers to drop."""
+    return dict(
+        conn.execute("SELECT index_relid, pid FROM pg_stat_progress_create_index WHERE index_relid <> 0").fetchall()
+    )
+
+
+def _building(d: Desired, catalog: Catalog, building: dict[int, int]) -> int | None:
+    """The pid building this declared index, or its temporary twin, right now (None: no one)."""
+    if not building:
+        return None
+    indexes = catalog.by_table.get(d.table.oid, {})
+    for name in (d.name, d.temporary):
+        index = indexes.get(name)
+        if index is not None and not index.valid and index.oid in building:
+            return building[index.oid]
+    return None
 
 
 def plan(ctx: PlanContext) -> KindResult:
@@ -698,11 +727,24 @@ def plan(ctx: PlanContext) -> KindResult:
     builds: list[Change] = []
     drops: list[Change] = []
     by_table: dict[int, list[Desired]] = {}
+    building = _in_flight(ctx.conn)
     for d in desired:
         by_table.setdefault(d.table.oid, []).append(d)
     for table in sorted(tables.values(), key=lambda t: (t.schema, t.name)):
         mine = by_table.get(table.oid, [])
         for d in mine:
+            owner = _building(d, catalog, building)
+            if owner is not None:
+                result.notices.append(
+                    Notice(
+                        KIND,
+                        d.qualified,
+                        "BUILD_IN_PROGRESS",
+                        f"an index of this name is being built right now by pid {owner}: left alone (not taken for "
+                        "a leftover); plan again once that build has finished",
+                    )
+                )
+                continue
             try:
                 changes = _plan_index(d, catalog, b)
             except ProfileError as exc:
@@ -711,7 +753,7 @@ def plan(ctx: PlanContext) -> KindResult:
             for change in changes:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
-            drops += _prune(table, {d.name for d in mine}, catalog, b, ctx)
+            drops += _prune(table, {d.name for d in mine}, catalog, b, ctx, building)
         if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):
             result.notices.append(
                 Notice(
