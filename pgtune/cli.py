@@ -20,7 +20,7 @@ import typer
 from pydantic import ValidationError
 
 from pgtune import __version__, planfile, workflow
-from pgtune.connection import connect, redact, resolve_dsn, scrub
+from pgtune.connection import connect, redact, remember_environment, resolve_dsn, scrub, scrub_known
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.executor import APPLIED, ExecOptions, execute
 from pgtune.pgbouncer.console import DSN_ENV, Console
@@ -82,7 +82,7 @@ SchemaOption = Annotated[
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text)
+    sys.stdout.write(scrub_known(text))
     sys.stdout.flush()
 
 
@@ -95,6 +95,7 @@ def _err(text: str, *, always: bool = False) -> None:
     """Progress and chatter on stderr (silenced by --quiet); errors pass always=True."""
     if UI.quiet and not always:
         return
+    text = scrub_known(text)
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
     sys.stderr.flush()
 
@@ -450,7 +451,7 @@ def inspect(
     if out is None:
         _out(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        out.write_text(scrub_known(text), encoding="utf-8")
         _err(f"Wrote {out}.")
 
 
@@ -564,6 +565,7 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: run the app; render domain errors once, scrubbed, with exit code 1."""
+    remember_environment()
     _exit(_run())
 
 
@@ -594,7 +596,7 @@ def _run() -> int:
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):  # a (vendored) ClickException
             exc.show()  # type: ignore[attr-defined]
             return exc.exit_code or 1  # type: ignore[attr-defined]
-        message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))
+        message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))  # also every known one
         _err(f"internal error: {type(exc).__name__}: {message}", always=True)
         return 1
     return code if isinstance(code, int) else 0

@@ -2,7 +2,9 @@
 
 Precedence: --dsn, then PGTUNE_DSN, then DATABASE_URL, then libpq's own PG* variables and service
 file (psycopg with an empty conninfo). A password never leaves this module in text: DSNs are shown
-redacted and every error message is scrubbed of the password before it is raised.
+redacted and every error message is scrubbed of the password before it is raised. Every secret
+seen while connecting (the DSN's, PGPASSWORD, the one libpq read from .pgpass or a service file)
+is remembered, and the CLI passes everything it prints or writes through `scrub_known`.
 """
 
 from __future__ import annotations
@@ -22,30 +24,74 @@ APPLICATION_NAME = "pgtune"
 def resolve_dsn(cli_dsn: str | None) -> str:
     for candidate in (cli_dsn, os.environ.get("PGTUNE_DSN"), os.environ.get("DATABASE_URL")):
         if candidate:
+            remember(candidate)
             return candidate
     return ""
+
+
+SECRET_ENVIRONMENT = ("PGTUNE_DSN", "DATABASE_URL", "PGTUNE_PGBOUNCER_DSN")
+
+
+def remember_environment() -> None:
+    """Secrets the environment holds (connection strings, PGPASSWORD), known before anything runs."""
+    for name in SECRET_ENVIRONMENT:
+        remember(os.environ.get(name, ""))
+    remember("", os.environ.get("PGPASSWORD"))
+
+
+_KNOWN: set[str] = set()
+MIN_SECRET = 4
+"""Shorter secrets are not scrubbed from every output (a 1-3 character password would mangle all
+text); connection errors still scrub them, and such a password is no secret anyway."""
 
 
 def _secrets(dsn: str) -> list[str]:
     found = []
     try:
-        password = conninfo_to_dict(dsn).get("password")
+        password = conninfo_to_dict(dsn).get("password") if dsn else None
     except psycopg.ProgrammingError:
         password = None
-        match = re.search(r"://[^:/@]*:([^@]*)@", dsn)  # unparsable URL: find it by shape
-        if match:
-            found.append(match.group(1))
+        for pattern in (r"://[^:/@]*:([^@]*)@", r"[?&]password=([^&]*)", r"password\s*=\s*'?([^'\s]*)"):
+            match = re.search(pattern, dsn)  # unparsable: find it by shape
+            if match:
+                found.append(match.group(1))
     for value in (password, os.environ.get("PGPASSWORD")):
         if value:
-            found.extend({str(value), quote(str(value), safe="")})
+            found.extend({str(value), quote(str(value), safe=""), quote(str(value))})
     return sorted((s for s in found if s), key=len, reverse=True)
 
 
+def remember(dsn: str = "", *secrets: str | None) -> None:
+    """Keep these secrets (and the DSN's password) out of everything pgtune prints or writes."""
+    for secret in (*_secrets(dsn), *secrets):
+        if secret and len(secret) >= MIN_SECRET:
+            _KNOWN.update({secret, quote(secret, safe=""), quote(secret)})
+
+
+def scrub_known(text: str) -> str:
+    """Every secret pgtune has seen in this process (DSNs, PGPASSWORD, .pgpass, service files,
+    PgBouncer admin DSNs) replaced by ****: applied to all output and every file pgtune writes."""
+    if not _KNOWN:
+        return text
+    for secret in sorted(_KNOWN, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "****")
+    return text
+
+
 def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password (raw and URL-encoded) from any text."""
+    """Remove the DSN's password (raw and URL-encoded), and every known secret, from any text."""
     for secret in _secrets(dsn):
         text = text.replace(secret, "****")
-    return text
+    return scrub_known(text)
+
+
+def _redact_query(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        key, eq, _value = part.partition("=")
+        parts.append(f"{key}=****" if eq and key.lower() == "password" else part)
+    return "&".join(parts)
 
 
 def redact(dsn: str) -> str:
@@ -54,24 +100,28 @@ def redact(dsn: str) -> str:
         return "(libpq defaults: PG* environment / service file)"
     if "://" in dsn:
         scheme, _, rest = dsn.partition("://")
+        rest, hash_, fragment = rest.partition("#")
+        rest, qmark, query = rest.partition("?")
         netloc, sep, tail = rest.partition("/")
         userinfo, at, hostinfo = netloc.rpartition("@")
         if at and ":" in userinfo:
             userinfo = userinfo.split(":", 1)[0] + ":****"
-        return f"{scheme}://{userinfo}{at}{hostinfo}{sep}{tail}"
+        query = _redact_query(query) if qmark else ""
+        return scrub(f"{scheme}://{userinfo}{at}{hostinfo}{sep}{tail}{qmark}{query}{hash_}{fragment}", dsn)
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         return "(unparsable connection string)"
     if "password" in params:
         params["password"] = "****"
-    return make_conninfo(**{k: str(v) for k, v in params.items()})
+    return scrub(make_conninfo(**{k: str(v) for k, v in params.items()}), dsn)
 
 
 def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = None) -> psycopg.Connection:
     """Open a connection; failures become ConnectionFailed with no password in the message.
 
     `cursor_factory=psycopg.ClientCursor` for servers that speak only the simple query protocol."""
+    remember(dsn)
     try:
         params = conninfo_to_dict(dsn) if dsn else {}
     except psycopg.ProgrammingError as exc:
@@ -79,10 +129,12 @@ def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = 
     params.setdefault("application_name", APPLICATION_NAME)
     params.setdefault("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", "10"))
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}),
             autocommit=autocommit,
             **({"cursor_factory": cursor_factory} if cursor_factory else {}),
         )
     except psycopg.Error as exc:
         raise ConnectionFailed(f"could not connect to {redact(dsn)}: {scrub(str(exc).strip(), dsn)}") from None
+    remember("", conn.info.password)  # also a password libpq found in .pgpass or a service file
+    return conn

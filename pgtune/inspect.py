@@ -71,6 +71,10 @@ HOST_SETTINGS = frozenset(
         "transaction_deferrable",
         "session_authorization",
         "role",
+        # A standby's link to its primary: node identity, and primary_conninfo may hold a password.
+        "primary_conninfo",
+        "primary_slot_name",
+        "ssl_passphrase_command",
     }
 )
 """Settings that describe the host or the session, not its tuning: never adopted."""

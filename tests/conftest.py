@@ -176,10 +176,17 @@ class Server:
             time.sleep(0.02)
 
 
+PASSWORD_ROLE = TEST_PREFIX + "secret"
+"""The one role the test servers authenticate by password (scram-sha-256); everyone else is trusted."""
+
+
 def _start(version: str) -> Iterator[Server]:
     cluster = LocalCluster(_bindir(version), conf=LOG_CONF)
     try:
-        cluster.init().start()
+        cluster.init()
+        hba = cluster.data / "pg_hba.conf"
+        hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        cluster.start()
         yield Server(version, cluster)
     finally:
         cluster.destroy()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pgtune.connection import connect, scrub
+from pgtune.connection import connect, remember, scrub
 from pgtune.errors import BouncerError, ConnectionFailed
 
 DSN_ENV = "PGTUNE_PGBOUNCER_DSN"
@@ -30,7 +30,10 @@ class ConfigRow:
 def resolve_dsn(profile_dsn: str | None) -> str | None:
     """$PGTUNE_PGBOUNCER_DSN, else the profile's admin_dsn: the environment lets a deploy inject
     credentials or another host without editing the reviewed profile."""
-    return os.environ.get(DSN_ENV) or profile_dsn
+    dsn = os.environ.get(DSN_ENV) or profile_dsn
+    if dsn:
+        remember(dsn)
+    return dsn
 
 
 def quote(value: str) -> str:
