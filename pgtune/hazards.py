@@ -24,8 +24,14 @@ HAZARDS: dict[str, HazardKind] = {
         HazardKind(
             "STARTUP_RISK",
             False,
-            "A library list (shared_preload_libraries ...) is only checked when the server starts: "
-            "a missing library stops the next restart.",
+            "A library list (shared_preload_libraries ...) takes effect at the next restart (or new session): "
+            "pgtune checked that each library is installed, but not that it starts cleanly with this server.",
+        ),
+        HazardKind(
+            "UNVERIFIED_LIBRARY",
+            True,
+            "A preload library pgtune could not look for (the role may not read the server's files) and the "
+            "server does not run now: if it is not installed, the next restart (or every new session) fails.",
         ),
         HazardKind(
             "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",

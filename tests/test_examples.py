@@ -81,7 +81,9 @@ def test_compose_profile_plans_with_its_capacity_numbers(
 ) -> None:
     monkeypatch.delenv("PGTUNE_PGBOUNCER_DSN", raising=False)
     with psycopg.connect(example_schema.dsn, autocommit=True) as conn:
-        plan = build_plan(conn, load_profile(COMPOSE_PROFILE, env={}))
+        # the compose stack's image ships contrib; pgserver's 16 does not
+        overrides = ["settings.shared_preload_libraries=null"] if example_schema.version == "16" else []
+        plan = build_plan(conn, load_profile(COMPOSE_PROFILE, overrides, env={}))
     capacity = {c.code: c for c in plan.checks}["POOL_CAPACITY"]
     assert capacity.status == "ok"
     assert capacity.numbers["application_peak"] == 35 and capacity.numbers["server_demand"] == 40

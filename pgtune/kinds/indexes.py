@@ -47,7 +47,7 @@ from pgtune.indexdef import (
     restore,
 )
 from pgtune.kinds import Column, KindResult, PlanContext, load_sql, load_versioned_sql
-from pgtune.kinds.tables import Leaf, Table
+from pgtune.kinds.tables import Leaf, Table, not_owned
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
@@ -731,6 +731,7 @@ def plan(ctx: PlanContext) -> KindResult:
     for d in desired:
         by_table.setdefault(d.table.oid, []).append(d)
     for table in sorted(tables.values(), key=lambda t: (t.schema, t.name)):
+        before = len(builds) + len(drops)
         mine = by_table.get(table.oid, [])
         for d in mine:
             owner = _building(d, catalog, building)
@@ -754,6 +755,14 @@ def plan(ctx: PlanContext) -> KindResult:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
             drops += _prune(table, {d.name for d in mine}, catalog, b, ctx, building)
+        if len(builds) + len(drops) > before:
+            for problem in (
+                not_owned(table, "building and dropping its indexes"),
+                not_owned(table, "building its indexes", table.leaves) if table.partitioned else None,
+            ):
+                if problem is not None:
+                    errors.append(problem)
+                    break
         if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):
             result.notices.append(
                 Notice(

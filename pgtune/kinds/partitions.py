@@ -30,7 +30,7 @@ from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.storage import creation_options
-from pgtune.kinds.tables import Table
+from pgtune.kinds.tables import Table, not_owned
 from pgtune.partitioning import (
     IntStep,
     PartitioningError,
@@ -581,6 +581,7 @@ def plan(ctx: PlanContext) -> KindResult:
                     "Move them first, or set move_default_rows: true",
                 )
             )
+    errors += _privilege_errors(creates, retires)
     raise_if_any(errors)
     analyzed = []
     for c in creates:
@@ -602,6 +603,32 @@ def plan(ctx: PlanContext) -> KindResult:
             )
         )
     return result
+
+
+def _privilege_errors(creates: list[_Create], retires: list[tuple[Declared, Child, Layout]]) -> list[ProfileError]:
+    """Creating partitions needs the parent's owner and CREATE on its schema; retiring them the
+    parent's owner and (to drop) the partition's. Checked for every table before anything runs."""
+    errors: list[ProfileError] = []
+    seen: set[int] = set()
+    for d in [c.d for c in creates] + [r[0] for r in retires]:
+        if d.table.oid in seen:
+            continue
+        seen.add(d.table.oid)
+        problem = not_owned(d.table, "creating, attaching and detaching its partitions")
+        if problem is None and any(c.d is d for c in creates) and not d.table.may_create:
+            problem = ProfileError(
+                d.location,
+                f"{d.table.qualified}: new partitions are created in schema {d.table.schema!r}, where the current "
+                f"role may not CREATE (GRANT CREATE ON SCHEMA {d.table.schema} to it)",
+            )
+        if problem is None:
+            leaves = {leaf.oid: leaf for leaf in d.table.leaves}
+            dropped = [leaves[c.oid] for dd, c, _ in retires if dd is d and c.oid in leaves]
+            if d.spec.retention_action == "drop":
+                problem = not_owned(d.table, "dropping retired partitions", dropped)
+        if problem is not None:
+            errors.append(problem)
+    return errors
 
 
 def _overlaps(child: Child, lower: Value, upper: Value) -> bool:

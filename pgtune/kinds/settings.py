@@ -14,14 +14,14 @@ What "the current value" means, per scope:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pgtune import workload
+from pgtune import libraries, workload
 from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
@@ -110,6 +110,8 @@ class SettingsCatalog:
     files: dict[str, list[FileRow]] | None  # None: the role may not read pg_file_settings
     scoped: dict[tuple[str, str], ScopedTarget] = field(default_factory=dict)
     privileges: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # name -> (alter system, set)
+    sees_all: bool = True  # superuser or pg_read_all_settings: superuser-only settings are visible
+    can_reload: bool = True  # may EXECUTE pg_reload_conf()
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
         catalog = SettingsCatalog(
             server["version_num"], server["current_user"], server["superuser"], specs, running, files
         )
+        catalog.sees_all = server["superuser"] or server["can_read_all_settings"]
+        catalog.can_reload = server["superuser"] or server["can_reload"]
         if any(d.scope != "system" for d in desired):
             for row in cur.execute(load_sql("scoped_settings")):
                 values = {}
@@ -251,6 +255,11 @@ def _spec_for(d: DesiredSetting, catalog: SettingsCatalog) -> tuple[GucSpec | No
         candidates = list(catalog.specs)
     close = difflib.get_close_matches(d.key, candidates, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if not catalog.sees_all:
+        hint += (
+            f" (or it is hidden from role {catalog.current_user!r}: superuser-only settings such as "
+            "shared_preload_libraries are visible with GRANT pg_read_all_settings)"
+        )
     return None, False, f"unknown setting {d.name!r}{hint}"
 
 
@@ -280,7 +289,8 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
                 desired[0].key_location,
                 (
                     f"role {catalog.current_user!r} may not read pg_file_settings, which server-wide settings need "
-                    "(superuser, or GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO ...)"
+                    "(superuser, or GRANT SELECT ON pg_file_settings and EXECUTE ON FUNCTION "
+                    "pg_show_all_file_settings() TO it)"
                 ),
             )
         )
@@ -597,7 +607,67 @@ def plan(ctx: PlanContext) -> KindResult:
         ctx.memo["settings_catalog"] = catalog  # outlook() (pool capacity) reads from it: no second read
     desired = _adapt(desired, catalog)
     typed = validate(desired, catalog)
-    return diff(typed, catalog, _Render(conn))
+    unverified = _check_libraries(conn, typed)
+    result = diff(typed, catalog, _Render(conn))
+    reloads = [c for c in result.changes if c.reload_required]
+    if reloads and not catalog.can_reload:
+        first = next(t for t in typed if t.desired.object == reloads[0].object)
+        raise ProfileError(
+            first.desired.key_location,
+            f"role {catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) would be written "
+            "and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or apply as a superuser)",
+        )
+    if unverified:
+        result.changes = [_with_unverified(c, unverified) for c in result.changes]
+    return result
+
+
+def _check_libraries(conn: psycopg.Connection, typed: list[TypedSetting]) -> set[str]:
+    """Every declared preload library must be loadable: a missing one is an error (a restart would
+    not come up, or no session could start); one pgtune may not look for is returned (unverified)."""
+    lists = [t for t in typed if t.spec.name in PRELOAD_SETTINGS and t.value is not None]
+    if not lists:
+        return set()
+    wanted: dict[str, list[str]] = {}
+    for t in lists:
+        wanted.setdefault(t.spec.name, []).extend(t.spec.sql_values(t.value))  # type: ignore[arg-type]
+    verdict = libraries.check(conn, wanted)
+    errors = []
+    for t in lists:
+        for lib in t.spec.sql_values(t.value):  # type: ignore[arg-type]
+            if lib in verdict.missing:
+                looked = ", ".join(dict.fromkeys(path.rsplit("/", 1)[0] for path in verdict.missing[lib]))
+                consequence = (
+                    "the next restart would fail (FATAL: could not access file)"
+                    if t.spec.name == "shared_preload_libraries"
+                    else "every new session it applies to would fail to start"
+                )
+                errors.append(
+                    ProfileError(
+                        t.desired.location,
+                        f"{t.spec.name}: library {lib!r} is not installed on this server (looked in {looked}): "
+                        f"{consequence}. Install it (e.g. the PostgreSQL contrib package) or remove it from the list",
+                    )
+                )
+    raise_if_any(errors)
+    return set(verdict.unverified)
+
+
+def _with_unverified(change: Change, unverified: set[str]) -> Change:
+    key = change.object.rsplit("/", 1)[-1]
+    if key not in PRELOAD_SETTINGS or change.after is None:
+        return change
+    values = [v.strip().strip('"') for v in str(change.after).split(",")]  # as displayed: "a, b"
+    libs = [v for v in values if v in unverified]
+    if not libs:
+        return change
+    found = hazard(
+        "UNVERIFIED_LIBRARY",
+        f"pgtune may not look at the server's files (needs superuser, or pg_read_server_files and SELECT on "
+        f"pg_config) and the server "
+        f"does not run {', '.join(libs)} now: that it is installed is unverified.",
+    )
+    return replace(change, hazards=(*change.hazards, found))
 
 
 # --- what other kinds need to know -----------------------------------------------------------

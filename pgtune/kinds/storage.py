@@ -20,7 +20,7 @@ from pgtune.guc import Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext
-from pgtune.kinds.tables import Leaf, Table
+from pgtune.kinds.tables import Leaf, Table, not_owned
 from pgtune.plan import Change, Hazard, Notice, Statement
 from pgtune.reloptions import known_names, lookup
 
@@ -180,7 +180,19 @@ def plan(ctx: PlanContext) -> KindResult:
         spec = tables.get(key)
         return spec is not None and spec.partitioning is not None
 
-    return diff(validate(ctx), ctx.conn, partitioned_by_profile)
+    validated = validate(ctx)
+    result = diff(validated, ctx.conn, partitioned_by_profile)
+    changed = {c.object for c in result.changes}
+    problems = [
+        not_owned(table, "changing storage parameters", [leaf for leaf in table.leaves if leaf_name(leaf) in changed])
+        for table, _params in validated
+    ]
+    raise_if_any([p for p in problems if p is not None])
+    return result
+
+
+def leaf_name(leaf: Leaf) -> str:
+    return qualified_text(leaf.schema, leaf.name)
 
 
 def creation_options(ctx: PlanContext, key: str) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ class Leaf:
     name: str
     reloptions: dict[str, str]
     toast_reloptions: dict[str, str] | None  # None: the table has no TOAST table
+    owned: bool = True  # the current role owns it (or is a member of its owner): ALTER TABLE may run
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Table:
     multilevel: bool  # partitioned with partitioned partitions
     leaves: tuple[Leaf, ...]
     server_quoted: str  # schema.name quoted by the server's rules (quote_ident), as pg_get_indexdef prints it
+    owned: bool = True  # the current role owns it: ALTER TABLE, CREATE INDEX, ATTACH/DETACH may run
+    may_create: bool = True  # CREATE on its schema: new partitions may be created there
 
     @property
     def qualified(self) -> str:
@@ -68,8 +71,9 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
     heads: dict[str, dict[int, tuple]] = {}
     leaves: dict[tuple[str, int], list[Leaf]] = {}
     for row in conn.execute(load_sql("tables"), params).fetchall():
-        key, oid, schema, name, relkind, quoted, multilevel, leaf_oid, leaf_schema, leaf_name, *options = row
-        heads.setdefault(key, {})[oid] = (schema, name, relkind == "p", multilevel, quoted)
+        key, oid, schema, name, relkind, quoted, owned, may_create, multilevel, *rest = row
+        leaf_oid, leaf_schema, leaf_name, leaf_owned, *options = rest
+        heads.setdefault(key, {})[oid] = (schema, name, relkind == "p", multilevel, quoted, owned, may_create)
         mine = leaves.setdefault((key, oid), [])
         if leaf_oid is not None:
             reloptions, has_toast, toast_reloptions = options
@@ -80,15 +84,16 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
                     leaf_name,
                     _options(reloptions),
                     _options(toast_reloptions) if has_toast else None,
+                    leaf_owned,
                 )
             )
     found: dict[str, dict[int, Table]] = {}
     for key, by_oid in heads.items():
         location = loaded.where(("tables", key), key=True)
-        for oid, (schema, name, partitioned, multilevel, quoted) in by_oid.items():
+        for oid, (schema, name, partitioned, multilevel, quoted, owned, may_create) in by_oid.items():
             mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
             found.setdefault(key, {})[oid] = Table(
-                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted
+                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted, owned, may_create
             )
     tables: dict[str, Table] = {}
     for key, _schema, _name in wanted:
@@ -102,3 +107,23 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
         else:
             tables[key] = matches[0]
     return tables, errors
+
+
+def not_owned(table: Table, what: str, leaves: tuple[Leaf, ...] | list[Leaf] = ()) -> ProfileError | None:
+    """An error when the current role does not own what a change alters: the table itself, or with
+    `leaves` those relations (a partitioned table's storage changes are made per partition).
+
+    ALTER TABLE ... SET, CREATE/DROP INDEX, ATTACH/DETACH PARTITION all need ownership (membership
+    in the owning role); PostgreSQL 17's MAINTAIN privilege covers VACUUM, ANALYZE, REINDEX and
+    CLUSTER, not these, so it does not count here."""
+    if leaves:
+        foreign = [qualified_text(leaf.schema, leaf.name) for leaf in leaves if not leaf.owned]
+        if not foreign:
+            return None
+        names = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        return ProfileError(table.location, f"{table.qualified}: {what} needs the owner's rights on {names}: the "
+                            "current role does not own it (GRANT it the owning role, or apply as the owner)")
+    if table.owned:
+        return None
+    return ProfileError(table.location, f"{table.qualified}: {what} needs the owner's rights: the current role does "
+                        "not own the table (GRANT it the owning role, or apply as the owner)")

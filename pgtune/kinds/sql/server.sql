@@ -4,7 +4,10 @@ SELECT current_setting('server_version') AS version,
        current_user AS current_user,
        r.rolsuper AS superuser,
        r.rolcreaterole AS createrole,
-       has_function_privilege('pg_show_all_file_settings()', 'EXECUTE') AS can_read_file_settings,
+       has_function_privilege('pg_show_all_file_settings()', 'EXECUTE')
+           AND has_table_privilege('pg_catalog.pg_file_settings', 'SELECT') AS can_read_file_settings,
+       pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER') AS can_read_all_settings,
+       has_function_privilege('pg_reload_conf()', 'EXECUTE') AS can_reload,
        pg_conf_load_time() AS conf_load_time
 FROM pg_roles r
 WHERE r.rolname = current_user

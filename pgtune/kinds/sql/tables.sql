@@ -1,6 +1,7 @@
 -- Every declared table (schema NULL = resolve through search_path) with its leaf relations:
 -- a plain table is its own leaf; a partitioned table's leaves are its partitions at any depth.
--- Each leaf comes with its reloptions and those of its TOAST table. Partition trees are walked
+-- Each leaf comes with its reloptions and those of its TOAST table, and whether the current role
+-- owns it (ALTER TABLE, CREATE INDEX need that) and may CREATE in the table's schema (partitions). Partition trees are walked
 -- in pg_inherits with one recursive query: pg_partition_tree() per table would cost a catalog
 -- scan and an ACCESS SHARE lock per partition, and at thousands of tables most of the plan.
 -- Arrays are sent in binary (%%b): psycopg dumps them element by element, half as fast as text.
@@ -15,7 +16,8 @@ WITH wanted AS (
     WHERE w.nspname IS NULL
 ), found AS (
     SELECT s.key, c.oid, s.nspname, c.relname, c.relkind, c.reloptions, c.reltoastrelid,
-           quote_ident(s.nspname) || '.' || quote_ident(c.relname) AS quoted
+           quote_ident(s.nspname) || '.' || quote_ident(c.relname) AS quoted,
+           pg_has_role(c.relowner, 'USAGE') AS owned, has_schema_privilege(s.nsp, 'CREATE') AS may_create
     FROM spaces s
     JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = s.nsp
     WHERE c.relkind IN ('r', 'p', 'm')
@@ -36,9 +38,9 @@ WITH wanted AS (
 -- Plain tables are their own leaf; partitioned ones get a row per leaf (or one without).
 -- Two branches rather than a join with a CTE of leaves: the planner cannot estimate these CTEs
 -- and a nested loop over them was quadratic in the number of tables.
-SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted,
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted, f.owned, f.may_create,
        false AS multilevel,
-       f.oid AS leaf_oid, f.nspname AS leaf_schema, f.relname AS leaf_name,
+       f.oid AS leaf_oid, f.nspname AS leaf_schema, f.relname AS leaf_name, f.owned AS leaf_owned,
        coalesce(f.reloptions, '{}') AS reloptions,
        f.reltoastrelid <> 0 AS has_toast,
        coalesce(t.reloptions, '{}') AS toast_reloptions
@@ -46,9 +48,9 @@ FROM found f
 LEFT JOIN pg_class t ON t.oid = f.reltoastrelid
 WHERE f.relkind <> 'p'
 UNION ALL
-SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted,
+SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted, f.owned, f.may_create,
        coalesce(m.multilevel, false),
-       l.oid, ln.nspname, l.relname,
+       l.oid, ln.nspname, l.relname, pg_has_role(l.relowner, 'USAGE'),
        coalesce(l.reloptions, '{}'),
        l.reltoastrelid <> 0,
        coalesce(t.reloptions, '{}')
