@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pgtune.engine import build_plan
-from pgtune.errors import BouncerError, ConnectionFailed, ProfileError, ProfileErrors
+from pgtune.errors import BouncerError, ConnectionFailed, PgtuneError, ProfileError, ProfileErrors
 from pgtune.executor import FAILED, ExecOptions, execute
 from pgtune.pgbouncer.console import Console
 from pgtune.plan import Plan
@@ -505,3 +505,24 @@ def test_prepared_statements_are_judged_by_the_live_version(
     assert message.startswith("prepared statements with pool_mode transaction on PgBouncer 1.18.0: they need")
     session = write_profile(path.read_text().replace("pool_mode: transaction", "pool_mode: session"), name="s.yaml")
     assert "POOL_PREPARED_STATEMENTS" not in _checks(_plan(pg16, session))
+
+
+def test_a_stats_user_may_not_change_pgbouncer_and_is_told_at_plan(
+    pg16: Server, pgbouncer: Bouncer, write_profile: Callable[..., Path]
+) -> None:
+    """stats_users may log in and SHOW, never SET or RELOAD: refused at plan, not half-way through apply."""
+    users = pgbouncer.root / "userlist.txt"
+    if '"watcher"' not in users.read_text():
+        users.write_text(users.read_text() + '"watcher" "watch-Pw-42"\n')
+    pgbouncer.ini.write_text(pgbouncer.ini.read_text().replace("[pgbouncer]\n", "[pgbouncer]\nstats_users = watcher\n"))
+    pgbouncer.admin("RELOAD")
+    watcher = pgbouncer.admin_dsn().replace(f"{pgbouncer.ADMIN}:{pgbouncer.admin_password}@", "watcher:watch-Pw-42@")
+    path = _bouncer_profile(write_profile, pgbouncer, "              pool_mode: transaction")
+    path.write_text(path.read_text().replace(pgbouncer.admin_dsn(), watcher))
+    with pytest.raises(PgtuneError) as caught:
+        _plan(pg16, path)
+    assert "PgBouncer user 'watcher' is not in admin_users (pgbouncer): SET and RELOAD would be refused" in _error(
+        caught
+    )
+    assert str(caught.value).startswith(f"{path}:5:16: ")  # at admin_dsn
+    assert pgbouncer.config()["pool_mode"] == "session"

@@ -710,7 +710,16 @@ def plan(ctx: PlanContext) -> KindResult:
     desired = [d for d in desired if not d.rejected]
     errors += _validate([d for d in desired if not d.unchanged], catalog, ctx)
     desired = [d for d in desired if not d.rejected]
-    probe_errors, probed = probe(ctx.conn, [d for d in desired if _needs_probe(d, catalog)])
+    to_probe = [d for d in desired if _needs_probe(d, catalog)]
+    for table in {d.table.oid: d.table for d in to_probe if not d.table.owned}.values():
+        # A build is coming on a table the role does not own: say so, rather than the probe's
+        # "permission denied" (its temporary copy needs to read the table).
+        errors.append(not_owned(table, "building and dropping its indexes"))  # type: ignore[arg-type]
+        for d in to_probe:
+            if d.table.oid == table.oid:
+                d.rejected = True
+    to_probe = [d for d in to_probe if not d.rejected]
+    probe_errors, probed = probe(ctx.conn, to_probe)
     errors += probe_errors
     desired = [d for d in desired if not d.rejected]
     result = KindResult()
@@ -731,7 +740,7 @@ def plan(ctx: PlanContext) -> KindResult:
     for d in desired:
         by_table.setdefault(d.table.oid, []).append(d)
     for table in sorted(tables.values(), key=lambda t: (t.schema, t.name)):
-        before = len(builds) + len(drops)
+        built_before, dropped_before = len(builds), len(drops)
         mine = by_table.get(table.oid, [])
         for d in mine:
             owner = _building(d, catalog, building)
@@ -755,14 +764,18 @@ def plan(ctx: PlanContext) -> KindResult:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
             drops += _prune(table, {d.name for d in mine}, catalog, b, ctx, building)
-        if len(builds) + len(drops) > before:
-            for problem in (
-                not_owned(table, "building and dropping its indexes"),
-                not_owned(table, "building its indexes", table.leaves) if table.partitioned else None,
-            ):
-                if problem is not None:
-                    errors.append(problem)
-                    break
+        if len(builds) > built_before or len(drops) > dropped_before:
+            problem = not_owned(table, "building and dropping its indexes")
+            if problem is None and table.partitioned:
+                problem = not_owned(table, "building its indexes", table.leaves)
+            if problem is None and len(builds) > built_before and not table.may_create:
+                problem = ProfileError(
+                    table.location,
+                    f"{table.qualified}: an index is a new relation in schema {table.schema!r}, where the current "
+                    f"role may not CREATE (GRANT CREATE ON SCHEMA {table.schema} to it)",
+                )
+            if problem is not None:
+                errors.append(problem)
         if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):
             result.notices.append(
                 Notice(

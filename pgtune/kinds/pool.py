@@ -14,6 +14,7 @@ Two jobs, one section of the profile (`pool:`):
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,8 @@ def _converge_pgbouncer(ctx: PlanContext, spec: PgBouncerSpec, result: KindResul
     with Console(dsn) as console:
         live = console.config()
         version_text, version = console.version()
+        login = console.conn.info.user
+        over_socket = str(console.conn.info.host).startswith("/")
     desired = _typed(ctx, spec, live)
     path = _config_path(ctx, spec)
     in_file: dict[str, ini.IniSetting] = {}
@@ -124,9 +127,38 @@ def _converge_pgbouncer(ctx: PlanContext, spec: PgBouncerSpec, result: KindResul
             result.changes.append(outcome)
         elif isinstance(outcome, Notice):
             result.notices.append(outcome)
+    if any(c.kind == KIND for c in result.changes):
+        errors += _bouncer_rights(ctx, live, login, over_socket, path, result)
     raise_if_any(errors)
     values = {k: row.value for k, row in live.items() if row.value is not None}
     return Bouncer({**values, **desired}, version, version_text)
+
+
+def _bouncer_rights(
+    ctx: PlanContext, live: dict[str, ConfigRow], login: str, over_socket: bool, path: Path | None, result: KindResult
+) -> list[ProfileError]:
+    """SET and RELOAD need an admin user of the console (stats_users may only SHOW); editing
+    pgbouncer.ini needs write access to it and its directory (it is replaced atomically)."""
+    errors = []
+    row = live.get("admin_users")
+    admins = [a.strip() for a in (row.value or "").split(",") if a.strip()] if row else []
+    if login not in admins and not (login == "pgbouncer" and over_socket):
+        errors.append(
+            ProfileError(
+                ctx.loaded.location(("pool", "pgbouncer", "admin_dsn")) or ctx.loaded.location(("pool", "pgbouncer")),
+                f"PgBouncer user {login!r} is not in admin_users ({', '.join(admins) or 'none'}): SET and RELOAD "
+                "would be refused (admin access needed); use an admin user's DSN",
+            )
+        )
+    edits = any(s.target == "pgbouncer.ini" for c in result.changes for s in c.statements)
+    if edits and path is not None and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        errors.append(
+            ProfileError(
+                ctx.loaded.location(("pool", "pgbouncer", "config_file")),
+                f"{path}: pgtune may not write it or its directory (it replaces the file atomically)",
+            )
+        )
+    return errors
 
 
 def _diff(
