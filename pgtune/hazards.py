@@ -69,6 +69,12 @@ HAZARDS: dict[str, HazardKind] = {
             "locked while it runs.",
         ),
         HazardKind(
+            "HIDES_DATA",
+            True,
+            "Detaches a partition that holds rows (retention): queries on the parent no longer see them. The "
+            "table is kept, and a later plan that wants its range back attaches it again.",
+        ),
+        HazardKind(
             "DELETES_DATA",
             True,
             "Drops a table (a retired partition) and every row in it.",

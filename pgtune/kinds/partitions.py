@@ -320,6 +320,7 @@ class _Create:
     upper: Value = None
     values: tuple[str, ...] = ()
     rows_in_default: int = 0
+    reattach: bool = False  # a table pgtune detached earlier (its name and mark): attached again, rows and all
 
     @property
     def is_default(self) -> bool:
@@ -336,10 +337,53 @@ class _Builder:
         transactional: bool = True,
         lock: str = "SHARE UPDATE EXCLUSIVE",
         retryable: bool = True,
+        locks: tuple[tuple[str, str], ...] = (),
     ) -> Statement:
-        return Statement(composed.as_string(self.ctx.conn), transactional, lock, retryable)
+        return Statement(composed.as_string(self.ctx.conn), transactional, lock, retryable, locks=locks)
+
+    def reattach(self, c: _Create, layout: Layout) -> Change:
+        """A table pgtune detached (retention) that the profile wants again: check its rows against
+        the bound under a lock on that table alone, attach (the check spares the scan under the
+        parent's lock), drop the check — one transaction."""
+        t = c.d.table
+        parent, child = identifier(t.schema, t.name), identifier(t.schema, c.name)
+        key, mark = sql.Identifier(c.d.spec.key), sql.Identifier(BOUND_CHECK)
+        own = qualified_text(t.schema, c.name)
+        statements = [
+            self.s(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(child, mark), lock="none",
+                   locks=((own, "ACCESS EXCLUSIVE"),)),
+            self.s(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {})").format(
+                    child, mark, key, self._condition(c, key)
+                ),
+                lock="none",
+                locks=((own, "ACCESS EXCLUSIVE"),),
+            ),
+            self.s(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, c.bound)),
+            self.s(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(child, mark), lock="none"),
+        ]
+        hazards: list[Hazard] = []
+        if layout.default is not None:
+            hazards.append(self._default_scan(layout))
+        note = (
+            f"partition of {t.qualified}: the table pgtune detached earlier is attached again, its rows visible "
+            f"through {t.qualified} once more (its rows are checked against the bound first, locking only {own})"
+        )
+        return Change(KIND, own, "create", None, {**c.after, "reattach": True}, tuple(statements),
+                      hazards=tuple(hazards), note=note)
+
+    def _default_scan(self, layout: Layout) -> Hazard:
+        default = layout.default
+        assert default is not None
+        return hazard(
+            "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
+            f"ATTACH locks the default partition {default.qualified} (ACCESS EXCLUSIVE) and scans it "
+            "for rows of the new range: keep default partitions small.",
+        )
 
     def create(self, c: _Create, layout: Layout) -> Change:
+        if c.reattach:
+            return self.reattach(c, layout)
         t = c.d.table
         parent = identifier(t.schema, t.name)
         child = identifier(t.schema, c.name)
@@ -395,13 +439,7 @@ class _Builder:
                 )
             )
         if default is not None and not c.is_default:
-            hazards.append(
-                hazard(
-                    "ACQUIRES_ACCESS_EXCLUSIVE_LOCK",
-                    f"ATTACH locks the default partition {default.qualified} (ACCESS EXCLUSIVE) and scans it "
-                    "for rows of the new range: keep default partitions small.",
-                )
-            )
+            hazards.append(self._default_scan(layout))
         note = f"partition of {t.qualified}; created standalone, then attached"
         if options:
             note += " with " + ", ".join(f"{k}={v}" for k, v in options)
@@ -426,7 +464,7 @@ class _Builder:
             parts.append(sql.SQL("{} < {}").format(key, sql.Literal(c.upper)))
         return sql.SQL(" AND ").join(parts)
 
-    def retire(self, d: Declared, child: Child, layout: Layout) -> Change:
+    def retire(self, d: Declared, child: Child, layout: Layout, rows: int) -> Change:
         t = d.table
         parent, target = identifier(t.schema, t.name), identifier(child.schema, child.name)
         hazards: list[Hazard] = []
@@ -459,12 +497,37 @@ class _Builder:
                 )
             )
             note = f"older than the retention ({d.spec.retention}): detached"
+        held = _rows_text(rows)
         if d.spec.retention_action == "drop":
             statements.append(self.s(sql.SQL("DROP TABLE {}").format(target), lock="ACCESS EXCLUSIVE"))
-            hazards.append(hazard("DELETES_DATA", f"Drops {child.qualified} and every row in it."))
+            hazards.append(hazard("DELETES_DATA", f"Drops {child.qualified} and every row in it ({held})."))
             note += ", then dropped"
         else:
-            note += "; the table is kept"
+            if rows:
+                hazards.append(
+                    hazard(
+                        "HIDES_DATA",
+                        f"Detaches {child.qualified} holding {held}: queries on {t.qualified} no longer see them "
+                        "(the table is kept, and re-attached by a later plan that wants its range back).",
+                    )
+                )
+            if child.lower is not None and child.upper is not None:
+                # pgtune's mark on the table it detached: its bound, NOT VALID (no scan), so a later
+                # plan that wants the range back knows the table is its own to attach again.
+                key = sql.Identifier(d.spec.key)
+                condition = sql.SQL("{} IS NOT NULL AND {} >= {} AND {} < {}").format(
+                    key, key, sql.Literal(child.lower), key, sql.Literal(child.upper)
+                )
+                statements.append(
+                    self.s(
+                        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID").format(
+                            target, sql.Identifier(BOUND_CHECK), condition
+                        ),
+                        lock="none",
+                        locks=((child.qualified, "ACCESS EXCLUSIVE"),),
+                    )
+                )
+            note += f"; the table is kept ({held}), marked for a later re-attach"
         return Change(
             KIND, child.qualified, "delete", before, None, tuple(statements), hazards=tuple(hazards), note=note
         )
@@ -570,7 +633,7 @@ def plan(ctx: PlanContext) -> KindResult:
     _check_names(ctx, creates, errors)
     _default_rows(ctx.conn, creates, layouts, b)
     for c in creates:
-        if c.rows_in_default and not c.d.spec.move_default_rows:
+        if c.rows_in_default and (c.reattach or not c.d.spec.move_default_rows):
             default = layouts[c.d.table.oid].default
             assert default is not None
             errors.append(
@@ -588,8 +651,9 @@ def plan(ctx: PlanContext) -> KindResult:
         result.changes.append(b.create(c, layouts[c.d.table.oid]))
         if c.d.table not in analyzed:
             analyzed.append(c.d.table)
+    counts = _row_counts(ctx.conn, [child for _, child, _ in retires])
     for d, child, layout in retires:
-        result.changes.append(b.retire(d, child, layout))
+        result.changes.append(b.retire(d, child, layout, counts.get(child.oid, 0)))
     for t in analyzed:
         result.changes.append(
             Change(
@@ -603,6 +667,30 @@ def plan(ctx: PlanContext) -> KindResult:
             )
         )
     return result
+
+
+ROW_COUNT_CAP = 100_000
+"""Rows counted per retiring partition, at most: enough to say "holds data" and how much, bounded
+in time however large the partition (more is shown as "more than 100,000 rows")."""
+
+
+def _row_counts(conn: psycopg.Connection, children: list[Child]) -> dict[int, int]:
+    """Rows in each partition about to be retired (capped), in one query."""
+    if not children:
+        return {}
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::oid, (SELECT count(*) FROM (SELECT FROM {} LIMIT {}) s)").format(
+            sql.Literal(c.oid), identifier(c.schema, c.name), sql.Literal(ROW_COUNT_CAP + 1)
+        )
+        for c in children
+    )
+    return {oid: count for oid, count in conn.execute(query).fetchall()}
+
+
+def _rows_text(rows: int) -> str:
+    if rows > ROW_COUNT_CAP:
+        return f"more than {ROW_COUNT_CAP:,} rows"
+    return f"{rows:,} row{'s' if rows != 1 else ''}"
 
 
 def _privilege_errors(creates: list[_Create], retires: list[tuple[Declared, Child, Layout]]) -> list[ProfileError]:
@@ -638,17 +726,39 @@ def _overlaps(child: Child, lower: Value, upper: Value) -> bool:
 
 
 def _check_names(ctx: PlanContext, creates: list[_Create], errors: list[ProfileError]) -> None:
+    """A name a new partition needs that is taken: a table pgtune detached earlier (standalone, its
+    mark, the parent's columns) is attached again; anything else is an error."""
     if not creates:
         return
-    params = {"schemas": [c.d.table.schema for c in creates], "names": [c.name for c in creates]}
-    taken = {(r[0], r[1]) for r in ctx.conn.execute(load_sql("index_names"), params).fetchall()}
-    for c in creates:
-        if (c.d.table.schema, c.name) in taken:
-            errors.append(
-                ProfileError(
-                    c.d.location,
-                    f"{qualified_text(c.d.table.schema, c.name)} already exists but is not a partition of "
-                    f"{c.d.table.qualified}: attach or rename it by hand",
+    params = {
+        "schemas": [c.d.table.schema for c in creates],
+        "names": [c.name for c in creates],
+        "parents": [c.d.table.oid for c in creates],
+    }
+    with ctx.conn.cursor(row_factory=dict_row) as cur:
+        taken = {row["i"] - 1: row for row in cur.execute(load_sql("detached"), params)}
+    for i, c in enumerate(creates):
+        row = taken.get(i)
+        if row is None:
+            continue
+        ours = row["relkind"] == "r" and not row["relispartition"] and not row["inherits"] and row["marked"]
+        if ours and not c.is_default and row["same_columns"]:
+            if not row["owned"]:
+                errors.append(
+                    ProfileError(
+                        c.d.location,
+                        f"{qualified_text(c.d.table.schema, c.name)} (detached earlier) would be attached again, "
+                        "but the current role does not own it",
+                    )
                 )
+            c.reattach = True
+            continue
+        why = "not a partition of" if not ours else "detached earlier, but its columns no longer match"
+        errors.append(
+            ProfileError(
+                c.d.location,
+                f"{qualified_text(c.d.table.schema, c.name)} already exists but is {why} "
+                f"{c.d.table.qualified}: attach or rename it by hand",
             )
+        )
     raise_if_any(errors)
