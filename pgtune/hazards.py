@@ -40,6 +40,12 @@ HAZARDS: dict[str, HazardKind] = {
             "(bounded by lock_timeout while it waits for the lock).",
         ),
         HazardKind(
+            "LOCKS_OTHER_TABLES",
+            False,
+            "Also locks tables the profile does not mention (the other end of a foreign key): writers to them "
+            "queue behind pgtune while it waits for its lock, at most lock_timeout per attempt.",
+        ),
+        HazardKind(
             "INDEX_BUILD",
             False,
             "Builds an index with CREATE INDEX CONCURRENTLY: no write is blocked, but the build costs CPU "

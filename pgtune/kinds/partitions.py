@@ -327,9 +327,54 @@ class _Create:
         return self.after == {"default": True}
 
 
+ATTACH_LOCKS = {"references": "SHARE ROW EXCLUSIVE", "referenced_by": "ACCESS SHARE"}
+DETACH_LOCKS = {"references": "SHARE ROW EXCLUSIVE", "referenced_by": "ACCESS EXCLUSIVE"}
+DROP_LOCKS = {"references": "ACCESS EXCLUSIVE"}
+"""Locks on the other end of a partitioned table's foreign keys, as measured on PostgreSQL 15/16
+(pg_locks inside the statement, and what it waits for behind a conflicting holder): ATTACH adds
+the FK's triggers on referenced tables and reads referencing ones; DETACH (plain or CONCURRENTLY)
+changes both; DROP TABLE of a detached partition drops its triggers on the referenced table."""
+
+
+def read_foreign_keys(conn: psycopg.Connection, oids: list[int]) -> dict[int, dict[str, list[str]]]:
+    """Per partitioned table: the tables its foreign keys point at, and those pointing at it."""
+    out: dict[int, dict[str, list[str]]] = {}
+    if not oids:
+        return out
+    for oid, direction, schema, name in conn.execute(load_sql("foreign_keys"), {"tables": oids}).fetchall():
+        out.setdefault(oid, {}).setdefault(direction, []).append(qualified_text(schema, name))
+    return out
+
+
 class _Builder:
-    def __init__(self, ctx: PlanContext) -> None:
+    def __init__(self, ctx: PlanContext, foreign_keys: dict[int, dict[str, list[str]]] | None = None) -> None:
         self.ctx = ctx
+        self.foreign_keys = foreign_keys or {}
+        self.declared = {t.qualified for t in ctx.tables.values()}
+
+    def other_locks(self, table: Table, modes: dict[str, str], also: tuple[tuple[str, str], ...] = ()) -> tuple[
+        tuple[str, str], ...
+    ]:
+        """Locks a statement on `table` takes on the other end of its foreign keys (and `also`)."""
+        keys = self.foreign_keys.get(table.oid, {})
+        found = [(other, mode) for direction, mode in modes.items() for other in keys.get(direction, [])]
+        return tuple(dict.fromkeys([*also, *found]))
+
+    def undeclared(self, statements: list[Statement], layout: Layout, own: str) -> Hazard | None:
+        """A hazard naming the tables the profile does not mention that these statements lock
+        (the partition itself and its siblings are part of the declared table)."""
+        tree = {own, *(c.qualified for c in layout.children)}
+        strangers = {
+            rel: mode for s in statements for rel, mode in s.locks if rel not in self.declared and rel not in tree
+        }
+        if not strangers:
+            return None
+        listed = ", ".join(f"{rel} ({mode})" for rel, mode in strangers.items())
+        return hazard(
+            "LOCKS_OTHER_TABLES",
+            f"Also locks tables the profile does not mention, through foreign keys: {listed}. Writers to them "
+            "queue behind pgtune while it waits for the lock — at most lock_timeout per attempt.",
+        )
 
     def s(
         self,
@@ -359,18 +404,39 @@ class _Builder:
                 lock="none",
                 locks=((own, "ACCESS EXCLUSIVE"),),
             ),
-            self.s(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, c.bound)),
+            self._attach(t, parent, child, c.bound, layout, False),
             self.s(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(child, mark), lock="none"),
         ]
         hazards: list[Hazard] = []
         if layout.default is not None:
             hazards.append(self._default_scan(layout))
+        strangers = self.undeclared(statements, layout, own)
+        if strangers is not None:
+            hazards.append(strangers)
         note = (
             f"partition of {t.qualified}: the table pgtune detached earlier is attached again, its rows visible "
             f"through {t.qualified} once more (its rows are checked against the bound first, locking only {own})"
         )
         return Change(KIND, own, "create", None, {**c.after, "reattach": True}, tuple(statements),
                       hazards=tuple(hazards), note=note)
+
+    def _attach(
+        self,
+        t: Table,
+        parent: sql.Composable,
+        child: sql.Composable,
+        bound: sql.Composable,
+        layout: Layout,
+        is_default: bool,
+    ) -> Statement:
+        """ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS EXCLUSIVE on the default
+        partition (scanned for the new range), and the foreign keys' other ends."""
+        default = layout.default
+        also = ((default.qualified, "ACCESS EXCLUSIVE"),) if default is not None and not is_default else ()
+        return self.s(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, bound),
+            locks=self.other_locks(t, ATTACH_LOCKS, also),
+        )
 
     def _default_scan(self, layout: Layout) -> Hazard:
         default = layout.default
@@ -430,7 +496,7 @@ class _Builder:
                     lock="none",
                 )
             )
-        statements.append(self.s(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(parent, child, c.bound)))
+        statements.append(self._attach(t, parent, child, c.bound, layout, c.is_default))
         if not c.is_default:  # a bound to check
             statements.append(
                 self.s(
@@ -440,6 +506,9 @@ class _Builder:
             )
         if default is not None and not c.is_default:
             hazards.append(self._default_scan(layout))
+        strangers = self.undeclared(statements, layout, qualified_text(t.schema, c.name))
+        if strangers is not None:
+            hazards.append(strangers)
         note = f"partition of {t.qualified}; created standalone, then attached"
         if options:
             note += " with " + ", ".join(f"{k}={v}" for k, v in options)
@@ -469,10 +538,13 @@ class _Builder:
         parent, target = identifier(t.schema, t.name), identifier(child.schema, child.name)
         hazards: list[Hazard] = []
         before = {"from": display(child.lower), "to": display(child.upper)}
+        detach_locks = self.other_locks(t, DETACH_LOCKS)
         if child.detach_pending:
             statements = [
                 self.s(
-                    sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(parent, target), transactional=False
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(parent, target),
+                    transactional=False,
+                    locks=detach_locks,
                 )
             ]
             note = "finishes an interrupted concurrent detach"
@@ -482,12 +554,17 @@ class _Builder:
                     sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(parent, target),
                     transactional=False,
                     retryable=False,
+                    locks=detach_locks,
                 )
             ]
             note = f"older than the retention ({d.spec.retention}): detached concurrently"
         else:
             statements = [
-                self.s(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, target), lock="ACCESS EXCLUSIVE")
+                self.s(
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, target),
+                    lock="ACCESS EXCLUSIVE",
+                    locks=detach_locks,
+                )
             ]
             why = "a default partition exists" if layout.default is not None else "PostgreSQL < 14"
             hazards.append(
@@ -499,7 +576,13 @@ class _Builder:
             note = f"older than the retention ({d.spec.retention}): detached"
         held = _rows_text(rows)
         if d.spec.retention_action == "drop":
-            statements.append(self.s(sql.SQL("DROP TABLE {}").format(target), lock="ACCESS EXCLUSIVE"))
+            statements.append(
+                self.s(
+                    sql.SQL("DROP TABLE {}").format(target),
+                    lock="ACCESS EXCLUSIVE",
+                    locks=self.other_locks(t, DROP_LOCKS),
+                )
+            )
             hazards.append(hazard("DELETES_DATA", f"Drops {child.qualified} and every row in it ({held})."))
             note += ", then dropped"
         else:
@@ -528,6 +611,9 @@ class _Builder:
                     )
                 )
             note += f"; the table is kept ({held}), marked for a later re-attach"
+        strangers = self.undeclared(statements, layout, child.qualified)
+        if strangers is not None:
+            hazards.append(strangers)
         return Change(
             KIND, child.qualified, "delete", before, None, tuple(statements), hazards=tuple(hazards), note=note
         )
@@ -569,7 +655,7 @@ def plan(ctx: PlanContext) -> KindResult:
     i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
     ranges, cutoffs = t_ranges | i_ranges, t_cutoffs | i_cutoffs
     result = KindResult()
-    b = _Builder(ctx)
+    b = _Builder(ctx, read_foreign_keys(ctx.conn, sorted(d.table.oid for d in valid)))
     creates: list[_Create] = []
     retires: list[tuple[Declared, Child, Layout]] = []
     for d in sorted(valid, key=lambda d: (d.table.schema, d.table.name)):

@@ -57,6 +57,8 @@ def _notes(change: Change) -> str:
         notes.append(f"**:no_entry: `{h.code}`**" if gated and gated.gated else f":warning: `{h.code}`")
     if change.lock != "none":
         notes.append(f"lock: {change.lock}")
+    for relation, mode in change.other_locks:
+        notes.append(f"lock: {mode} on `{relation}`")
     return "<br>".join(notes)
 
 

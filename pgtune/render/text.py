@@ -77,7 +77,8 @@ def render_text(plan: Plan) -> str:
                 if change.transactional
                 else ("own transaction" if stmt.transactional else "outside any transaction")
             )
-            lines.append(f"        {stmt.sql};  -- {where}, lock: {stmt.lock}")
+            others = "".join(f"; {mode} on {relation}" for relation, mode in stmt.locks)
+            lines.append(f"        {stmt.sql};  -- {where}, lock: {stmt.lock}{others}")
     if plan.notices:
         lines += ["", "Notices:"]
         lines += [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices]
