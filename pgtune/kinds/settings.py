@@ -35,6 +35,11 @@ KIND = "setting"
 SESSION_SOURCES = frozenset({"database", "user", "database user", "client", "session", "interactive", "test"})
 """pg_settings sources that describe this session, not the server: the server's value is unknown."""
 
+CONNECTION_DEPENDENT = frozenset({"tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
+                                  "tcp_user_timeout"})
+"""Settings whose SHOW reads the session's own TCP socket: 0 on a Unix socket, whatever the server
+runs. On such a connection their running value cannot be seen, so it is taken from the files."""
+
 UNOVERRIDABLE_SOURCES = frozenset({"command line", "override"})
 """Sources that beat postgresql.auto.conf: ALTER SYSTEM cannot change what they set."""
 
@@ -111,6 +116,7 @@ class SettingsCatalog:
     scoped: dict[tuple[str, str], ScopedTarget] = field(default_factory=dict)
     privileges: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # name -> (alter system, set)
     sees_all: bool = True  # superuser or pg_read_all_settings: superuser-only settings are visible
+    over_socket: bool = False  # connected over a Unix socket: CONNECTION_DEPENDENT settings read 0
     can_reload: bool = True  # may EXECUTE pg_reload_conf()
 
 
@@ -212,6 +218,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
             server["version_num"], server["current_user"], server["superuser"], specs, running, files
         )
         catalog.sees_all = server["superuser"] or server["can_read_all_settings"]
+        catalog.over_socket = bool(server["over_socket"])
         catalog.can_reload = server["superuser"] or server["can_reload"]
         if any(d.scope != "system" for d in desired):
             for row in cur.execute(load_sql("scoped_settings")):
@@ -431,6 +438,8 @@ def configured_running(spec: GucSpec, catalog: SettingsCatalog, key: str) -> tup
     """What the configuration files make the server run (after a restart), and what it runs now."""
     rows = (catalog.files or {}).get(key, [])
     run = catalog.running.get(key)
+    if catalog.over_socket and key in CONNECTION_DEPENDENT:
+        run = None  # SHOW says 0 here: judged from the files (a write never reloaded goes unseen)
     running = None if run is None or run.source in SESSION_SOURCES else _try_canonical(spec, run.setting)
     if run is not None and run.source in UNOVERRIDABLE_SOURCES:
         configured = running

@@ -8,6 +8,7 @@ SELECT current_setting('server_version') AS version,
            AND has_table_privilege('pg_catalog.pg_file_settings', 'SELECT') AS can_read_file_settings,
        pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER') AS can_read_all_settings,
        has_function_privilege('pg_reload_conf()', 'EXECUTE') AS can_reload,
+       inet_server_addr() IS NULL AS over_socket,
        pg_conf_load_time() AS conf_load_time
 FROM pg_roles r
 WHERE r.rolname = current_user
