@@ -36,7 +36,10 @@ from pgtune.profile.model import IndexSpec
 Canon = tuple[Any, ...]
 Tree = dict[str, Any]
 
-_BOOL_WORDS = {"on": "true", "true": "true", "yes": "true", "off": "false", "false": "false", "no": "false"}
+BOOL_OPTIONS = frozenset({"deduplicate_items", "fastupdate", "autosummarize"})
+"""Index storage parameters of type bool (btree, gin, brin): compared by what the server's
+parse_bool makes of them. Every other WITH value is compared as lower-cased text — GiST's
+`buffering` is an enum whose `on` must stay `on`."""
 _POSITION_SUFFIXES = ("location", "_start", "_end")  # byte offsets: location, rexpr_list_start ...
 _QUALIFIED_NAME_FIELDS = frozenset({"funcname", "names", "name", "opclass", "collname"})
 _NULLS = {"SORTBY_NULLS_FIRST": "first", "SORTBY_NULLS_LAST": "last"}
@@ -60,6 +63,12 @@ class ParsedIndex:
     nulls_not_distinct: bool
     column_names: frozenset[str]  # every column referenced (elements, expressions, include, predicate)
     source: str = field(compare=False, hash=False, repr=False)  # the statement text it was parsed from
+    written: tuple[tuple[str, str], ...] = field(default=(), compare=False, hash=False)  # WITH as declared
+
+    @property
+    def with_sql(self) -> tuple[tuple[str, str], ...]:
+        """WITH values for the SQL that runs: as declared (the server takes its own spellings), else canonical."""
+        return self.written or self.options
 
     # Deparsing is the expensive part and only the SQL that runs (and inspect) needs it: computed
     # on first use from pglast's AST of `source`, so comparing thousands of unchanged indexes never
@@ -122,12 +131,33 @@ def _option_value(arg: Tree | None) -> str:
         text = ".".join(_names(body.get("names")))
     else:
         text = json.dumps(arg, sort_keys=True)
-    return option_text(text)
+    return text
 
 
-def option_text(text: str) -> str:
+def parse_bool(text: str) -> bool | None:
+    """PostgreSQL's parse_bool: true/false, yes/no and their unique prefixes, on/off (two letters
+    at least), 1/0, any case, surrounding spaces ignored; None when it is none of these."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    for full, value in (("true", True), ("false", False), ("yes", True), ("no", False)):
+        if full.startswith(word):
+            return value
+    if len(word) >= 2 and "on".startswith(word):
+        return True
+    if len(word) >= 2 and "off".startswith(word):
+        return False
+    return {"1": True, "0": False}.get(word)
+
+
+def option_text(name: str, text: str) -> str:
+    """A WITH value in canonical form, for comparison (never for the SQL that runs)."""
     lowered = text.strip().lower()
-    return _BOOL_WORDS.get(lowered, lowered)
+    if name in BOOL_OPTIONS:
+        value = parse_bool(lowered)
+        if value is not None:
+            return "true" if value else "false"
+    return lowered
 
 
 def _element(elem: Tree) -> Canon:
@@ -168,12 +198,9 @@ def from_tree(stmt: Tree, source: str) -> ParsedIndex:
     """Canonicalise a parsed CREATE INDEX (the relation and the index name are not part of it)."""
     params = _elements(stmt, "indexParams")
     include = tuple(e.get("name") for e in _elements(stmt, "indexIncludingParams"))
-    options = tuple(
-        sorted(
-            (d["DefElem"].get("defname", "").lower(), _option_value(d["DefElem"].get("arg")))
-            for d in stmt.get("options") or ()
-        )
-    )
+    defs = [d["DefElem"] for d in stmt.get("options") or ()]
+    named = ((d.get("defname", "").lower(), _option_value(d.get("arg"))) for d in defs)
+    options = tuple(sorted((k, option_text(k, v)) for k, v in named))
     unique = bool(stmt.get("unique"))
     nnd = bool(stmt.get("nulls_not_distinct"))
     method = (stmt.get("accessMethod") or "btree").lower()
@@ -351,7 +378,7 @@ def _parse_declared(
     if (where is None) != (stmt.get("whereClause") is None):
         raise IndexDefinitionError(f"where: {where!r} is not a predicate")
     parsed = from_tree(stmt, text)
-    options = tuple(sorted((k, option_text(v)) for k, v in with_))
+    options = tuple(sorted((k, option_text(k, v)) for k, v in with_))
     canon = (*parsed.canon[:4], options, *parsed.canon[5:])
     return ParsedIndex(
         canon=canon,
@@ -362,6 +389,7 @@ def _parse_declared(
         nulls_not_distinct=parsed.nulls_not_distinct,
         column_names=parsed.column_names,
         source=text,
+        written=tuple(sorted((k, v.strip()) for k, v in with_)),
     )
 
 

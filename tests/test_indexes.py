@@ -118,7 +118,7 @@ def test_every_index_form_is_built_concurrently_and_re_plans_empty(letta: Server
     assert "lower((text)::text)" in messages["ix_messages_lower_text"][1]
     assert "(created_at DESC, sequence_id DESC NULLS LAST)" in messages["ix_messages_created_desc"][1]
     assert "id text_pattern_ops" in messages["ix_messages_id_pattern"][1]
-    assert "WITH (deduplicate_items='false', fillfactor='70')" in messages["ix_messages_id_pattern"][1]
+    assert "WITH (deduplicate_items=off, fillfactor='70')" in messages["ix_messages_id_pattern"][1]  # as written
     runs = indexes(letta, "letta.runs")
     assert runs["ix_runs_org_conversation"][1].startswith("CREATE UNIQUE INDEX")
     assert "NULLS NOT DISTINCT" in runs["ix_runs_org_conversation"][1]

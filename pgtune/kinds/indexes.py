@@ -370,7 +370,7 @@ def create_sql(
         parts.append(sql.SQL(" NULLS NOT DISTINCT"))
     if parsed.options:
         options = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in parsed.options
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in parsed.with_sql
         )
         parts.append(sql.SQL(" WITH ({})").format(options))
     if parsed.where_sql is not None:

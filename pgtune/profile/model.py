@@ -74,6 +74,15 @@ LowerName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_
 """A lower-case word: access methods, index options, PgBouncer settings."""
 
 
+def _folded(value: Any) -> Any:
+    """SQL folds unquoted words to lower case: `GIN`, `FILLFACTOR` are `gin`, `fillfactor`."""
+    return value.lower() if isinstance(value, str) else value
+
+
+FoldedName = Annotated[LowerName, BeforeValidator(_folded)]
+"""An SQL word as the server reads it unquoted (case-insensitive): access methods, WITH keys."""
+
+
 def scalar_of(what: str) -> Any:
     """A text value that must be a scalar; a mapping or list is refused naming `what` takes it."""
 
@@ -97,8 +106,8 @@ class IndexSpec(_Strict):
     include: list[str] = Field(default_factory=list, description="Non-key columns stored in the index (INCLUDE).")
     where: str | None = Field(default=None, description="Predicate of a partial index, in SQL.")
     unique: bool = Field(default=False, description="A UNIQUE index (the build fails on duplicates).")
-    method: LowerName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
-    with_: dict[LowerName, scalar_of("an index storage parameter")] = Field(  # type: ignore[valid-type]
+    method: FoldedName = Field(default="btree", description="Access method: btree, hash, gin, gist, brin, hnsw ...")
+    with_: dict[FoldedName, scalar_of("an index storage parameter")] = Field(  # type: ignore[valid-type]
         default_factory=dict, alias="with", description="Index storage parameters, e.g. {fillfactor: 90}."
     )
     nulls_not_distinct: bool = Field(default=False, description="UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+).")
