@@ -36,6 +36,23 @@ ENUM_ALIASES = {("wal_compression", "on"): "pglz"}
 `pglz`); applied only when the target value exists on the server, so older versions keep `on`."""
 
 
+HIDDEN_ENUM_WORDS: dict[str, dict[str, str]] = {
+    "wal_level": {"archive": "replica", "hot_standby": "replica"},
+    "client_min_messages": {"debug": "debug2"},
+    "log_min_messages": {"debug": "debug2"},
+    "log_min_error_statement": {"debug": "debug2"},
+    "icu_validation_level": {"debug": "debug2"},
+    "trace_recovery_messages": {"debug": "debug2"},  # until PostgreSQL 16
+}
+"""Words the server accepts for an enum but hides from pg_settings.enumvals (guc_tables.c entries
+marked hidden), with the value each stands for."""
+
+ON_OFF_WORDS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
+"""The hidden words of every enum that lists on and off (huge_pages, synchronous_commit,
+constraint_exclusion, archive_mode ...): exactly these, no prefixes — unlike a bool setting,
+`huge_pages = t` is refused by the server, so by pgtune too."""
+
+
 class InvalidValue(ValueError):
     """A value the server would reject for this setting; the message names what is allowed."""
 
@@ -110,18 +127,11 @@ class GucSpec:
         allowed = [v.lower() for v in self.enumvals]
         if word in allowed:
             return self._alias(word, allowed)
-        # Hidden synonyms the server accepts for on/off-style enums (huge_pages, wal_compression...).
-        if "on" in allowed and "off" in allowed:
-            try:
-                word = "on" if parse_bool(word, self.name) else "off"
-            except InvalidValue:
-                pass
-            else:
-                return (
-                    ENUM_ALIASES.get((self.name, word), word)
-                    if ENUM_ALIASES.get((self.name, word)) in allowed
-                    else word
-                )
+        hidden = HIDDEN_ENUM_WORDS.get(self.name, {}).get(word)
+        if hidden is None and "on" in allowed and "off" in allowed:
+            hidden = ON_OFF_WORDS.get(word)
+        if hidden is not None and hidden in allowed:
+            return self._alias(hidden, allowed)
         raise InvalidValue(f"invalid value {text!r} for {self.name}; allowed values: {', '.join(self.enumvals)}")
 
     # -- rendering -------------------------------------------------------------------------

@@ -35,8 +35,24 @@ def test_bad_booleans(spelling: str) -> None:
 def test_enums_are_case_insensitive_and_accept_boolean_synonyms() -> None:
     assert HUGE_PAGES.canonical("TRY") == "try"
     assert HUGE_PAGES.canonical("true") == "on"
+    assert HUGE_PAGES.canonical("0") == "off"
     with pytest.raises(InvalidValue, match="allowed values: off, on, try"):
         HUGE_PAGES.canonical("sometimes")
+
+
+@pytest.mark.parametrize("spelling", ["t", "y", "tr", "of", "n"])
+def test_on_off_enums_take_no_prefixes(spelling: str) -> None:
+    """A bool setting takes `t`; an enum that lists on/off does not (the server refuses it)."""
+    with pytest.raises(InvalidValue):
+        HUGE_PAGES.canonical(spelling)
+
+
+def test_hidden_enum_words_the_server_accepts() -> None:
+    wal_level = GucSpec("wal_level", "enum", context="postmaster", enumvals=("minimal", "replica", "logical"))
+    assert wal_level.canonical("hot_standby") == "replica"
+    assert wal_level.canonical("ARCHIVE") == "replica"
+    levels = ("debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice", "warning", "error", "log", "fatal")
+    assert GucSpec("log_min_messages", "enum", enumvals=levels).canonical("debug") == "debug2"
 
 
 def test_range_errors_name_the_range_in_units() -> None:
