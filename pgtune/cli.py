@@ -299,9 +299,18 @@ def apply(
                     on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
                     bouncer=bouncer,
                 )
-        after = _plan(loaded, target, inputs.as_of, inputs.exclude)
-        statuses = _statuses(report, after)
+        try:
+            after: Plan | None = _plan(loaded, target, inputs.as_of, inputs.exclude)
+        except PgtuneError as exc:  # e.g. the server restarted or went away: the report still stands
+            after = None
+            _err(f"Error: could not re-read the server after apply: {exc}", always=True)
+        statuses = _statuses(report, after) if after is not None else {}
         _out(render_apply_report(report, statuses))
+        if after is None:
+            raise ApplyFailed(
+                "the outcome above is what pgtune executed; the server could not be read afterwards. "
+                f"Run `pgtune plan` against {redact(target)} once it is back to see what remains"
+            )
         if report.failed:
             raise ApplyFailed(
                 f"apply failed; nothing after the failed change ran. Re-run `pgtune apply` to converge, or "

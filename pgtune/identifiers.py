@@ -6,6 +6,8 @@ import re
 
 from psycopg import sql
 
+from pgtune.names import name_bytes_problem
+
 
 def setting_name(name: str) -> sql.Composable:
     """A GUC name for SET/RESET; dotted custom names (`pg_stat_statements.max`) keep their dots."""
@@ -56,6 +58,10 @@ def parse_qualified(text: str) -> tuple[str | None, str]:
         i += 1
     if len(parts) > 2 or not all(parts):
         raise InvalidName(f"invalid table name {text!r}: expected schema.table or table")
+    for part in parts:
+        problem = name_bytes_problem(part)
+        if problem:
+            raise InvalidName(f"invalid table name {text!r}: {problem}")
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 

@@ -66,6 +66,9 @@ class BaseUnit:
         return f"Valid units for this parameter are {', '.join(names[:-1])}, and {names[-1]}."
 
 
+MAX_DIGITS = 64
+
+
 def _split_number(text: str, integer: bool) -> tuple[float, str]:
     """Read the leading number the way strtol(base 0) / strtod do; return it and the rest."""
     if integer:
@@ -75,6 +78,8 @@ def _split_number(text: str, integer: bool) -> tuple[float, str]:
             digits = m.group(0).strip()
             sign = -1 if digits.startswith("-") else 1
             digits = digits.lstrip("+-")
+            if len(digits) > MAX_DIGITS:  # far beyond any integer setting; int() would refuse it
+                raise UnitError(f'invalid value "{text[:40]}...": value exceeds integer range')
             if digits[:2].lower() == "0x":
                 value = int(digits[2:], 16)
             elif len(digits) > 1 and digits.startswith("0"):

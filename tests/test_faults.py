@@ -161,6 +161,7 @@ def test_a_server_restart_mid_apply_is_a_clear_error_and_the_next_apply_converge
     assert proc.returncode == 1
     assert "Traceback" not in err and "internal error" not in err, err
     assert "FAILED" in out or "could not connect" in err or "shutting down" in (out + err), out + err
+    assert "Apply: " in out, out + err  # what ran, what failed and what was skipped, even so
     again = run_cli("apply", str(profile), "--dsn", pg.dsn, "--yes")
     assert again.code == 0, again.stdout + again.stderr
     assert run_cli("plan", str(profile), "--dsn", pg.dsn, "--detailed-exitcode").code == 0

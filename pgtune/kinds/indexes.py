@@ -433,6 +433,8 @@ def probe(conn: psycopg.Connection, desired: list[Desired]) -> tuple[list[Profil
     except pgerrors.LockNotAvailable:
         raise  # a table is locked (lock_timeout): the plan gives up, it is no fault of the profile
     except psycopg.Error:
+        if conn.broken:
+            raise  # the connection is gone: no fault of the profile either (workflow.derive says so)
         return _probe_one_by_one(conn, items), True
     for item in items:
         item.desired.server = parse_live(rows[item.index_alias])
@@ -452,6 +454,8 @@ def _probe_one_by_one(conn: psycopg.Connection, items: list[_ProbeItem]) -> list
         except pgerrors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
+            if conn.broken:
+                raise
             message = (exc.diag.message_primary or str(exc)).replace(item.table_alias, item.desired.table.qualified)
             item.desired.rejected = True
             errors.append(ProfileError(item.desired.location, f"index {item.desired.name!r}: {message}"))

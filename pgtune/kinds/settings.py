@@ -336,6 +336,10 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
         if d.raw is None:
             typed.append(TypedSetting(d, spec, None, placeholder))
             continue
+        texts = d.raw if isinstance(d.raw, list) else [d.raw]
+        if d.scope == "system" and any("\n" in t or "\r" in t for t in texts):
+            errors.append(ProfileError(d.location, f"{spec.name}: ALTER SYSTEM refuses a value containing a newline"))
+            continue
         if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
             errors.append(
                 ProfileError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from pgtune.names import name_bytes_problem
 from pgtune.units import UnitError, parse_bytes, parse_seconds
 
 SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -69,7 +71,14 @@ class ScopedSettings(_Strict):
 StorageName = Annotated[str, StringConstraints(pattern=r"^(toast\.)?[a-z_]+$", max_length=80)]
 
 
-IndexName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+def _fits_namedatalen(value: str) -> str:
+    problem = name_bytes_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+IndexName = Annotated[str, StringConstraints(min_length=1, max_length=63), AfterValidator(_fits_namedatalen)]
 LowerName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)]
 """A lower-case word: access methods, index options, PgBouncer settings."""
 
@@ -125,7 +134,7 @@ IndexEntry = Annotated[
 UNION_TAGS = frozenset({"<index>", "<absent>"})
 
 
-PartitionName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+PartitionName = Annotated[str, StringConstraints(min_length=1, max_length=63), AfterValidator(_fits_namedatalen)]
 
 
 class PartitioningSpec(_Strict):

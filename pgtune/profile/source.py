@@ -14,6 +14,7 @@ tags that matter are null and the `<<` merge key, recognised here as YAML define
 from __future__ import annotations
 
 import copy
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ class _Composer:
         self.record = index is not None  # None: data only (the positions come in a second pass)
         self.entries = index.entries if index is not None else {}
         self.anchors: dict[str, tuple[Any, dict[PathKey, Location]]] = {}
+        self.sizes: dict[str, int] = {}  # anchor -> nodes one use of it copies
+        self.expanded = 0  # nodes copied by aliases so far
+        self.depth = 0
 
     def at(self, event: Event) -> Location:
         return Location(self.display, event.start_mark.line + 1, event.start_mark.column + 1)
@@ -84,6 +88,7 @@ class _Composer:
             data = self.scalar(event)
             if event.anchor:
                 self.anchors[event.anchor] = (data, {})
+                self.sizes[event.anchor] = 1
             return data
         if isinstance(event, AliasEvent):
             return self.alias(event, path)
@@ -91,17 +96,24 @@ class _Composer:
             outer, self.entries = self.entries, {}
             data = self.collection(event, ())
             self.anchors[event.anchor] = (data, self.entries)
+            self.sizes[event.anchor] = _size(data)
             self.entries = outer
             outer.update(((*path, *p), loc) for p, loc in self.anchors[event.anchor][1].items())
             return data
         return self.collection(event, path)
 
     def collection(self, event: Event, path: PathKey) -> Any:
-        if isinstance(event, SequenceStartEvent):
-            return self.sequence(path)
-        if isinstance(event, MappingStartEvent):
-            return self.mapping(path)
-        raise ProfileError(self.at(event), f"invalid YAML: unexpected {type(event).__name__}")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ProfileError(self.at(event), f"invalid YAML: nested deeper than {MAX_DEPTH} levels")
+        try:
+            if isinstance(event, SequenceStartEvent):
+                return self.sequence(path)
+            if isinstance(event, MappingStartEvent):
+                return self.mapping(path)
+            raise ProfileError(self.at(event), f"invalid YAML: unexpected {type(event).__name__}")
+        finally:
+            self.depth -= 1
 
     @staticmethod
     def scalar(event: ScalarEvent) -> str | None:
@@ -117,6 +129,12 @@ class _Composer:
         if event.anchor not in self.anchors:
             raise ProfileError(self.at(event), f"invalid YAML: found undefined alias {event.anchor!r}")
         data, entries = self.anchors[event.anchor]
+        self.expanded += self.sizes.get(event.anchor, 1)
+        if self.expanded > MAX_ALIAS_NODES:  # counted before copying: a billion laughs stops here
+            raise ProfileError(
+                self.at(event),
+                f"invalid YAML: aliases expand to more than {MAX_ALIAS_NODES:,} values (an alias bomb?)",
+            )
         self.entries.update(((*path, *p), loc) for p, loc in entries.items())
         return copy.deepcopy(data)  # each use is its own value (--set may change one of them)
 
@@ -268,8 +286,42 @@ class YamlDocument:
     text: str
 
 
+MAX_DEPTH = 64
+"""Deepest nesting a profile may have (the format itself needs 7)."""
+MAX_ALIAS_NODES = 250_000
+"""Values YAML aliases may copy in one document: far above any real profile, far below the
+hundreds of millions an alias bomb (9 levels of 9 aliases) asks for."""
+MAX_PROFILE_BYTES = 64 * 2**20
+"""A 10,000-table profile is about 2.5 MB."""
+
+
+def _size(data: Any) -> int:
+    """Values in a composed YAML subtree (the cost of copying it once)."""
+    if isinstance(data, dict):
+        return 1 + sum(_size(k) + _size(v) for k, v in data.items())
+    if isinstance(data, list):
+        return 1 + sum(_size(v) for v in data)
+    return 1
+
+
+def _check_file(path: Path, display: str) -> None:
+    """A regular file of bounded size, checked before opening: a FIFO or a device would block or
+    never end."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ProfileError(None, f"{display}: no such file") from None
+    except OSError as exc:
+        raise ProfileError(None, f"{display}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ProfileError(None, f"{display}: not a regular file")
+    if info.st_size > MAX_PROFILE_BYTES:
+        raise ProfileError(None, f"{display}: larger than {MAX_PROFILE_BYTES // 2**20} MB")
+
+
 def read_document(path: Path, display: str) -> YamlDocument:
     """Parse one YAML file into plain Python data plus its position index."""
+    _check_file(path, display)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

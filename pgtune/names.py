@@ -1,0 +1,14 @@
+"""Name limits PostgreSQL applies to identifiers (kept apart from psycopg: the profile model uses them)."""
+
+from __future__ import annotations
+
+NAMEDATALEN = 64
+
+
+def name_bytes_problem(name: str) -> str | None:
+    """PostgreSQL keeps at most NAMEDATALEN-1 = 63 bytes of a name (UTF-8), truncating silently:
+    a longer declared name would never match what the server stores."""
+    size = len(name.encode())
+    if size < NAMEDATALEN:
+        return None
+    return f"{name!r} is {size} bytes; PostgreSQL keeps only the first {NAMEDATALEN - 1} bytes of a name"
