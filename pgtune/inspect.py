@@ -28,6 +28,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from pgtune.engine import server_info
 from pgtune.guc import GucSpec
+from pgtune.identifiers import qualified_text
 from pgtune.indexdef import parse_live
 from pgtune.kinds import load_sql, read_columns, settings, tables
 from pgtune.kinds.indexes import read as read_indexes
@@ -163,7 +164,9 @@ def _matching_tables(conn: psycopg.Connection, patterns: list[str]) -> list[str]
         "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
         "ORDER BY 1, 2"
     ).fetchall()
-    return [f"{s}.{t}" for s, t in rows if any(fnmatchcase(f"{s}.{t}", p) for p in patterns)]
+    # Globs match the names as stored ("MixedCase".t is MixedCase.t); keys are written as the
+    # profile format reads them: parts that need it double-quoted.
+    return [qualified_text(s, t) for s, t in rows if any(fnmatchcase(f"{s}.{t}", p) for p in patterns)]
 
 
 def _storage(table: tables.Table) -> dict[str, str]:
@@ -280,8 +283,10 @@ def _tables(conn: psycopg.Connection, patterns: list[str], as_of: str | None, wa
     if not names:
         return {}
     stub = LoadedProfile(Profile(name="inspect", tables={n: TableSpec() for n in names}), PositionIndex(), "<inspect>")
-    resolved, _ = tables.resolve(conn, stub)
+    resolved, problems = tables.resolve(conn, stub)
     found = [resolved[n] for n in names if n in resolved]
+    for problem in problems:  # never silently incomplete
+        warnings.append(f"not adopted: {problem.message}")
     version_num = server_info(conn).version_num
     catalog = read_indexes(conn, [], found, read_columns(conn, [t.oid for t in found]), version_num)
     layouts = read_layouts(conn, [t for t in found if t.partitioned], version_num)

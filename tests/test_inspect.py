@@ -205,3 +205,25 @@ def test_value_spans_and_rendering_round_trip() -> None:
     assert replace_values(text, {("a",): "2", ("b", "d"): ["p", "q"]}) == (
         "a: 2\nb: {c: [x, 'y z'], d: [p, q]}\ne:\n  - f\n  - g: h\n"
     )
+
+
+def test_inspect_adopts_tables_whose_names_need_quoting(
+    pg: Server, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    names = ['"MixedCase"', '"ünï"', '"we""ird; sch"']
+    pg.sql("CREATE SCHEMA pgtune_test_q")
+    try:
+        for n in names:
+            pg.sql(f"CREATE TABLE pgtune_test_q.{n} (id int, v int) WITH (fillfactor = 80)")
+            pg.sql(f"CREATE INDEX ON pgtune_test_q.{n} (v)")
+        out = tmp_path / "adopted.yaml"
+        result = cli("inspect", "--dsn", pg.dsn, "--tables", "pgtune_test_q.*", "--settings", "none", "--out", str(out))
+        assert result.code == 0, result.stderr
+        assert "still shows" not in result.stderr and "not adopted" not in result.stderr, result.stderr
+        text = out.read_text()
+        for key in ('pgtune_test_q."MixedCase"', 'pgtune_test_q."ünï"', 'pgtune_test_q."we""ird; sch"'):
+            assert key in text, text
+        again = cli("plan", str(out), "--dsn", pg.dsn, "--detailed-exitcode")
+        assert again.code == 0, again.stdout + again.stderr
+    finally:
+        pg.sql("DROP SCHEMA pgtune_test_q CASCADE")
