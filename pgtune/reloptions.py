@@ -61,6 +61,8 @@ HEAP_RELOPTIONS: dict[str, Reloption] = {
         _opt("autovacuum_vacuum_insert_scale_factor", "real", "0", "100", since=130000),
         _opt("autovacuum_analyze_scale_factor", "real", "0", "100", toast=False),
         _opt("user_catalog_table", "bool", toast=False, lock="ACCESS EXCLUSIVE"),
+        _opt("autovacuum_vacuum_max_threshold", "integer", "-1", INT_MAX, since=180000),
+        _opt("vacuum_max_eager_freeze_failure_rate", "real", "0", "1", since=180000),
     )
 }
 
@@ -69,6 +71,12 @@ def known_names(version_num: int) -> list[str]:
     """Every parameter name valid on this server version, toast.* included."""
     names = [n for n, o in HEAP_RELOPTIONS.items() if version_num >= o.since]
     return names + [f"toast.{n}" for n in names if HEAP_RELOPTIONS[n].toast]
+
+
+def since(name: str) -> int | None:
+    """The server version a storage parameter appeared in (None: not one PostgreSQL has)."""
+    option = HEAP_RELOPTIONS.get(name.removeprefix("toast."))
+    return option.since if option is not None else None
 
 
 def lookup(name: str, version_num: int) -> Reloption | None:

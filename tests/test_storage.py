@@ -175,3 +175,29 @@ def test_invalid_storage_is_refused_with_positions_and_runs_nothing(
         "autovacuum_enabled=true",
         "autovacuum_vacuum_scale_factor=0.050",
     ]
+
+
+def test_postgresql_18_storage_parameters(pg: Server, plan_for: Callable[[str], Plan]) -> None:
+    pg.sql("DROP TABLE IF EXISTS public.eager; CREATE TABLE public.eager (id int, v text)")
+    profile = """
+        name: eager
+        tables:
+          public.eager:
+            storage:
+              autovacuum_vacuum_max_threshold: 50000
+              toast.autovacuum_vacuum_max_threshold: 100000
+              vacuum_max_eager_freeze_failure_rate: 0.05
+        """
+    try:
+        if int(pg.version) < 18:
+            with pytest.raises(PgtuneError, match="'autovacuum_vacuum_max_threshold' needs PostgreSQL 18"):
+                plan_for(profile)
+            return
+        pg.apply(plan_for(profile))
+        assert sorted(pg.one("SELECT reloptions FROM pg_class WHERE oid = 'public.eager'::regclass")) == [  # type: ignore[arg-type]
+            "autovacuum_vacuum_max_threshold=50000",
+            "vacuum_max_eager_freeze_failure_rate=0.05",
+        ]
+        assert plan_for(profile).changes == ()
+    finally:
+        pg.sql("DROP TABLE IF EXISTS public.eager")

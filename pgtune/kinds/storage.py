@@ -22,7 +22,7 @@ from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext
 from pgtune.kinds.tables import Leaf, Table, not_owned
 from pgtune.plan import Change, Hazard, Notice, Statement
-from pgtune.reloptions import known_names, lookup
+from pgtune.reloptions import known_names, lookup, since
 
 KIND = "storage"
 
@@ -50,6 +50,9 @@ def typed_params(ctx: PlanContext, key: str) -> tuple[list[TypedParam], list[Pro
             close = difflib.get_close_matches(name, known_names(version_num), n=3)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             message = f"unknown storage parameter {name!r}{hint}"
+            first = since(name)
+            if first is not None and version_num < first:
+                message = f"storage parameter {name!r} needs PostgreSQL {first // 10000} (this server is older)"
             errors.append(ProfileError(ctx.loaded.location(path, key=True), message))
             continue
         try:
