@@ -142,14 +142,30 @@ def _plan_on(
 
 @app.command()
 def validate(
-    profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)], set_: SetOption = None
+    profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)],
+    set_: SetOption = None,
+    pg_version: Annotated[
+        int | None,
+        typer.Option(
+            "--pg-version",
+            min=13,
+            max=18,
+            help="Check settings against this PostgreSQL version's bundled description (default: the newest, 18).",
+        ),
+    ] = None,
 ) -> None:
-    """Parse and schema-check profiles offline (no database)."""
+    """Check profiles offline (no database): the schema, and setting names, types, units, enum words and
+    ranges against a bundled description of a PostgreSQL version's settings."""
+    from pgtune import offline
+    from pgtune.errors import raise_if_any
+
+    desc = offline.description(pg_version)
     failed = False
     for path in profiles:
         try:
             loaded = load_profile(path, set_ or ())
-            _out(f"{loaded.path}: ok (profile {loaded.profile.name!r})\n")
+            raise_if_any(offline.validate(loaded, desc))
+            _out(f"{loaded.path}: ok (profile {loaded.profile.name!r}; checked against {desc.label})\n")
         except PgtuneError as exc:
             failed = True
             for line in exc.lines():
@@ -368,7 +384,7 @@ def recommend(
     storage: Annotated[str, typer.Option("--storage", help="ssd | nvme | hdd | san.")] = "ssd",
     connections: Annotated[int | None, typer.Option("--connections", min=1, help="max_connections.")] = None,
     pg_version: Annotated[
-        int | None, typer.Option("--pg-version", help="PostgreSQL major version (default: newest supported, 17).")
+        int | None, typer.Option("--pg-version", help="PostgreSQL major version (default: newest supported, 18).")
     ] = None,
     db_size: Annotated[
         str, typer.Option("--db-size", help="less_than_ram | around_ram | more_than_ram.")

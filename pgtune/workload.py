@@ -28,7 +28,7 @@ KB_PER_GB = 1024 * 1024
 TYPES = ("web", "oltp", "dw", "desktop", "mixed")
 STORAGE = ("ssd", "nvme", "hdd", "san")
 DB_SIZES = ("less_than_ram", "around_ram", "more_than_ram")
-NEWEST_PG = 17
+NEWEST_PG = 18
 """`recommend` without --pg-version assumes the newest PostgreSQL pgtune supports."""
 
 DEFAULT_CONNECTIONS = {"web": 200, "oltp": 300, "dw": 40, "desktop": 20, "mixed": 100}

@@ -251,7 +251,7 @@ def test_recommend_cli_formats(cli: Callable[..., CliResult]) -> None:
     assert doc["settings"]["work_mem"] == "13617kB"  # 12GB / ((300 + 8) * 3)
     assert set(doc["reasons"]) == set(doc["settings"])
     conf = cli("recommend", "--type", "web", "--memory", "16GB", "--format", "conf")
-    assert "\nshared_buffers = 4GB" in conf.stdout and "PostgreSQL 17" in conf.stdout
+    assert "\nshared_buffers = 4GB" in conf.stdout and "PostgreSQL 18" in conf.stdout
     yaml = cli("recommend", "--type", "web", "--memory", "16GB", "--cpus", "8")
     assert "  work_mem: 20164kB" in yaml.stdout and "# (RAM - shared_buffers)" in yaml.stdout
     bad = cli("recommend", "--type", "web", "--memory", "lots")
