@@ -47,6 +47,10 @@ HIDDEN_ENUM_WORDS: dict[str, dict[str, str]] = {
 """Words the server accepts for an enum but hides from pg_settings.enumvals (guc_tables.c entries
 marked hidden), with the value each stands for."""
 
+CLAMPS = {"autovacuum_work_mem": lambda v: v if v == -1 else max(v, 1024)}
+"""Values a setting's check hook changes without a word (autovacuum_work_mem: 0..1023 kB run as
+1MB): canonicalised the same way, so the written value and the running one compare equal."""
+
 ON_OFF_WORDS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
 """The hidden words of every enum that lists on and off (huge_pages, synchronous_commit,
 constraint_exclusion, archive_mode ...): exactly these, no prefixes — unlike a bool setting,
@@ -116,6 +120,9 @@ class GucSpec:
             lo, hi = float(self.min_val), float(self.max_val)
             if not lo <= value <= hi:
                 raise InvalidValue(f"{self.name} = {text!r} is outside the valid range {self.bounds_text()}")
+        clamp = CLAMPS.get(self.name)
+        if clamp is not None:
+            value = clamp(value)
         return int(value) if integer else value
 
     def _alias(self, word: str, allowed: list[str]) -> str:

@@ -37,8 +37,10 @@ SESSION_SOURCES = frozenset({"database", "user", "database user", "client", "ses
 
 CONNECTION_DEPENDENT = frozenset({"tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
                                   "tcp_user_timeout"})
-"""Settings whose SHOW reads the session's own TCP socket: 0 on a Unix socket, whatever the server
-runs. On such a connection their running value cannot be seen, so it is taken from the files."""
+"""Settings whose SHOW reads the session's own socket: 0 on a Unix socket, the kernel's effective
+value over TCP (7200 for an unset tcp_keepalives_idle) — never what the server is configured with.
+They are judged from the configuration files on every connection (a write never reloaded goes
+unseen for these four)."""
 
 UNOVERRIDABLE_SOURCES = frozenset({"command line", "override"})
 """Sources that beat postgresql.auto.conf: ALTER SYSTEM cannot change what they set."""
@@ -442,8 +444,8 @@ def configured_running(spec: GucSpec, catalog: SettingsCatalog, key: str) -> tup
     """What the configuration files make the server run (after a restart), and what it runs now."""
     rows = (catalog.files or {}).get(key, [])
     run = catalog.running.get(key)
-    if catalog.over_socket and key in CONNECTION_DEPENDENT:
-        run = None  # SHOW says 0 here: judged from the files (a write never reloaded goes unseen)
+    if key in CONNECTION_DEPENDENT:
+        run = None  # SHOW reads this session's socket (0 on a Unix socket, the kernel's value over TCP)
     running = None if run is None or run.source in SESSION_SOURCES else _try_canonical(spec, run.setting)
     if run is not None and run.source in UNOVERRIDABLE_SOURCES:
         configured = running
