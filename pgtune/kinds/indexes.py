@@ -331,7 +331,45 @@ def _validate(desired: list[Desired], catalog: Catalog, ctx: PlanContext) -> lis
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             message = f"index {d.name!r}: table {d.table.qualified} has no column {name!r}{hint}"
             reject(d, ProfileError(d.location, message))
+    unique_on_partitioned = [d for d in desired if not d.rejected and d.spec is not None and d.spec.unique
+                             and d.table.partitioned and not d.unchanged]
+    if unique_on_partitioned:
+        keys = _partition_keys(ctx.conn, sorted({d.table.oid for d in unique_on_partitioned}))
+        for d in unique_on_partitioned:
+            problem = _unique_key_problem(d, keys.get(d.table.oid))
+            if problem:
+                reject(d, ProfileError(d.location, f"index {d.name!r}: {problem}"))
     return errors
+
+
+def _partition_keys(conn: psycopg.Connection, oids: list[int]) -> dict[int, tuple[list[str], bool]]:
+    """Partition key columns of these partitioned tables, and whether the key has an expression."""
+    rows = conn.execute(
+        "SELECT p.partrelid, array(SELECT a.attname FROM unnest(p.partattrs::int2[]) AS k(attnum) "
+        "JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.attnum), 0 = ANY (p.partattrs::int2[]) "
+        "FROM pg_partitioned_table p WHERE p.partrelid = ANY (%s)",
+        (oids,),
+    ).fetchall()
+    return {oid: (list(names), has_expression) for oid, names, has_expression in rows}
+
+
+def _unique_key_problem(d: Desired, key: tuple[list[str], bool] | None) -> str | None:
+    """A UNIQUE index on a partitioned table must have every partition key column among its key
+    columns (PostgreSQL refuses it at CREATE otherwise; the probe's plain copy would not)."""
+    if key is None:
+        return None
+    names, has_expression = key
+    if has_expression:
+        return f"{d.table.qualified} is partitioned by an expression: PostgreSQL refuses UNIQUE indexes on it"
+    assert d.parsed is not None
+    plain = {element[0][1] for element in d.parsed.canon[2] if element[0][0] == "column"}
+    missing = [n for n in names if n not in plain]
+    if missing:
+        return (
+            f"a UNIQUE index on partitioned {d.table.qualified} must include its partition key "
+            f"({', '.join(names)}) among its columns; missing {', '.join(missing)}"
+        )
+    return None
 
 
 def _constraint_error(d: Desired, live: LiveIndex) -> ProfileError:
