@@ -338,3 +338,21 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     return run_cli
+
+
+CORPUS_REPORT: list[str] = []
+"""Counts the corpus tests report; printed at the end of every run (not only with -s)."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Tests import this file as `tests.conftest` or as `conftest`: gather from both.
+    lines = [
+        line
+        for name in ("conftest", "tests.conftest")
+        if name in sys.modules
+        for line in getattr(sys.modules[name], "CORPUS_REPORT", [])
+    ]
+    if lines:
+        terminalreporter.section("corpus")
+        for line in dict.fromkeys(lines):
+            terminalreporter.write_line(line)

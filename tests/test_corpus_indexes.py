@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult, Server
+from tests.conftest import CORPUS_REPORT, CliResult, Server
 
 Cli = Callable[..., CliResult]
 
@@ -90,7 +90,7 @@ def test_index_corpus(wide: Server, cli: Cli, write_profile: Callable[..., Path]
     assert _plan(cli, spelled, wide.dsn) == []
     changed = _plan(cli, write_profile(_profile(cases, "changed"), name="changed.yaml"), wide.dsn)
     assert len(changed) == 2 * len(cases) and {a for _, a in changed} == {"replace"}, changed
-    print(f"\nindex corpus on PostgreSQL {wide.version}: {len(cases)} access method/opclass/type cases "
+    CORPUS_REPORT.append(f"index corpus on PostgreSQL {wide.version}: {len(cases)} access method/opclass/type cases "
           f"({', '.join(sorted(methods))}) x plain + partitioned: applied -> re-plan empty (TCP, socket); "
           f"other spellings -> 0 changes; one change each -> {len(changed)} replaces")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from pgtune.units import MEMORY_UNITS, TIME_UNITS, BaseUnit
-from tests.conftest import CliResult, Server
+from tests.conftest import CORPUS_REPORT, CliResult, Server
 
 Cli = Callable[..., CliResult]
 
@@ -164,8 +164,8 @@ def test_settings_corpus(pg: Server, cli: Cli, write_profile: Callable[..., Path
     assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for dsn in (pg.dsn, _socket_dsn(pg)):
         assert _changes(cli, applied, dsn) == [], dsn
-    print(
-        f"\nsettings corpus on PostgreSQL {pg.version}: {len(gucs)} settings, {equal_checks} equal spellings "
+    CORPUS_REPORT.append(
+        f"settings corpus on PostgreSQL {pg.version}: {len(gucs)} settings, {equal_checks} equal spellings "
         f"(TCP + socket) -> 0 changes; {len(steps)} moved -> {len(planned)} changes; {len(safe)} applied -> "
         "re-plan empty on both"
     )
