@@ -161,7 +161,7 @@ def test_validate_is_offline(cli: Cli, write_profile: Callable[..., Path]) -> No
     bad = write_profile("name: ok\nsetting: {}\n", "bad.yaml")
     result = cli("validate", str(good), str(bad), env={"PGTUNE_DSN": "host=203.0.113.1 connect_timeout=1"})
     assert result.code == 1
-    assert f"{good}: ok (profile 'ok')" in result.stdout
+    assert f"{good}: ok (profile 'ok'; checked against PostgreSQL 18's settings)" in result.stdout
     assert f"{bad}:2:1: unknown key 'setting' in profile; did you mean 'settings'?" in result.stderr
 
 
