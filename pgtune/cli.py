@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
@@ -79,6 +80,10 @@ ExcludeOption = Annotated[
 SchemaOption = Annotated[
     Path | None, typer.Option("--schema", help="With --sandbox: a SQL file loaded into the sandbox first.")
 ]
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters other than tab and newline."""
 
 
 def _out(text: str) -> None:
@@ -519,9 +524,17 @@ def show(
     saved_plan: Annotated[Path, typer.Argument(help="A saved plan (pgtune plan --out FILE).")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
 ) -> None:
-    """Render a saved plan without connecting to anything."""
+    """Render a saved plan without connecting to anything (display only: nothing in it is run)."""
     saved = planfile.load(saved_plan)
-    _show_plan(saved.plan, fmt)
+    text = FORMATS[fmt.value](saved.plan)
+    if fmt != Format.json:  # a file from elsewhere: its control characters (terminal escapes) are shown, not sent
+        text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if saved.edited:
+        _err(f"warning: {saved_plan} was edited after pgtune wrote it (its digest differs)", always=True)
+    if fmt == Format.text:
+        _out_plan(text)
+    else:
+        _out(text)
 
 
 @contextlib.contextmanager

@@ -200,3 +200,13 @@ def test_the_untampered_plan_runs_exactly_and_converges(db: Server, cli: Cli, sa
     assert db.one("SELECT to_regclass('public.logs_p2026_06')") is None
     again = cli("plan", str(profile), "--dsn", db.dsn, "--as-of", AS_OF, "--detailed-exitcode")
     assert again.code == 0, again.stdout + again.stderr
+
+
+def test_show_never_sends_a_files_control_characters(saved: tuple[Path, Path], cli: Cli) -> None:
+    _, path = saved
+    _edit(path, lambda doc: _change(doc, "work_mem")["statements"][0].update(sql="SELECT 1 \x1b[2J\x1b]0;owned\x07"))
+    shown = cli("show", str(path))
+    assert shown.code == 0
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "\\x1b[2J" in shown.stdout
+    assert f"warning: {path} was edited after pgtune wrote it" in shown.stderr
