@@ -11,7 +11,6 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.gcpause import paused_gc
 from pgtune.kinds import KindResult, PlanContext, excluded_by, indexes, partitions, pool, settings, storage, tables
 from pgtune.plan import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
@@ -45,7 +44,7 @@ def build_plan(
     `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
     errors: list[ProfileError] = []
     results: list[KindResult] = []
-    with paused_gc(), conn.transaction(force_rollback=True):
+    with conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
-from pgtune.gcpause import paused_gc
 from pgtune.profile.compose import apply_overrides, interpolate
 from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location
@@ -123,15 +122,14 @@ def load_profile(
 
     `overrides` are `--set path=value` expressions; `env` is the environment for ${VAR}."""
     path = Path(path)
-    with paused_gc():
-        data, index = resolve_document(path, overrides, env)
-        try:
-            profile = Profile.model_validate(data)
-        except ValidationError as exc:
-            errors = [_to_profile_error(err, index, Profile) for err in exc.errors()]
-            errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))
-            raise_if_any(errors)
-            raise
+    data, index = resolve_document(path, overrides, env)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        errors = [_to_profile_error(err, index, Profile) for err in exc.errors()]
+        errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))
+        raise_if_any(errors)
+        raise
     return LoadedProfile(profile, index, _display(path))
 
 
