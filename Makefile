@@ -10,7 +10,7 @@ test-setup:
 	@scripts/bootstrap --test
 
 demo: setup
-	$(VENV)/bin/pgtune apply --sandbox --yes profiles/example.yaml
+	@$(PY) scripts/demo.py
 
 test: test-setup
 	$(PY) -m ruff check pgtune tests bench examples

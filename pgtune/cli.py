@@ -318,7 +318,11 @@ def apply(
                     result,
                     conn,
                     options,
-                    on_outcome=lambda o: _err(f"{clear}  {o.status}: {o.change.object}"),
+                    # Live outcomes where someone watches (a terminal) or asked (-v, beside the statements);
+                    # otherwise the report below lists each change once.
+                    on_outcome=(lambda o: _err(f"{clear}  {o.status}: {o.change.object}"))
+                    if UI.verbose or (sys.stderr.isatty() and not UI.quiet)
+                    else None,
                     bouncer=bouncer,
                 )
         try:
@@ -469,10 +473,7 @@ def inspect(
         return
     with _target(dsn, sandbox, schema) as target, connect(target) as conn:
         found = read_live(conn, name=name, settings_mode=settings_mode.value, table_patterns=tables, as_of=as_of)
-        header = (
-            "# yaml-language-server: $schema=https://github.com/pgtune/pgtune/schema/profile-v1.json\n"
-            f"# adopted from {redact(target)} by pgtune inspect\n"
-        )
+        header = _schema_modeline(out) + f"# adopted from {redact(target)} by pgtune inspect\n"
         text = to_yaml(found.document, header)
         for warning in found.warnings:
             _err(f"inspect: {warning}")
@@ -484,6 +485,20 @@ def inspect(
     else:
         out.write_text(scrub_known(text), encoding="utf-8")
         _err(f"Wrote {out}.")
+
+
+SCHEMA_FILE = Path("schema") / "pgtune-profile.schema.json"
+
+
+def _schema_modeline(out: Path | None) -> str:
+    """The editor's schema line, pointing at the project's shipped schema relative to where the
+    profile is written (found walking up from there); none when there is no such file to point at."""
+    start = (out.parent if out is not None else Path(".")).resolve()
+    for directory in (start, *start.parents):
+        if (directory / SCHEMA_FILE).is_file():
+            relative = os.path.relpath(directory / SCHEMA_FILE, start)
+            return f"# yaml-language-server: $schema={relative}\n"
+    return ""
 
 
 def _replan(text: str, conn: psycopg.Connection, target: str, as_of: str | None) -> list[str]:
@@ -612,7 +627,23 @@ def main() -> None:
     are left to process exit. Library callers (the Ansible module, tests) keep their collector."""
     gc.disable()
     remember_environment()
+    sys.argv[1:] = global_flags_first(sys.argv[1:])
     _exit(_run())
+
+
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})
+
+
+def global_flags_first(args: list[str]) -> list[str]:
+    """`pgtune plan p.yaml -q` means `pgtune -q plan p.yaml`: the global flags are accepted anywhere
+    (before a `--`), as users write them."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    flags = [a for a in head if a in GLOBAL_FLAGS]
+    return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
 
 
 def _exit(code: int) -> None:

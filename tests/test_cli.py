@@ -253,3 +253,29 @@ def test_shell_completion_script() -> None:
         [str(script), "--show-completion", "bash"], capture_output=True, text=True, check=False, env=env
     )
     assert result.returncode == 0 and "complete -o default -F _pgtune_completion pgtune" in result.stdout
+
+
+def test_global_flags_are_accepted_anywhere(cli: Cli) -> None:
+    from pgtune.cli import global_flags_first
+
+    assert global_flags_first(["plan", "p.yaml", "-q", "--dsn", "x"]) == ["-q", "plan", "p.yaml", "--dsn", "x"]
+    assert global_flags_first(["plan", "--", "-q"]) == ["plan", "--", "-q"]
+    result = cli("validate", "profiles/web.yaml", "--no-color", "-q")
+    assert result.code == 0, result.stderr
+
+
+def test_apply_lists_each_change_once(pg: Server, cli: Cli, profile: Path) -> None:
+    result = cli("apply", str(profile), "--dsn", pg.dsn, "--yes")
+    assert result.code == 0, result.stderr
+    assert (result.stdout + result.stderr).count("applied (restart pending): setting shared_buffers") == 1
+    assert "  applied: shared_buffers" not in result.stderr
+
+
+def test_make_demo_ends_with_the_empty_replan() -> None:
+    """The README's first command, as a fresh user runs it (its script; the venv is this one)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "demo.py")], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert 'No changes. The server matches profile "example"' in result.stdout
+    assert result.stdout.index("=== 4. Plan again") < result.stdout.index("No changes.")

@@ -227,3 +227,15 @@ def test_inspect_adopts_tables_whose_names_need_quoting(
         assert again.code == 0, again.stdout + again.stderr
     finally:
         pg.sql("DROP SCHEMA pgtune_test_q CASCADE")
+
+
+def test_inspect_points_editors_at_the_shipped_schema(pg: Server, cli: Callable[..., CliResult]) -> None:
+    from tests.conftest import REPO
+
+    out = REPO / "profiles" / "pgtune-test-adopted.yaml"
+    try:
+        result = cli("inspect", "--dsn", pg.dsn, "--settings", "none", "--out", str(out))
+        assert result.code == 0, result.stderr
+        assert out.read_text().startswith("# yaml-language-server: $schema=../schema/pgtune-profile.schema.json\n")
+    finally:
+        out.unlink(missing_ok=True)
