@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint setup test-setup
+.PHONY: demo test test-unit lint setup test-setup
 setup:
 	@scripts/bootstrap
 
@@ -13,8 +13,13 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: test-setup
-	$(PY) -m ruff check pgtune tests bench examples
+	$(PY) -m ruff check pgtune tests bench examples scripts
 	$(PY) -m pytest
 
+# The fast lane: every test that needs no PostgreSQL or PgBouncer (under a minute), for the inner loop.
+test-unit: setup
+	$(PY) -m ruff check pgtune tests bench examples scripts
+	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -m "not server"
+
 lint: setup
-	$(PY) -m ruff check pgtune tests bench examples
+	$(PY) -m ruff check pgtune tests bench examples scripts

@@ -188,6 +188,8 @@ PASSWORD_ROLE = TEST_PREFIX + "secret"
 
 
 def _start(version: str) -> Iterator[Server]:
+    if os.environ.get("PGTUNE_UNIT_LANE"):
+        pytest.fail("a test of the unit lane asked for a server: it needs @pytest.mark.server", pytrace=False)
     cluster = LocalCluster(_bindir(version), conf=LOG_CONF)
     try:
         cluster.init()
@@ -356,3 +358,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("corpus")
         for line in dict.fromkeys(lines):
             terminalreporter.write_line(line)
+
+
+SERVER_FIXTURES = frozenset({"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts or uses a server (its fixtures, transitively): `make test-unit`
+    runs the rest — no PostgreSQL needed — as the fast inner loop."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)

@@ -195,6 +195,7 @@ def test_passwords_never_appear_in_any_output(pg: Server, cli: Cli, profile: Pat
     assert "postgresql://pgtune_test_pw:****@127.0.0.1:1/x" in outputs[3].stderr
 
 
+@pytest.mark.server  # starts pgserver's PostgreSQL itself
 def test_quick_start_sandbox_plan_and_apply(cli: Cli) -> None:
     """The README's quick start: the shipped example profile against the embedded server."""
     plan = cli("plan", "--sandbox", "profiles/example.yaml", cwd=REPO)
@@ -206,6 +207,7 @@ def test_quick_start_sandbox_plan_and_apply(cli: Cli) -> None:
     assert "Apply: 7 applied, 1 applied (restart pending)." in applied.stdout
 
 
+@pytest.mark.server  # starts pgserver's PostgreSQL itself
 def test_sandbox_loads_a_schema_first(cli: Cli, write_profile: Callable[..., Path], tmp_path: Path) -> None:
     schema = tmp_path / "schema.sql"
     schema.write_text("CREATE ROLE letta_app LOGIN;\nCREATE SCHEMA letta;\n")
@@ -271,6 +273,7 @@ def test_apply_lists_each_change_once(pg: Server, cli: Cli, profile: Path) -> No
     assert "  applied: shared_buffers" not in result.stderr
 
 
+@pytest.mark.server  # starts pgserver's PostgreSQL itself
 def test_make_demo_ends_with_the_empty_replan() -> None:
     """The README's first command, as a fresh user runs it (its script; the venv is this one)."""
     result = subprocess.run(
