@@ -24,9 +24,8 @@ from pydantic import ValidationError
 from pgtune import __version__, planfile, workflow
 from pgtune.connection import connect, redact, remember_environment, resolve_dsn, scrub, scrub_known
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
-from pgtune.executor import APPLIED, ExecOptions, execute
-from pgtune.pgbouncer.console import DSN_ENV, Console
-from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
+from pgtune.executor import ExecOptions
+from pgtune.pgbouncer.console import DSN_ENV
 from pgtune.plan import Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.resolved import profile_json_schema, render_profile
@@ -292,52 +291,46 @@ def apply(
             if not UI.quiet or fresh.empty:
                 _out_plan(render_text(fresh))
 
-        with (
-            connect(target) as conn,
-            workflow.locked_plan(conn, inputs, wait, allowed, against, target, show) as result,
-        ):
-            if result.empty:
-                return
-            if not yes and saved is None:
-                if not sys.stdin.isatty():
-                    raise ApplyRefused(
-                        "refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt"
-                    )
-                if not typer.confirm("Apply these changes?", default=False, err=True):
-                    raise ApplyRefused("apply cancelled; nothing was executed")
-            options = ExecOptions(
-                lock_timeout=lock_timeout,
-                statement_timeout=statement_timeout,
-                retries=retries,
-                progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
-                trace=_trace if UI.verbose else None,
-            )
-            with _bouncer_for(result, loaded) as bouncer:
-                clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
-                report = execute(
-                    result,
-                    conn,
-                    options,
-                    # Live outcomes where someone watches (a terminal) or asked (-v, beside the statements);
-                    # otherwise the report below lists each change once.
-                    on_outcome=(lambda o: _err(f"{clear}  {o.status}: {o.change.object}"))
-                    if UI.verbose or (sys.stderr.isatty() and not UI.quiet)
-                    else None,
-                    bouncer=bouncer,
-                )
-        try:
-            after: Plan | None = _plan(loaded, target, inputs.as_of, inputs.exclude)
-        except PgtuneError as exc:  # e.g. the server restarted or went away: the report still stands
-            after = None
-            _err(f"Error: could not re-read the server after apply: {exc}", always=True)
-        statuses = _statuses(report, after) if after is not None else {}
-        _out(render_apply_report(report, statuses))
-        if after is None:
+        def confirm(fresh: Plan) -> bool:
+            if yes or saved is not None:  # a saved plan was reviewed already
+                return True
+            if not sys.stdin.isatty():
+                raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
+            return typer.confirm("Apply these changes?", default=False, err=True)
+
+        options = ExecOptions(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            retries=retries,
+            progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
+            trace=_trace if UI.verbose else None,
+        )
+        clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
+        # Live outcomes where someone watches (a terminal) or asked (-v, beside the statements);
+        # otherwise the report lists each change once.
+        live = UI.verbose or (sys.stderr.isatty() and not UI.quiet)
+        done = workflow.apply(
+            target,
+            inputs,
+            options,
+            wait=wait,
+            allowed=allowed,
+            saved=against,
+            show=show,
+            confirm=confirm,
+            on_outcome=(lambda o: _err(f"{clear}  {o.status}: {o.change.object}")) if live else None,
+        )
+        if done.report is None:
+            return
+        if done.after_error is not None:
+            _err(f"Error: could not re-read the server after apply: {done.after_error}", always=True)
+        _out(render_apply_report(done.report, done.statuses))
+        if done.after is None:
             raise ApplyFailed(
                 "the outcome above is what pgtune executed; the server could not be read afterwards. "
                 f"Run `pgtune plan` against {redact(target)} once it is back to see what remains"
             )
-        if report.failed:
+        if done.report.failed:
             raise ApplyFailed(
                 f"apply failed; nothing after the failed change ran. Re-run `pgtune apply` to converge, or "
                 f"`pgtune plan` against {redact(target)} to see what remains"
@@ -553,21 +546,6 @@ def show(
         _out(text)
 
 
-@contextlib.contextmanager
-def _bouncer_for(result: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
-    """The PgBouncer admin console, opened only when the plan sends it commands."""
-    pool = loaded.profile.pool
-    needed = any(s.target == "pgbouncer" for c in result.changes for s in c.statements) or any(
-        s.target == "pgbouncer" for s in result.epilogue
-    )
-    dsn = resolve_bouncer_dsn(pool.pgbouncer.admin_dsn) if pool and pool.pgbouncer else None
-    if not needed or dsn is None:
-        yield None
-        return
-    with Console(dsn) as console:
-        yield console
-
-
 def _show_plan(result: Plan, fmt: Format) -> None:
     text = FORMATS[fmt.value](result)
     if fmt == Format.text:
@@ -593,22 +571,6 @@ def _show_progress(statement: Statement, sample: dict[str, Any]) -> None:
             break
     sys.stderr.write(f"\r\x1b[K  {name}: {sample['phase']}{done}")
     sys.stderr.flush()
-
-
-def _statuses(report, after: Plan) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Classify applied changes by what the server shows afterwards."""
-    pending = {n.object for n in after.notices if n.code == "RESTART_PENDING"}
-    remaining = {c.object for c in after.changes}
-    out = {}
-    for outcome in report.outcomes:
-        if outcome.status != APPLIED:
-            continue
-        obj = outcome.change.object
-        if obj in pending:
-            out[obj] = "applied-restart-pending"
-        elif obj in remaining:
-            out[obj] = "unconverged"
-    return out
 
 
 @app.command()

@@ -1,4 +1,6 @@
-"""The apply sequence as library functions: derive → (compare with a saved record) → gate → execute.
+"""The apply sequence as library functions: lock → derive → (compare with a saved record) → gate →
+confirm → execute → re-read → report. `apply()` is the one sequence; the CLI and the Ansible
+module call it and only render what it returns.
 
 One place for the rules every caller must follow (the CLI, the Ansible module, tests):
 - what runs is always a plan derived afresh from the profile and the live catalog — under the
@@ -18,10 +20,13 @@ import psycopg
 
 from pgtune import planfile
 from pgtune.applylock import apply_lock
-from pgtune.connection import scrub
+from pgtune.connection import connect, scrub
 from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.errors import ApplyRefused, PgtuneError
+from pgtune.executor import APPLIED, ApplyReport, ExecOptions, Outcome, execute
 from pgtune.hazards import HAZARDS, gated_codes
+from pgtune.pgbouncer.console import Console
+from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.plan import Plan
 from pgtune.profile.loader import LoadedProfile
 
@@ -112,3 +117,81 @@ def locked_plan(
         if not fresh.empty:
             gate(fresh, allowed)
         yield fresh
+
+
+@dataclass
+class Applied:
+    """What an apply did: the plan that ran (empty: nothing to do), the executor's report, the plan
+    the server needs afterwards (None: it could not be read again — `after_error` says why), and
+    each applied change's standing afterwards (restart pending, unconverged)."""
+
+    plan: Plan
+    report: ApplyReport | None = None
+    after: Plan | None = None
+    after_error: str | None = None
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return statuses(self.report, self.after) if self.report is not None and self.after is not None else {}
+
+
+def apply(
+    dsn: str,
+    inputs: Inputs,
+    options: ExecOptions,
+    *,
+    wait: float = 0,
+    allowed: set[str] | None = None,
+    saved: tuple[planfile.SavedPlan, Path] | None = None,
+    show: Callable[[Plan], None] | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Applied:
+    """The one apply sequence. Under the apply lock: derive the plan, hold it to `saved`, gate it
+    (`allowed` hazard codes), ask `confirm` (False: refused, nothing run), execute (PgBouncer's
+    console opened only when the plan talks to it); then re-read the server to say what stands."""
+    with connect(dsn) as conn, locked_plan(conn, inputs, wait, allowed or set(), saved, dsn, show) as plan:
+        if plan.empty:
+            return Applied(plan)
+        if confirm is not None and not confirm(plan):
+            raise ApplyRefused("apply cancelled; nothing was executed")
+        with bouncer_for(plan, inputs.loaded) as bouncer:
+            report = execute(plan, conn, options, on_outcome=on_outcome, bouncer=bouncer)
+    result = Applied(plan, report)
+    try:
+        with connect(dsn) as conn:
+            result.after = derive(conn, inputs, dsn)
+    except PgtuneError as exc:  # e.g. the server restarted or went away: the report still stands
+        result.after_error = str(exc)
+    return result
+
+
+@contextmanager
+def bouncer_for(plan: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
+    """PgBouncer's admin console, opened only when the plan sends it commands."""
+    pool = loaded.profile.pool
+    needed = any(s.target == "pgbouncer" for c in plan.changes for s in c.statements) or any(
+        s.target == "pgbouncer" for s in plan.epilogue
+    )
+    dsn = resolve_bouncer_dsn(pool.pgbouncer.admin_dsn) if pool and pool.pgbouncer else None
+    if not needed or dsn is None:
+        yield None
+        return
+    with Console(dsn) as console:
+        yield console
+
+
+def statuses(report: ApplyReport, after: Plan) -> dict[str, str]:
+    """Applied changes classified by what the server shows afterwards."""
+    pending = {n.object for n in after.notices if n.code == "RESTART_PENDING"}
+    remaining = {c.object for c in after.changes}
+    out = {}
+    for outcome in report.outcomes:
+        if outcome.status != APPLIED:
+            continue
+        obj = outcome.change.object
+        if obj in pending:
+            out[obj] = "applied-restart-pending"
+        elif obj in remaining:
+            out[obj] = "unconverged"
+    return out

@@ -81,3 +81,26 @@ def test_a_profile_error_fails_the_task_with_its_position(pg: Server, write_prof
     result = _playbook(pg, profile)
     assert result.returncode != 0
     assert f"{profile}:2:12: unknown setting 'work_mam'; did you mean 'work_mem'?" in result.stdout
+
+
+def test_a_gated_hazard_is_refused_after_the_locked_replan(pg: Server, write_profile: Callable[..., Path]) -> None:
+    """One gate for every caller: the module's run stops at the plan re-derived under the apply lock."""
+    pg.sql("DROP TABLE IF EXISTS public.ev CASCADE")
+    pg.sql("CREATE TABLE public.ev (id int, at date NOT NULL) PARTITION BY RANGE (at)")
+    pg.sql("CREATE TABLE public.ev_p2026_01 PARTITION OF public.ev FOR VALUES FROM ('2026-01-01') TO ('2026-02-01')")
+    pg.sql("INSERT INTO public.ev VALUES (1, '2026-01-05')")
+    profile = write_profile(
+        "name: fleet\ntables:\n  public.ev:\n    partitioning: {strategy: range, key: at, interval: 1 month, "
+        "premake: 0, retention: 1 month, retention_action: drop}\n"
+    )
+    try:
+        refused = _playbook(pg, profile, "-e", json.dumps({"pgtune_as_of": "2026-11-24"}))
+        assert refused.returncode != 0
+        assert "refusing to apply: the plan carries gated hazards DELETES_DATA" in refused.stdout
+        assert pg.one("SELECT count(*) FROM public.ev") == 1
+        allowed = _playbook(pg, profile, "-e", json.dumps({"pgtune_as_of": "2026-11-24",
+                                                           "pgtune_allow_hazards": ["DELETES_DATA"]}))
+        assert allowed.returncode == 0, allowed.stdout[-2000:]
+        assert pg.one("SELECT to_regclass('public.ev_p2026_01')") is None
+    finally:
+        pg.sql("DROP TABLE IF EXISTS public.ev CASCADE")

@@ -48,7 +48,7 @@ def main() -> None:
         from pgtune import workflow
         from pgtune.connection import connect, resolve_dsn, scrub
         from pgtune.errors import PgtuneError
-        from pgtune.executor import APPLIED, ExecOptions, execute
+        from pgtune.executor import APPLIED, ExecOptions
         from pgtune.profile.loader import load_profile
         from pgtune.render.jsonplan import change_to_dict
         from pgtune.render.text import describe
@@ -80,9 +80,12 @@ def main() -> None:
             if module.check_mode or plan.empty:
                 module.exit_json(**result)
                 return
-            # One sequence for every caller (pgtune.workflow): re-plan under the apply lock, gate *that* plan.
-            with workflow.locked_plan(conn, inputs, p["wait"], allowed, dsn=dsn) as fresh:
-                report = execute(fresh, conn, ExecOptions(lock_timeout=p["lock_timeout"]))
+        # The one apply sequence (pgtune.workflow.apply): re-plan under the lock, gate *that* plan, run it.
+        done = workflow.apply(dsn, inputs, ExecOptions(lock_timeout=p["lock_timeout"]), wait=p["wait"], allowed=allowed)
+        report = done.report
+        if report is None:
+            module.exit_json(**{**result, "changed": False})
+            return
         result["outcomes"] = [
             {"object": o.change.object, "kind": o.change.kind, "status": o.status, "error": o.error}
             for o in report.outcomes
