@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,7 @@ from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.values import BouncerSetting
 from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, Plan, Statement
-
-APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
+from pgtune.report import APPLIED, FAILED, SKIPPED, ApplyReport, Outcome
 
 
 @dataclass(frozen=True)
@@ -47,25 +46,6 @@ class ExecOptions:
     progress: Callable[[Statement, dict[str, Any]], None] | None = None  # samples of long statements
     progress_interval: float = 0.5
     trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
-
-
-@dataclass
-class Outcome:
-    change: Change
-    status: str
-    error: str | None = None
-
-
-@dataclass
-class ApplyReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    reloaded: bool = False
-    pgbouncer_reloaded: bool = False
-    reload_error: str | None = None  # the configuration reload after the changes failed (server gone?)
-
-    @property
-    def failed(self) -> bool:
-        return self.reload_error is not None or any(o.status == FAILED for o in self.outcomes)
 
 
 STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError)

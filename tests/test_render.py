@@ -142,3 +142,17 @@ def test_the_documented_hazard_table_is_the_registry() -> None:
     table = text[text.index("## Hazards") :]
     rows = dict(re.findall(r"^\| `([A-Z_]+)` \| (\*\*yes\*\*|no) \|", table, flags=re.M))
     assert rows == {code: "**yes**" if kind.gated else "no" for code, kind in HAZARDS.items()}
+
+
+def test_renderers_import_neither_psycopg_nor_the_executor() -> None:
+    """Rendering is pure: a plan or a report is printed without a database driver in the process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pgtune.render, pgtune.render.health; "
+        "bad = [m for m in ('psycopg', 'pgtune.executor') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

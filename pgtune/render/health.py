@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgtune.health import Result
 from pgtune.render.markdown import STATUS_EMOJI
 from pgtune.render.text import STATUS_MARKS
+
+if TYPE_CHECKING:  # the results are data: rendering them needs no database driver
+    from pgtune.health import Result
 
 
 def _value(r: Result) -> str:

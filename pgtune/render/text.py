@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pgtune.executor import ApplyReport
 from pgtune.hazards import gated_codes
 from pgtune.plan import MARKERS, Change, Plan, Statement
+from pgtune.report import ApplyReport
 
 
 def _value(value: object) -> str:
