@@ -9,6 +9,7 @@ test roles and databases dropped, and a restart when a test left a restart pendi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -369,3 +370,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)
+
+
+LETTA_EXAMPLE = REPO / "examples" / "letta" / "schema.sql"
+
+
+@contextlib.contextmanager
+def letta_schema(server: Server, *files: Path) -> Iterator[Server]:
+    """Schema `letta` from these SQL files, dropped before and after whatever the test did."""
+    server.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+    try:
+        for path in files:
+            server.sql(path.read_text(encoding="utf-8"))
+        yield server
+    finally:
+        server.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+
+
+@pytest.fixture
+def letta_tables(pg: Server) -> Iterator[Server]:
+    """The Letta-like test schema (tests/fixtures/letta.sql) and its partition-ready variant."""
+    with letta_schema(pg, FIXTURES / "letta.sql", FIXTURES / "letta_partitioned.sql") as server:
+        yield server
+
+
+@pytest.fixture
+def letta_example(pg: Server) -> Iterator[Server]:
+    """The shipped example schema (examples/letta/schema.sql) the Letta profiles are applied to."""
+    with letta_schema(pg, LETTA_EXAMPLE) as server:
+        yield server

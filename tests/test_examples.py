@@ -69,11 +69,8 @@ def test_compose_environment_matches_the_profile() -> None:
 
 
 @pytest.fixture
-def example_schema(pg: Server) -> Iterator[Server]:
-    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
-    pg.sql((REPO / "examples" / "letta" / "schema.sql").read_text())
-    yield pg
-    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+def example_schema(letta_example: Server) -> Iterator[Server]:
+    yield letta_example
 
 
 def test_compose_profile_plans_with_its_capacity_numbers(

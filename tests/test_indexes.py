@@ -14,9 +14,8 @@ PlanFor = Callable[[str], Plan]
 
 
 @pytest.fixture
-def letta(pg: Server) -> Iterator[Server]:
-    pg.load("letta.sql")
-    pg.load("letta_partitioned.sql")
+def letta(letta_tables: Server) -> Iterator[Server]:
+    pg = letta_tables
     pg.sql(
         "INSERT INTO letta.organizations VALUES ('org-1', 'acme');"
         "INSERT INTO letta.agents (id, organization_id) SELECT 'agent-' || g, 'org-1' FROM generate_series(1, 5) g;"
@@ -27,8 +26,7 @@ def letta(pg: Server) -> Iterator[Server]:
         "SELECT 'message-' || g, 'user', g, timestamptz '2026-10-15' + g * interval '1 hour', 'agent-1' "
         "FROM generate_series(1, 1000) g;"
     )
-    yield pg
-    pg.sql("DROP SCHEMA letta CASCADE")
+    yield pg  # letta_tables drops the schema
 
 
 def indexes(pg: Server, table: str) -> dict[str, tuple[bool, str]]:

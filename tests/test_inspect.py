@@ -43,17 +43,11 @@ SYSTEM = (
 
 
 @pytest.fixture
-def busy(pg: Server) -> Iterator[Server]:
-    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
-    try:
-        pg.load("letta.sql")
-        pg.load("letta_partitioned.sql")
-        pg.sql(BUSY)
-        for statement in SYSTEM:
-            pg.sql(statement)
-        yield pg
-    finally:
-        pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+def busy(letta_tables: Server) -> Iterator[Server]:
+    letta_tables.sql(BUSY)
+    for statement in SYSTEM:
+        letta_tables.sql(statement)
+    yield letta_tables
 
 
 def test_an_adopted_profile_plans_no_changes(busy: Server, cli: Cli, tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ ROWS = 200_000
 
 
 @pytest.fixture
-def big(pg: Server) -> Iterator[Server]:
-    pg.load("letta.sql")
+def big(letta_tables: Server) -> Iterator[Server]:
+    pg = letta_tables
     pg.sql(
         "INSERT INTO letta.organizations VALUES ('org-1', 'acme');"
         "INSERT INTO letta.agents (id, organization_id) SELECT 'agent-' || g, 'org-1' FROM generate_series(1, 50) g;"
@@ -30,8 +30,7 @@ def big(pg: Server) -> Iterator[Server]:
         f"now() - g * interval '1 second' FROM generate_series(1, {ROWS}) g;"
         "ANALYZE letta.messages;"
     )
-    yield pg
-    pg.sql("DROP SCHEMA letta CASCADE")
+    yield pg  # letta_tables drops the schema
 
 
 @dataclass
@@ -123,11 +122,8 @@ def test_writers_never_wait_while_indexes_are_built(big: Server, plan_for: PlanF
 
 
 @pytest.fixture
-def letta(pg: Server) -> Iterator[Server]:
-    pg.load("letta.sql")
-    pg.load("letta_partitioned.sql")
-    yield pg
-    pg.sql("DROP SCHEMA letta CASCADE")
+def letta(letta_tables: Server) -> Iterator[Server]:
+    yield letta_tables
 
 
 def _reader(dsn: str, table: str, stop: threading.Event, latencies: list[float]) -> None:

@@ -20,11 +20,8 @@ AS_OF = "2026-11-24"
 
 
 @pytest.fixture
-def letta_schema(pg: Server) -> Iterator[Server]:
-    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
-    pg.sql((EXAMPLES / "schema.sql").read_text())
-    yield pg
-    pg.sql("DROP SCHEMA IF EXISTS letta CASCADE")
+def letta_schema(letta_example: Server) -> Iterator[Server]:
+    yield letta_example
 
 
 NO_CONTRIB = ["settings.shared_preload_libraries=null"]
