@@ -586,7 +586,8 @@ class _Builder:
             hazards.append(hazard("DELETES_DATA", f"Drops {child.qualified} and every row in it ({held})."))
             note += ", then dropped"
         else:
-            if rows:
+            # A pending detach (FINALIZE) hid its rows already, in an apply that was gated then.
+            if rows and not child.detach_pending:
                 hazards.append(
                     hazard(
                         "HIDES_DATA",
