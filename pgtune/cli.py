@@ -15,22 +15,21 @@ import sys
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
-from pydantic import ValidationError
 
-from pgtune import __version__, planfile, workflow
-from pgtune.connection import connect, redact, remember_environment, resolve_dsn, scrub, scrub_known
+from pgtune import __version__
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
-from pgtune.executor import ExecOptions
-from pgtune.pgbouncer.console import DSN_ENV
-from pgtune.plan import Plan, Statement
-from pgtune.profile.loader import LoadedProfile, load_profile
-from pgtune.profile.resolved import profile_json_schema, render_profile
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
+from pgtune.secrets import remember_dsn, remember_environment, scrub_known
 from pgtune.terminal import UI, colorize_error, colorize_plan
+
+if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
+    import psycopg
+
+    from pgtune.plan import Plan, Statement
+    from pgtune.profile.loader import LoadedProfile
 
 app = typer.Typer(
     name="pgtune",
@@ -122,6 +121,7 @@ def _options(
 @contextlib.contextmanager
 def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str]:
     """The DSN to work on: the user's, or a sandbox started for this command."""
+    from pgtune.connection import resolve_dsn
     if schema is not None and not sandbox:
         raise ApplyRefused("--schema is only used with --sandbox")
     if not sandbox:
@@ -135,6 +135,7 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
 
 
 def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Sequence[str] = ()) -> Plan:
+    from pgtune.connection import connect
     with connect(dsn) as conn:
         return _plan_on(conn, loaded, dsn, as_of, exclude)
 
@@ -142,6 +143,7 @@ def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Se
 def _plan_on(
     conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None, exclude: Sequence[str] = ()
 ) -> Plan:
+    from pgtune import workflow
     return workflow.derive(conn, workflow.Inputs(loaded, as_of, tuple(exclude)), dsn)
 
 
@@ -163,6 +165,7 @@ def validate(
     ranges against a bundled description of a PostgreSQL version's settings."""
     from pgtune import offline
     from pgtune.errors import raise_if_any
+    from pgtune.profile.loader import load_profile
 
     desc = offline.description(pg_version)
     failed = False
@@ -198,6 +201,8 @@ def plan(
     exclude: ExcludeOption = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
+    from pgtune import planfile
+    from pgtune.profile.loader import load_profile
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
@@ -262,6 +267,10 @@ def apply(
 
     With --plan FILE, the plan is still derived afresh from PROFILE and the server, and runs only if
     it equals the saved one in every change, statement, lock and hazard."""
+    from pgtune import planfile, workflow
+    from pgtune.connection import connect, redact
+    from pgtune.executor import ExecOptions
+    from pgtune.profile.loader import load_profile
     if saved_plan is not None and profile is None:
         raise ApplyRefused(
             "give the PROFILE with --plan FILE (the reviewed file from your checkout): pgtune derives the plan again "
@@ -358,6 +367,8 @@ def check(
 
     Read-only. Exit 0 when nothing reaches --fail-on, 3 when something does, 1 on error."""
     from pgtune import health
+    from pgtune.connection import connect
+    from pgtune.profile.loader import load_profile
     from pgtune.render import health as render_health
 
     loaded = load_profile(profile) if profile is not None else None
@@ -395,6 +406,8 @@ def recommend(
     fmt: Annotated[RecommendFormat, typer.Option("--format", "-f", help="Output format.")] = RecommendFormat.yaml,
 ) -> None:
     """Print the settings le0pard's PGTune derives for a machine and workload, with a reason each."""
+    from pydantic import ValidationError
+
     from pgtune import workload as wl
     from pgtune.profile.model import WorkloadSpec
 
@@ -458,6 +471,7 @@ def inspect(
     as_of: AsOfOption = None,
 ) -> None:
     """Write a profile of what runs (adopt a server), or pull live values into an existing one (--into)."""
+    from pgtune.connection import connect, redact
     from pgtune.inspect import inspect as read_live
     from pgtune.inspect import to_yaml
 
@@ -498,6 +512,8 @@ def _replan(text: str, conn: psycopg.Connection, target: str, as_of: str | None)
     """Plan an adopted profile against the server it came from: what would still change."""
     import tempfile
 
+    from pgtune.profile.loader import load_profile
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "adopted.yaml"
         path.write_text(text, encoding="utf-8")
@@ -507,6 +523,8 @@ def _replan(text: str, conn: psycopg.Connection, target: str, as_of: str | None)
 
 def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | None) -> None:
     from pgtune.adopt import pull_live_values
+    from pgtune.connection import connect
+    from pgtune.profile.loader import load_profile
 
     loaded = load_profile(path)
     with _target(dsn, sandbox, schema) as target, connect(target) as conn:
@@ -519,12 +537,14 @@ def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | Non
 @app.command()
 def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
     """Print the fully resolved profile: extends merged, ${VAR} expanded, --set applied (passwords masked)."""
+    from pgtune.profile.resolved import render_profile
     _out(render_profile(profile, set_ or ()))
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of profiles (for editors: yaml-language-server, VS Code)."""
+    from pgtune.profile.resolved import profile_json_schema
     _out(profile_json_schema())
 
 
@@ -534,6 +554,7 @@ def show(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
 ) -> None:
     """Render a saved plan without connecting to anything (display only: nothing in it is run)."""
+    from pgtune import planfile
     saved = planfile.load(saved_plan)
     text = FORMATS[fmt.value](saved.plan)
     if fmt != Format.json:  # a file from elsewhere: its control characters (terminal escapes) are shown, not sent
@@ -589,6 +610,8 @@ def main() -> None:
     are left to process exit. Library callers (the Ansible module, tests) keep their collector."""
     gc.disable()
     remember_environment()
+    for arg in sys.argv[1:]:  # --dsn 'postgresql://u:secret@...' and the like, before anything can fail
+        remember_dsn(arg)
     sys.argv[1:] = global_flags_first(sys.argv[1:])
     _exit(_run())
 
@@ -635,7 +658,7 @@ def _run() -> int:
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):  # a (vendored) ClickException
             exc.show()  # type: ignore[attr-defined]
             return exc.exit_code or 1  # type: ignore[attr-defined]
-        message = scrub(scrub(str(exc), resolve_dsn(None)), os.environ.get(DSN_ENV, ""))  # also every known one
+        message = scrub_known(str(exc))  # every secret of the environment and the command line
         _err(f"internal error: {type(exc).__name__}: {message}", always=True)
         return 1
     return code if isinstance(code, int) else 0

@@ -10,13 +10,13 @@ is remembered, and the CLI passes everything it prints or writes through `scrub_
 from __future__ import annotations
 
 import os
-import re
 from urllib.parse import quote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgtune.errors import ConnectionFailed
+from pgtune.secrets import passwords_in, remember_secret, scrub_known
 
 APPLICATION_NAME = "pgtune"
 
@@ -29,54 +29,21 @@ def resolve_dsn(cli_dsn: str | None) -> str:
     return ""
 
 
-SECRET_ENVIRONMENT = ("PGTUNE_DSN", "DATABASE_URL", "PGTUNE_PGBOUNCER_DSN")
-
-
-def remember_environment() -> None:
-    """Secrets the environment holds (connection strings, PGPASSWORD), known before anything runs."""
-    for name in SECRET_ENVIRONMENT:
-        remember(os.environ.get(name, ""))
-    remember("", os.environ.get("PGPASSWORD"))
-
-
-_KNOWN: set[str] = set()
-MIN_SECRET = 4
-"""Shorter secrets are not scrubbed from every output (a 1-3 character password would mangle all
-text); connection errors still scrub them, and such a password is no secret anyway."""
-
-
 def _secrets(dsn: str) -> list[str]:
-    found = []
+    found = list(passwords_in(dsn))
     try:
         password = conninfo_to_dict(dsn).get("password") if dsn else None
     except psycopg.ProgrammingError:
         password = None
-        for pattern in (r"://[^:/@]*:([^@]*)@", r"[?&]password=([^&]*)", r"password\s*=\s*'?([^'\s]*)"):
-            match = re.search(pattern, dsn)  # unparsable: find it by shape
-            if match:
-                found.append(match.group(1))
     for value in (password, os.environ.get("PGPASSWORD")):
         if value:
             found.extend({str(value), quote(str(value), safe=""), quote(str(value))})
-    return sorted((s for s in found if s), key=len, reverse=True)
+    return sorted(set(s for s in found if s), key=len, reverse=True)
 
 
 def remember(dsn: str = "", *secrets: str | None) -> None:
     """Keep these secrets (and the DSN's password) out of everything pgtune prints or writes."""
-    for secret in (*_secrets(dsn), *secrets):
-        if secret and len(secret) >= MIN_SECRET:
-            _KNOWN.update({secret, quote(secret, safe=""), quote(secret)})
-
-
-def scrub_known(text: str) -> str:
-    """Every secret pgtune has seen in this process (DSNs, PGPASSWORD, .pgpass, service files,
-    PgBouncer admin DSNs) replaced by ****: applied to all output and every file pgtune writes."""
-    if not _KNOWN:
-        return text
-    for secret in sorted(_KNOWN, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "****")
-    return text
+    remember_secret(*_secrets(dsn), *secrets)
 
 
 def scrub(text: str, dsn: str) -> str:

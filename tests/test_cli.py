@@ -282,3 +282,20 @@ def test_make_demo_ends_with_the_empty_replan() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert 'No changes. The server matches profile "example"' in result.stdout
     assert result.stdout.index("=== 4. Plan again") < result.stdout.index("No changes.")
+
+
+@pytest.mark.parametrize("args", [["version"], ["--help"], ["plan", "--help"], ["apply", "--help"]])
+def test_light_commands_import_nothing_heavy(args: list[str]) -> None:
+    """An import-graph check, not a timed test: version and help never load the database driver, the
+    profile model, the SQL parser or the YAML reader (typer itself may load pydantic to build --help)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from pgtune import cli\n"
+        f"with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    cli.app({args!r}, standalone_mode=False)\n"
+        "heavy = [m for m in ('psycopg', 'pgtune.profile.model', 'pglast', 'ruamel.yaml', 'deepdiff') "
+        "if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
