@@ -20,12 +20,16 @@ PROFILE_KEYS = set(Profile.model_fields)
 
 
 def _snippets() -> list[tuple[str, str]]:
+    """Every ```yaml block that is a profile (its top-level keys are profile keys); others — a bare
+    comment line, a workflow — are not collected at all."""
     out = []
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
-            line = text[: match.start()].count("\n") + 2
-            out.append((f"{path.relative_to(REPO)}:{line}", match.group(1)))
+            data = YAML(typ="safe").load(match.group(1))
+            if isinstance(data, dict) and set(data) <= PROFILE_KEYS:
+                line = text[: match.start()].count("\n") + 2
+                out.append((f"{path.relative_to(REPO)}:{line}", match.group(1)))
     return out
 
 
@@ -33,14 +37,12 @@ SNIPPETS = _snippets()
 
 
 def test_the_docs_have_profile_snippets() -> None:
-    assert len(SNIPPETS) >= 10
+    assert len(SNIPPETS) >= 9  # every profile-shaped ```yaml block of README.md and docs/
 
 
 @pytest.mark.parametrize(("where", "text"), SNIPPETS, ids=[w for w, _ in SNIPPETS])
 def test_every_profile_snippet_loads(where: str, text: str, tmp_path: Path) -> None:
     data = YAML(typ="safe").load(text)
-    if not isinstance(data, dict) or not set(data) <= PROFILE_KEYS:
-        pytest.skip(f"{where}: not a profile (a workflow, compose file or a fragment of another file)")
     if "extends" in data:
         text = re.sub(r"^extends:.*$", "", text, flags=re.M)  # the bases live elsewhere; the snippet's own keys load
     if "name" not in data:
