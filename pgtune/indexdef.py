@@ -25,11 +25,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pglast import ast, parse_sql
-from pglast.parser import ParseError, parse_sql_json
-from pglast.stream import RawStream
+if TYPE_CHECKING:
+    from pglast import ast
+
+# pglast (libpg_query) loads on the first definition to parse or print: a plan without indexes
+# — a settings-only profile — never pays its ~50 ms import.
 
 from pgtune.profile.model import IndexSpec
 
@@ -76,15 +78,21 @@ class ParsedIndex:
     @cached_property
     def elements_sql(self) -> tuple[str, ...]:
         """Each key element, deparsed by pglast."""
+        from pglast.stream import RawStream
+
         return tuple(RawStream()(e) for e in _ast(self.source).indexParams)
 
     @cached_property
     def where_sql(self) -> str | None:
         where = _ast(self.source).whereClause
+        from pglast.stream import RawStream
+
         return RawStream()(where) if where is not None else None
 
 
 def _ast(text: str) -> ast.IndexStmt:
+    from pglast import ast, parse_sql
+
     stmt = parse_sql(text)[0].stmt
     assert isinstance(stmt, ast.IndexStmt)
     return stmt
@@ -235,6 +243,8 @@ def from_tree(stmt: Tree, source: str) -> ParsedIndex:
 
 def parse_tree(text: str) -> Tree:
     """Exactly one CREATE INDEX statement as libpg_query's JSON tree, or IndexDefinitionError."""
+    from pglast.parser import ParseError, parse_sql_json
+
     try:
         statements = json.loads(parse_sql_json(text)).get("stmts") or []
     except ParseError as exc:

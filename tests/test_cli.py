@@ -299,3 +299,17 @@ def test_light_commands_import_nothing_heavy(args: list[str]) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_validate_loads_no_database_driver_and_no_sql_parser() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from pgtune import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.app(['validate', 'profiles/web.yaml'], standalone_mode=False)\n"
+        "heavy = [m for m in ('psycopg', 'pglast', 'deepdiff') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "assert 'pgtune.profile.model' in sys.modules  # it did validate\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=REPO)
+    assert result.returncode == 0, result.stderr

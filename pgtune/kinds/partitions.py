@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from pglast.parser import parse_sql_json
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -147,6 +146,8 @@ def _datum(node: dict[str, Any]) -> str | int | None:
 def _bound(text: str) -> tuple[str, tuple[str | int | None, ...]]:
     """A partition bound (pg_get_expr of relpartbound) as its kind and datums, parsed by
     libpg_query into JSON; cached, since tables partitioned alike repeat the same bounds."""
+    from pglast.parser import parse_sql_json  # loaded only when there are bounds to read
+
     stmt = json.loads(parse_sql_json(f"CREATE TABLE x PARTITION OF y {text}"))["stmts"][0]["stmt"]
     spec = stmt["CreateStmt"]["partbound"]
     if spec.get("is_default"):
