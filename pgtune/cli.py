@@ -281,16 +281,15 @@ def apply(
     saved = planfile.load(saved_plan) if saved_plan is not None else None
     loaded = load_profile(profile, set_ or ())
     inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()))
-    if saved is not None and saved_plan is not None:
-        workflow.check_saved_inputs(saved, inputs, saved_plan)
+    if saved is not None:
+        workflow.check_saved_inputs(saved, inputs)
     allowed = workflow.parse_allowed(allow_hazards)
-    against = (saved, saved_plan) if saved is not None and saved_plan is not None else None
     with _target(dsn, sandbox, schema) as target:
         if dry_run:
             with connect(target) as conn:
                 result = workflow.derive(conn, inputs, target)
-            if against is not None:
-                planfile.verify(against[0], result, against[1])
+            if saved is not None:
+                planfile.verify(saved, result)
             _out_plan(render_text(result))
             if not result.empty:
                 _out("\n" + render_sql(result))
@@ -324,7 +323,7 @@ def apply(
             options,
             wait=wait,
             allowed=allowed,
-            saved=against,
+            saved=saved,
             show=show,
             confirm=confirm,
             on_outcome=(lambda o: _err(f"{clear}  {o.status}: {o.change.object}")) if live else None,

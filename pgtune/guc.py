@@ -57,6 +57,14 @@ constraint_exclusion, archive_mode ...): exactly these, no prefixes — unlike a
 `huge_pages = t` is refused by the server, so by pgtune too."""
 
 
+def newline_problem(name: str, raw: str | list[str]) -> str | None:
+    """ALTER SYSTEM refuses a value with a line break (postgresql.auto.conf is line-based)."""
+    texts = raw if isinstance(raw, list) else [raw]
+    if any("\n" in str(t) or "\r" in str(t) for t in texts):
+        return f"{name}: ALTER SYSTEM refuses a value containing a newline"
+    return None
+
+
 class InvalidValue(ValueError):
     """A value the server would reject for this setting; the message names what is allowed."""
 

@@ -54,25 +54,22 @@ class Verdict:
     unverified: list[str]  # cannot look (privileges), not running either
 
 
-def check(conn: psycopg.Connection, wanted: dict[str, list[str]]) -> Verdict:
-    """Which libraries of each preload setting the server can load (two queries)."""
-    row = conn.execute(
-        "SELECT current_setting('dynamic_library_path'), "
-        "current_setting('shared_preload_libraries'), current_setting('session_preload_libraries'), "
-        "current_setting('local_preload_libraries'), "
-        "((SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
-        "OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')) "
-        "AND has_table_privilege('pg_catalog.pg_config', 'SELECT') "
-        "AND has_function_privilege('pg_catalog.pg_config()', 'EXECUTE') "
-        "AND has_function_privilege('pg_catalog.pg_stat_file(text, boolean)', 'EXECUTE')"
-    ).fetchone()
-    assert row is not None
-    library_path, *running_lists, can_look = row
-    running = {part.strip().strip('"') for text in running_lists for part in (text or "").split(",") if part.strip()}
+def check(
+    conn: psycopg.Connection,
+    wanted: dict[str, list[str]],
+    library_path: str | None,
+    running_lists: list[str],
+    can_look: bool,
+) -> Verdict:
+    """Which libraries of each preload setting the server can load. `library_path` and
+    `running_lists` (what the *_preload_libraries settings run now) come from the settings kind's
+    catalog; `can_look`: the role may read the server's files. Queries: pg_config and one
+    pg_stat_file batch, only when it may look."""
+    running = {part.strip().strip('"') for text in running_lists for part in text.split(",") if part.strip()}
     present: list[str] = []
     missing: dict[str, list[str]] = {}
     unverified: list[str] = []
-    if not can_look:
+    if not can_look or library_path is None:
         for libs in wanted.values():
             for lib in libs:
                 (present if lib in running else unverified).append(lib)

@@ -19,9 +19,9 @@ from functools import cache
 from importlib import resources
 
 from pgtune.errors import ProfileError
-from pgtune.guc import GucSpec, InvalidValue
+from pgtune.guc import GucSpec, InvalidValue, newline_problem
 from pgtune.profile.loader import LoadedProfile
-from pgtune.reloptions import known_names, lookup, since
+from pgtune.reloptions import lookup, unknown_message
 
 BUNDLED = (15, 16, 18)
 """Versions with a bundled description (the versions the suite runs servers of)."""
@@ -77,14 +77,7 @@ def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
             path = ("tables", key, "storage", name)
             option = lookup(name, version_num)
             if option is None:
-                first = since(name)
-                if first is not None and version_num < first:
-                    message = f"storage parameter {name!r} needs PostgreSQL {first // 10000}"
-                else:
-                    close = difflib.get_close_matches(name, known_names(version_num), n=3)
-                    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                    message = f"unknown storage parameter {name!r}{hint}"
-                errors.append(ProfileError(loaded.location(path, key=True), message))
+                errors.append(ProfileError(loaded.location(path, key=True), unknown_message(name, version_num)))
                 continue
             if raw is not None:
                 try:
@@ -106,9 +99,9 @@ def _setting(
         return [ProfileError(loaded.location(path, key=True), f"unknown setting {name!r} in {desc.label}{hint}")]
     if raw is None:
         return []
-    texts = raw if isinstance(raw, list) else [raw]
-    if system and any("\n" in str(t) or "\r" in str(t) for t in texts):
-        return [ProfileError(loaded.location(path), f"{spec.name}: ALTER SYSTEM refuses a value containing a newline")]
+    problem = newline_problem(spec.name, raw) if system else None  # type: ignore[arg-type]
+    if problem:
+        return [ProfileError(loaded.location(path), problem)]
     try:
         spec.canonical(raw)  # type: ignore[arg-type]
     except InvalidValue as exc:

@@ -55,6 +55,7 @@ class SavedPlan:
     exclude: tuple[str, ...]
     created_at: str
     pgtune_version: str
+    path: Path  # where it was read from (for messages)
 
     @property
     def plan(self) -> Plan:
@@ -149,6 +150,7 @@ def load(path: Path) -> SavedPlan:
         tuple(exclude),
         _text(saved, "created_at", path, optional=True) or "",
         _text(saved, "pgtune_version", path, optional=True) or "",
+        path,
     )
 
 
@@ -197,14 +199,14 @@ def _plan_from_dict(doc: dict[str, Any]) -> Plan:
     return Plan(str(doc["profile"]), server, tuple(changes), notices, checks)
 
 
-def verify(saved: SavedPlan, fresh: Plan, path: Path) -> None:
+def verify(saved: SavedPlan, fresh: Plan) -> None:
     """Refuse unless the fresh plan equals the saved record in every field."""
     now = record(fresh)
     if now == saved.record:
         return
     reasons = differences(saved.record, now)
     head = (
-        f"{path} was edited after pgtune wrote it and does not match what pgtune derives now"
+        f"{saved.path} was edited after pgtune wrote it and does not match what pgtune derives now"
         if saved.edited
         else "Saved plan is stale"
     )

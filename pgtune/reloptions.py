@@ -7,6 +7,7 @@ unit flags to parse_int/parse_real). Names are checked against this table before
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from pgtune.guc import GucSpec
@@ -86,3 +87,13 @@ def lookup(name: str, version_num: int) -> Reloption | None:
     if option is None or version_num < option.since or (toast and not option.toast):
         return None
     return option
+
+
+def unknown_message(name: str, version_num: int) -> str:
+    """Why `name` is no storage parameter of this version: one that came later, or a misspelling."""
+    first = since(name)
+    if first is not None and version_num < first:
+        return f"storage parameter {name!r} needs PostgreSQL {first // 10000}"
+    close = difflib.get_close_matches(name, known_names(version_num), n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown storage parameter {name!r}{hint}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 
@@ -56,23 +55,25 @@ def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
         raise PgtuneError(f"reading the catalog failed: {message}") from None
 
 
-def check_saved_inputs(saved: planfile.SavedPlan, inputs: Inputs, path: Path) -> None:
+def check_saved_inputs(saved: planfile.SavedPlan, inputs: Inputs) -> None:
     """A saved plan binds its profile, --as-of and --exclude; the caller must give the same ones."""
     if planfile.profile_digest(inputs.loaded) != saved.profile_digest:
         raise planfile.PlanFileError(
             f"Saved plan was made from a different profile than {inputs.loaded.path} (its resolved content differs; "
-            f"{path} names {saved.profile_path!r}); run `pgtune plan --out` again and review the new plan. "
+            f"{saved.path} names {saved.profile_path!r}); run `pgtune plan --out` again and review the new plan. "
             "Nothing was executed."
         )
     if inputs.as_of != saved.as_of:
         flag = f"--as-of {saved.as_of}" if saved.as_of else "no --as-of"
         raise ApplyRefused(
-            f"Saved plan {path} was made with {flag}; apply it with the same (now: "
+            f"Saved plan {saved.path} was made with {flag}; apply it with the same (now: "
             f"{'--as-of ' + inputs.as_of if inputs.as_of else 'none'}). Nothing was executed."
         )
     if tuple(inputs.exclude) != saved.exclude:
         wanted = " ".join(f"--exclude {p!r}" for p in saved.exclude) or "no --exclude"
-        raise ApplyRefused(f"Saved plan {path} was made with {wanted}; apply it with the same. Nothing was executed.")
+        raise ApplyRefused(
+            f"Saved plan {saved.path} was made with {wanted}; apply it with the same. Nothing was executed."
+        )
 
 
 def parse_allowed(text: str | Sequence[str]) -> set[str]:
@@ -102,7 +103,7 @@ def locked_plan(
     inputs: Inputs,
     wait: float,
     allowed: set[str],
-    saved: tuple[planfile.SavedPlan, Path] | None = None,
+    saved: planfile.SavedPlan | None = None,
     dsn: str = "",
     show: Callable[[Plan], None] | None = None,
 ) -> Iterator[Plan]:
@@ -111,7 +112,7 @@ def locked_plan(
     with apply_lock(conn, wait):
         fresh = derive(conn, inputs, dsn)
         if saved is not None:
-            planfile.verify(saved[0], fresh, saved[1])
+            planfile.verify(saved, fresh)
         if show is not None:
             show(fresh)
         if not fresh.empty:
@@ -142,7 +143,7 @@ def apply(
     *,
     wait: float = 0,
     allowed: set[str] | None = None,
-    saved: tuple[planfile.SavedPlan, Path] | None = None,
+    saved: planfile.SavedPlan | None = None,
     show: Callable[[Plan], None] | None = None,
     confirm: Callable[[Plan], bool] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,

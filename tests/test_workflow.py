@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -143,29 +145,45 @@ def test_a_second_apply_fails_naming_the_holder_then_waits_with_wait(events: Ser
         holder.close()
 
 
-def test_two_applies_at_once_exactly_one_runs(events: Server, profile: Path) -> None:
-    """A real race: apply A is held inside its index build (a transaction it must wait for is
-    open); apply B starts meanwhile and must fail on the lock, not run anything."""
+@dataclass
+class Finished:
+    returncode: int | None = None
+    err: str = ""
+
+
+@contextmanager
+def _apply_held_in_its_index_build(events: Server, profile: Path, reached: str) -> Iterator[Finished]:
+    """Start `pgtune apply` in the background and hold it inside its concurrent index build (an
+    open writer the build must wait out) while the block runs; then let it finish."""
     blocker = psycopg.connect(events.dsn)
     blocker.execute("INSERT INTO public.events VALUES (100000, 'open')")  # an open writer: CIC waits for it
     first = start_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
+    finished = Finished()
     try:
-        reached = events.wait_for(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtune' "
-            "AND query ILIKE 'CREATE INDEX CONCURRENTLY%%'"
-        )
-        if not reached:
+        if not events.wait_for(reached):
             blocker.rollback()
             pytest.fail(f"the first apply never reached its index build: {first.communicate(timeout=60)}")
+        yield finished
+    finally:
+        blocker.rollback()
+        blocker.close()
+        _, finished.err = first.communicate(timeout=120)
+        finished.returncode = first.returncode
+
+
+def test_two_applies_at_once_exactly_one_runs(events: Server, profile: Path) -> None:
+    """A real race: apply A is held inside its index build (a transaction it must wait for is
+    open); apply B starts meanwhile and must fail on the lock, not run anything."""
+    reached = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtune' "
+        "AND query ILIKE 'CREATE INDEX CONCURRENTLY%%'"
+    )
+    with _apply_held_in_its_index_build(events, profile, reached) as first:
         second = run_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
         assert second.code == 1
         assert "another pgtune apply is running on this database" in second.stderr
         assert "application_name 'pgtune'" in second.stderr
-    finally:
-        blocker.rollback()
-        blocker.close()
-        _, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
+    assert first.returncode == 0, first.err
     assert events.one("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_events_kind'") == 1
 
 
@@ -214,17 +232,11 @@ def test_two_profiles_on_one_database_never_interleave(
     apply of profile B is refused naming A's session, and B's plan does not take A's in-flight
     build for a leftover to prune."""
     other = write_profile("name: other\ntables:\n  public.events: {prune_indexes: true}\n", name="other.yaml")
-    blocker = psycopg.connect(events.dsn)
-    blocker.execute("INSERT INTO public.events VALUES (100000, 'open')")  # an open writer: CIC waits for it
-    first = start_cli("apply", str(profile), "--dsn", events.dsn, "--yes")
-    try:
-        reached = events.wait_for(
-            "SELECT count(*) FROM pg_stat_progress_create_index p JOIN pg_stat_activity a USING (pid) "
-            "WHERE a.application_name = 'pgtune'"
-        )
-        if not reached:
-            blocker.rollback()
-            pytest.fail(f"the first apply never reached its index build: {first.communicate(timeout=60)}")
+    reached = (
+        "SELECT count(*) FROM pg_stat_progress_create_index p JOIN pg_stat_activity a USING (pid) "
+        "WHERE a.application_name = 'pgtune'"
+    )
+    with _apply_held_in_its_index_build(events, profile, reached) as first:
         second = run_cli("apply", str(other), "--dsn", events.dsn, "--yes")
         assert second.code == 1, second.stdout
         assert "another pgtune apply is running on this database (any profile)" in second.stderr
@@ -232,11 +244,7 @@ def test_two_profiles_on_one_database_never_interleave(
         assert planned.code == 0, planned.stderr
         doc = json.loads(planned.stdout)
         assert [c["object"] for c in doc["changes"]] == []  # the in-flight build is nobody's leftover
-    finally:
-        blocker.rollback()
-        blocker.close()
-        _, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
-    assert "internal error" not in err
+    assert first.returncode == 0, first.err
+    assert "internal error" not in first.err
     assert events.one("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_events_kind'") == 1
     assert run_cli("plan", str(profile), "--dsn", events.dsn, "--detailed-exitcode").code == 0

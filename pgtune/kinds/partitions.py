@@ -348,10 +348,18 @@ def read_foreign_keys(conn: psycopg.Connection, oids: list[int]) -> dict[int, di
 
 
 class _Builder:
-    def __init__(self, ctx: PlanContext, foreign_keys: dict[int, dict[str, list[str]]] | None = None) -> None:
+    def __init__(self, ctx: PlanContext, partitioned: list[int]) -> None:
         self.ctx = ctx
-        self.foreign_keys = foreign_keys or {}
+        self.partitioned = partitioned
+        self._foreign_keys: dict[int, dict[str, list[str]]] | None = None
         self.declared = {t.qualified for t in ctx.tables.values()}
+
+    @property
+    def foreign_keys(self) -> dict[int, dict[str, list[str]]]:
+        """Read on the first change that locks through them: a plan with nothing to do never asks."""
+        if self._foreign_keys is None:
+            self._foreign_keys = read_foreign_keys(self.ctx.conn, self.partitioned)
+        return self._foreign_keys
 
     def other_locks(self, table: Table, modes: dict[str, str], also: tuple[tuple[str, str], ...] = ()) -> tuple[
         tuple[str, str], ...
@@ -657,7 +665,7 @@ def plan(ctx: PlanContext) -> KindResult:
     i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
     ranges, cutoffs = t_ranges | i_ranges, t_cutoffs | i_cutoffs
     result = KindResult()
-    b = _Builder(ctx, read_foreign_keys(ctx.conn, sorted(d.table.oid for d in valid)))
+    b = _Builder(ctx, sorted(d.table.oid for d in valid))
     creates: list[_Create] = []
     retires: list[tuple[Declared, Child, Layout]] = []
     for d in sorted(valid, key=lambda d: (d.table.schema, d.table.name)):

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 
 from pgtune import libraries, workload
 from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
-from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue
+from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue, newline_problem
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, setting_name
 from pgtune.kinds import KindResult, PlanContext, load_sql
@@ -118,7 +118,7 @@ class SettingsCatalog:
     scoped: dict[tuple[str, str], ScopedTarget] = field(default_factory=dict)
     privileges: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # name -> (alter system, set)
     sees_all: bool = True  # superuser or pg_read_all_settings: superuser-only settings are visible
-    over_socket: bool = False  # connected over a Unix socket: CONNECTION_DEPENDENT settings read 0
+    can_look_at_files: bool = False  # may pg_stat_file the server's library directory (libraries.check)
     can_reload: bool = True  # may EXECUTE pg_reload_conf()
 
 
@@ -128,6 +128,7 @@ class TypedSetting:
     spec: GucSpec
     value: Canonical | None
     placeholder: bool = False
+    unverified: tuple[str, ...] = ()  # preload libraries pgtune could not look for (UNVERIFIED_LIBRARY)
 
 
 # --- desired state --------------------------------------------------------------------------
@@ -220,7 +221,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
             server["version_num"], server["current_user"], server["superuser"], specs, running, files
         )
         catalog.sees_all = server["superuser"] or server["can_read_all_settings"]
-        catalog.over_socket = bool(server["over_socket"])
+        catalog.can_look_at_files = bool(server["can_look_at_files"])
         catalog.can_reload = server["superuser"] or server["can_reload"]
         if any(d.scope != "system" for d in desired):
             for row in cur.execute(load_sql("scoped_settings")):
@@ -338,9 +339,9 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
         if d.raw is None:
             typed.append(TypedSetting(d, spec, None, placeholder))
             continue
-        texts = d.raw if isinstance(d.raw, list) else [d.raw]
-        if d.scope == "system" and any("\n" in t or "\r" in t for t in texts):
-            errors.append(ProfileError(d.location, f"{spec.name}: ALTER SYSTEM refuses a value containing a newline"))
+        problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
+        if problem:
+            errors.append(ProfileError(d.location, problem))
             continue
         if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
             errors.append(
@@ -437,6 +438,15 @@ def _hazards(t: TypedSetting) -> tuple[Hazard, ...]:
         out.append(hazard("STARTUP_RISK"))
     if t.placeholder:
         out.append(hazard("UNVERIFIED_SETTING"))
+    if t.unverified:
+        out.append(
+            hazard(
+                "UNVERIFIED_LIBRARY",
+                "pgtune may not look at the server's files (needs superuser, or pg_read_server_files and SELECT on "
+                f"pg_config) and the server does not run {', '.join(t.unverified)} now: that it is installed is "
+                "unverified.",
+            )
+        )
     return tuple(out)
 
 
@@ -621,8 +631,7 @@ def plan(ctx: PlanContext) -> KindResult:
     if catalog.files is not None:
         ctx.memo["settings_catalog"] = catalog  # outlook() (pool capacity) reads from it: no second read
     desired = _adapt(desired, catalog)
-    typed = validate(desired, catalog)
-    unverified = _check_libraries(conn, typed)
+    typed = _check_libraries(conn, validate(desired, catalog), catalog)
     result = diff(typed, catalog, _Render(conn))
     reloads = [c for c in result.changes if c.reload_required]
     if reloads and not catalog.can_reload:
@@ -632,21 +641,28 @@ def plan(ctx: PlanContext) -> KindResult:
             f"role {catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) would be written "
             "and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or apply as a superuser)",
         )
-    if unverified:
-        result.changes = [_with_unverified(c, unverified) for c in result.changes]
     return result
 
 
-def _check_libraries(conn: psycopg.Connection, typed: list[TypedSetting]) -> set[str]:
+def _check_libraries(
+    conn: psycopg.Connection, typed: list[TypedSetting], catalog: SettingsCatalog
+) -> list[TypedSetting]:
     """Every declared preload library must be loadable: a missing one is an error (a restart would
-    not come up, or no session could start); one pgtune may not look for is returned (unverified)."""
+    not come up, or no session could start); one pgtune may not look for is marked unverified."""
     lists = [t for t in typed if t.spec.name in PRELOAD_SETTINGS and t.value is not None]
     if not lists:
-        return set()
+        return typed
     wanted: dict[str, list[str]] = {}
     for t in lists:
         wanted.setdefault(t.spec.name, []).extend(t.spec.sql_values(t.value))  # type: ignore[arg-type]
-    verdict = libraries.check(conn, wanted)
+    running = [
+        r.setting or "" for name in ("shared_preload_libraries", "session_preload_libraries", "local_preload_libraries")
+        if (r := catalog.running.get(name)) is not None
+    ]
+    library_path = catalog.running.get("dynamic_library_path")
+    verdict = libraries.check(
+        conn, wanted, library_path.setting if library_path else None, running, catalog.can_look_at_files
+    )
     errors = []
     for t in lists:
         for lib in t.spec.sql_values(t.value):  # type: ignore[arg-type]
@@ -665,24 +681,13 @@ def _check_libraries(conn: psycopg.Connection, typed: list[TypedSetting]) -> set
                     )
                 )
     raise_if_any(errors)
-    return set(verdict.unverified)
-
-
-def _with_unverified(change: Change, unverified: set[str]) -> Change:
-    key = change.object.rsplit("/", 1)[-1]
-    if key not in PRELOAD_SETTINGS or change.after is None:
-        return change
-    values = [v.strip().strip('"') for v in str(change.after).split(",")]  # as displayed: "a, b"
-    libs = [v for v in values if v in unverified]
-    if not libs:
-        return change
-    found = hazard(
-        "UNVERIFIED_LIBRARY",
-        f"pgtune may not look at the server's files (needs superuser, or pg_read_server_files and SELECT on "
-        f"pg_config) and the server "
-        f"does not run {', '.join(libs)} now: that it is installed is unverified.",
-    )
-    return replace(change, hazards=(*change.hazards, found))
+    unverified = set(verdict.unverified)
+    return [
+        replace(t, unverified=tuple(lib for lib in t.spec.sql_values(t.value) if lib in unverified))  # type: ignore[arg-type]
+        if t.spec.name in PRELOAD_SETTINGS and t.value is not None
+        else t
+        for t in typed
+    ]
 
 
 # --- what other kinds need to know -----------------------------------------------------------

@@ -8,7 +8,6 @@ change is one transaction of `ALTER TABLE ... SET (...)` / `RESET (...)` under l
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from pgtune.identifiers import identifier, qualified_text
 from pgtune.kinds import KindResult, PlanContext
 from pgtune.kinds.tables import Leaf, Table, not_owned
 from pgtune.plan import Change, Hazard, Notice, Statement
-from pgtune.reloptions import known_names, lookup, since
+from pgtune.reloptions import lookup, unknown_message
 
 KIND = "storage"
 
@@ -47,13 +46,7 @@ def typed_params(ctx: PlanContext, key: str) -> tuple[list[TypedParam], list[Pro
         path = ("tables", key, "storage", name)
         option = lookup(name, version_num)
         if option is None:
-            close = difflib.get_close_matches(name, known_names(version_num), n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            message = f"unknown storage parameter {name!r}{hint}"
-            first = since(name)
-            if first is not None and version_num < first:
-                message = f"storage parameter {name!r} needs PostgreSQL {first // 10000} (this server is older)"
-            errors.append(ProfileError(ctx.loaded.location(path, key=True), message))
+            errors.append(ProfileError(ctx.loaded.location(path, key=True), unknown_message(name, version_num)))
             continue
         try:
             value = None if raw is None else option.spec.canonical(raw)

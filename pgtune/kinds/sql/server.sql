@@ -8,7 +8,10 @@ SELECT current_setting('server_version') AS version,
            AND has_table_privilege('pg_catalog.pg_file_settings', 'SELECT') AS can_read_file_settings,
        pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER') AS can_read_all_settings,
        has_function_privilege('pg_reload_conf()', 'EXECUTE') AS can_reload,
-       inet_server_addr() IS NULL AS over_socket,
+       (r.rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'))
+           AND has_table_privilege('pg_catalog.pg_config', 'SELECT')
+           AND has_function_privilege('pg_catalog.pg_config()', 'EXECUTE')
+           AND has_function_privilege('pg_catalog.pg_stat_file(text, boolean)', 'EXECUTE') AS can_look_at_files,
        pg_conf_load_time() AS conf_load_time
 FROM pg_roles r
 WHERE r.rolname = current_user
