@@ -114,10 +114,7 @@ def golden_server(pg16: Server, pgbouncer: Bouncer) -> Iterator[Server]:
 
 def _normalised(text: str, bouncer: Bouncer, server: Server) -> str:
     """Paths and ports of this run's throwaway servers, as placeholders."""
-    return (
-        text.replace(str(bouncer.ini), "<pgbouncer.ini>")
-        .replace(bouncer.admin_dsn(), "<admin_dsn>")
-    )
+    return text.replace(str(bouncer.ini), "<pgbouncer.ini>").replace(bouncer.admin_dsn(), "<admin_dsn>")
 
 
 def _check(name: str, rendered: str) -> None:
