@@ -14,65 +14,24 @@ from typing import Any
 
 import psycopg
 
-from pgtune.engine import build_plan
-from pgtune.identifiers import InvalidName, parse_qualified
-from pgtune.inspect import index_spec
-from pgtune.plan import Change
+from pgtune import engine
 from pgtune.profile.edit import replace_values, value_spans
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.source import PathKey, read_document
 
 
-def _table_key(loaded: LoadedProfile, qualified: str) -> str | None:
-    schema, _, name = qualified.rpartition(".")
-    for key in loaded.profile.tables:
-        try:
-            k_schema, k_name = parse_qualified(key)
-        except InvalidName:
-            continue
-        if k_name == name and k_schema in (None, schema):
-            return key
-    return None
-
-
-def _edits_for(change: Change, loaded: LoadedProfile) -> tuple[dict[PathKey, Any], str | None]:
-    """Profile path -> live value for one change, or a reason it is not pulled."""
-    if change.kind == "setting":
-        scope, _, rest = change.object.partition(":")
-        if not rest:
-            return {("settings", change.object): change.before}, None
-        target, _, name = rest.partition("/")
-        section = "databases" if scope == "database" else "roles"
-        return {(section, target, "settings", name): change.before}, None
-    if change.kind == "storage":
-        key = _table_key(loaded, change.object)
-        if key is None or not isinstance(change.before, dict):
-            return {}, "not found in the profile"
-        return {("tables", key, "storage", p): v for p, v in change.before.items()}, None
-    if change.kind == "index":
-        name = change.object.rpartition(".")[2]
-        key = next((k for k, spec in loaded.profile.tables.items() if name in spec.indexes), None)
-        if key is None:
-            return {}, "not declared (pruned indexes are not pulled in)"
-        live = None if change.action == "create" else change.before
-        return {("tables", key, "indexes", name): "absent" if live is None else index_spec(str(live))}, None
-    if change.kind == "pool" and change.object.startswith("pgbouncer/"):
-        name = change.object.split("/", 1)[1]
-        return {("pool", "pgbouncer", "settings", name): change.before}, None
-    return {}, f"{change.kind} changes are not pulled into a profile"
-
-
 def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path) -> tuple[list[str], int]:
     """Rewrite `path` in place so it declares what runs; a line per value changed or left, and
     how many were changed."""
-    plan = build_plan(conn, loaded)
+    plan = engine.build_plan(conn, loaded)
+    kinds = {kind.name: kind for kind in engine.KINDS}
     text = path.read_text(encoding="utf-8")
     own = read_document(path, loaded.path)
     spans = value_spans(text)
     edits: dict[PathKey, Any] = {}
     report: list[str] = []
     for change in plan.changes:
-        wanted, reason = _edits_for(change, loaded)
+        wanted, reason = kinds[change.kind].adopt(change, loaded)
         if reason:
             report.append(f"{change.kind} {change.object}: left as is ({reason})")
         for key, value in wanted.items():

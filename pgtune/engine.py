@@ -11,11 +11,22 @@ from __future__ import annotations
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import KindResult, PlanContext, excluded_by, indexes, partitions, pool, settings, storage, tables
+from pgtune.kinds import (
+    Kind,
+    KindResult,
+    PlanContext,
+    excluded_by,
+    indexes,
+    partitions,
+    pool,
+    settings,
+    storage,
+    tables,
+)
 from pgtune.plan import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS = (settings, storage, indexes, partitions, pool)
+KINDS: tuple[Kind, ...] = (settings.resource, storage.resource, indexes.resource, partitions.resource, pool.resource)
 """Kinds in the order their changes run. Indexes before partitions: a partition attached later
 gets every index of its parent, while one created first would miss a new ON ONLY index. Pools
 last: their capacity check reads the server settings as this plan leaves them."""
@@ -67,16 +78,28 @@ def build_plan(
         ctx = PlanContext(conn, loaded, server, resolved, as_of, patterns)
         for kind in KINDS:
             try:
-                results.append(kind.plan(ctx))
+                result = plan_kind(kind, ctx)
             except ProfileErrors as exc:
                 errors.extend(exc.errors)
             except ProfileError as exc:
                 errors.append(exc)
+            else:
+                errors.extend(result.errors)
+                results.append(result)
     raise_if_any(errors)
     changes = tuple(c for r in results for c in r.changes)
     notices = tuple(n for r in results for n in r.notices)
     checks = tuple(c for r in results for c in r.checks)
     return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
+
+
+def plan_kind(kind: Kind, ctx: PlanContext) -> KindResult:
+    """One kind's phases: what the profile wants, what the catalog holds, the pure comparison."""
+    wants = kind.desired(ctx)
+    if wants is None:
+        return KindResult()
+    live = kind.read(ctx, wants)
+    return kind.diff(wants, live, ctx.env)
 
 
 def _check_as_of(conn: psycopg.Connection, as_of: str) -> None:

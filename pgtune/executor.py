@@ -245,7 +245,7 @@ def _reload_pgbouncer(bouncer: Console | None, edited: list[Outcome], report: Ap
         change = outcome.change
         if change.restart_required:
             continue  # written for the next PgBouncer restart
-        name = change.object.split("/", 1)[1]
+        name = change.address.name
         row = live.get(name)
         setting = BouncerSetting.of(name, row.default if row else None)
         if row is None or not setting.same(row.value, str(change.after)):

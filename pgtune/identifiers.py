@@ -6,7 +6,7 @@ import re
 
 from psycopg import sql
 
-from pgtune.names import name_bytes_problem
+from pgtune.names import name_bytes_problem, qualified_text  # noqa: F401 (re-exported)
 
 
 def setting_name(name: str) -> sql.Composable:
@@ -64,11 +64,3 @@ def parse_qualified(text: str) -> tuple[str | None, str]:
             raise InvalidName(f"invalid table name {text!r}: {problem}")
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
-
-def qualified_text(schema: str, name: str) -> str:
-    """`schema.name` for display, quoting parts that need it (as pg's quote_ident would)."""
-
-    def q(part: str) -> str:
-        return part if _UNQUOTED.match(part) and part == part.lower() else '"' + part.replace('"', '""') + '"'
-
-    return f"{q(schema)}.{q(name)}"

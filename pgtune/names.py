@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 NAMEDATALEN = 64
 
 
@@ -12,3 +14,15 @@ def name_bytes_problem(name: str) -> str | None:
     if size < NAMEDATALEN:
         return None
     return f"{name!r} is {size} bytes; PostgreSQL keeps only the first {NAMEDATALEN - 1} bytes of a name"
+
+
+_UNQUOTED = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def qualified_text(schema: str, name: str) -> str:
+    """`schema.name` for display, quoting parts that need it (as pg's quote_ident would)."""
+
+    def q(part: str) -> str:
+        return part if _UNQUOTED.match(part) and part == part.lower() else '"' + part.replace('"', '""') + '"'
+
+    return f"{q(schema)}.{q(name)}"

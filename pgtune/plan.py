@@ -7,7 +7,9 @@ by one executor. Plain frozen dataclasses: the engine's inside, not a boundary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from pgtune.names import qualified_text
 
 ACTIONS = ("create", "update", "delete", "replace")
 LOCK_MODES = (
@@ -44,18 +46,140 @@ class Hazard:
 
 
 @dataclass(frozen=True)
-class Change:
+class Address:
+    """What a change is about, as parts: kinds build it, and the executor, `inspect --into`, the
+    JSON contract and the apply report read its parts (no object string is ever parsed back)."""
+
     kind: str  # setting | storage | index | partition | pool
-    object: str  # e.g. "shared_buffers", "database:letta/work_mem"
+    name: str  # the setting, relation (table, partition, index) or PgBouncer setting
+    schema: str | None = None  # relations
+    scope: str | None = None  # setting: "database" | "role" (None: server-wide); pool: "pgbouncer"
+    target: str | None = None  # the database or role a scoped setting is stored for
+
+    def __str__(self) -> str:
+        if self.schema is not None:
+            return qualified_text(self.schema, self.name)
+        if self.scope in ("database", "role"):
+            return f"{self.scope}:{self.target}/{self.name}"
+        if self.scope is not None:
+            return f"{self.scope}/{self.name}"
+        return self.name
+
+    def data(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "scope": self.scope, "target": self.target, "schema": self.schema, "name": self.name}
+
+
+class Shown(Protocol):
+    """A structured before/after value: how it reads to people, and its JSON form."""
+
+    def text(self) -> str: ...
+
+    def data(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Storage parameters of one relation, in declared order: name -> value (None: not set).
+    Before and after of a storage change hold the same names, so they read per parameter."""
+
+    items: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def of(cls, values: dict[str, str | None]) -> Parameters:
+        return cls(tuple(values.items()))
+
+    def get(self, name: str) -> str | None:
+        return dict(self.items).get(name)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.items]
+
+    def text(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.items)
+
+    def data(self) -> dict[str, str | None]:
+        return dict(self.items)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A partition's bound: a range, a list of values, or DEFAULT; `reattach` marks a table pgtune
+    detached earlier and attaches again."""
+
+    lower: str | int | None = None
+    upper: str | int | None = None
+    values: tuple[Any, ...] | None = None
+    default: bool = False
+    reattach: bool = False
+
+    def data(self) -> dict[str, Any]:
+        if self.default:
+            out: dict[str, Any] = {"default": True}
+        elif self.values is not None:
+            out = {"values": list(self.values)}
+        else:
+            out = {"from": self.lower, "to": self.upper}
+        return out | ({"reattach": True} if self.reattach else {})
+
+    def text(self) -> str:
+        if self.reattach:
+            return ", ".join(f"{k}={v}" for k, v in self.data().items())
+        if self.default:
+            return "DEFAULT"
+        if self.values is not None:
+            return "IN (" + ", ".join(map(str, self.values)) + ")"
+        return f"FROM {self.lower} TO {self.upper}"
+
+
+@dataclass(frozen=True)
+class Analyze:
+    """Statistics gathered on a partitioned parent (it has no value of its own to change)."""
+
+    def text(self) -> str:
+        return "ANALYZE"
+
+    def data(self) -> dict[str, bool]:
+        return {"analyze": True}
+
+
+Value = str | int | float | bool | None | Parameters | Bound | Analyze
+"""A before/after value: a scalar as the server or PgBouncer spells it, or a structured view."""
+
+
+def value_text(value: Value) -> str | None:
+    """A value for people (None: not set)."""
+    if value is None:
+        return None
+    return value.text() if isinstance(value, (Parameters, Bound, Analyze)) else str(value)
+
+
+def value_data(value: Value) -> Any:
+    """A value's JSON form."""
+    return value.data() if isinstance(value, (Parameters, Bound, Analyze)) else value
+
+
+@dataclass(frozen=True)
+class Change:
+    address: Address
     action: str  # create | update | delete | replace
-    before: Any
-    after: Any
+    before: Value
+    after: Value
     statements: tuple[Statement, ...]
     restart_required: bool = False
     reload_required: bool = False  # needs pg_reload_conf() once all statements ran
     hazards: tuple[Hazard, ...] = ()
     note: str | None = None
     source: str | None = None  # settings: "workload" (derived) or "settings" (declared)
+    reset: bool = False  # a delete that leaves the object at its default (RESET): reads "before -> after"
+
+    @property
+    def kind(self) -> str:
+        return self.address.kind
+
+    @property
+    def object(self) -> str:
+        """The address as people read it, e.g. "shared_buffers", "database:letta/work_mem"."""
+        return str(self.address)
 
     @property
     def transactional(self) -> bool:
@@ -85,6 +209,11 @@ class Notice:
     object: str
     code: str  # e.g. RESTART_PENDING
     message: str
+    address: Address | None = field(default=None, compare=False)  # when it is about one object a change could be
+
+    @classmethod
+    def about(cls, address: Address, code: str, message: str) -> Notice:
+        return cls(address.kind, str(address), code, message, address)
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,24 @@ from typing import Any
 
 from pgtune import __version__
 from pgtune.errors import PgtuneError
-from pgtune.plan import Change, Check, Hazard, Notice, Plan, ServerInfo, Statement
+from pgtune.plan import (
+    Address,
+    Analyze,
+    Bound,
+    Change,
+    Check,
+    Hazard,
+    Notice,
+    Parameters,
+    Plan,
+    ServerInfo,
+    Statement,
+    Value,
+)
 from pgtune.profile.loader import LoadedProfile
 from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 
-SAVED_FORMAT = 2
+SAVED_FORMAT = 3
 """2: the fingerprint covers the whole record; 1 (fingerprint of changes and notices only) is refused."""
 MAX_PLAN_BYTES = 64 * 2**20
 
@@ -178,25 +191,44 @@ def _plan_from_dict(doc: dict[str, Any]) -> Plan:
             )
             for s in c["statements"]
         )
+        address = Address(**{k: (None if v is None else str(v)) for k, v in c["address"].items()})
         changes.append(
             Change(
-                str(c["kind"]),
-                str(c["object"]),
+                address,
                 str(c["action"]),
-                c["before"],
-                c["after"],
+                _value(address.kind, c["before"]),
+                _value(address.kind, c["after"]),
                 statements,
                 restart_required=bool(c["restart_required"]),
                 reload_required=bool(c["reload_required"]),
                 hazards=tuple(Hazard(str(h["code"]), str(h["message"])) for h in c["hazards"]),
                 note=c.get("note"),
                 source=c.get("source"),
+                reset=bool(c.get("reset", False)),
             )
         )
     notices = tuple(Notice(n["kind"], n["object"], n["code"], n["message"]) for n in doc.get("notices", []))
     checks = tuple(Check(k["code"], k["status"], k["message"], k.get("numbers", {})) for k in doc.get("checks", []))
     server = ServerInfo(str(doc["server"]["version"]), int(doc["server"]["version_num"]))
     return Plan(str(doc["profile"]), server, tuple(changes), notices, checks)
+
+
+def _value(kind: str, data: Any) -> Value:
+    """A before/after value from its JSON form: structured views by the change's kind."""
+    if not isinstance(data, dict):
+        return data
+    if kind == "storage":
+        return Parameters.of({str(k): None if v is None else str(v) for k, v in data.items()})
+    if data == {"analyze": True}:
+        return Analyze()
+    values = data.get("values")
+    return Bound(
+        data.get("from"),
+        data.get("to"),
+        None if values is None else tuple(values),
+        bool(data.get("default")),
+        bool(data.get("reattach")),
+    )
 
 
 def verify(saved: SavedPlan, fresh: Plan) -> None:

@@ -26,7 +26,7 @@ from pgtune.executor import APPLIED, ApplyReport, ExecOptions, Outcome, execute
 from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
-from pgtune.plan import Plan
+from pgtune.plan import Address, Plan
 from pgtune.profile.loader import LoadedProfile
 
 
@@ -132,7 +132,7 @@ class Applied:
     after_error: str | None = None
 
     @property
-    def statuses(self) -> dict[str, str]:
+    def statuses(self) -> dict[Address, str]:
         return statuses(self.report, self.after) if self.report is not None and self.after is not None else {}
 
 
@@ -182,15 +182,15 @@ def bouncer_for(plan: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
         yield console
 
 
-def statuses(report: ApplyReport, after: Plan) -> dict[str, str]:
+def statuses(report: ApplyReport, after: Plan) -> dict[Address, str]:
     """Applied changes classified by what the server shows afterwards."""
-    pending = {n.object for n in after.notices if n.code == "RESTART_PENDING"}
-    remaining = {c.object for c in after.changes}
+    pending = {n.address for n in after.notices if n.code == "RESTART_PENDING" and n.address is not None}
+    remaining = {c.address for c in after.changes}
     out = {}
     for outcome in report.outcomes:
         if outcome.status != APPLIED:
             continue
-        obj = outcome.change.object
+        obj = outcome.change.address
         if obj in pending:
             out[obj] = "applied-restart-pending"
         elif obj in remaining:

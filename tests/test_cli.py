@@ -57,6 +57,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
     assert sb == {
         "kind": "setting",
         "object": "shared_buffers",
+        "address": {"kind": "setting", "scope": None, "target": None, "schema": None, "name": "shared_buffers"},
         "action": "update",
         "before": "128MB",
         "after": "256MB",
@@ -69,6 +70,7 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
         "hazards": [],
         "note": None,
         "source": "settings",
+        "reset": False,
         "statements": [
             {
                 "sql": "ALTER SYSTEM SET \"shared_buffers\" = '256MB'",
@@ -83,6 +85,14 @@ def test_plan_json_is_the_documented_contract(pg: Server, cli: Cli, profile: Pat
         ],
     }
     assert by_object["statement_timeout"]["action"] == "delete"
+    assert by_object["statement_timeout"]["reset"] is True
+    assert by_object["role:postgres/lock_timeout"]["address"] == {
+        "kind": "setting",
+        "scope": "role",
+        "target": "postgres",
+        "schema": None,
+        "name": "lock_timeout",
+    }
     assert by_object["statement_timeout"]["sql"] == ['ALTER SYSTEM RESET "statement_timeout"']
     assert by_object["database:postgres/random_page_cost"]["transactional"] is True
     assert doc["epilogue"] == ["SELECT pg_reload_conf()"]

@@ -9,12 +9,12 @@ import psycopg
 from conftest import Server
 
 from pgtune.executor import APPLIED, FAILED, SKIPPED, ExecOptions, execute
-from pgtune.plan import Change, Plan, ServerInfo, Statement
+from pgtune.plan import Address, Change, Plan, ServerInfo, Statement
 
 
 def change(obj: str, *sql: str, transactional: bool = True, reload: bool = False) -> Change:
     statements = tuple(Statement(s, transactional) for s in sql)
-    return Change("setting", obj, "update", None, None, statements, reload_required=reload)
+    return Change(Address("setting", obj), "update", None, None, statements, reload_required=reload)
 
 
 def run(pg: Server, *changes: Change, **options: object) -> tuple[list[tuple[str, str]], list[str | None], bool]:

@@ -14,7 +14,7 @@ from conftest import Server
 
 from pgtune.engine import build_plan
 from pgtune.errors import PgtuneError
-from pgtune.plan import Plan
+from pgtune.plan import Plan, value_data
 from pgtune.profile.loader import load_profile
 
 PlanAt = Callable[[str, str], Plan]
@@ -81,7 +81,7 @@ MONTHLY = """
 
 def test_range_partitions_ahead_of_now_then_one_more_a_month_later(db: Server, plan_at: PlanAt) -> None:
     plan = plan_at(MONTHLY, "2026-11-23")
-    creates = [(c.object, c.after) for c in plan.changes if c.action == "create"]
+    creates = [(c.object, value_data(c.after)) for c in plan.changes if c.action == "create"]
     assert creates == [
         ("letta.messages_p2026_09", {"from": "2026-09-01", "to": "2026-10-01"}),
         ("letta.messages_p2026_10", {"from": "2026-10-01", "to": "2026-11-01"}),
@@ -168,7 +168,7 @@ def test_integer_ranges_follow_the_data(db: Server, plan_at: PlanAt) -> None:
         "name: ids\ntables:\n  letta.ids:\n    partitioning: {strategy: range, key: id, interval: 100000, premake: 2}\n"
     )
     plan = plan_at(profile, "2026-11-23")
-    assert [c.after for c in plan.changes if c.action == "create"] == [
+    assert [value_data(c.after) for c in plan.changes if c.action == "create"] == [
         {"from": 100000, "to": 200000},
         {"from": 200000, "to": 300000},
     ]
@@ -312,7 +312,7 @@ def test_list_partitions(db: Server, plan_at: PlanAt) -> None:
               default_partition: true
     """
     plan = plan_at(profile, "2026-11-23")
-    assert [(c.object, c.after) for c in plan.changes if c.action == "create"] == [
+    assert [(c.object, value_data(c.after)) for c in plan.changes if c.action == "create"] == [
         ("letta.tenants_data_org_a", {"values": ["org-a"]}),
         ("letta.tenants_data_org_b", {"values": ["org-b", "org-c"]}),
         ("letta.tenants_data_default", {"default": True}),

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from pgtune.hazards import hazard
-from pgtune.plan import Change, Check, Notice, Plan, ServerInfo, Statement
+from pgtune.plan import Address, Bound, Change, Check, Notice, Parameters, Plan, ServerInfo, Statement
 from pgtune.render.markdown import MARKER_PREFIX, render_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -26,8 +26,7 @@ def _plan() -> Plan:
         ServerInfo("16.2", 160002),
         (
             Change(
-                "setting",
-                "shared_buffers",
+                Address("setting", "shared_buffers"),
                 "update",
                 "128MB",
                 "4GB",
@@ -36,11 +35,10 @@ def _plan() -> Plan:
                 reload_required=True,
             ),
             Change(
-                "storage",
-                "letta.messages",
+                Address("storage", "messages", "letta"),
                 "update",
-                {"autovacuum_vacuum_scale_factor": None},
-                {"autovacuum_vacuum_scale_factor": "0.05"},
+                Parameters.of({"autovacuum_vacuum_scale_factor": None}),
+                Parameters.of({"autovacuum_vacuum_scale_factor": "0.05"}),
                 (
                     Statement(
                         'ALTER TABLE "letta"."messages" SET (autovacuum_vacuum_scale_factor = \'0.05\')',
@@ -50,8 +48,7 @@ def _plan() -> Plan:
                 ),
             ),
             Change(
-                "index",
-                "letta.ix_messages_agent_created",
+                Address("index", "ix_messages_agent_created", "letta"),
                 "create",
                 None,
                 "CREATE INDEX ix_messages_agent_created ON letta.messages USING btree (agent_id, created_at)",
@@ -59,10 +56,9 @@ def _plan() -> Plan:
                 hazards=(hazard("INDEX_BUILD"),),
             ),
             Change(
-                "partition",
-                "letta.messages_p2025_01",
+                Address("partition", "messages_p2025_01", "letta"),
                 "delete",
-                {"from": "2025-01-01", "to": "2025-02-01"},
+                Bound("2025-01-01", "2025-02-01"),
                 None,
                 (Statement('DROP TABLE "letta"."messages_p2025_01"', True, "ACCESS EXCLUSIVE"),),
                 hazards=(hazard("DELETES_DATA"),),
@@ -96,7 +92,9 @@ def test_markdown_for_no_changes() -> None:
 def test_a_huge_plan_stays_under_the_comment_limit() -> None:
     one = _plan().changes[2]
     many = tuple(
-        Change(one.kind, f"letta.ix_{i}", one.action, None, one.after, one.statements * 20, hazards=one.hazards)
+        Change(
+            Address(one.kind, f"ix_{i}", "letta"), one.action, None, one.after, one.statements * 20, hazards=one.hazards
+        )
         for i in range(3000)
     )
     plan = Plan("letta", ServerInfo("16.2", 160002), many)

@@ -11,7 +11,7 @@ from conftest import Server
 
 from pgtune.engine import build_plan
 from pgtune.errors import PgtuneError
-from pgtune.plan import Plan
+from pgtune.plan import Plan, value_data
 from pgtune.profile.loader import load_profile
 
 PlanFor = Callable[[str], Plan]
@@ -68,7 +68,7 @@ def test_storage_parameters_apply_typed_and_re_plan_empty(schema: Server, plan_f
     assert change.object == "pgtune_test.messages"
     assert change.action == "update"
     # 0.050 and TRUE already stored: typed equality, so only the real differences are planned.
-    assert change.after == {
+    assert value_data(change.after) == {
         "autovacuum_vacuum_threshold": "500",
         "autovacuum_analyze_scale_factor": "0.02",
         "fillfactor": "90",
@@ -99,7 +99,7 @@ def test_null_resets_and_unlisted_parameters_are_left_alone(schema: Server, plan
     schema.apply(plan)
     assert reloptions(schema, "pgtune_test.steps")[0] == ["parallel_workers=2"]
     only_reset = plan_for("name: s\ntables:\n  pgtune_test.steps:\n    storage: {parallel_workers: null}\n")
-    assert [(c.action, c.before, c.after) for c in only_reset.changes] == [
+    assert [(c.action, value_data(c.before), value_data(c.after)) for c in only_reset.changes] == [
         ("delete", {"parallel_workers": "2"}, {"parallel_workers": None})
     ]
     schema.apply(only_reset)

@@ -1,7 +1,8 @@
-"""Resource kinds: each module reads its slice of the catalog, validates, and diffs.
+"""Resource kinds, each in four phases (`Kind`): what the profile wants, what the catalog holds,
+a pure comparison into changes, and the way back (live state into profile form).
 
-A kind module exposes `plan(ctx: PlanContext) -> KindResult`. Adding a kind means adding a
-module and listing it in `engine.KINDS`; the renderers and the executor stay unchanged.
+Adding a kind means a module with a `Kind` object and its listing in `engine.KINDS`; the plan
+model, renderers, saved plans and the executor stay unchanged (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import psycopg
+from psycopg import sql
 
+from pgtune.errors import ProfileError
 from pgtune.plan import Change, Check, Notice, ServerInfo
 
 if TYPE_CHECKING:
+    from pgtune.kinds.settings import SettingsCatalog
     from pgtune.kinds.tables import Table
     from pgtune.profile.loader import LoadedProfile
+    from pgtune.profile.source import PathKey
 
 
 @dataclass
@@ -26,6 +31,72 @@ class KindResult:
     changes: list[Change] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    errors: list[ProfileError] = field(default_factory=list)  # reported with every other kind's, then the plan stops
+
+
+class Render:
+    """Composed SQL as the text that runs: quoted for the plan's connection (its encoding and
+    standard_conforming_strings), or standalone (no connection) in the pure comparison tests."""
+
+    def __init__(self, conn: psycopg.Connection | None = None) -> None:
+        self._conn = conn
+
+    def __call__(self, composed: sql.Composable) -> str:
+        return composed.as_string(self._conn)
+
+
+@dataclass(frozen=True)
+class DiffEnv:
+    """All a comparison may know besides wanted and live state. No connection: `diff` is pure."""
+
+    server: ServerInfo
+    render: Render = field(default_factory=Render)
+    exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched
+
+    def excluded(self, schema: str, name: str) -> str | None:
+        return excluded_by(self.exclude, schema, name)
+
+
+Adoption = tuple[dict["PathKey", Any], str | None]
+"""Profile paths -> live values for one change (`inspect --into`), or why it is not pulled."""
+
+W = TypeVar("W")
+L = TypeVar("L")
+
+
+class Kind(Protocol[W, L]):
+    """A resource kind. Only `read` and `export` talk to the server; `desired` reads the profile;
+    `diff` is a pure function of its arguments, tested table-driven without a server."""
+
+    name: str  # the `kind` of its changes: setting | storage | index | partition | pool
+
+    def desired(self, ctx: PlanContext) -> W | None:
+        """What the profile wants, typed for this server's version. None: nothing declared."""
+        ...
+
+    def read(self, ctx: PlanContext, wants: W) -> L:
+        """What the catalog holds for these wants, in a constant number of set-based queries
+        (the server may also be asked to validate: the index probe)."""
+        ...
+
+    def diff(self, wants: W, live: L, env: DiffEnv) -> KindResult:
+        """Changes (with rendered SQL, locks, hazards), notices, checks and errors."""
+        ...
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        """Live state as a profile fragment (top-level keys; tables keyed as ctx.tables): `inspect`."""
+        ...
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        """Where one of its changes' live value goes in the profile: `inspect --into`."""
+        ...
+
+
+@dataclass
+class ExportOptions:
+    settings: str = "changed"  # changed | all | none
+    now: Any = None  # "now" for time partitions (a datetime read from the server)
+    warnings: list[str] = field(default_factory=list)  # what could not be adopted, and why
 
 
 class Column(NamedTuple):  # one per column of every declared table: the cheapest record to create
@@ -56,7 +127,12 @@ class PlanContext:
     as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
     exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched (profile + --exclude)
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
-    memo: dict[str, Any] = field(default_factory=dict, repr=False)  # derived once per plan, shared by kinds
+    workload: dict[str, str] | None = None  # what `workload:` derives, once per plan (settings, pool)
+    settings_catalog: SettingsCatalog | None = None  # the settings kind's read, for settings.outlook (pool)
+
+    @property
+    def env(self) -> DiffEnv:
+        return DiffEnv(self.server, Render(self.conn), self.exclude)
 
     def excluded(self, schema: str, name: str) -> str | None:
         """The exclusion pattern that protects schema.name, if any."""

@@ -28,6 +28,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -46,9 +47,19 @@ from pgtune.indexdef import (
     printed_forms,
     restore,
 )
-from pgtune.kinds import Column, KindResult, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds import (
+    Adoption,
+    Column,
+    DiffEnv,
+    ExportOptions,
+    KindResult,
+    PlanContext,
+    Render,
+    load_sql,
+    load_versioned_sql,
+)
 from pgtune.kinds.tables import Leaf, Table, not_owned
-from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.plan import Address, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
 from pgtune.profile.source import PathKey
@@ -266,9 +277,7 @@ def read(
                 oid, table_oid, schema, name, partitioned, valid, constraint, parent, text or definitions[oid], quoted
             )
     # A declared name that is its own table's index cannot belong to another relation.
-    wanted = sorted(
-        {(d.table.schema, d.name) for d in desired if d.name not in catalog.by_table.get(d.table.oid, {})}
-    )
+    wanted = sorted({(d.table.schema, d.name) for d in desired if d.name not in catalog.by_table.get(d.table.oid, {})})
     if wanted:
         params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
         with conn.cursor(row_factory=dict_row) as cur:
@@ -331,8 +340,11 @@ def _validate(desired: list[Desired], catalog: Catalog, ctx: PlanContext) -> lis
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             message = f"index {d.name!r}: table {d.table.qualified} has no column {name!r}{hint}"
             reject(d, ProfileError(d.location, message))
-    unique_on_partitioned = [d for d in desired if not d.rejected and d.spec is not None and d.spec.unique
-                             and d.table.partitioned and not d.unchanged]
+    unique_on_partitioned = [
+        d
+        for d in desired
+        if not d.rejected and d.spec is not None and d.spec.unique and d.table.partitioned and not d.unchanged
+    ]
     if unique_on_partitioned:
         keys = _partition_keys(ctx.conn, sorted({d.table.oid for d in unique_on_partitioned}))
         for d in unique_on_partitioned:
@@ -524,10 +536,10 @@ def _needs_probe(d: Desired, catalog: Catalog) -> bool:
 
 
 class _Builder:
-    """Renders the statements of index changes (needs the connection for quoting literals)."""
+    """Renders the statements of index changes."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, render: Render) -> None:
+        self.render = render
 
     def _stmt(
         self,
@@ -537,7 +549,7 @@ class _Builder:
         retryable: bool = True,
         progress: str | None = None,
     ) -> Statement:
-        return Statement(composed.as_string(self.conn), transactional, lock, retryable, progress)
+        return Statement(self.render(composed), transactional, lock, retryable, progress)
 
     def build(self, d: Desired, name: str, *, table: tuple[str, str] | None = None) -> Statement:
         assert d.parsed is not None
@@ -569,9 +581,7 @@ class _Builder:
 
     def definition(self, d: Desired) -> str:
         assert d.parsed is not None
-        return create_sql(d.parsed, sql.Identifier(d.name), identifier(d.table.schema, d.table.name)).as_string(
-            self.conn
-        )
+        return self.render(create_sql(d.parsed, sql.Identifier(d.name), identifier(d.table.schema, d.table.name)))
 
 
 def _build_hazards(d: Desired, *extra: Hazard) -> tuple[Hazard, ...]:
@@ -610,7 +620,9 @@ def _change(
     hazards: tuple[Hazard, ...],
     note: str | None = None,
 ) -> Change:
-    return Change(KIND, d.qualified, action, before, after, tuple(statements), hazards=hazards, note=note)
+    return Change(
+        Address(KIND, d.name, d.table.schema), action, before, after, tuple(statements), hazards=hazards, note=note
+    )
 
 
 def _drop_change(index: LiveIndex, b: _Builder, note: str | None = None) -> Change:
@@ -619,7 +631,8 @@ def _drop_change(index: LiveIndex, b: _Builder, note: str | None = None) -> Chan
     if index.partitioned:
         hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
     statement = b.drop(index.schema, index.name, index.partitioned)
-    return Change(KIND, index.qualified, "delete", index.definition, None, (statement,), hazards=hazards, note=note)
+    address = Address(KIND, index.name, index.schema)
+    return Change(address, "delete", index.definition, None, (statement,), hazards=hazards, note=note)
 
 
 def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
@@ -706,14 +719,14 @@ def _plan_index(d: Desired, catalog: Catalog, b: _Builder) -> list[Change]:
 
 
 def _prune(
-    table: Table, declared: set[str], catalog: Catalog, b: _Builder, ctx: PlanContext, building: dict[int, int]
+    table: Table, declared: set[str], catalog: Catalog, b: _Builder, env: DiffEnv, building: dict[int, int]
 ) -> list[Change]:
     changes = []
     keep = declared | {tmp_name(n) for n in declared}
     for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
         if name in keep or live.constraint or live.parent_index is not None or live.oid in building:
             continue  # declared, a constraint's, a partition's, or being built by someone right now
-        if ctx.excluded(table.schema, name):
+        if env.excluded(table.schema, name):
             continue  # never touched
         changes.append(_drop_change(live, b, "not in the profile (prune_indexes: true)"))
     return changes
@@ -738,34 +751,125 @@ def _building(d: Desired, catalog: Catalog, building: dict[int, int]) -> int | N
     return None
 
 
-def plan(ctx: PlanContext) -> KindResult:
-    desired, pruned, errors = _desired(ctx)
-    if not desired and not pruned:
-        raise_if_any(errors)
-        return KindResult()
-    tables = {d.table.oid: d.table for d in desired} | {t.oid: t for t in pruned}
-    pruned_oids = {t.oid for t in pruned}
-    catalog = read(
-        ctx.conn, desired, list(tables.values()), ctx.columns(), ctx.server.version_num, described=pruned_oids
-    )
-    errors += _parse(desired, catalog)
-    desired = [d for d in desired if not d.rejected]
-    errors += _validate([d for d in desired if not d.unchanged], catalog, ctx)
-    desired = [d for d in desired if not d.rejected]
-    to_probe = [d for d in desired if _needs_probe(d, catalog)]
-    for table in {d.table.oid: d.table for d in to_probe if not d.table.owned}.values():
-        # A build is coming on a table the role does not own: say so, rather than the probe's
-        # "permission denied" (its temporary copy needs to read the table).
-        errors.append(not_owned(table, "building and dropping its indexes"))  # type: ignore[arg-type]
-        for d in to_probe:
-            if d.table.oid == table.oid:
-                d.rejected = True
-    to_probe = [d for d in to_probe if not d.rejected]
-    probe_errors, probed = probe(ctx.conn, to_probe)
-    errors += probe_errors
-    desired = [d for d in desired if not d.rejected]
+@dataclass
+class Wanted:
+    desired: list[Desired]  # declared indexes (spec None: absent)
+    pruned: list[Table]  # tables with prune_indexes: true
+    errors: list[ProfileError]
+
+
+@dataclass
+class IndexLive:
+    """The catalog's indexes of the tables concerned, and what reading them taught about the wants:
+    declarations the server rejected are left out (their errors kept), the rest are canonical."""
+
+    catalog: Catalog
+    desired: list[Desired]
+    probed: bool  # False: a read-only server, definitions compared as parsed
+    building: dict[int, int]  # index oid -> pid of a build in progress
+    errors: list[ProfileError]
+
+
+def _tables_of(wants: Wanted) -> dict[int, Table]:
+    return {d.table.oid: d.table for d in wants.desired} | {t.oid: t for t in wants.pruned}
+
+
+class IndexKind:
+    name = KIND
+
+    def desired(self, ctx: PlanContext) -> Wanted | None:
+        desired, pruned, errors = _desired(ctx)
+        if not desired and not pruned:
+            raise_if_any(errors)
+            return None
+        return Wanted(desired, pruned, errors)
+
+    def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
+        tables = _tables_of(wants)
+        pruned_oids = {t.oid for t in wants.pruned}
+        catalog = read(
+            ctx.conn, wants.desired, list(tables.values()), ctx.columns(), ctx.server.version_num, described=pruned_oids
+        )
+        errors = _parse(wants.desired, catalog)
+        desired = [d for d in wants.desired if not d.rejected]
+        errors += _validate([d for d in desired if not d.unchanged], catalog, ctx)
+        desired = [d for d in desired if not d.rejected]
+        to_probe = [d for d in desired if _needs_probe(d, catalog)]
+        for table in {d.table.oid: d.table for d in to_probe if not d.table.owned}.values():
+            # A build is coming on a table the role does not own: say so, rather than the probe's
+            # "permission denied" (its temporary copy needs to read the table).
+            errors.append(not_owned(table, "building and dropping its indexes"))  # type: ignore[arg-type]
+            for d in to_probe:
+                if d.table.oid == table.oid:
+                    d.rejected = True
+        to_probe = [d for d in to_probe if not d.rejected]
+        probe_errors, probed = probe(ctx.conn, to_probe)
+        errors += probe_errors
+        desired = [d for d in desired if not d.rejected]
+        return IndexLive(catalog, desired, probed, _in_flight(ctx.conn), errors)
+
+    def diff(self, wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
+        return diff(wants, live, env)
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        """Indexes that back no constraint and are no partition's, as declarations."""
+        if not ctx.tables:
+            return {}
+        found = list(ctx.tables.values())
+        catalog = read(ctx.conn, [], found, ctx.columns(), ctx.server.version_num)
+        out: dict[str, Any] = {}
+        for table in found:
+            indexes: dict[str, Any] = {}
+            for name, index in sorted(catalog.by_table.get(table.oid, {}).items()):
+                if index.constraint or index.parent_index is not None or index.definition is None:
+                    continue
+                if not index.valid:
+                    options.warnings.append(f"{index.qualified}: invalid index (an interrupted build?) not adopted")
+                    continue
+                indexes[name] = index_spec(index.shape or index.definition)
+            if indexes:
+                out[table.qualified] = {"indexes": indexes}
+        return {"tables": out} if out else {}
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        name = change.address.name
+        key = next((k for k, spec in loaded.profile.tables.items() if name in spec.indexes), None)
+        if key is None:
+            return {}, "not declared (pruned indexes are not pulled in)"
+        before = None if change.action == "create" else change.before
+        return {("tables", key, "indexes", name): "absent" if before is None else index_spec(str(before))}, None
+
+
+resource = IndexKind()
+
+
+def index_spec(definition: str) -> dict[str, Any]:
+    """A live definition as a profile's index declaration."""
+    parsed = parse_live(definition)
+    spec: dict[str, Any] = {"columns": list(parsed.elements_sql)}
+    if parsed.include:
+        spec["include"] = list(parsed.include)
+    if parsed.where_sql:
+        spec["where"] = parsed.where_sql
+    if parsed.unique:
+        spec["unique"] = True
+    if parsed.method != "btree":
+        spec["method"] = parsed.method
+    if parsed.options:
+        spec["with"] = dict(parsed.options)
+    if parsed.nulls_not_distinct:
+        spec["nulls_not_distinct"] = True
+    return spec
+
+
+def diff(wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
+    """Builds, replacements and drops, per table in name order; builds before drops."""
+    catalog, desired, building = live.catalog, live.desired, live.building
+    tables = _tables_of(wants)
+    pruned_oids = {t.oid for t in wants.pruned}
+    errors = [*wants.errors, *live.errors]
     result = KindResult()
-    if not probed:
+    if not live.probed:
         result.notices.append(
             Notice(
                 KIND,
@@ -774,11 +878,10 @@ def plan(ctx: PlanContext) -> KindResult:
                 "read-only server: index definitions were compared as parsed, not checked by the server",
             )
         )
-    b = _Builder(ctx.conn)
+    b = _Builder(env.render)
     builds: list[Change] = []
     drops: list[Change] = []
     by_table: dict[int, list[Desired]] = {}
-    building = _in_flight(ctx.conn)
     for d in desired:
         by_table.setdefault(d.table.oid, []).append(d)
     for table in sorted(tables.values(), key=lambda t: (t.schema, t.name)):
@@ -805,7 +908,7 @@ def plan(ctx: PlanContext) -> KindResult:
             for change in changes:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
-            drops += _prune(table, {d.name for d in mine}, catalog, b, ctx, building)
+            drops += _prune(table, {d.name for d in mine}, catalog, b, env, building)
         if len(builds) > built_before or len(drops) > dropped_before:
             problem = not_owned(table, "building and dropping its indexes")
             if problem is None and table.partitioned:
@@ -827,6 +930,6 @@ def plan(ctx: PlanContext) -> KindResult:
                     "partitioned table without partitions: its indexes are created on the parent only",
                 )
             )
-    raise_if_any(errors)
+    result.errors = errors
     result.changes = builds + drops
     return result

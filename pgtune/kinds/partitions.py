@@ -15,10 +15,11 @@ PostgreSQL allows it (14+, no default partition), else with a flagged ACCESS EXC
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -27,7 +28,16 @@ from psycopg.rows import dict_row
 from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
-from pgtune.kinds import KindResult, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds import (
+    Adoption,
+    Column,
+    DiffEnv,
+    ExportOptions,
+    KindResult,
+    PlanContext,
+    load_sql,
+    load_versioned_sql,
+)
 from pgtune.kinds.storage import creation_options
 from pgtune.kinds.tables import Table, not_owned
 from pgtune.partitioning import (
@@ -41,8 +51,10 @@ from pgtune.partitioning import (
     parse_period,
     partition_name,
 )
-from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.plan import Address, Analyze, Bound, Change, Hazard, Notice, Statement
+from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PartitioningSpec
+from pgtune.profile.source import PathKey
 
 KIND = "partition"
 TIME_TYPES = {"timestamp with time zone", "timestamp without time zone", "date"}
@@ -316,7 +328,7 @@ class _Create:
     d: Declared
     name: str
     bound: sql.Composable
-    after: dict[str, Any]
+    after: Bound
     lower: Value = None
     upper: Value = None
     values: tuple[str, ...] = ()
@@ -325,7 +337,7 @@ class _Create:
 
     @property
     def is_default(self) -> bool:
-        return self.after == {"default": True}
+        return self.after.default
 
 
 ATTACH_LOCKS = {"references": "SHARE ROW EXCLUSIVE", "referenced_by": "ACCESS SHARE"}
@@ -348,22 +360,22 @@ def read_foreign_keys(conn: psycopg.Connection, oids: list[int]) -> dict[int, di
 
 
 class _Builder:
-    def __init__(self, ctx: PlanContext, partitioned: list[int]) -> None:
-        self.ctx = ctx
-        self.partitioned = partitioned
+    def __init__(self, env: DiffEnv, wants: Wanted, live: PartitionLive) -> None:
+        self.env, self.wants, self.live = env, wants, live
+        self.partitioned = sorted(d.table.oid for d in live.declared)
         self._foreign_keys: dict[int, dict[str, list[str]]] | None = None
-        self.declared = {t.qualified for t in ctx.tables.values()}
+        self.declared = wants.declared_tables
 
     @property
     def foreign_keys(self) -> dict[int, dict[str, list[str]]]:
-        """Read on the first change that locks through them: a plan with nothing to do never asks."""
+        """Asked on the first change that locks through them: a plan with nothing to do never asks."""
         if self._foreign_keys is None:
-            self._foreign_keys = read_foreign_keys(self.ctx.conn, self.partitioned)
+            self._foreign_keys = self.live.facts.foreign_keys(self.partitioned)
         return self._foreign_keys
 
-    def other_locks(self, table: Table, modes: dict[str, str], also: tuple[tuple[str, str], ...] = ()) -> tuple[
-        tuple[str, str], ...
-    ]:
+    def other_locks(
+        self, table: Table, modes: dict[str, str], also: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[tuple[str, str], ...]:
         """Locks a statement on `table` takes on the other end of its foreign keys (and `also`)."""
         keys = self.foreign_keys.get(table.oid, {})
         found = [(other, mode) for direction, mode in modes.items() for other in keys.get(direction, [])]
@@ -393,7 +405,7 @@ class _Builder:
         retryable: bool = True,
         locks: tuple[tuple[str, str], ...] = (),
     ) -> Statement:
-        return Statement(composed.as_string(self.ctx.conn), transactional, lock, retryable, locks=locks)
+        return Statement(self.env.render(composed), transactional, lock, retryable, locks=locks)
 
     def reattach(self, c: _Create, layout: Layout) -> Change:
         """A table pgtune detached (retention) that the profile wants again: check its rows against
@@ -404,8 +416,11 @@ class _Builder:
         key, mark = sql.Identifier(c.d.spec.key), sql.Identifier(BOUND_CHECK)
         own = qualified_text(t.schema, c.name)
         statements = [
-            self.s(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(child, mark), lock="none",
-                   locks=((own, "ACCESS EXCLUSIVE"),)),
+            self.s(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(child, mark),
+                lock="none",
+                locks=((own, "ACCESS EXCLUSIVE"),),
+            ),
             self.s(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {})").format(
                     child, mark, key, self._condition(c, key)
@@ -426,8 +441,15 @@ class _Builder:
             f"partition of {t.qualified}: the table pgtune detached earlier is attached again, its rows visible "
             f"through {t.qualified} once more (its rows are checked against the bound first, locking only {own})"
         )
-        return Change(KIND, own, "create", None, {**c.after, "reattach": True}, tuple(statements),
-                      hazards=tuple(hazards), note=note)
+        return Change(
+            Address(KIND, c.name, t.schema),
+            "create",
+            None,
+            replace(c.after, reattach=True),
+            tuple(statements),
+            hazards=tuple(hazards),
+            note=note,
+        )
 
     def _attach(
         self,
@@ -462,7 +484,7 @@ class _Builder:
         t = c.d.table
         parent = identifier(t.schema, t.name)
         child = identifier(t.schema, c.name)
-        options = creation_options(self.ctx, c.d.key)
+        options = self.wants.creation_options.get(c.d.key, [])
         with_clause = (
             sql.SQL(" WITH ({})").format(
                 sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.SQL(k), sql.Literal(v)) for k, v in options)
@@ -478,7 +500,7 @@ class _Builder:
         key = sql.Identifier(c.d.spec.key)
         default = layout.default
         if c.rows_in_default and default is not None:
-            insertable = [c.name for c in self.ctx.columns().get(t.oid, []) if not c.generated]
+            insertable = [c.name for c in self.live.columns.get(t.oid, []) if not c.generated]
             cols = sql.SQL(", ").join(sql.Identifier(n) for n in insertable)
             statements.append(
                 self.s(
@@ -522,8 +544,7 @@ class _Builder:
         if options:
             note += " with " + ", ".join(f"{k}={v}" for k, v in options)
         return Change(
-            KIND,
-            qualified_text(t.schema, c.name),
+            Address(KIND, c.name, t.schema),
             "create",
             None,
             c.after,
@@ -546,7 +567,7 @@ class _Builder:
         t = d.table
         parent, target = identifier(t.schema, t.name), identifier(child.schema, child.name)
         hazards: list[Hazard] = []
-        before = {"from": display(child.lower), "to": display(child.upper)}
+        before = Bound(display(child.lower), display(child.upper))
         detach_locks = self.other_locks(t, DETACH_LOCKS)
         if child.detach_pending:
             statements = [
@@ -557,7 +578,7 @@ class _Builder:
                 )
             ]
             note = "finishes an interrupted concurrent detach"
-        elif self.ctx.server.version_num >= 140000 and layout.default is None:
+        elif self.env.server.version_num >= 140000 and layout.default is None:
             statements = [
                 self.s(
                     sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(parent, target),
@@ -625,47 +646,151 @@ class _Builder:
         if strangers is not None:
             hazards.append(strangers)
         return Change(
-            KIND, child.qualified, "delete", before, None, tuple(statements), hazards=tuple(hazards), note=note
+            Address(KIND, child.name, child.schema),
+            "delete",
+            before,
+            None,
+            tuple(statements),
+            hazards=tuple(hazards),
+            note=note,
         )
 
 
-def _default_rows(conn: psycopg.Connection, creates: list[_Create], layouts: dict[int, Layout], b: _Builder) -> None:
-    """Count rows waiting in default partitions for each range about to be created (one query)."""
+def _default_rows(creates: list[_Create], layouts: dict[int, Layout], b: _Builder, facts: Facts) -> None:
+    """Rows waiting in default partitions for each range about to be created (one question)."""
     waiting = [c for c in creates if layouts[c.d.table.oid].default is not None and not c.is_default]
     if not waiting:
         return
-    parts = []
-    for i, c in enumerate(waiting):
+    questions = []
+    for c in waiting:
         default = layouts[c.d.table.oid].default
         assert default is not None
-        parts.append(
+        questions.append((default, b._condition(c, sql.Identifier(c.d.spec.key))))
+    for c, count in zip(waiting, facts.rows_where(questions), strict=True):
+        c.rows_in_default = count
+
+
+@dataclass
+class Wanted:
+    declared: list[Declared]
+    errors: list[ProfileError]
+    creation_options: dict[str, list[tuple[str, str]]]  # per table key: storage parameters new partitions get
+    declared_tables: set[str]  # every declared table (schema.name): locks on others are a hazard
+    location: Callable[[PathKey], Location | None]  # where a profile path is (errors on list partitions)
+
+
+class Facts(Protocol):
+    """What the comparison asks about the objects it found, only when a change needs it (each one
+    query whatever the number of objects): the server answers in a plan, fixed data in unit tests."""
+
+    def foreign_keys(self, oids: list[int]) -> dict[int, dict[str, list[str]]]: ...
+
+    def taken(self, wanted: list[tuple[str, str, int]]) -> dict[int, dict[str, Any]]: ...
+
+    def rows_where(self, questions: list[tuple[Child, sql.Composable]]) -> list[int]: ...
+
+    def row_counts(self, children: list[Child]) -> dict[int, int]: ...
+
+
+class ServerFacts:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def foreign_keys(self, oids: list[int]) -> dict[int, dict[str, list[str]]]:
+        return read_foreign_keys(self.conn, oids)
+
+    def taken(self, wanted: list[tuple[str, str, int]]) -> dict[int, dict[str, Any]]:
+        """Relations holding the names of partitions to create (schema, name, parent oid), by position."""
+        params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted], "parents": [w[2] for w in wanted]}
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            return {row["i"] - 1: row for row in cur.execute(load_sql("detached"), params)}
+
+    def rows_where(self, questions: list[tuple[Child, sql.Composable]]) -> list[int]:
+        parts = [
             sql.SQL("SELECT {}::int, count(*) FROM {} WHERE {}").format(
-                sql.Literal(i), identifier(default.schema, default.name), b._condition(c, sql.Identifier(c.d.spec.key))
+                sql.Literal(i), identifier(child.schema, child.name), condition
             )
+            for i, (child, condition) in enumerate(questions)
+        ]
+        counts = dict(self.conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall())
+        return [counts.get(i, 0) for i in range(len(questions))]
+
+    def row_counts(self, children: list[Child]) -> dict[int, int]:
+        return _row_counts(self.conn, children)
+
+
+@dataclass
+class PartitionLive:
+    declared: list[Declared]  # the declarations valid for their table's layout
+    layouts: dict[int, Layout]
+    ranges: dict[int, list[tuple[Value, Value]]]  # desired ranges per table, computed by the server's calendar
+    cutoffs: dict[int, Value]  # retention: partitions ending at or before it retire
+    columns: dict[int, list[Column]]
+    facts: Facts
+
+
+class PartitionKind:
+    name = KIND
+
+    def desired(self, ctx: PlanContext) -> Wanted | None:
+        declared, errors = _declared(ctx)
+        if not declared:
+            raise_if_any(errors)
+            return None
+        return Wanted(
+            declared,
+            errors,
+            {d.key: creation_options(ctx, d.key) for d in declared},
+            {t.qualified for t in ctx.tables.values()},
+            ctx.loaded.location,
         )
-    for i, count in conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall():
-        waiting[i].rows_in_default = count
 
-
-def plan(ctx: PlanContext) -> KindResult:
-    declared, errors = _declared(ctx)
-    if not declared:
+    def read(self, ctx: PlanContext, wants: Wanted) -> PartitionLive:
+        layouts = read_layouts(ctx.conn, [d.table for d in wants.declared], ctx.server.version_num)
+        errors = list(wants.errors)
+        valid = []
+        for d in wants.declared:
+            problem = _validate(d, layouts.get(d.table.oid))
+            if problem:
+                errors.append(ProfileError(d.location, problem))
+            else:
+                valid.append(d)
         raise_if_any(errors)
-        return KindResult()
-    layouts = read_layouts(ctx.conn, [d.table for d in declared], ctx.server.version_num)
-    valid = []
-    for d in declared:
-        problem = _validate(d, layouts.get(d.table.oid))
-        if problem:
-            errors.append(ProfileError(d.location, problem))
-        else:
-            valid.append(d)
-    raise_if_any(errors)
-    t_ranges, t_cutoffs, _now = time_ranges(ctx.conn, valid, layouts, ctx.as_of)
-    i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
-    ranges, cutoffs = t_ranges | i_ranges, t_cutoffs | i_cutoffs
+        t_ranges, t_cutoffs, _now = time_ranges(ctx.conn, valid, layouts, ctx.as_of)
+        i_ranges, i_cutoffs = int_ranges(ctx.conn, valid)
+        return PartitionLive(
+            valid, layouts, t_ranges | i_ranges, t_cutoffs | i_cutoffs, ctx.columns(), ServerFacts(ctx.conn)
+        )
+
+    def diff(self, wants: Wanted, live: PartitionLive, env: DiffEnv) -> KindResult:
+        return diff(wants, live, env)
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        partitioned = [t for t in ctx.tables.values() if t.partitioned]
+        if not partitioned:
+            return {}
+        layouts = read_layouts(ctx.conn, partitioned, ctx.server.version_num)
+        out: dict[str, Any] = {}
+        for table in partitioned:
+            layout = layouts.get(table.oid)
+            spec = None if layout is None else _export_one(table, layout, options.now, options.warnings)
+            if spec:
+                out[table.qualified] = {"partitioning": spec}
+        return {"tables": out} if out else {}
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        return {}, "partition changes are not pulled into a profile"
+
+
+resource = PartitionKind()
+
+
+def diff(wants: Wanted, live: PartitionLive, env: DiffEnv) -> KindResult:
+    """Partitions to create (or re-attach) and to retire, then ANALYZE of each parent that grew."""
+    layouts, ranges, cutoffs, valid = live.layouts, live.ranges, live.cutoffs, live.declared
+    errors: list[ProfileError] = []
     result = KindResult()
-    b = _Builder(ctx, sorted(d.table.oid for d in valid))
+    b = _Builder(env, wants, live)
     creates: list[_Create] = []
     retires: list[tuple[Declared, Child, Layout]] = []
     for d in sorted(valid, key=lambda d: (d.table.schema, d.table.name)):
@@ -673,10 +798,10 @@ def plan(ctx: PlanContext) -> KindResult:
         t = d.table
         if d.spec.strategy == "range":
             cutoff = cutoffs.get(t.oid)
-            live = [c for c in layout.children if c.kind == "range"]
-            for child in live:
+            ranged = [c for c in layout.children if c.kind == "range"]
+            for child in ranged:
                 if child.detach_pending or (cutoff is not None and child.upper is not None and child.upper <= cutoff):
-                    pattern = ctx.excluded(child.schema, child.name)
+                    pattern = env.excluded(child.schema, child.name)
                     if pattern is not None:
                         result.notices.append(
                             Notice(
@@ -685,13 +810,13 @@ def plan(ctx: PlanContext) -> KindResult:
                         )
                         continue
                     retires.append((d, child, layout))
-            have = {(c.lower, c.upper) for c in live}
+            have = {(c.lower, c.upper) for c in ranged}
             for lower, upper in ranges.get(t.oid, []):
                 if cutoff is not None and upper <= cutoff:
                     continue  # retention wins: never re-create what it retires
                 if (lower, upper) in have:
                     continue
-                clash = next((c for c in live if _overlaps(c, lower, upper)), None)
+                clash = next((c for c in ranged if _overlaps(c, lower, upper)), None)
                 if clash is not None:
                     result.notices.append(
                         Notice(
@@ -704,7 +829,7 @@ def plan(ctx: PlanContext) -> KindResult:
                     continue
                 name = partition_name(d.naming, t.name, lower)  # type: ignore[arg-type]
                 bound = sql.SQL("FOR VALUES FROM ({}) TO ({})").format(sql.Literal(lower), sql.Literal(upper))
-                creates.append(_Create(d, name, bound, {"from": display(lower), "to": display(upper)}, lower, upper))
+                creates.append(_Create(d, name, bound, Bound(display(lower), display(upper)), lower, upper))
         else:
             live_lists = {c.name: c for c in layout.children if c.kind == "list"}
             for name, values in d.spec.partitions.items():
@@ -714,20 +839,20 @@ def plan(ctx: PlanContext) -> KindResult:
                     if existing.values != wanted:
                         errors.append(
                             ProfileError(
-                                ctx.loaded.location(("tables", d.key, "partitioning", "partitions", name)),
+                                wants.location(("tables", d.key, "partitioning", "partitions", name)),
                                 f"{existing.qualified} holds {sorted(existing.values)}, not {sorted(wanted)}: "
                                 "changing list bounds needs a detach, data moves and an attach (a migration)",
                             )
                         )
                     continue
                 bound = sql.SQL("FOR VALUES IN ({})").format(sql.SQL(", ").join(sql.Literal(v) for v in values))
-                creates.append(_Create(d, name, bound, {"values": list(values)}, values=tuple(values)))
+                creates.append(_Create(d, name, bound, Bound(values=tuple(values)), values=tuple(values)))
         if d.spec.default_partition and layout.default is None:
             name = f"{t.name}_default"
-            creates.append(_Create(d, name, sql.SQL("DEFAULT"), {"default": True}))
+            creates.append(_Create(d, name, sql.SQL("DEFAULT"), Bound(default=True)))
     raise_if_any(errors)
-    _check_names(ctx, creates, errors)
-    _default_rows(ctx.conn, creates, layouts, b)
+    _check_names(live.facts, creates, errors)
+    _default_rows(creates, layouts, b, live.facts)
     for c in creates:
         if c.rows_in_default and (c.reattach or not c.d.spec.move_default_rows):
             default = layouts[c.d.table.oid].default
@@ -736,7 +861,7 @@ def plan(ctx: PlanContext) -> KindResult:
                 ProfileError(
                     c.d.location,
                     f"{default.qualified} holds {c.rows_in_default} rows for the new partition {c.name} "
-                    f"({c.after.get('from')} .. {c.after.get('to')}): attaching it would fail (SQLSTATE 23514). "
+                    f"({c.after.lower} .. {c.after.upper}): attaching it would fail (SQLSTATE 23514). "
                     "Move them first, or set move_default_rows: true",
                 )
             )
@@ -747,17 +872,16 @@ def plan(ctx: PlanContext) -> KindResult:
         result.changes.append(b.create(c, layouts[c.d.table.oid]))
         if c.d.table not in analyzed:
             analyzed.append(c.d.table)
-    counts = _row_counts(ctx.conn, [child for _, child, _ in retires])
+    counts = live.facts.row_counts([child for _, child, _ in retires]) if retires else {}
     for d, child, layout in retires:
         result.changes.append(b.retire(d, child, layout, counts.get(child.oid, 0)))
     for t in analyzed:
         result.changes.append(
             Change(
-                KIND,
-                t.qualified,
+                Address(KIND, t.name, t.schema),
                 "update",
                 None,
-                {"analyze": True},
+                Analyze(),
                 (b.s(sql.SQL("ANALYZE {}").format(identifier(t.schema, t.name))),),
                 note="statistics of the partitioned parent (autovacuum never analyzes it)",
             )
@@ -821,18 +945,12 @@ def _overlaps(child: Child, lower: Value, upper: Value) -> bool:
     return lo_ok and hi_ok
 
 
-def _check_names(ctx: PlanContext, creates: list[_Create], errors: list[ProfileError]) -> None:
+def _check_names(facts: Facts, creates: list[_Create], errors: list[ProfileError]) -> None:
     """A name a new partition needs that is taken: a table pgtune detached earlier (standalone, its
     mark, the parent's columns) is attached again; anything else is an error."""
     if not creates:
         return
-    params = {
-        "schemas": [c.d.table.schema for c in creates],
-        "names": [c.name for c in creates],
-        "parents": [c.d.table.oid for c in creates],
-    }
-    with ctx.conn.cursor(row_factory=dict_row) as cur:
-        taken = {row["i"] - 1: row for row in cur.execute(load_sql("detached"), params)}
+    taken = facts.taken([(c.d.table.schema, c.name, c.d.table.oid) for c in creates])
     for i, c in enumerate(creates):
         row = taken.get(i)
         if row is None:
@@ -858,3 +976,101 @@ def _check_names(ctx: PlanContext, creates: list[_Create], errors: list[ProfileE
             )
         )
     raise_if_any(errors)
+
+
+# --- export (inspect) -------------------------------------------------------------------------
+
+
+NAMING_CANDIDATES = (
+    "{table}_{year}_{month}",
+    "{table}_{year}{month}",
+    "{table}_y{year}m{month}",
+    "{table}_p{year}{month}",
+    "{table}_{year}_{month}_{day}",
+    "{table}_p{year}{month}{day}",
+    "{table}_{year}{month}{day}",
+    "{table}_{year}",
+    "{table}_{lower}",
+)
+"""Naming schemes tried when pgtune's (pg_partman 4.x) default does not reproduce the names."""
+
+TIME_INTERVALS = ("1 hour", "1 day", "1 week", "1 month", "3 months", "1 year")
+
+
+def _month_add(value: date, months: int) -> date:
+    month = value.month - 1 + months
+    return value.replace(year=value.year + month // 12, month=month % 12 + 1)
+
+
+def _fits(interval: str, lower: Any, upper: Any) -> bool:
+    if not isinstance(lower, date) or not isinstance(upper, date):
+        return False
+    if interval in ("1 hour", "1 day", "1 week"):
+        step = {"1 hour": timedelta(hours=1), "1 day": timedelta(days=1), "1 week": timedelta(weeks=1)}[interval]
+        if isinstance(lower, datetime):
+            return upper - lower == step
+        return interval != "1 hour" and upper - lower == step
+    if lower.day != 1 or (isinstance(lower, datetime) and (lower.hour, lower.minute) != (0, 0)):
+        return False
+    months = {"1 month": 1, "3 months": 3, "1 year": 12}[interval]
+    return _month_add(lower, months) == upper
+
+
+def _export_one(table: Table, layout: Layout, now: datetime, warnings: list[str]) -> dict[str, Any] | None:
+    """A partitioned table's layout as a declaration: interval, start, premake and naming inferred."""
+    where = table.qualified
+    if layout.key_count != 1 or layout.key_is_expression or layout.strategy not in ("range", "list"):
+        warnings.append(f"{where}: {layout.strategy} partitioning on this key is not something pgtune manages")
+        return None
+    spec: dict[str, Any] = {"strategy": layout.strategy, "key": layout.key_column}
+    if layout.strategy == "list":
+        lists = [c for c in layout.children if c.kind == "list"]
+        spec["partitions"] = {c.name: sorted(c.values) for c in sorted(lists, key=lambda c: c.name)}
+    else:
+        ranges = sorted((c for c in layout.children if c.kind == "range"), key=lambda c: c.lower)  # type: ignore[arg-type, return-value]
+        if not ranges:
+            warnings.append(f"{where}: no range partitions to infer an interval from; partitioning not adopted")
+            return None
+        interval = _interval(ranges)
+        if interval is None:
+            warnings.append(f"{where}: its partitions do not share one supported interval; partitioning not adopted")
+            return None
+        spec["interval"] = interval
+        step = parse_interval(interval)
+        current = now.date() if layout.key_type == "date" else now
+        if isinstance(ranges[0].lower, int):
+            spec["start"] = str(ranges[0].lower)
+            spec["premake"] = 0
+        else:
+            if layout.key_type == "timestamp without time zone":
+                current = now.replace(tzinfo=None)
+            spec["start"] = display(ranges[0].lower)
+            spec["premake"] = sum(1 for c in ranges if c.lower is not None and c.lower > current)  # type: ignore[operator]
+        naming = _naming(table.name, ranges, default_naming(step))
+        if naming is None:
+            warnings.append(f"{where}: partition names follow no known scheme; new ones get pgtune's default names")
+        elif naming != default_naming(step):
+            spec["naming"] = naming
+    if layout.default is not None:
+        spec["default_partition"] = True
+    return spec
+
+
+def _interval(ranges: list[Child]) -> str | None:
+    if all(isinstance(c.lower, int) and isinstance(c.upper, int) for c in ranges):
+        widths = {c.upper - c.lower for c in ranges}  # type: ignore[operator]
+        return str(widths.pop()) if len(widths) == 1 else None
+    for interval in TIME_INTERVALS:
+        if all(_fits(interval, c.lower, c.upper) for c in ranges):
+            return interval
+    return None
+
+
+def _naming(table: str, ranges: list[Child], default: str) -> str | None:
+    for template in (default, *NAMING_CANDIDATES):
+        try:
+            if all(partition_name(template, table, c.lower) == c.name for c in ranges):  # type: ignore[arg-type]
+                return template
+        except (KeyError, ValueError):
+            continue
+    return None

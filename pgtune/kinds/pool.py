@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pgtune import capacity
-from pgtune.errors import ProfileError, raise_if_any
+from pgtune.errors import Location, ProfileError, raise_if_any
 from pgtune.hazards import hazard
-from pgtune.kinds import KindResult, PlanContext, settings
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, settings
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import ConfigRow, Console, resolve_dsn, set_command
 from pgtune.pgbouncer.values import PGBOUNCER_DEFAULTS, BouncerSetting, InvalidBouncerValue, number
-from pgtune.plan import Change, Check, Notice, Statement
+from pgtune.plan import Address, Change, Check, Notice, Statement
+from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PgBouncerSpec, PoolSpec
 
 KIND = "pool"
@@ -48,29 +51,89 @@ class Bouncer:
         return number(self.get(name))
 
 
-def plan(ctx: PlanContext) -> KindResult:
-    spec = ctx.loaded.profile.pool
-    result = KindResult()
-    if spec is None:
+@dataclass(frozen=True)
+class Wanted:
+    spec: PoolSpec
+    location: Callable[..., Location | None]  # the profile's positions, for errors
+    config_path: Path | None  # pgbouncer.ini, resolved against the profile's directory
+
+
+@dataclass
+class PoolLive:
+    """PgBouncer as its console shows it (None: no admin_dsn), the declared settings typed by it,
+    and the server settings the checks need, as the plan leaves them (settings.outlook)."""
+
+    outlook: dict[str, settings.Outlook]
+    desired: dict[str, str]  # PgBouncer settings in its own value form
+    config: dict[str, ConfigRow] | None = None
+    version: tuple[int, ...] | None = None
+    version_text: str | None = None
+    login: str = ""
+    over_socket: bool = False
+    in_file: dict[str, ini.IniSetting] = field(default_factory=dict)
+    file_writable: bool = True
+
+
+class PoolKind:
+    name = KIND
+
+    def desired(self, ctx: PlanContext) -> Wanted | None:
+        spec = ctx.loaded.profile.pool
+        if spec is None:
+            return None
+        path = None
+        if spec.pgbouncer is not None and spec.pgbouncer.config_file is not None:
+            path = Path(spec.pgbouncer.config_file)
+            path = path if path.is_absolute() else Path(ctx.loaded.path).parent / path
+        return Wanted(spec, ctx.loaded.location, path)
+
+    def read(self, ctx: PlanContext, wants: Wanted) -> PoolLive:
+        outlook = settings.outlook(ctx, SERVER_SETTINGS)
+        bouncer = wants.spec.pgbouncer
+        if bouncer is None:
+            return PoolLive(outlook, {})
+        dsn = resolve_dsn(bouncer.admin_dsn)
+        if dsn is None:
+            return PoolLive(outlook, _typed(wants, bouncer, None))
+        with Console(dsn) as console:
+            config = console.config()
+            version_text, version = console.version()
+            login = console.conn.info.user
+            over_socket = str(console.conn.info.host).startswith("/")
+        live = PoolLive(outlook, _typed(wants, bouncer, config), config, version, version_text, login, over_socket)
+        path = wants.config_path
+        if path is not None:
+            try:
+                live.in_file = ini.read_settings(ini.read_file(path))
+            except ini.IniError as exc:
+                raise ProfileError(wants.location(("pool", "pgbouncer", "config_file")), str(exc)) from None
+            live.file_writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        return live
+
+    def diff(self, wants: Wanted, live: PoolLive, env: DiffEnv) -> KindResult:
+        result = KindResult()
+        bouncer = None
+        if wants.spec.pgbouncer is not None:
+            bouncer = _converge_pgbouncer(wants, live, result)
+        _checks(wants, live.outlook, bouncer, result)
         return result
-    bouncer = None
-    if spec.pgbouncer is not None:
-        bouncer = _converge_pgbouncer(ctx, spec.pgbouncer, result)
-    _checks(ctx, spec, bouncer, result)
-    return result
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        return {}  # pools are the application's and PgBouncer's configuration: `inspect` reads the server
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        if change.address.scope == "pgbouncer":
+            return {("pool", "pgbouncer", "settings", change.address.name): change.before}, None
+        return {}, "pool changes are not pulled into a profile"
+
+
+resource = PoolKind()
 
 
 # --- PgBouncer ------------------------------------------------------------------------------
 
 
-def _config_path(ctx: PlanContext, spec: PgBouncerSpec) -> Path | None:
-    if spec.config_file is None:
-        return None
-    path = Path(spec.config_file)
-    return path if path.is_absolute() else Path(ctx.loaded.path).parent / path
-
-
-def _typed(ctx: PlanContext, spec: PgBouncerSpec, live: dict[str, ConfigRow] | None) -> dict[str, str]:
+def _typed(wants: Wanted, spec: PgBouncerSpec, live: dict[str, ConfigRow] | None) -> dict[str, str]:
     """Desired settings in PgBouncer's form; unknown names and bad values are profile errors."""
     errors: list[ProfileError] = []
     out: dict[str, str] = {}
@@ -80,22 +143,20 @@ def _typed(ctx: PlanContext, spec: PgBouncerSpec, live: dict[str, ConfigRow] | N
             close = difflib.get_close_matches(name, list(live), n=3)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             message = f"unknown PgBouncer setting {name!r}{hint}"
-            errors.append(ProfileError(ctx.loaded.location(path, key=True), message))
+            errors.append(ProfileError(wants.location(path, key=True), message))
             continue
         setting = BouncerSetting.of(name, live[name].default if live else None)
         try:
             out[name] = setting.canonical(raw)
         except InvalidBouncerValue as exc:
-            errors.append(ProfileError(ctx.loaded.location(path), str(exc)))
+            errors.append(ProfileError(wants.location(path), str(exc)))
     raise_if_any(errors)
     return out
 
 
-def _converge_pgbouncer(ctx: PlanContext, spec: PgBouncerSpec, result: KindResult) -> Bouncer:
-    dsn = resolve_dsn(spec.admin_dsn)
-    if dsn is None:
-        desired = _typed(ctx, spec, None)
-        if desired:
+def _converge_pgbouncer(wants: Wanted, live: PoolLive, result: KindResult) -> Bouncer:
+    if live.config is None:
+        if live.desired:
             result.notices.append(
                 Notice(
                     KIND,
@@ -104,57 +165,43 @@ def _converge_pgbouncer(ctx: PlanContext, spec: PgBouncerSpec, result: KindResul
                     "no admin_dsn (or $PGTUNE_PGBOUNCER_DSN): the PgBouncer settings feed the capacity check only",
                 )
             )
-        return Bouncer(desired, None, None)
-    with Console(dsn) as console:
-        live = console.config()
-        version_text, version = console.version()
-        login = console.conn.info.user
-        over_socket = str(console.conn.info.host).startswith("/")
-    desired = _typed(ctx, spec, live)
-    path = _config_path(ctx, spec)
-    in_file: dict[str, ini.IniSetting] = {}
-    if path is not None:
-        try:
-            in_file = ini.read_settings(ini.read_file(path))
-        except ini.IniError as exc:
-            raise ProfileError(ctx.loaded.location(("pool", "pgbouncer", "config_file")), str(exc)) from None
+        return Bouncer(live.desired, None, None)
     errors: list[ProfileError] = []
-    for name, value in desired.items():
-        outcome = _diff(name, value, live[name], path, in_file.get(name))
+    for name, value in live.desired.items():
+        outcome = _diff(name, value, live.config[name], wants.config_path, live.in_file.get(name))
         if isinstance(outcome, str):
-            errors.append(ProfileError(ctx.loaded.location(("pool", "pgbouncer", "settings", name), key=True), outcome))
+            errors.append(ProfileError(wants.location(("pool", "pgbouncer", "settings", name), key=True), outcome))
         elif isinstance(outcome, Change):
             result.changes.append(outcome)
         elif isinstance(outcome, Notice):
             result.notices.append(outcome)
     if any(c.kind == KIND for c in result.changes):
-        errors += _bouncer_rights(ctx, live, login, over_socket, path, result)
+        errors += _bouncer_rights(wants, live, result)
     raise_if_any(errors)
-    values = {k: row.value for k, row in live.items() if row.value is not None}
-    return Bouncer({**values, **desired}, version, version_text)
+    values = {k: row.value for k, row in live.config.items() if row.value is not None}
+    return Bouncer({**values, **live.desired}, live.version, live.version_text)
 
 
-def _bouncer_rights(
-    ctx: PlanContext, live: dict[str, ConfigRow], login: str, over_socket: bool, path: Path | None, result: KindResult
-) -> list[ProfileError]:
+def _bouncer_rights(wants: Wanted, live: PoolLive, result: KindResult) -> list[ProfileError]:
     """SET and RELOAD need an admin user of the console (stats_users may only SHOW); editing
     pgbouncer.ini needs write access to it and its directory (it is replaced atomically)."""
     errors = []
-    row = live.get("admin_users")
+    login, path = live.login, wants.config_path
+    row = (live.config or {}).get("admin_users")
     admins = [a.strip() for a in (row.value or "").split(",") if a.strip()] if row else []
-    if login not in admins and not (login == "pgbouncer" and over_socket):
+    if login not in admins and not (login == "pgbouncer" and live.over_socket):
         errors.append(
             ProfileError(
-                ctx.loaded.location(("pool", "pgbouncer", "admin_dsn")) or ctx.loaded.location(("pool", "pgbouncer")),
+                wants.location(("pool", "pgbouncer", "admin_dsn")) or wants.location(("pool", "pgbouncer")),
                 f"PgBouncer user {login!r} is not in admin_users ({', '.join(admins) or 'none'}): SET and RELOAD "
                 "would be refused (admin access needed); use an admin user's DSN",
             )
         )
     edits = any(s.target == "pgbouncer.ini" for c in result.changes for s in c.statements)
-    if edits and path is not None and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+    if edits and path is not None and not live.file_writable:
         errors.append(
             ProfileError(
-                ctx.loaded.location(("pool", "pgbouncer", "config_file")),
+                wants.location(("pool", "pgbouncer", "config_file")),
                 f"{path}: pgtune may not write it or its directory (it replaces the file atomically)",
             )
         )
@@ -172,7 +219,7 @@ def _diff(
     file_same = path is None or setting.same(file_value, value)
     if running_same and file_same:
         return None
-    obj = f"pgbouncer/{name}"
+    obj = Address(KIND, name, scope="pgbouncer")
     edit = Statement(f"{name} = {value}", transactional=False, target="pgbouncer.ini", file=str(path))
     if not row.changeable:
         if path is None:
@@ -181,13 +228,12 @@ def _diff(
                 "writes it to pgbouncer.ini for the next restart"
             )
         if file_same:
-            return Notice(
-                KIND,
+            return Notice.about(
                 obj,
                 "RESTART_PENDING",
                 f"{name} = {value} is in {path} but PgBouncer still runs {row.value}: restart PgBouncer to apply it",
             )
-        return Change(KIND, obj, "update", row.value, value, (edit,), restart_required=True)
+        return Change(obj, "update", row.value, value, (edit,), restart_required=True)
     statements: list[Statement] = []
     hazards = ()
     note = None
@@ -200,7 +246,7 @@ def _diff(
         if running_same:
             where = f"line {in_file.line}" if in_file is not None else "its default"
             note = f"PgBouncer runs {value}, but {path} ({where}) says {file_value}: a RELOAD would revert it"
-    return Change(KIND, obj, "update", row.value, value, tuple(statements), hazards=hazards, note=note)
+    return Change(obj, "update", row.value, value, tuple(statements), hazards=hazards, note=note)
 
 
 # --- checks ---------------------------------------------------------------------------------
@@ -214,14 +260,14 @@ def _limits(outlook: dict[str, settings.Outlook], which: str) -> capacity.Server
     return capacity.ServerLimits(value("max_connections"), value("superuser_reserved_connections"), reserved)
 
 
-def _checks(ctx: PlanContext, spec: PoolSpec, bouncer: Bouncer | None, result: KindResult) -> None:
-    outlook = settings.outlook(ctx, SERVER_SETTINGS)
+def _checks(wants: Wanted, outlook: dict[str, settings.Outlook], bouncer: Bouncer | None, result: KindResult) -> None:
+    spec = wants.spec
     planned, running = _limits(outlook, "planned"), _limits(outlook, "running")
     app = spec.application
     through = app is not None and app.through == "pgbouncer"
     if through and bouncer is None:
         raise ProfileError(
-            ctx.loaded.location(("pool", "application", "through")),
+            wants.location(("pool", "application", "through")),
             "through: pgbouncer needs a pool.pgbouncer section (its pool sizes decide the server's connections)",
         )
     app_pools = None if app is None else capacity.AppPools(app.instances, app.pool_size, app.max_overflow, through)
@@ -236,13 +282,12 @@ def _checks(ctx: PlanContext, spec: PoolSpec, bouncer: Bouncer | None, result: K
         )
     verdict = capacity.check(planned, app_pools, bouncer_pools, spec.other_connections)
     if verdict.lines or verdict.violations:
-        _capacity_verdict(ctx, spec, verdict, planned, running, app_pools, bouncer_pools, result)
+        _capacity_verdict(wants, verdict, planned, running, app_pools, bouncer_pools, result)
     _timeout_checks(spec, bouncer, outlook, result)
 
 
 def _capacity_verdict(
-    ctx: PlanContext,
-    spec: PoolSpec,
+    wants: Wanted,
     verdict: capacity.Capacity,
     planned: capacity.ServerLimits,
     running: capacity.ServerLimits,
@@ -250,6 +295,7 @@ def _capacity_verdict(
     bouncer: capacity.BouncerPools | None,
     result: KindResult,
 ) -> None:
+    spec = wants.spec
     pending = planned != running
     suffix = ""
     if pending:
@@ -258,7 +304,7 @@ def _capacity_verdict(
         message = "connection capacity exceeded: " + "; ".join(verdict.violations + verdict.lines) + suffix
         if spec.capacity == "error":
             raise ProfileError(
-                ctx.loaded.location(("pool",), key=True),
+                wants.location(("pool",), key=True),
                 message + " (set pool.capacity: warn to report this without failing the plan)",
             )
         result.checks.append(Check("POOL_CAPACITY", "warn", message, verdict.numbers))

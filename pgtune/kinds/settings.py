@@ -26,8 +26,8 @@ from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue, newline_problem
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, setting_name
-from pgtune.kinds import KindResult, PlanContext, load_sql
-from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render, load_sql
+from pgtune.plan import Address, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 
 KIND = "setting"
@@ -35,8 +35,9 @@ KIND = "setting"
 SESSION_SOURCES = frozenset({"database", "user", "database user", "client", "session", "interactive", "test"})
 """pg_settings sources that describe this session, not the server: the server's value is unknown."""
 
-CONNECTION_DEPENDENT = frozenset({"tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
-                                  "tcp_user_timeout"})
+CONNECTION_DEPENDENT = frozenset(
+    {"tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count", "tcp_user_timeout"}
+)
 """Settings whose SHOW reads the session's own socket: 0 on a Unix socket, the kernel's effective
 value over TCP (7200 for an unset tcp_keepalives_idle) — never what the server is configured with.
 They are judged from the configuration files on every connection (a write never reloaded goes
@@ -76,8 +77,13 @@ class DesiredSetting:
         return self.name.lower()
 
     @property
+    def address(self) -> Address:
+        scoped = self.scope != "system"
+        return Address(KIND, self.key, scope=self.scope if scoped else None, target=self.target if scoped else None)
+
+    @property
     def object(self) -> str:
-        return self.key if self.scope == "system" else f"{self.scope}:{self.target}/{self.key}"
+        return str(self.address)
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,8 @@ class TypedSetting:
 
 def workload_settings(ctx: PlanContext) -> dict[str, str]:
     """What `workload:` derives for this server (PGTune's formulas), computed once per plan."""
-    if "workload" in ctx.memo:
-        return ctx.memo["workload"]
+    if ctx.workload is not None:
+        return ctx.workload
     spec = ctx.loaded.profile.workload
     derived: dict[str, str] = {}
     if spec is not None:
@@ -146,7 +152,7 @@ def workload_settings(ctx: PlanContext) -> dict[str, str]:
         _auto(ctx, "cpus", spec.cpus, local)
         w = workload.from_spec(spec, ctx.server.version_num // 10000)
         derived = workload.recommend(w).settings
-    ctx.memo["workload"] = derived
+    ctx.workload = derived
     return derived
 
 
@@ -485,9 +491,8 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
 
     def pending_restart() -> Notice | None:
         if spec.restart_required and not _same(spec, configured, running):
-            return Notice(
-                KIND,
-                d.object,
+            return Notice.about(
+                d.address,
                 "RESTART_PENDING",
                 f"{spec.name} = {_show(spec, configured)} is written but the server still runs "
                 f"{_show(spec, running)}: restart PostgreSQL to apply it",
@@ -500,8 +505,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             return pending_restart()
         after = _after_reset(spec, catalog, d.key)
         return Change(
-            KIND,
-            d.object,
+            d.address,
             "delete",
             _show(spec, _try_canonical(spec, auto[-1].setting)),
             _show(spec, after),
@@ -510,14 +514,14 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             reload_required=True,
             hazards=_hazards(t),
             source=t.desired.source,
+            reset=True,
         )
     if not _same(spec, t.value, configured):
         note = None
         if not _same(spec, configured, running):
             note = f"running value: {_show(spec, running)}"
         return Change(
-            KIND,
-            d.object,
+            d.address,
             "update",
             _show(spec, configured),
             spec.display(t.value),
@@ -534,8 +538,7 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         return pending_restart()
     # Written to the files but never reloaded: the reload is the change.
     return Change(
-        KIND,
-        d.object,
+        d.address,
         "update",
         _show(spec, running),
         spec.display(t.value),
@@ -557,20 +560,19 @@ def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
         if stored_raw is None:
             return None
         return Change(
-            KIND,
-            d.object,
+            d.address,
             "delete",
             _show(spec, stored),
             None,
             (render(_reset_statement(prefix, spec), True),),
             hazards=_hazards(t),
             source=t.desired.source,
+            reset=True,
         )
     if stored_raw is not None and _same(spec, t.value, stored):
         return None
     return Change(
-        KIND,
-        d.object,
+        d.address,
         "update",
         None if stored_raw is None else _show(spec, stored),
         spec.display(t.value),
@@ -581,24 +583,25 @@ def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
 
 
 class _Render:
-    """Turns composed SQL into plan statements (needs the connection for quoting rules)."""
+    """Composed SQL into plan statements."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, render: Render) -> None:
+        self.render = render
 
     def __call__(self, stmt: sql.Composable, transactional: bool) -> Statement:
-        return Statement(stmt.as_string(self.conn), transactional, "none")
+        return Statement(self.render(stmt), transactional, "none")
 
 
-def diff(typed: list[TypedSetting], catalog: SettingsCatalog, render: _Render) -> KindResult:
+def diff(typed: list[TypedSetting], catalog: SettingsCatalog, render: Render) -> KindResult:
     """Pure comparison of validated desired settings with the catalog (ordered: system, db, role)."""
     result = KindResult()
+    statement = _Render(render)
     order = {"system": 0, "database": 1, "role": 2}
     for t in sorted(typed, key=lambda t: (order[t.desired.scope], t.desired.target or "", t.desired.key)):
         if t.desired.scope == "system":
-            outcome: Change | Notice | None = _system_diff(t, catalog, render)
+            outcome: Change | Notice | None = _system_diff(t, catalog, statement)
         else:
-            outcome = _scoped_diff(t, catalog, render)
+            outcome = _scoped_diff(t, catalog, statement)
         if isinstance(outcome, Change):
             result.changes.append(outcome)
         elif isinstance(outcome, Notice):
@@ -622,26 +625,128 @@ def _adapt(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Desi
     return out
 
 
-def plan(ctx: PlanContext) -> KindResult:
-    conn = ctx.conn
-    desired = desired_settings(ctx.loaded, workload_settings(ctx))
-    if not desired:
-        return KindResult()
-    catalog = read(conn, desired)
-    if catalog.files is not None:
-        ctx.memo["settings_catalog"] = catalog  # outlook() (pool capacity) reads from it: no second read
-    desired = _adapt(desired, catalog)
-    typed = _check_libraries(conn, validate(desired, catalog), catalog)
-    result = diff(typed, catalog, _Render(conn))
-    reloads = [c for c in result.changes if c.reload_required]
-    if reloads and not catalog.can_reload:
-        first = next(t for t in typed if t.desired.object == reloads[0].object)
-        raise ProfileError(
-            first.desired.key_location,
-            f"role {catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) would be written "
-            "and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or apply as a superuser)",
-        )
-    return result
+@dataclass(frozen=True)
+class SettingsLive:
+    """The catalog's side, and the desired settings typed by it (libraries looked up)."""
+
+    catalog: SettingsCatalog
+    typed: list[TypedSetting]
+
+
+class SettingsKind:
+    name = KIND
+
+    def desired(self, ctx: PlanContext) -> list[DesiredSetting] | None:
+        return desired_settings(ctx.loaded, workload_settings(ctx)) or None
+
+    def read(self, ctx: PlanContext, wants: list[DesiredSetting]) -> SettingsLive:
+        catalog = read(ctx.conn, wants)
+        if catalog.files is not None:
+            ctx.settings_catalog = catalog  # outlook() (pool capacity) reads from it: no second read
+        typed = _check_libraries(ctx.conn, validate(_adapt(wants, catalog), catalog), catalog)
+        return SettingsLive(catalog, typed)
+
+    def diff(self, wants: list[DesiredSetting], live: SettingsLive, env: DiffEnv) -> KindResult:
+        result = diff(live.typed, live.catalog, env.render)
+        reloads = [c for c in result.changes if c.reload_required]
+        if reloads and not live.catalog.can_reload:
+            first = next(t for t in live.typed if t.desired.address == reloads[0].address)
+            result.errors.append(
+                ProfileError(
+                    first.desired.key_location,
+                    f"role {live.catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) "
+                    "would be written and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or "
+                    "apply as a superuser)",
+                )
+            )
+        return result
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        if options.settings == "none":
+            return {}
+        out: dict[str, Any] = {}
+        server = _export_server(ctx.conn, options)
+        if server:
+            out["settings"] = server
+        for scope, target, _may, setconfig in ctx.conn.execute(load_sql("scoped_settings")).fetchall():
+            values = dict(item.partition("=")[::2] for item in setconfig)
+            if values:
+                out.setdefault("databases" if scope == "database" else "roles", {})[target] = {"settings": values}
+        return out
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        at = change.address
+        if at.scope is None:
+            return {("settings", at.name): change.before}, None
+        section = "databases" if at.scope == "database" else "roles"
+        return {(section, str(at.target), "settings", at.name): change.before}, None
+
+
+resource = SettingsKind()
+
+HOST_SETTINGS = frozenset(
+    {
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "external_pid_file",
+        "port",
+        "listen_addresses",
+        "unix_socket_directories",
+        "unix_socket_group",
+        "unix_socket_permissions",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "ssl_ca_file",
+        "ssl_crl_file",
+        "ssl_crl_dir",
+        "lc_messages",
+        "lc_monetary",
+        "lc_numeric",
+        "lc_time",
+        "datestyle",
+        "timezone",
+        "log_timezone",
+        "default_text_search_config",
+        "cluster_name",
+        "application_name",
+        "client_encoding",
+        "transaction_isolation",
+        "transaction_read_only",
+        "transaction_deferrable",
+        "session_authorization",
+        "role",
+        # A standby's link to its primary: node identity, and primary_conninfo may hold a password.
+        "primary_conninfo",
+        "primary_slot_name",
+        "ssl_passphrase_command",
+    }
+)
+"""Settings that describe the host or the session, not its tuning: never adopted."""
+
+
+def _export_server(conn: psycopg.Connection, options: ExportOptions) -> dict[str, Any]:
+    catalog = read(conn, [], with_files=True)
+    if catalog.files is None:
+        options.warnings.append("this role may not read pg_file_settings: server-wide settings were not adopted")
+        return {}
+    out: dict[str, Any] = {}
+    for key in sorted(catalog.specs):
+        spec = catalog.specs[key]
+        if spec.context == "internal" or key in HOST_SETTINGS:
+            continue
+        running = catalog.running.get(key)
+        if running is not None and running.source in UNOVERRIDABLE_SOURCES:
+            continue  # set on the command line: ALTER SYSTEM cannot manage it
+        if options.settings == "changed" and key not in catalog.files:
+            continue
+        configured, _ = configured_running(spec, catalog, key)
+        if configured is None or isinstance(configured, Unparsable):
+            options.warnings.append(f"setting {spec.name}: unreadable value {configured!s}; not adopted")
+            continue
+        out[spec.name] = list(configured) if isinstance(configured, tuple) else spec.display(configured)
+    return out
 
 
 def _check_libraries(
@@ -656,7 +761,8 @@ def _check_libraries(
     for t in lists:
         wanted.setdefault(t.spec.name, []).extend(t.spec.sql_values(t.value))  # type: ignore[arg-type]
     running = [
-        r.setting or "" for name in ("shared_preload_libraries", "session_preload_libraries", "local_preload_libraries")
+        r.setting or ""
+        for name in ("shared_preload_libraries", "session_preload_libraries", "local_preload_libraries")
         if (r := catalog.running.get(name)) is not None
     ]
     library_path = catalog.running.get("dynamic_library_path")
@@ -711,7 +817,7 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
 
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
-    catalog = ctx.memo.get("settings_catalog") or read(ctx.conn, [], with_files=True)
+    catalog = ctx.settings_catalog or read(ctx.conn, [], with_files=True)
     declared = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
     declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}

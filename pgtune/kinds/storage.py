@@ -8,19 +8,19 @@ change is one transaction of `ALTER TABLE ... SET (...)` / `RESET (...)` under l
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pgtune.errors import ProfileError, raise_if_any
 from pgtune.guc import Canonical, GucSpec, InvalidValue
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, qualified_text
-from pgtune.kinds import KindResult, PlanContext
-from pgtune.kinds.tables import Leaf, Table, not_owned
-from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render
+from pgtune.kinds.tables import Leaf, Table, not_owned, table_key
+from pgtune.plan import Address, Change, Hazard, Notice, Parameters, Statement
+from pgtune.profile.loader import LoadedProfile
 from pgtune.reloptions import lookup, unknown_message
 
 KIND = "storage"
@@ -57,17 +57,25 @@ def typed_params(ctx: PlanContext, key: str) -> tuple[list[TypedParam], list[Pro
     return typed, errors
 
 
-def validate(ctx: PlanContext) -> list[tuple[Table, list[TypedParam]]]:
+@dataclass(frozen=True)
+class Wanted:
+    """One declared table's storage parameters, typed for the server's version."""
+
+    key: str  # the profile's table key
+    params: list[TypedParam]
+    partitioned_by_profile: bool  # the profile manages its partitions (a parent without any is expected)
+
+
+def validate(ctx: PlanContext) -> list[Wanted]:
     """Type every declared parameter for the server's version; all problems at once."""
     errors: list[ProfileError] = []
     out = []
     for key, spec in ctx.loaded.profile.tables.items():
-        table = ctx.tables.get(key)
-        if not spec.storage or table is None:
+        if not spec.storage or key not in ctx.tables:
             continue
         typed, problems = typed_params(ctx, key)
         errors += problems
-        out.append((table, typed))
+        out.append(Wanted(key, typed, spec.partitioning is not None))
     raise_if_any(errors)
     return out
 
@@ -82,7 +90,7 @@ def _current(leaf: Leaf, name: str) -> tuple[bool, str | None]:
 
 
 def _leaf_change(
-    leaf: Leaf, parent: Table, params: list[TypedParam], conn: psycopg.Connection
+    leaf: Leaf, parent: Table, params: list[TypedParam], render: Render
 ) -> tuple[Change | None, list[str]]:
     sets: list[tuple[TypedParam, str | None]] = []
     resets: list[tuple[TypedParam, str]] = []
@@ -118,8 +126,8 @@ def _leaf_change(
         statements.append(
             sql.SQL("ALTER TABLE {} RESET ({})").format(target, sql.SQL(", ").join(sql.SQL(p.name) for p, _ in resets))
         )
-    before = {p.name: raw for p, raw in sets + resets}
-    after = {p.name: p.display for p, _ in sets + resets}
+    before = Parameters.of({p.name: raw for p, raw in sets + resets})
+    after = Parameters.of({p.name: p.display for p, _ in sets + resets})
     hazards: tuple[Hazard, ...] = ()
     if lock == "ACCESS EXCLUSIVE":
         hazards = (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
@@ -128,35 +136,33 @@ def _leaf_change(
         parent_name = qualified_text(parent.schema, parent.name)
         note = f"partition of {parent_name} (a partitioned parent takes no storage parameters)"
     change = Change(
-        KIND,
-        qualified_text(leaf.schema, leaf.name),
+        Address(KIND, leaf.name, leaf.schema),
         "update" if sets else "delete",
         before,
         after,
-        tuple(Statement(s.as_string(conn), True, lock) for s in statements),
+        tuple(Statement(render(s), True, lock) for s in statements),
         hazards=hazards,
         note=note,
     )
     return change, skipped
 
 
-def diff(
-    validated: list[tuple[Table, list[TypedParam]]],
-    conn: psycopg.Connection,
-    partitioned_by_profile: Callable[[str], bool] = lambda _key: False,
-) -> KindResult:
+def diff(wanted: list[Wanted], tables: dict[str, Table], render: Render) -> KindResult:
     """One change per leaf that differs. (Partitions the profile creates get the parameters at creation.)"""
     result = KindResult()
-    for observed, params in sorted(validated, key=lambda v: (v[0].schema, v[0].name)):
+    for want in sorted(wanted, key=lambda w: (tables[w.key].schema, tables[w.key].name)):
+        observed = tables[want.key]
         name = observed.qualified
-        if observed.partitioned and not observed.leaves and not partitioned_by_profile(observed.key):
+        if observed.partitioned and not observed.leaves and not want.partitioned_by_profile:
             result.notices.append(
                 Notice(KIND, name, "NO_PARTITIONS", "partitioned table without partitions: nothing to apply yet")
             )
+        changed: list[Leaf] = []
         for leaf in observed.leaves:
-            change, skipped = _leaf_change(leaf, observed, params, conn)
+            change, skipped = _leaf_change(leaf, observed, want.params, render)
             if change:
                 result.changes.append(change)
+                changed.append(leaf)
             if skipped:
                 result.notices.append(
                     Notice(
@@ -166,25 +172,49 @@ def diff(
                         f"no TOAST table, so {', '.join(skipped)} cannot apply",
                     )
                 )
+        problem = not_owned(observed, "changing storage parameters", changed)
+        if problem is not None:
+            result.errors.append(problem)
     return result
 
 
-def plan(ctx: PlanContext) -> KindResult:
-    tables = ctx.loaded.profile.tables
+class StorageKind:
+    """Storage parameters have no query of their own: `tables.resolve` read every leaf's reloptions."""
 
-    def partitioned_by_profile(key: str) -> bool:
-        spec = tables.get(key)
-        return spec is not None and spec.partitioning is not None
+    name = KIND
 
-    validated = validate(ctx)
-    result = diff(validated, ctx.conn, partitioned_by_profile)
-    changed = {c.object for c in result.changes}
-    problems = [
-        not_owned(table, "changing storage parameters", [leaf for leaf in table.leaves if leaf_name(leaf) in changed])
-        for table, _params in validated
-    ]
-    raise_if_any([p for p in problems if p is not None])
-    return result
+    def desired(self, ctx: PlanContext) -> list[Wanted] | None:
+        return validate(ctx) or None
+
+    def read(self, ctx: PlanContext, wants: list[Wanted]) -> dict[str, Table]:
+        return {w.key: ctx.tables[w.key] for w in wants}
+
+    def diff(self, wants: list[Wanted], live: dict[str, Table], env: DiffEnv) -> KindResult:
+        return diff(wants, live, env.render)
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        """The parameters every leaf shares (a partitioned parent has none of its own)."""
+        out: dict[str, Any] = {}
+        for table in ctx.tables.values():
+            per_leaf = [
+                dict(leaf.reloptions) | {f"toast.{k}": v for k, v in (leaf.toast_reloptions or {}).items()}
+                for leaf in table.leaves
+            ]
+            if not per_leaf:
+                continue
+            common = {k: v for k, v in per_leaf[0].items() if all(o.get(k) == v for o in per_leaf[1:])}
+            if common:
+                out[table.qualified] = {"storage": dict(sorted(common.items()))}
+        return {"tables": out} if out else {}
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        key = table_key(loaded, change.address.schema, change.address.name)
+        if key is None or not isinstance(change.before, Parameters):
+            return {}, "not found in the profile"
+        return {("tables", key, "storage", p): v for p, v in change.before.items}, None
+
+
+resource = StorageKind()
 
 
 def leaf_name(leaf: Leaf) -> str:

@@ -121,9 +121,27 @@ def not_owned(table: Table, what: str, leaves: tuple[Leaf, ...] | list[Leaf] = (
         if not foreign:
             return None
         names = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        return ProfileError(table.location, f"{table.qualified}: {what} needs the owner's rights on {names}: the "
-                            "current role does not own it (GRANT it the owning role, or apply as the owner)")
+        return ProfileError(
+            table.location,
+            f"{table.qualified}: {what} needs the owner's rights on {names}: the "
+            "current role does not own it (GRANT it the owning role, or apply as the owner)",
+        )
     if table.owned:
         return None
-    return ProfileError(table.location, f"{table.qualified}: {what} needs the owner's rights: the current role does "
-                        "not own the table (GRANT it the owning role, or apply as the owner)")
+    return ProfileError(
+        table.location,
+        f"{table.qualified}: {what} needs the owner's rights: the current role does "
+        "not own the table (GRANT it the owning role, or apply as the owner)",
+    )
+
+
+def table_key(loaded: LoadedProfile, schema: str | None, name: str) -> str | None:
+    """The profile's key for schema.name (a key without a schema matches any)."""
+    for key in loaded.profile.tables:
+        try:
+            k_schema, k_name = parse_qualified(key)
+        except InvalidName:
+            continue
+        if k_name == name and k_schema in (None, schema):
+            return key
+    return None

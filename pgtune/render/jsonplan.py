@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgtune.plan import Change, Plan
+from pgtune.plan import Change, Plan, value_data
 
 FORMAT_VERSION = 1
 
@@ -14,9 +14,10 @@ def change_to_dict(change: Change) -> dict[str, Any]:
     return {
         "kind": change.kind,
         "object": change.object,
+        "address": change.address.data(),
         "action": change.action,
-        "before": change.before,
-        "after": change.after,
+        "before": value_data(change.before),
+        "after": value_data(change.after),
         "sql": [s.sql for s in change.statements],
         "transactional": change.transactional,
         "lock": change.lock,
@@ -26,6 +27,7 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
         "note": change.note,
         "source": change.source,
+        "reset": change.reset,
         "statements": [
             {
                 "sql": s.sql,

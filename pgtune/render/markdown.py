@@ -9,8 +9,8 @@ line saying what was left out and where to find it (`pgtune show plan.json`, the
 from __future__ import annotations
 
 from pgtune.hazards import HAZARDS, gated_codes
-from pgtune.plan import MARKERS, Change, Plan
-from pgtune.render.text import describe, statement_sql, summary_line
+from pgtune.plan import MARKERS, Change, Parameters, Plan, Value, value_text
+from pgtune.render.text import statement_sql, summary_line
 
 MARKER_PREFIX = "<!-- pgtune-plan"
 STATUS_EMOJI = {
@@ -30,18 +30,19 @@ def marker(profile: str) -> str:
     return f"{MARKER_PREFIX} profile={profile} -->"
 
 
-def _code(value: object) -> str:
-    text = "_(not set)_" if value is None else f"`{describe(value)}`"
-    return text.replace("|", "\\|").replace("\n", " ")
+def _code(value: Value) -> str:
+    text = value_text(value)
+    out = "_(not set)_" if text is None else f"`{text}`"
+    return out.replace("|", "\\|").replace("\n", " ")
 
 
 def _transition(change: Change) -> str:
     before, after = change.before, change.after
-    if isinstance(before, dict) and isinstance(after, dict):  # storage parameters: one line per parameter
-        return "<br>".join(f"{k}: {_code(before.get(k))} → {_code(after.get(k))}" for k in after)
+    if isinstance(before, Parameters) and isinstance(after, Parameters):  # one line per parameter
+        return "<br>".join(f"{k}: {_code(before.get(k))} → {_code(after.get(k))}" for k in after.names())
     if change.action == "create":
         return _code(change.after)
-    if change.action == "delete" and change.kind != "setting":
+    if change.action == "delete" and not change.reset:
         return f"~~{_code(change.before)}~~"
     return f"{_code(change.before)} → {_code(change.after)}"
 

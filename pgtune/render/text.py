@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 from pgtune.hazards import gated_codes
-from pgtune.plan import MARKERS, Change, Plan, Statement
+from pgtune.plan import MARKERS, Address, Change, Parameters, Plan, Statement, Value, value_text
 from pgtune.report import ApplyReport
 
 
-def _value(value: object) -> str:
-    return "(not set)" if value is None else describe(value)
-
-
-def describe(value: object) -> str:
-    """A before/after value for people: partition bounds and flags read as words, not dict reprs."""
-    if isinstance(value, dict):
-        if set(value) == {"from", "to"}:
-            return f"FROM {value['from']} TO {value['to']}"
-        if set(value) == {"values"}:
-            return "IN (" + ", ".join(map(str, value["values"])) + ")"
-        if value == {"default": True}:
-            return "DEFAULT"
-        if value == {"analyze": True}:
-            return "ANALYZE"
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+def _value(value: Value) -> str:
+    text = value_text(value)
+    return "(not set)" if text is None else text
 
 
 def _flags(change: Change) -> str:
     flags = []
     if change.restart_required:
         flags.append("restart required")
-    if change.action == "delete" and change.kind == "setting":
+    if change.reset:
         flags.append("reset")
     if change.source == "workload":
         flags.append("from workload")
@@ -39,11 +25,12 @@ def _flags(change: Change) -> str:
 
 def change_line(change: Change) -> str:
     marker = MARKERS[change.action]
-    if isinstance(change.before, dict) and isinstance(change.after, dict):
-        detail = "; ".join(f"{k} {_value(change.before.get(k))} -> {_value(change.after.get(k))}" for k in change.after)
+    before, after = change.before, change.after
+    if isinstance(before, Parameters) and isinstance(after, Parameters):
+        detail = "; ".join(f"{k} {_value(before.get(k))} -> {_value(after.get(k))}" for k in after.names())
     elif change.action == "create":
         detail = _value(change.after)
-    elif change.action == "delete" and change.kind != "setting":
+    elif change.action == "delete" and not change.reset:
         detail = _value(change.before)
     else:
         detail = f"{_value(change.before)} -> {_value(change.after)}"
@@ -132,17 +119,17 @@ STATUS_WORDS = {
 }
 
 
-def render_apply_report(report: ApplyReport, statuses: dict[str, str]) -> str:
+def render_apply_report(report: ApplyReport, statuses: dict[Address, str]) -> str:
     lines = [""]
     for outcome in report.outcomes:
-        status = statuses.get(outcome.change.object, outcome.status)
+        status = statuses.get(outcome.change.address, outcome.status)
         line = f"  {STATUS_WORDS.get(status, status)}: {outcome.change.kind} {outcome.change.object}"
         if outcome.error:
             line += f" — {outcome.error}"
         lines.append(line)
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
-        status = statuses.get(outcome.change.object, outcome.status)
+        status = statuses.get(outcome.change.address, outcome.status)
         counts[status] = counts.get(status, 0) + 1
     lines += ["", "Apply: " + ", ".join(f"{n} {STATUS_WORDS.get(k, k)}" for k, n in counts.items()) + "."]
     if report.reload_error:

@@ -49,9 +49,9 @@ def main() -> None:
         from pgtune.connection import connect, resolve_dsn, scrub
         from pgtune.errors import PgtuneError
         from pgtune.executor import APPLIED, ExecOptions
+        from pgtune.plan import value_text
         from pgtune.profile.loader import load_profile
         from pgtune.render.jsonplan import change_to_dict
-        from pgtune.render.text import describe
     except ImportError as exc:
         module.fail_json(msg=f"pgtune is not importable by this Python: {exc}")
         return
@@ -71,8 +71,8 @@ def main() -> None:
                     {
                         "before_header": f"{c.kind} {c.object}",
                         "after_header": f"{c.kind} {c.object}",
-                        "before": "" if c.before is None else describe(c.before) + "\n",
-                        "after": "" if c.after is None else describe(c.after) + "\n",
+                        "before": "" if c.before is None else f"{value_text(c.before)}\n",
+                        "after": "" if c.after is None else f"{value_text(c.after)}\n",
                     }
                     for c in plan.changes
                 ],
