@@ -28,6 +28,8 @@ from pgtune.terminal import UI, colorize_error, colorize_plan
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
     import psycopg
 
+    from pgtune import workflow
+    from pgtune.executor import ExecOptions
     from pgtune.plan import Plan, Statement
     from pgtune.profile.loader import LoadedProfile
 
@@ -49,6 +51,14 @@ class Format(StrEnum):
 DsnOption = Annotated[
     str | None,
     typer.Option("--dsn", help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables."),
+]
+NodesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dsn",
+        help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Repeat it once per "
+        "node for a primary with standbys (any order): one plan for the cluster.",
+    ),
 ]
 SandboxOption = Annotated[
     bool, typer.Option("--sandbox", help="Run against a throwaway embedded PostgreSQL 16 (pgserver), removed after.")
@@ -122,6 +132,7 @@ def _options(
 def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str]:
     """The DSN to work on: the user's, or a sandbox started for this command."""
     from pgtune.connection import resolve_dsn
+
     if schema is not None and not sandbox:
         raise ApplyRefused("--schema is only used with --sandbox")
     if not sandbox:
@@ -134,8 +145,86 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
         yield cluster.dsn()
 
 
+def _one(dsns: list[str] | None) -> str | None:
+    return dsns[0] if dsns else None
+
+
+def _plan_cluster(
+    loaded: LoadedProfile, dsns: list[str], fmt: Format, detailed: bool, as_of: str | None, exclude: Sequence[str]
+) -> None:
+    from pgtune import cluster, workflow
+    from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
+
+    topology = cluster.discover(dsns)
+    with cluster.connections(topology) as conns:
+        result = workflow.derive_cluster(topology, conns, workflow.Inputs(loaded, as_of, tuple(exclude)))
+    render = {
+        Format.text: render_cluster_text,
+        Format.markdown: render_cluster_markdown,
+        Format.json: render_cluster_json,
+    }
+    if fmt == Format.text:
+        _out_plan(render[fmt](result))
+    else:
+        _out(render[fmt](result))
+    if detailed and not result.empty:
+        raise typer.Exit(2)
+
+
+def _apply_cluster(
+    dsns: list[str],
+    inputs: workflow.Inputs,
+    options: ExecOptions,
+    wait: float,
+    allowed: set[str],
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    from pgtune import cluster, workflow
+    from pgtune.render.cluster import render_cluster_text, restart_lines
+    from pgtune.render.text import render_apply_report
+
+    if dry_run:
+        topology = cluster.discover(dsns)
+        with cluster.connections(topology) as conns:
+            result = workflow.derive_cluster(topology, conns, inputs)
+        _out_plan(render_cluster_text(result))
+        for p in result.plans:
+            if not p.plan.empty:
+                _out(f"\n-- on {p.node.role} {p.node.name}\n" + render_sql(p.plan))
+        return
+
+    def confirm(fresh: object) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
+        return typer.confirm("Apply these changes on every node?", default=False, err=True)
+
+    done = workflow.apply_cluster(
+        dsns,
+        inputs,
+        options,
+        wait=wait,
+        allowed=allowed,
+        show=lambda fresh: _out_plan(render_cluster_text(fresh)) if not UI.quiet or fresh.empty else None,
+        confirm=confirm,
+    )
+    for name, report in done.reports.items():
+        _out(f"\n== {name} ==" + render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
+    if done.after_error is not None:
+        _err(f"Error: could not re-read the cluster after apply: {done.after_error}", always=True)
+    if done.failed:
+        raise ApplyFailed(
+            "apply failed on a node; nothing after the failed change ran. Re-run `pgtune apply` to converge"
+        )
+    if done.reports and done.after is not None:
+        _out("\n" + "\n".join(restart_lines(done.after)) + "\n")
+
+
 def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Sequence[str] = ()) -> Plan:
     from pgtune.connection import connect
+
     with connect(dsn) as conn:
         return _plan_on(conn, loaded, dsn, as_of, exclude)
 
@@ -144,6 +233,7 @@ def _plan_on(
     conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None, exclude: Sequence[str] = ()
 ) -> Plan:
     from pgtune import workflow
+
     return workflow.derive(conn, workflow.Inputs(loaded, as_of, tuple(exclude)), dsn)
 
 
@@ -185,7 +275,7 @@ def validate(
 @app.command()
 def plan(
     profile: Annotated[Path, typer.Argument(help="Profile file.")],
-    dsn: DsnOption = None,
+    dsn: NodesOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
@@ -203,10 +293,16 @@ def plan(
     """Compare the live server with a profile and print the ordered change plan."""
     from pgtune import planfile
     from pgtune.profile.loader import load_profile
+
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
-    with _target(dsn, sandbox, schema) as target:
+    if dsn and len(dsn) > 1:
+        if out is not None or sandbox:
+            raise ApplyRefused("--out and --sandbox are for one server; a cluster's plan is printed, not saved (yet)")
+        _plan_cluster(loaded, dsn, fmt, detailed_exitcode, as_of, exclude or ())
+        return
+    with _target(_one(dsn), sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or ())
     _show_plan(result, fmt)
     if out is not None:
@@ -223,7 +319,7 @@ def apply(
     profile: Annotated[
         Path | None, typer.Argument(help="Profile file (with --plan too: the reviewed profile the plan was made from).")
     ] = None,
-    dsn: DsnOption = None,
+    dsn: NodesOption = None,
     saved_plan: Annotated[
         Path | None,
         typer.Option(
@@ -271,6 +367,7 @@ def apply(
     from pgtune.connection import connect, redact
     from pgtune.executor import ExecOptions
     from pgtune.profile.loader import load_profile
+
     if saved_plan is not None and profile is None:
         raise ApplyRefused(
             "give the PROFILE with --plan FILE (the reviewed file from your checkout): pgtune derives the plan again "
@@ -284,7 +381,19 @@ def apply(
     if saved is not None:
         workflow.check_saved_inputs(saved, inputs)
     allowed = workflow.parse_allowed(allow_hazards)
-    with _target(dsn, sandbox, schema) as target:
+    options = ExecOptions(
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        retries=retries,
+        progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
+        trace=_trace if UI.verbose else None,
+    )
+    if dsn and len(dsn) > 1:
+        if saved is not None or sandbox:
+            raise ApplyRefused("--plan and --sandbox are for one server; give a cluster's nodes without them")
+        _apply_cluster(dsn, inputs, options, wait, allowed, dry_run, yes)
+        return
+    with _target(_one(dsn), sandbox, schema) as target:
         if dry_run:
             with connect(target) as conn:
                 result = workflow.derive(conn, inputs, target)
@@ -306,13 +415,6 @@ def apply(
                 raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
             return typer.confirm("Apply these changes?", default=False, err=True)
 
-        options = ExecOptions(
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            retries=retries,
-            progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
-            trace=_trace if UI.verbose else None,
-        )
         clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
         # Live outcomes where someone watches (a terminal) or asked (-v, beside the statements);
         # otherwise the report lists each change once.
@@ -537,6 +639,7 @@ def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | Non
 def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
     """Print the fully resolved profile: extends merged, ${VAR} expanded, --set applied (passwords masked)."""
     from pgtune.profile.resolved import render_profile
+
     _out(render_profile(profile, set_ or ()))
 
 
@@ -544,6 +647,7 @@ def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_:
 def schema() -> None:
     """Print the JSON Schema of profiles (for editors: yaml-language-server, VS Code)."""
     from pgtune.profile.resolved import profile_json_schema
+
     _out(profile_json_schema())
 
 
@@ -554,6 +658,7 @@ def show(
 ) -> None:
     """Render a saved plan without connecting to anything (display only: nothing in it is run)."""
     from pgtune import planfile
+
     saved = planfile.load(saved_plan)
     text = FORMATS[fmt.value](saved.plan)
     if fmt != Format.json:  # a file from elsewhere: its control characters (terminal escapes) are shown, not sent

@@ -145,6 +145,63 @@ class LocalCluster:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
         return self
 
+    def standby(self, name: str = "standby") -> LocalCluster:
+        """A hot standby of this (running) cluster: pg_basebackup -R into a new directory, its own
+        port and socket directory, started; it streams once `wait_streaming` says so."""
+        other = LocalCluster(self.bindir, conf=self.conf)
+        other._run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-D",
+            str(other.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            f"application_name={name}",
+        )
+        with (other.data / "postgresql.conf").open("a") as fh:
+            fh.write(f"\n# pgtune sandbox standby\nport = {other.port}\nunix_socket_directories = '{other.root}'\n")
+        return other.start()
+
+    def wait_streaming(self, standby: LocalCluster, timeout: float = 60) -> None:
+        """Poll the primary until this standby's WAL sender streams."""
+        deadline = time.monotonic() + timeout
+        with self.connect() as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_activity a ON a.pid = r.pid "
+                    "WHERE r.state = 'streaming' AND r.client_port IS NOT NULL"
+                ).fetchone()
+                with standby.connect() as sconn:
+                    srow = sconn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+                if row and row[0] and srow and srow[0] == "streaming":
+                    return
+                time.sleep(0.1)
+        raise SandboxError(f"the standby on port {standby.port} did not start streaming within {timeout:g}s")
+
+    def wait_caught_up(self, standby: LocalCluster, timeout: float = 60) -> None:
+        """Poll the standby until it has replayed everything this primary has written so far (after
+        a restart: the parameter-change record a standby must see before it restarts itself)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with standby.connect() as sconn:
+                done = sconn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone()
+            if done and done[0]:
+                return
+            time.sleep(0.05)
+        raise SandboxError(f"the standby on port {standby.port} did not replay up to {row[0]} within {timeout:g}s")
+
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")

@@ -226,6 +226,117 @@ def pg(request: pytest.FixtureRequest) -> Iterator[Server]:
     server.reset()
 
 
+@dataclass
+class Pair:
+    """A primary and one hot standby streaming from it (pg_basebackup -R), on one version."""
+
+    version: str
+    primary: LocalCluster
+    standby: LocalCluster
+
+    @property
+    def dsns(self) -> list[str]:
+        return [self.primary.dsn(), self.standby.dsn()]
+
+    def name(self, node: LocalCluster) -> str:
+        return f"127.0.0.1:{node.port}"
+
+    def show(self, node: LocalCluster, setting: str) -> str:
+        with node.connect() as conn:
+            row = conn.execute("SELECT current_setting(%s)", (setting,)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def restart(self, node: LocalCluster) -> None:
+        """Restart one node and wait as an operator must: the standby streaming again and caught up
+        (after the primary's restart, it must replay its parameter-change record first)."""
+        node.restart()
+        self.primary.wait_streaming(self.standby)
+        self.primary.wait_caught_up(self.standby)
+
+    def wait_for_value(self, node: LocalCluster, setting: str, value: str, timeout: float = 30) -> bool:
+        """Poll new sessions on `node` until `setting` reads `value` (replay and reloads are asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.show(node, setting) == value:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def standby_log(self) -> str:
+        return self.standby.log.read_text(errors="replace")
+
+    def reset(self) -> None:
+        """No ALTER SYSTEM entries on either node; restarts only when one is pending, in the safe
+        order (a cut: the primary first; a raise: the standby first)."""
+        for node in (self.primary, self.standby):
+            with node.connect() as conn:
+                written = conn.execute(
+                    "SELECT DISTINCT name FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' "
+                    "AND name NOT IN ('primary_conninfo', 'primary_slot_name')"  # the standby's link (-R)
+                ).fetchall()
+                for (name,) in written:
+                    conn.execute(psycopg.sql.SQL("ALTER SYSTEM RESET {}").format(psycopg.sql.Identifier(name)))
+                conn.execute("SELECT pg_reload_conf()")
+        pending = {}
+        for node in (self.primary, self.standby):
+            with node.connect() as conn:
+                pending[node.port] = [
+                    (name, int(setting), int(configured))
+                    for name, setting, configured in conn.execute(
+                        "SELECT name, setting, coalesce((SELECT f.setting FROM pg_file_settings f "
+                        "WHERE f.name = s.name AND (f.error IS NULL OR f.error = 'setting could not be applied') "
+                        "ORDER BY seqno DESC LIMIT 1), boot_val) "
+                        "FROM pg_settings s "
+                        "WHERE name IN ('max_connections', 'max_locks_per_transaction', 'max_worker_processes')"
+                    ).fetchall()
+                    if setting != configured
+                ]
+        if any(pending.values()):
+            cut = any(configured < setting for items in pending.values() for _n, setting, configured in items)
+            for node in (self.primary, self.standby) if cut else (self.standby, self.primary):
+                self.restart(node)
+        self.primary.wait_streaming(self.standby)
+        self.primary.wait_caught_up(self.standby)
+
+
+def _start_pair(version: str) -> Iterator[Pair]:
+    if os.environ.get("PGTUNE_UNIT_LANE"):
+        pytest.fail("a test of the unit lane asked for a server: it needs @pytest.mark.server", pytrace=False)
+    primary = LocalCluster(
+        _bindir(version), conf={"log_line_prefix": "%a|%p| ", "log_statement": "all", "max_connections": "60"}
+    )
+    standby = None
+    try:
+        primary.init().start()
+        standby = primary.standby()
+        primary.wait_streaming(standby)
+        yield Pair(version, primary, standby)
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
+
+
+@pytest.fixture(scope="session")
+def pair15() -> Iterator[Pair]:
+    yield from _start_pair("15")
+
+
+@pytest.fixture(scope="session")
+def pair16() -> Iterator[Pair]:
+    yield from _start_pair("16")
+
+
+@pytest.fixture(params=["15", "16"])
+def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
+    """A primary + standby, on PostgreSQL 15 (Debian) and 16 (pgserver), from a clean configuration."""
+    found: Pair = request.getfixturevalue(f"pair{request.param}")
+    found.reset()
+    yield found
+    found.reset()
+
+
 class Bouncer(LocalPgBouncer):
     """The test PgBouncer with helpers: its live config, and a way back to its first state."""
 
@@ -361,7 +472,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-SERVER_FIXTURES = frozenset({"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session"})
+SERVER_FIXTURES = frozenset(
+    {"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session", "pair", "pair15", "pair16"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -148,7 +148,7 @@ def test_renderers_import_neither_psycopg_nor_the_executor() -> None:
     import sys
 
     code = (
-        "import sys, pgtune.render, pgtune.render.health; "
+        "import sys, pgtune.render, pgtune.render.health, pgtune.render.cluster; "
         "bad = [m for m in ('psycopg', 'pgtune.executor') if m in sys.modules]; "
         "assert not bad, bad"
     )

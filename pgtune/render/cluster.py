@@ -1,0 +1,91 @@
+"""A cluster's plan in text, Markdown and JSON: each node's plan, then the restart order and why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pgtune.clusterplan import ClusterPlan
+from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
+from pgtune.render.markdown import render_markdown
+from pgtune.render.text import STATUS_MARKS, render_text
+
+
+def _nodes_line(plan: ClusterPlan) -> str:
+    parts = []
+    for node in plan.topology.nodes:
+        follows = f", streams from {node.upstream}" if node.upstream else ""
+        parts.append(f"{node.role} {node.name}{follows}")
+    return f'Cluster of {len(plan.topology.nodes)} nodes for profile "{plan.profile}": ' + "; ".join(parts)
+
+
+def restart_lines(plan: ClusterPlan) -> list[str]:
+    if not plan.restart:
+        return ["Restart: none needed."]
+    steps = ", then ".join(f"{s.node} ({s.role})" for s in plan.restart)
+    return [
+        f"Restart order: {steps}.",
+        f"  Why: {plan.restart_reason}.",
+        "  Restart one node at a time; before the next, wait until it is back and every standby streams and has "
+        "replayed the primary's current WAL position (a standby restarted before it replayed the primary's "
+        "parameter change fails to start).",
+    ]
+
+
+def render_cluster_text(plan: ClusterPlan) -> str:
+    lines = [_nodes_line(plan), ""]
+    for p in plan.plans:
+        lines.append(f"== {p.node.role} {p.node.name} ==")
+        lines.append(render_text(p.plan).rstrip("\n"))
+        lines.append("")
+    if plan.notices:
+        lines += ["Across nodes:"] + [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices] + [""]
+    if plan.checks:
+        lines += ["Cluster checks:"] + [f"  {STATUS_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
+        lines.append("")
+    lines += restart_lines(plan)
+    return "\n".join(lines) + "\n"
+
+
+def render_cluster_markdown(plan: ClusterPlan) -> str:
+    out = [
+        f"<!-- pgtune-plan profile={plan.profile} cluster -->",
+        f"### pgtune plan: `{plan.profile}` on a cluster",
+        "",
+    ]
+    out.append(_nodes_line(plan).replace(f'"{plan.profile}"', f"`{plan.profile}`"))
+    out.append("")
+    for p in plan.plans:
+        body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
+        out += [f"#### {p.node.role} `{p.node.name}`", body.strip(), ""]
+    for n in plan.notices:
+        out.append(f"- :warning: `{n.code}` {n.object}: {n.message}")
+    for c in plan.checks:
+        out.append(f"- {STATUS_MARKS[c.status]} `{c.code}`: {c.message}")
+    out += ["", "**" + restart_lines(plan)[0] + "**", *[line.strip() for line in restart_lines(plan)[1:]]]
+    return "\n".join(out) + "\n"
+
+
+def cluster_to_dict(plan: ClusterPlan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "profile": plan.profile,
+        "cluster": {
+            "nodes": [{"name": n.name, "role": n.role, "upstream": n.upstream} for n in plan.topology.nodes],
+            "restart_order": [{"node": s.node, "role": s.role} for s in plan.restart],
+            "restart_reason": plan.restart_reason or None,
+            "notices": [
+                {"kind": n.kind, "object": n.object, "code": n.code, "message": n.message} for n in plan.notices
+            ],
+            "checks": [{"code": c.code, "status": c.status, "message": c.message} for c in plan.checks],
+            "hot_standby_minimums": {
+                node: {name: {"running": r, "planned": p} for name, (r, p) in values.items()}
+                for node, values in plan.values.items()
+            },
+        },
+        "nodes": [{"node": p.node.name, "role": p.node.role, **plan_to_dict(p.plan)} for p in plan.plans],
+    }
+
+
+def render_cluster_json(plan: ClusterPlan) -> str:
+    return json.dumps(cluster_to_dict(plan), indent=2) + "\n"
