@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,7 +29,7 @@ from pgtune.terminal import UI, colorize_error, colorize_plan
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
     import psycopg
 
-    from pgtune import workflow
+    from pgtune import clusterplan, workflow
     from pgtune.executor import ExecOptions
     from pgtune.plan import Plan, Statement
     from pgtune.profile.loader import LoadedProfile
@@ -52,10 +53,20 @@ DsnOption = Annotated[
     str | None,
     typer.Option("--dsn", help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables."),
 ]
+PatroniOption = Annotated[
+    str | None,
+    typer.Option(
+        "--patroni",
+        help="A Patroni cluster's REST API, http://host:8008 (credentials as user:password@host, or "
+        "$PGTUNE_PATRONI_USER/$PGTUNE_PATRONI_PASSWORD): members and leader from Patroni, "
+        "settings through its DCS. --dsn then gives the SQL credentials for the members (host and port from Patroni).",
+    ),
+]
 NodesOption = Annotated[
     list[str] | None,
     typer.Option(
         "--dsn",
+        metavar="DSN",
         help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Repeat it once per "
         "node for a primary with standbys (any order): one plan for the cluster.",
     ),
@@ -149,15 +160,36 @@ def _one(dsns: list[str] | None) -> str | None:
     return dsns[0] if dsns else None
 
 
-def _plan_cluster(
-    loaded: LoadedProfile, dsns: list[str], fmt: Format, detailed: bool, as_of: str | None, exclude: Sequence[str]
-) -> None:
-    from pgtune import cluster, workflow
+@dataclass(frozen=True)
+class ClusterTarget:
+    """The nodes of a cluster: DSNs (a primary and standbys), or Patroni's REST API and the SQL
+    credentials for its members."""
+
+    dsns: tuple[str, ...] = ()
+    patroni: str | None = None
+
+    @property
+    def base_dsn(self) -> str:
+        return self.dsns[0] if self.dsns else ""
+
+
+def _derive_cluster(target: ClusterTarget, inputs: workflow.Inputs) -> clusterplan.ClusterPlan:
+    from pgtune import cluster, clusterflow, patroni
+
+    if target.patroni is not None:
+        client = patroni.Client(target.patroni)
+        topology, members = clusterflow.patroni_topology(client, target.base_dsn)
+        with cluster.connections(topology) as conns:
+            return clusterflow.derive_patroni(client, topology, members, conns, inputs)
+    topology = cluster.discover(target.dsns)
+    with cluster.connections(topology) as conns:
+        return clusterflow.derive_cluster(topology, conns, inputs)
+
+
+def _plan_cluster(target: ClusterTarget, inputs: workflow.Inputs, fmt: Format, detailed: bool) -> None:
     from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
 
-    topology = cluster.discover(dsns)
-    with cluster.connections(topology) as conns:
-        result = workflow.derive_cluster(topology, conns, workflow.Inputs(loaded, as_of, tuple(exclude)))
+    result = _derive_cluster(target, inputs)
     render = {
         Format.text: render_cluster_text,
         Format.markdown: render_cluster_markdown,
@@ -172,26 +204,27 @@ def _plan_cluster(
 
 
 def _apply_cluster(
-    dsns: list[str],
+    target: ClusterTarget,
     inputs: workflow.Inputs,
     options: ExecOptions,
     wait: float,
     allowed: set[str],
     dry_run: bool,
     yes: bool,
+    restart: bool,
 ) -> None:
-    from pgtune import cluster, workflow
+    from pgtune import clusterflow
     from pgtune.render.cluster import render_cluster_text, restart_lines
     from pgtune.render.text import render_apply_report
 
     if dry_run:
-        topology = cluster.discover(dsns)
-        with cluster.connections(topology) as conns:
-            result = workflow.derive_cluster(topology, conns, inputs)
+        result = _derive_cluster(target, inputs)
         _out_plan(render_cluster_text(result))
         for p in result.plans:
             if not p.plan.empty:
                 _out(f"\n-- on {p.node.role} {p.node.name}\n" + render_sql(p.plan))
+        if result.dcs is not None and not result.dcs.empty:
+            _out("\n-- through Patroni\n" + render_sql(result.dcs))
         return
 
     def confirm(fresh: object) -> bool:
@@ -199,27 +232,49 @@ def _apply_cluster(
             return True
         if not sys.stdin.isatty():
             raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
-        return typer.confirm("Apply these changes on every node?", default=False, err=True)
+        return typer.confirm("Apply these changes to the cluster?", default=False, err=True)
 
-    done = workflow.apply_cluster(
-        dsns,
-        inputs,
-        options,
-        wait=wait,
-        allowed=allowed,
-        show=lambda fresh: _out_plan(render_cluster_text(fresh)) if not UI.quiet or fresh.empty else None,
-        confirm=confirm,
-    )
+    def show(fresh: clusterplan.ClusterPlan) -> None:
+        if not UI.quiet or fresh.empty:
+            _out_plan(render_cluster_text(fresh))
+
+    live = sys.stderr.isatty() and not UI.quiet  # restarts shown as they happen; else listed once at the end
+    if target.patroni is not None:
+        done = clusterflow.apply_patroni(
+            target.patroni,
+            target.base_dsn,
+            inputs,
+            options,
+            wait=wait,
+            allowed=allowed,
+            restart=restart,
+            show=show,
+            confirm=confirm,
+            on_step=(lambda text: _err(f"  {text}")) if live else None,
+        )
+    else:
+        if restart:
+            raise ApplyRefused(
+                "--restart needs --patroni: pgtune restarts through Patroni; with plain replication, restart the "
+                "nodes in the plan's order yourself (or with the Ansible example)"
+            )
+        done = clusterflow.apply_cluster(
+            target.dsns, inputs, options, wait=wait, allowed=allowed, show=show, confirm=confirm
+        )
     for name, report in done.reports.items():
         _out(f"\n== {name} ==" + render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
+    if done.restarts is not None and done.restarts.steps and not live:
+        _out("\nRestarts:\n" + "".join(f"  {line}\n" for line in done.restarts.steps))
     if done.after_error is not None:
         _err(f"Error: could not re-read the cluster after apply: {done.after_error}", always=True)
     if done.failed:
         raise ApplyFailed(
             "apply failed on a node; nothing after the failed change ran. Re-run `pgtune apply` to converge"
         )
-    if done.reports and done.after is not None:
+    if done.after is not None and (done.reports or done.restarts):
         _out("\n" + "\n".join(restart_lines(done.after)) + "\n")
+        if done.after.restart and target.patroni is not None:
+            _out("Finish with: pgtune apply ... --patroni URL --restart (restarts through Patroni in this order).\n")
 
 
 def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Sequence[str] = ()) -> Plan:
@@ -289,18 +344,20 @@ def plan(
     ] = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
+    patroni_url: PatroniOption = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
-    from pgtune import planfile
+    from pgtune import planfile, workflow
     from pgtune.profile.loader import load_profile
 
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
-    if dsn and len(dsn) > 1:
+    if (dsn and len(dsn) > 1) or patroni_url:
         if out is not None or sandbox:
             raise ApplyRefused("--out and --sandbox are for one server; a cluster's plan is printed, not saved (yet)")
-        _plan_cluster(loaded, dsn, fmt, detailed_exitcode, as_of, exclude or ())
+        inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()))
+        _plan_cluster(ClusterTarget(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode)
         return
     with _target(_one(dsn), sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or ())
@@ -358,6 +415,13 @@ def apply(
     as_of: AsOfOption = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
+    patroni_url: PatroniOption = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Patroni: restart pending members through Patroni, in the safe order, and wait for each."
+        ),
+    ] = False,
 ) -> None:
     """Plan, then execute under pgtune's apply lock: one reload, verify.
 
@@ -388,11 +452,15 @@ def apply(
         progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
         trace=_trace if UI.verbose else None,
     )
-    if dsn and len(dsn) > 1:
+    if (dsn and len(dsn) > 1) or patroni_url:
         if saved is not None or sandbox:
             raise ApplyRefused("--plan and --sandbox are for one server; give a cluster's nodes without them")
-        _apply_cluster(dsn, inputs, options, wait, allowed, dry_run, yes)
+        _apply_cluster(
+            ClusterTarget(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart
+        )
         return
+    if restart:
+        raise ApplyRefused("--restart is for Patroni clusters (--patroni URL)")
     with _target(_one(dsn), sandbox, schema) as target:
         if dry_run:
             with connect(target) as conn:

@@ -17,6 +17,7 @@ identifier (`pg_control_system()`) and every standby streams from a node of the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -165,3 +166,37 @@ def minimum_values(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
         except ValueError:
             out[name] = (int(running), int(running))
     return out
+
+
+def caught_up(topology: Topology) -> bool:
+    """Every standby streams and has replayed all the primary had written when asked."""
+    with connect(topology.primary.dsn) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    for node in topology.standbys:
+        with connect(node.dsn) as conn:
+            done = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AND "
+                "(SELECT status FROM pg_stat_wal_receiver) = 'streaming'",
+                (row[0],),
+            ).fetchone()
+        if not done or not done[0]:
+            return False
+    return True
+
+
+def wait_replicated(dsns: Sequence[str], timeout: float = 120) -> Topology:
+    """After a restart: wait (bounded, polling) until the nodes are one cluster again with every
+    standby streaming and caught up — what must hold before the next node restarts."""
+    deadline = time.monotonic() + timeout
+    last = "not checked yet"
+    while time.monotonic() < deadline:
+        try:
+            topology = discover(dsns)
+            if caught_up(topology):
+                return topology
+            last = "a standby is not streaming or has not caught up"
+        except (ClusterError, psycopg.Error) as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise ClusterError(f"the cluster did not settle within {timeout:g}s: {last}")

@@ -77,10 +77,16 @@ class ClusterPlan:
     notices: tuple[Notice, ...] = ()
     checks: tuple[Check, ...] = ()
     values: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # node -> name -> (running, planned)
+    dcs: Plan | None = None  # Patroni: server-wide settings through its DCS (every member), not per node
 
     @property
     def empty(self) -> bool:
-        return all(p.plan.empty for p in self.plans)
+        return all(p.plan.empty for p in self.plans) and (self.dcs is None or self.dcs.empty)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Nodes that run an old value of a setting written for their next restart."""
+        return tuple(s.node for s in self.restart)
 
     @property
     def profile(self) -> str:

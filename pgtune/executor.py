@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from psycopg import errors as pgerrors
 from psycopg.rows import dict_row
 
 from pgtune.errors import BouncerError
+from pgtune.patroni import Client as PatroniClient
+from pgtune.patroni import PatroniError
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.values import BouncerSetting
@@ -48,7 +51,7 @@ class ExecOptions:
     trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
 
 
-STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError)
+STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError, PatroniError)
 """What a statement may fail with: reported per change, never raised out of execute()."""
 
 
@@ -97,7 +100,13 @@ def _retrying(run: Callable[[], None], retryable: bool, options: ExecOptions) ->
             time.sleep(options.backoff_seconds * 2 ** (attempts - 1))
 
 
-def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions, bouncer: Console | None) -> None:
+def _run_change(
+    conn: psycopg.Connection,
+    change: Change,
+    options: ExecOptions,
+    bouncer: Console | None,
+    patroni: PatroniClient | None = None,
+) -> None:
     statements = change.statements
     if change.transactional and len(statements) > 1:
 
@@ -113,9 +122,20 @@ def _run_change(conn: psycopg.Connection, change: Change, options: ExecOptions, 
     for stmt in statements:
         if stmt.target == "postgres":
             _run_statement(conn, stmt, options)
+        elif stmt.target == "patroni":
+            with _traced(stmt, options):
+                _run_patroni(stmt, patroni)
         else:
             with _traced(stmt, options):
                 _run_pgbouncer(stmt, bouncer)
+
+
+def _run_patroni(stmt: Statement, patroni: PatroniClient | None) -> None:
+    """PATCH /config with the body pgtune rendered for this plan (one key)."""
+    if patroni is None:
+        raise PatroniError("this plan changes Patroni's configuration, but no Patroni REST API was given")
+    body = json.loads(stmt.sql)
+    patroni.patch_parameters(body["postgresql"]["parameters"])
 
 
 def _run_pgbouncer(stmt: Statement, bouncer: Console | None) -> None:
@@ -192,6 +212,7 @@ def execute(
     options: ExecOptions,
     on_outcome: Callable[[Outcome], None] | None = None,
     bouncer: Console | None = None,
+    patroni: PatroniClient | None = None,
 ) -> ApplyReport:
     """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it);
     never raises for a failing statement, reports it."""
@@ -203,7 +224,7 @@ def execute(
             outcome = Outcome(change, SKIPPED, "not run: an earlier change failed")
         else:
             try:
-                _run_change(conn, change, options, bouncer)
+                _run_change(conn, change, options, bouncer, patroni)
                 outcome = Outcome(change, APPLIED)
             except STATEMENT_ERRORS as exc:
                 outcome = Outcome(change, FAILED, _describe(exc))

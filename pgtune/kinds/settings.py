@@ -27,6 +27,7 @@ from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue, newline_
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, setting_name
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render, load_sql
+from pgtune.patroni import patch_statement_sql
 from pgtune.plan import Address, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 
@@ -293,8 +294,14 @@ def _privilege_error(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog)
     return None
 
 
-def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[TypedSetting]:
-    """Check every desired setting against the live server; raise all problems at once."""
+def validate(
+    desired: list[DesiredSetting], catalog: SettingsCatalog, *, through_patroni: bool = False
+) -> list[TypedSetting]:
+    """Check every desired setting against the live server; raise all problems at once.
+
+    `through_patroni`: the values go to Patroni's DCS, not ALTER SYSTEM — its rules (privilege per
+    parameter, allow_alter_system, values set on the command line, which Patroni itself does) do
+    not apply; names, types, units, ranges and contexts do."""
     errors: list[ProfileError] = []
     typed: list[TypedSetting] = []
     seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
@@ -311,7 +318,7 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
             )
         )
     allow = catalog.running.get("allow_alter_system")
-    if system_declared and allow is not None and allow.setting == "off":
+    if system_declared and allow is not None and allow.setting == "off" and not through_patroni:
         errors.append(
             ProfileError(desired[0].key_location, "allow_alter_system is off on this server: ALTER SYSTEM is disabled")
         )
@@ -329,8 +336,8 @@ def validate(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[Ty
             continue
         if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
             continue  # reported once per target below
-        problem = _context_error(d, spec) or _privilege_error(d, spec, catalog)
-        if problem is None and d.scope == "system":
+        problem = _context_error(d, spec) or (None if through_patroni else _privilege_error(d, spec, catalog))
+        if problem is None and d.scope == "system" and not through_patroni:
             source = catalog.running.get(d.key)
             if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
                 value = _try_canonical(spec, d.raw)
@@ -614,7 +621,7 @@ FALLBACKS = {("wal_compression", "lz4"): "on", ("io_method", "io_uring"): "worke
 lacks them, the workload layer uses the portable choice instead of failing (PGTune only warns)."""
 
 
-def _adapt(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[DesiredSetting]:
+def adapt(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[DesiredSetting]:
     out = []
     for d in desired:
         spec = catalog.specs.get(d.key)
@@ -643,7 +650,7 @@ class SettingsKind:
         catalog = read(ctx.conn, wants)
         if catalog.files is not None:
             ctx.settings_catalog = catalog  # outlook() (pool capacity) reads from it: no second read
-        typed = _check_libraries(ctx.conn, validate(_adapt(wants, catalog), catalog), catalog)
+        typed = _check_libraries(ctx.conn, validate(adapt(wants, catalog), catalog), catalog)
         return SettingsLive(catalog, typed)
 
     def diff(self, wants: list[DesiredSetting], live: SettingsLive, env: DiffEnv) -> KindResult:
@@ -794,6 +801,87 @@ def _check_libraries(
         else t
         for t in typed
     ]
+
+
+# --- through Patroni's DCS ------------------------------------------------------------------
+
+
+def patroni_diff(
+    typed: list[TypedSetting], dcs: dict[str, Any], members: dict[str, SettingsCatalog]
+) -> KindResult:
+    """Server-wide settings through Patroni's DCS (pure): one change per key that differs, each a
+    PATCH of exactly that key. What the DCS holds is the configured value; a key it does not hold
+    is compared with what every member runs."""
+    result = KindResult()
+    stored_keys = {k.lower(): k for k in dcs}
+    for t in sorted((t for t in typed if t.desired.scope == "system"), key=lambda t: t.desired.key):
+        spec, key = t.spec, t.desired.key
+        stored_key = stored_keys.get(key)
+        runs = {m: configured_running(spec, cat, key)[1] for m, cat in members.items() if key in cat.specs}
+        address = Address(KIND, key, scope="patroni")
+        stored = None if stored_key is None else _try_canonical(spec, str(dcs[stored_key]))
+        if t.value is None:
+            if stored_key is None:
+                continue
+            sql_text = patch_statement_sql(stored_key, None)
+            result.changes.append(
+                Change(
+                    address,
+                    "delete",
+                    _show(spec, stored),
+                    None,
+                    (Statement(sql_text, False, target="patroni"),),
+                    restart_required=spec.restart_required,
+                    hazards=_hazards(t),
+                    source=t.desired.source,
+                    reset=True,
+                    note="removed from Patroni's configuration: members fall back to their local or built-in value",
+                )
+            )
+            continue
+        if stored is not None and not isinstance(stored, Unparsable) and _same(spec, t.value, stored):
+            continue
+        if stored is None and runs and all(_same(spec, t.value, r) for r in runs.values()):
+            continue
+        note = None
+        if stored is None:
+            running = sorted({_show(spec, r) for r in runs.values()})
+            note = f"not in Patroni's configuration; the members run {', '.join(running)}"
+        sql_text = patch_statement_sql(stored_key or spec.name, spec.display(t.value))
+        result.changes.append(
+            Change(
+                address,
+                "update",
+                None if stored is None else _show(spec, stored),
+                spec.display(t.value),
+                (Statement(sql_text, False, target="patroni"),),
+                restart_required=spec.restart_required and any(not _same(spec, t.value, r) for r in runs.values()),
+                hazards=_hazards(t),
+                source=t.desired.source,
+                note=note,
+            )
+        )
+    return result
+
+
+def behind_patroni(member: str, catalog: SettingsCatalog) -> list[Notice]:
+    """Values a member's postgresql.auto.conf sets (ALTER SYSTEM behind Patroni's back): they beat
+    Patroni's configuration on that member alone."""
+    out = []
+    for key, rows in sorted((catalog.files or {}).items()):
+        auto = [r for r in rows if r.auto]
+        if auto:
+            out.append(
+                Notice(
+                    KIND,
+                    f"{member}/{key}",
+                    "SET_BEHIND_PATRONI",
+                    f"postgresql.auto.conf on {member} sets {key} = {auto[-1].setting} (ALTER SYSTEM behind "
+                    "Patroni's back): it overrides the cluster's configuration on that member; "
+                    f"ALTER SYSTEM RESET {key} there, and let the profile set it",
+                )
+            )
+    return out
 
 
 # --- what other kinds need to know -----------------------------------------------------------

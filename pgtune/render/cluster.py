@@ -38,6 +38,10 @@ def render_cluster_text(plan: ClusterPlan) -> str:
         lines.append(f"== {p.node.role} {p.node.name} ==")
         lines.append(render_text(p.plan).rstrip("\n"))
         lines.append("")
+    if plan.dcs is not None:
+        lines.append("== Patroni: the cluster's configuration (every member), through PATCH /config ==")
+        lines.append(render_text(plan.dcs).rstrip("\n"))
+        lines.append("")
     if plan.notices:
         lines += ["Across nodes:"] + [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices] + [""]
     if plan.checks:
@@ -58,6 +62,9 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
     for p in plan.plans:
         body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
         out += [f"#### {p.node.role} `{p.node.name}`", body.strip(), ""]
+    if plan.dcs is not None:
+        body = render_markdown(plan.dcs).split("\n", 2)[2]
+        out += ["#### Patroni: the cluster's configuration (`PATCH /config`)", body.strip(), ""]
     for n in plan.notices:
         out.append(f"- :warning: `{n.code}` {n.object}: {n.message}")
     for c in plan.checks:
@@ -84,6 +91,7 @@ def cluster_to_dict(plan: ClusterPlan) -> dict[str, Any]:
             },
         },
         "nodes": [{"node": p.node.name, "role": p.node.role, **plan_to_dict(p.plan)} for p in plan.plans],
+        "patroni": None if plan.dcs is None else plan_to_dict(plan.dcs),
     }
 
 

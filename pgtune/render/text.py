@@ -92,6 +92,8 @@ def statement_sql(stmt: Statement) -> str:
         return f"-- pgbouncer.ini ({stmt.file}) [pgbouncer]: {stmt.sql}"
     if stmt.target == "pgbouncer":
         return f"{stmt.sql};  -- PgBouncer admin console"
+    if stmt.target == "patroni":
+        return f"-- Patroni REST API: PATCH /config {stmt.sql}"
     return f"{stmt.sql};"
 
 

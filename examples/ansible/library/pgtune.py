@@ -5,6 +5,12 @@ Check mode is `pgtune plan` (nothing runs; `changed` says whether a plan has cha
 shows each change's before/after; otherwise it is `pgtune apply` under pgtune's apply lock.
 Fleets use Ansible's inventory and parallelism; pgtune must be importable by the Python Ansible
 runs the module with (set `ansible_python_interpreter` to pgtune's virtualenv).
+
+Clusters, one module call per cluster: `nodes` (inventory name -> DSN of a primary and its
+standbys) plans and applies them as one (`restart_order` names the inventory hosts to restart, in
+order: see cluster.yml); `patroni` (the REST API's URL) goes through Patroni, and `restart: true`
+restarts pending members through it. `wait_replicated: true` only waits until the nodes are one
+cluster with every standby streaming and caught up (between two restarts).
 """
 
 from __future__ import annotations
@@ -20,12 +26,23 @@ options:
   exclude: {description: Glob patterns of schema.name never touched., type: list, elements: str, default: []}
   lock_timeout: {description: PostgreSQL lock_timeout per statement., type: str, default: 5s}
   wait: {description: Seconds to wait for another pgtune apply of the same profile., type: float, default: 0}
+  nodes:
+    {description: "A cluster: inventory name -> DSN of each node (primary, standbys).", type: dict, no_log: true}
+  patroni:
+    {description: "A Patroni REST API URL (dsn: the members' SQL credentials).", type: str, no_log: true}
+  restart:
+    {description: "Patroni: restart pending members through Patroni in the safe order.", type: bool, default: false}
+  wait_replicated:
+    {description: "With nodes: only wait until every standby streams and has caught up.", type: bool, default: false}
 """
 
 RETURN = r"""
 changes: {description: The plan's changes (pgtune's JSON plan format)., returned: always, type: list}
 restart_required: {description: A setting waits for a PostgreSQL restart., returned: always, type: bool}
 outcomes: {description: applied/failed/skipped per change (not in check mode)., returned: when applied, type: list}
+restart_order:
+  {description: "Clusters: the hosts to restart in order (inventory names).", returned: clusters, type: list}
+restart_reason: {description: Why that order., returned: clusters, type: str}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -41,6 +58,10 @@ def main() -> None:
             "exclude": {"type": "list", "elements": "str", "default": []},
             "lock_timeout": {"type": "str", "default": "5s"},
             "wait": {"type": "float", "default": 0},
+            "nodes": {"type": "dict", "no_log": True},
+            "patroni": {"type": "str", "no_log": True},
+            "restart": {"type": "bool", "default": False},
+            "wait_replicated": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -56,6 +77,9 @@ def main() -> None:
         module.fail_json(msg=f"pgtune is not importable by this Python: {exc}")
         return
     p = module.params
+    if p["nodes"] or p["patroni"]:
+        _cluster(module)
+        return
     dsn = resolve_dsn(p["dsn"])
     try:
         loaded = load_profile(p["profile"])
@@ -97,6 +121,80 @@ def main() -> None:
         module.exit_json(**result)
     except PgtuneError as exc:
         module.fail_json(msg=scrub("\n".join(exc.lines()), dsn))
+
+
+def _cluster(module: AnsibleModule) -> None:
+    """A primary with standbys (`nodes`), or a Patroni cluster (`patroni`): one plan, one apply."""
+    from pgtune import cluster, clusterflow, patroni, workflow
+    from pgtune.errors import PgtuneError
+    from pgtune.executor import APPLIED, ExecOptions
+    from pgtune.profile.loader import load_profile
+    from pgtune.render.cluster import cluster_to_dict
+    from pgtune.secrets import scrub_known
+
+    p = module.params
+    nodes: dict[str, str] = dict(p["nodes"] or {})
+    try:
+        if p["wait_replicated"]:
+            cluster.wait_replicated(list(nodes.values()), timeout=max(p["wait"], 120))
+            module.exit_json(changed=False)
+            return
+        loaded = load_profile(p["profile"])
+        inputs = workflow.Inputs(loaded, p["as_of"], tuple(p["exclude"]))
+        allowed = workflow.parse_allowed(p["allow_hazards"])
+        base = p["dsn"] or ""
+
+        def derive() -> object:
+            if p["patroni"]:
+                client = patroni.Client(p["patroni"])
+                topology, members = clusterflow.patroni_topology(client, base)
+                with cluster.connections(topology) as conns:
+                    return clusterflow.derive_patroni(client, topology, members, conns, inputs)
+            topology = cluster.discover(list(nodes.values()))
+            with cluster.connections(topology) as conns:
+                return clusterflow.derive_cluster(topology, conns, inputs)
+
+        def hosts(plan: object) -> list[str]:
+            by_dsn = {dsn: host for host, dsn in nodes.items()}
+            names = {n.name: by_dsn.get(n.dsn, n.name) for n in plan.topology.nodes}  # type: ignore[attr-defined]
+            return [names[s.node] for s in plan.restart]  # type: ignore[attr-defined]
+
+        plan = derive()
+        result = {
+            "changed": not plan.empty,  # type: ignore[attr-defined]
+            "plan": cluster_to_dict(plan),  # type: ignore[arg-type]
+            "restart_order": hosts(plan),
+            "restart_reason": plan.restart_reason,  # type: ignore[attr-defined]
+            "restart_required": bool(plan.restart),  # type: ignore[attr-defined]
+        }
+        if module.check_mode or (plan.empty and not (p["restart"] and plan.restart)):  # type: ignore[attr-defined]
+            module.exit_json(**result)
+            return
+        options = ExecOptions(lock_timeout=p["lock_timeout"])
+        if p["patroni"]:
+            done = clusterflow.apply_patroni(
+                p["patroni"], base, inputs, options, wait=p["wait"], allowed=allowed, restart=p["restart"]
+            )
+        else:
+            done = clusterflow.apply_cluster(list(nodes.values()), inputs, options, wait=p["wait"], allowed=allowed)
+        result["outcomes"] = [
+            {"node": node, "object": o.change.object, "kind": o.change.kind, "status": o.status, "error": o.error}
+            for node, report in done.reports.items()
+            for o in report.outcomes
+        ]
+        result["changed"] = any(o["status"] == APPLIED for o in result["outcomes"]) or bool(
+            done.restarts and done.restarts.done
+        )
+        if done.after is not None:
+            result["restart_order"] = hosts(done.after)
+            result["restart_reason"] = done.after.restart_reason
+            result["restart_required"] = bool(done.after.restart)
+        if done.failed:
+            module.fail_json(msg="pgtune apply failed; re-run to converge", **result)
+            return
+        module.exit_json(**result)
+    except PgtuneError as exc:
+        module.fail_json(msg=scrub_known("\n".join(exc.lines())))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,379 @@
+"""The plan and apply sequences for clusters: a primary with standbys (ALTER SYSTEM on each node),
+and Patroni-managed clusters (the DCS through Patroni's REST API, restarts through Patroni).
+
+The rules of a single server's apply hold here too (`pgtune.workflow`): what runs is derived
+afresh under the apply lock (the primary's), every node's plan is gated, nothing runs on a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgtune import cluster, clusterplan, patroni
+from pgtune.applylock import apply_lock
+from pgtune.engine import server_info
+from pgtune.errors import ApplyRefused, PgtuneError, raise_if_any
+from pgtune.executor import ApplyReport, ExecOptions, Outcome, execute
+from pgtune.guc import GucSpec, InvalidValue
+from pgtune.kinds import PlanContext, settings
+from pgtune.plan import Address, Notice, Plan
+from pgtune.workflow import Inputs, bouncer_for, derive, gate, statuses
+
+
+def standby_inputs(inputs: Inputs) -> Inputs:
+    """What a standby is planned for: the server-wide settings only. Per-database and per-role
+    settings, tables, indexes and partitions live in the replicated catalog (the primary's), and the
+    pools are checked against the primary."""
+    profile = inputs.loaded.profile.model_copy(update={"databases": {}, "roles": {}, "tables": {}, "pool": None})
+    return Inputs(replace(inputs.loaded, profile=profile), inputs.as_of, inputs.exclude)
+
+
+def derive_cluster(
+    topology: clusterplan.Topology, conns: dict[str, psycopg.Connection], inputs: Inputs
+) -> clusterplan.ClusterPlan:
+    """One plan for the cluster: every kind on the primary, server-wide settings on every node, and
+    the order the nodes must be restarted in (refused when no order is safe)."""
+    plans = []
+    for node in topology.nodes:
+        node_inputs = inputs if node.primary else standby_inputs(inputs)
+        plans.append(clusterplan.NodePlan(node, derive(conns[node.name], node_inputs, node.dsn)))
+    values = {
+        p.node.name: clusterplan.planned_values(p.plan, cluster.minimum_values(conns[p.node.name])) for p in plans
+    }
+    pending = {
+        p.node.name
+        for p in plans
+        if p.plan.restart_required or any(n.code == "RESTART_PENDING" and n.kind == "setting" for n in p.plan.notices)
+    }
+    restart, reason = clusterplan.restart_order(topology, values, pending)
+    return clusterplan.ClusterPlan(
+        topology,
+        tuple(plans),
+        restart,
+        reason,
+        tuple(clusterplan.drift(plans)),
+        tuple(clusterplan.check_running(topology, values)),
+        values,
+    )
+
+
+@dataclass
+class AppliedCluster:
+    plan: clusterplan.ClusterPlan
+    reports: dict[str, ApplyReport] = field(default_factory=dict)  # node -> what ran there
+    after: clusterplan.ClusterPlan | None = None
+    after_error: str | None = None
+    restarts: RestartReport | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.reports.values())
+
+    def statuses(self, node: str) -> dict[Address, str]:
+        if self.after is None or node not in self.reports:
+            return {}
+        if node == "patroni" and self.after.dcs is not None:
+            return statuses(self.reports[node], self.after.dcs)
+        after = next((p.plan for p in self.after.plans if p.node.name == node), None)
+        return statuses(self.reports[node], after) if after is not None else {}
+
+
+def apply_cluster(
+    dsns: Sequence[str],
+    inputs: Inputs,
+    options: ExecOptions,
+    *,
+    wait: float = 0,
+    allowed: set[str] | None = None,
+    show: Callable[[clusterplan.ClusterPlan], None] | None = None,
+    confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> AppliedCluster:
+    """The apply sequence for a cluster: under the apply lock on the primary, derive the cluster
+    plan (refused when its restarts cannot be ordered safely), gate every node's plan, write each
+    node's settings (ALTER SYSTEM + reload on each; the primary also runs its table changes), and
+    re-read every node. Restarts are the operator's, in the plan's order."""
+    topology = cluster.discover(dsns)
+    primary = topology.primary
+    with cluster.connections(topology) as conns, apply_lock(conns[primary.name], wait):
+        plan = derive_cluster(topology, conns, inputs)
+        if show is not None:
+            show(plan)
+        if plan.empty:
+            return AppliedCluster(plan)
+        for p in plan.plans:
+            if not p.plan.empty:
+                gate(p.plan, allowed or set())
+        if confirm is not None and not confirm(plan):
+            raise ApplyRefused("apply cancelled; nothing was executed")
+        result = AppliedCluster(plan)
+        for p in sorted(plan.plans, key=lambda p: p.node.primary):  # standbys' settings first, then the primary
+            if p.plan.empty:
+                continue
+            bouncer_plan = p.plan if p.node.primary else Plan(p.plan.profile, p.plan.server)
+            with bouncer_for(bouncer_plan, inputs.loaded) as bouncer:
+                report = execute(p.plan, conns[p.node.name], options, on_outcome=on_outcome, bouncer=bouncer)
+            result.reports[p.node.name] = report
+            if report.failed:
+                break
+    try:
+        with cluster.connections(topology) as conns:
+            result.after = derive_cluster(topology, conns, inputs)
+    except PgtuneError as exc:
+        result.after_error = str(exc)
+    return result
+
+
+# --- Patroni ---------------------------------------------------------------------------------
+
+RESTART_WAIT = 180.0
+"""Seconds one member may take to restart and, a replica, to stream and catch up again."""
+SETTLE_WAIT = 60.0
+"""Seconds Patroni may take to bring a PATCH to every member (a reload, or pending_restart)."""
+
+
+def _member_dsn(base: str, member: patroni.Member) -> str:
+    """SQL to a member: its host and port from Patroni, the rest (user, password, dbname, sslmode)
+    from the DSN given (or libpq's environment)."""
+    parts = conninfo_to_dict(base) if base else {}
+    parts.update(host=member.host, port=str(member.port))
+    return make_conninfo(**parts)
+
+
+def patroni_topology(client: patroni.Client, base_dsn: str) -> tuple[clusterplan.Topology, dict[str, patroni.Member]]:
+    """The members Patroni reports, checked over SQL to be one cluster led by Patroni's leader."""
+    members = client.members()
+    leaders = [m for m in members if m.leader]
+    if len(leaders) != 1:
+        raise patroni.PatroniError(
+            f"Patroni reports {len(leaders)} leaders ({', '.join(m.name for m in leaders) or 'none'}): "
+            "plan again once the cluster has one"
+        )
+    topology = cluster.discover([_member_dsn(base_dsn, m) for m in members])
+    by_address = {f"{m.host}:{m.port}": m.name for m in members}
+    nodes = tuple(
+        replace(n, name=by_address.get(n.name, n.name), upstream=by_address.get(n.upstream or "", n.upstream))
+        for n in topology.nodes
+    )
+    if nodes[0].name != leaders[0].name:
+        raise patroni.PatroniError(
+            f"Patroni's leader is {leaders[0].name}, but the member not in recovery is {nodes[0].name}"
+        )
+    return clusterplan.Topology(nodes), {m.name: m for m in members}
+
+
+def derive_patroni(
+    client: patroni.Client,
+    topology: clusterplan.Topology,
+    members: dict[str, patroni.Member],
+    conns: dict[str, psycopg.Connection],
+    inputs: Inputs,
+) -> clusterplan.ClusterPlan:
+    """One plan for a Patroni cluster: the SQL kinds (tables, per-database and per-role settings)
+    on the leader; server-wide settings typed by the leader's pg_settings, compared with the DCS and
+    what each member runs, changed through PATCH /config; the restart order."""
+    leader = topology.primary
+    loaded = inputs.loaded
+    sql_only = loaded.profile.model_copy(update={"settings": {}, "workload": None})
+    primary_plan = derive(conns[leader.name], Inputs(replace(loaded, profile=sql_only), inputs.as_of, inputs.exclude))
+    plans = [clusterplan.NodePlan(leader, primary_plan)] + [
+        clusterplan.NodePlan(n, Plan(primary_plan.profile, primary_plan.server)) for n in topology.standbys
+    ]
+    conn = conns[leader.name]
+    ctx = PlanContext(conn, loaded, server_info(conn), {})
+    desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
+    catalogs = {n.name: settings.read(conns[n.name], desired, with_files=True) for n in topology.nodes}
+    typed = settings.validate(
+        settings.adapt(desired, catalogs[leader.name]), catalogs[leader.name], through_patroni=True
+    )
+    dcs = client.parameters()
+    result = settings.patroni_diff(typed, dcs, catalogs)
+    raise_if_any(result.errors)
+    notices: list[Notice] = []
+    for n in topology.nodes:
+        notices += settings.behind_patroni(n.name, catalogs[n.name])
+        member = members.get(n.name)
+        if member is not None and member.pending_restart:
+            reasons = ", ".join(sorted(member.pending_reason)) or "settings"
+            notices.append(
+                Notice("setting", n.name, "RESTART_PENDING", f"Patroni reports a pending restart ({reasons})")
+            )
+    dcs_plan = Plan(primary_plan.profile, primary_plan.server, tuple(result.changes), tuple(notices))
+    values = _patroni_values(topology, catalogs, dcs, result.changes)
+    pending = {n.name for n in topology.nodes if members.get(n.name) and members[n.name].pending_restart}
+    for change in result.changes:
+        if change.restart_required:
+            pending |= {n.name for n in topology.nodes}
+    restart, reason = clusterplan.restart_order(topology, values, pending)
+    return clusterplan.ClusterPlan(
+        topology,
+        tuple(plans),
+        restart,
+        reason,
+        (),
+        tuple(clusterplan.check_running(topology, values)),
+        values,
+        dcs_plan,
+    )
+
+
+def _patroni_values(
+    topology: clusterplan.Topology,
+    catalogs: dict[str, settings.SettingsCatalog],
+    dcs: dict[str, object],
+    changes: Sequence[object],
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """(running, planned) of the hot-standby minimums per member: planned is what the DCS will hold."""
+    planned_dcs = {k.lower(): v for k, v in dcs.items()}
+    for change in changes:
+        address = change.address  # type: ignore[attr-defined]
+        planned_dcs[address.name] = change.after  # type: ignore[attr-defined]
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for n in topology.nodes:
+        values: dict[str, tuple[int, int]] = {}
+        for name in clusterplan.HOT_STANDBY_MINIMUMS:
+            row = catalogs[n.name].running.get(name)
+            if row is None or row.setting is None:
+                continue
+            running = int(row.setting)
+            planned = planned_dcs.get(name)
+            try:
+                values[name] = (running, running if planned is None else int(str(planned)))
+            except ValueError:
+                values[name] = (running, running)
+        out[n.name] = values
+    return out
+
+
+@dataclass
+class RestartReport:
+    steps: list[str] = field(default_factory=list)  # what was done, in order, for people
+    done: list[str] = field(default_factory=list)  # members restarted
+
+
+def restart_members(
+    client: patroni.Client,
+    plan: clusterplan.ClusterPlan,
+    members: dict[str, patroni.Member],
+    on_step: Callable[[str], None] | None = None,
+    wait: float = RESTART_WAIT,
+) -> RestartReport:
+    """POST /restart to each pending member in the plan's order; after each, wait (bounded) until
+    it runs with nothing pending and every replica streams and has replayed the leader's position."""
+    report = RestartReport()
+
+    def step(text: str) -> None:
+        report.steps.append(text)
+        if on_step is not None:
+            on_step(text)
+
+    for s in plan.restart:
+        member = members[s.node]
+        step(f"restarting {s.node} ({s.role}) through Patroni")
+        client.restart(member)
+
+        def back(name: str = s.node) -> bool:
+            now = {m.name: m for m in client.members()}
+            me = now.get(name)
+            if me is None or me.pending_restart or me.state not in ("running", "streaming"):
+                return False
+            return all(m.state == "streaming" for m in now.values() if not m.leader)
+
+        patroni.wait_for(back, wait, f"{s.node} to be back with nothing pending and every replica streaming")
+        patroni.wait_for(
+            lambda: cluster.caught_up(plan.topology), wait, "every replica to replay the leader's position"
+        )
+        report.done.append(s.node)
+        step(f"{s.node} is back: nothing pending, replicas streaming and caught up")
+    return report
+
+
+def _settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
+    """Every PATCHed value reached every member: running it now, or pending a restart there."""
+    if plan.dcs is None:
+        return True
+    from pgtune.connection import connect
+
+    now = {m.name: m for m in client.members()}
+    for change in plan.dcs.changes:
+        name, value = change.address.name, change.after
+        for n in plan.topology.nodes:
+            if change.restart_required:
+                member = now.get(n.name)
+                if member is None or not member.pending_restart:
+                    return False
+                continue
+            if value is None:
+                continue
+            with connect(n.dsn) as conn:
+                row = conn.execute("SELECT setting, unit, vartype FROM pg_settings WHERE name = %s", (name,)).fetchone()
+            if row is None:
+                return False
+            spec = GucSpec(name, row[2], row[1])
+            try:
+                if not spec.equal(spec.canonical(row[0], check_range=False), spec.canonical(str(value))):
+                    return False
+            except InvalidValue:
+                return False
+    return True
+
+
+def apply_patroni(
+    url: str,
+    base_dsn: str,
+    inputs: Inputs,
+    options: ExecOptions,
+    *,
+    wait: float = 0,
+    allowed: set[str] | None = None,
+    restart: bool = False,
+    show: Callable[[clusterplan.ClusterPlan], None] | None = None,
+    confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> AppliedCluster:
+    """The apply sequence on a Patroni cluster: under the apply lock on the leader, derive the plan,
+    gate it, run the leader's SQL changes, PATCH the DCS key by key and wait until every member has
+    it (running, or pending a restart); with `restart`, restart pending members in the safe order."""
+    client = patroni.Client(url)
+    topology, members = patroni_topology(client, base_dsn)
+    leader = topology.primary
+    with cluster.connections(topology) as conns, apply_lock(conns[leader.name], wait):
+        plan = derive_patroni(client, topology, members, conns, inputs)
+        if show is not None:
+            show(plan)
+        result = AppliedCluster(plan)
+        if not plan.empty:
+            for p in [*(n.plan for n in plan.plans), plan.dcs]:
+                if p is not None and not p.empty:
+                    gate(p, allowed or set())
+            if confirm is not None and not confirm(plan):
+                raise ApplyRefused("apply cancelled; nothing was executed")
+            primary_plan = plan.plans[0].plan
+            if not primary_plan.empty:
+                with bouncer_for(primary_plan, inputs.loaded) as bouncer:
+                    result.reports[leader.name] = execute(
+                        primary_plan, conns[leader.name], options, on_outcome=on_outcome, bouncer=bouncer
+                    )
+            if plan.dcs is not None and not plan.dcs.empty and not result.failed:
+                result.reports["patroni"] = execute(
+                    plan.dcs, conns[leader.name], options, on_outcome=on_outcome, patroni=client
+                )
+                if not result.failed:
+                    patroni.wait_for(lambda: _settled(client, plan), SETTLE_WAIT, "Patroni to apply the new values")
+    if restart and not result.failed:
+        members = {m.name: m for m in client.members()}
+        with cluster.connections(topology) as conns:
+            now = derive_patroni(client, topology, members, conns, inputs)
+        result.restarts = restart_members(client, now, members, on_step)
+    try:
+        with cluster.connections(topology) as conns:
+            members = {m.name: m for m in client.members()}
+            result.after = derive_patroni(client, topology, members, conns, inputs)
+    except PgtuneError as exc:
+        result.after_error = str(exc)
+    return result
