@@ -20,7 +20,7 @@ from pgtune.errors import ApplyRefused, PgtuneError, raise_if_any
 from pgtune.executor import ApplyReport, ExecOptions, Outcome, execute
 from pgtune.guc import GucSpec, InvalidValue
 from pgtune.kinds import PlanContext, settings
-from pgtune.plan import Address, Notice, Plan
+from pgtune.plan import Address, Change, Notice, Plan
 from pgtune.workflow import Inputs, bouncer_for, derive, gate, statuses
 
 
@@ -225,13 +225,12 @@ def _patroni_values(
     topology: clusterplan.Topology,
     catalogs: dict[str, settings.SettingsCatalog],
     dcs: dict[str, object],
-    changes: Sequence[object],
+    changes: Sequence[Change],
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """(running, planned) of the hot-standby minimums per member: planned is what the DCS will hold."""
     planned_dcs = {k.lower(): v for k, v in dcs.items()}
     for change in changes:
-        address = change.address  # type: ignore[attr-defined]
-        planned_dcs[address.name] = change.after  # type: ignore[attr-defined]
+        planned_dcs[change.address.name] = change.after
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for n in topology.nodes:
         values: dict[str, tuple[int, int]] = {}

@@ -97,6 +97,15 @@ def test_drift_on_the_standby_alone_is_planned_there(
     [drift] = doc["cluster"]["notices"]
     assert drift["code"] == "NODE_DRIFT" and drift["object"] == "work_mem"
     assert f"{pair.name(pair.standby)} 128MB" in drift["message"]
+    md = cli("plan", str(profile), *_nodes(pair.dsns), "--format", "markdown").stdout
+    assert md.startswith("<!-- pgtune-plan profile=pair cluster -->")
+    assert (
+        f"#### standby `{pair.name(pair.standby)}`" in md and "| `~` | setting | `work_mem` | `128MB` → `64MB` |" in md
+    )
+    assert "**Restart: none needed.**" in md
+    assert _apply(cli, profile, pair.dsns).code == 0
+    assert pair.show(pair.standby, "work_mem") == "64MB"
+    assert cli("plan", str(profile), *_nodes(pair.dsns), "--detailed-exitcode").code == 0
 
 
 def _restart_in_order(pair: Pair, doc: dict) -> list[str]:

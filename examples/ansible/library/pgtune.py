@@ -126,6 +126,7 @@ def main() -> None:
 def _cluster(module: AnsibleModule) -> None:
     """A primary with standbys (`nodes`), or a Patroni cluster (`patroni`): one plan, one apply."""
     from pgtune import cluster, clusterflow, patroni, workflow
+    from pgtune.clusterplan import ClusterPlan
     from pgtune.errors import PgtuneError
     from pgtune.executor import APPLIED, ExecOptions
     from pgtune.profile.loader import load_profile
@@ -144,7 +145,7 @@ def _cluster(module: AnsibleModule) -> None:
         allowed = workflow.parse_allowed(p["allow_hazards"])
         base = p["dsn"] or ""
 
-        def derive() -> object:
+        def derive() -> ClusterPlan:
             if p["patroni"]:
                 client = patroni.Client(p["patroni"])
                 topology, members = clusterflow.patroni_topology(client, base)
@@ -154,20 +155,20 @@ def _cluster(module: AnsibleModule) -> None:
             with cluster.connections(topology) as conns:
                 return clusterflow.derive_cluster(topology, conns, inputs)
 
-        def hosts(plan: object) -> list[str]:
+        def hosts(plan: ClusterPlan) -> list[str]:
             by_dsn = {dsn: host for host, dsn in nodes.items()}
-            names = {n.name: by_dsn.get(n.dsn, n.name) for n in plan.topology.nodes}  # type: ignore[attr-defined]
-            return [names[s.node] for s in plan.restart]  # type: ignore[attr-defined]
+            names = {n.name: by_dsn.get(n.dsn, n.name) for n in plan.topology.nodes}
+            return [names[s.node] for s in plan.restart]
 
         plan = derive()
         result = {
-            "changed": not plan.empty,  # type: ignore[attr-defined]
-            "plan": cluster_to_dict(plan),  # type: ignore[arg-type]
+            "changed": not plan.empty,
+            "plan": cluster_to_dict(plan),
             "restart_order": hosts(plan),
-            "restart_reason": plan.restart_reason,  # type: ignore[attr-defined]
-            "restart_required": bool(plan.restart),  # type: ignore[attr-defined]
+            "restart_reason": plan.restart_reason,
+            "restart_required": bool(plan.restart),
         }
-        if module.check_mode or (plan.empty and not (p["restart"] and plan.restart)):  # type: ignore[attr-defined]
+        if module.check_mode or (plan.empty and not (p["restart"] and plan.restart)):
             module.exit_json(**result)
             return
         options = ExecOptions(lock_timeout=p["lock_timeout"])
