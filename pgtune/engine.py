@@ -1,9 +1,11 @@
 """Plan: read the catalog inside one snapshot, validate every kind, diff.
 
-The plan transaction is REPEATABLE READ and always rolled back. Kinds only read, except the
-index kind's probe, which builds the desired indexes on empty temporary copies of their tables
-inside a savepoint to let the server itself validate and canonicalise them; rolling back leaves
-nothing behind. Validation problems from every kind are collected and raised together.
+The plan transaction is REPEATABLE READ. Kinds only read, except the index kind's probe, which
+builds the desired indexes on empty temporary copies of their tables inside a savepoint to let
+the server itself validate and canonicalise them; such a transaction is rolled back, leaving
+nothing behind. One that wrote nothing (no transaction id was ever assigned) is committed instead:
+the same outcome, without raising the database's rollback ratio that `pgtune check` judges.
+Validation problems from every kind are collected and raised together.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def build_plan(
     `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
     errors: list[ProfileError] = []
     results: list[KindResult] = []
-    with conn.transaction(force_rollback=True):
+    with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))
@@ -86,11 +88,19 @@ def build_plan(
             else:
                 errors.extend(result.errors)
                 results.append(result)
+        _end_without_writes(conn)
     raise_if_any(errors)
     changes = tuple(c for r in results for c in r.changes)
     notices = tuple(n for r in results for n in r.notices)
     checks = tuple(c for r in results for c in r.checks)
     return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
+
+
+def _end_without_writes(conn: psycopg.Connection) -> None:
+    """Roll back a plan transaction that wrote (the probe); let one that wrote nothing commit."""
+    row = conn.execute("SELECT txid_current_if_assigned() IS NOT NULL").fetchone()
+    if row is None or row[0]:
+        raise psycopg.Rollback()
 
 
 def plan_kind(kind: Kind, ctx: PlanContext) -> KindResult:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pgtune.errors import ProfileError, raise_if_any
+from pgtune.identifiers import InvalidName, parse_qualified
 from pgtune.profile.loader import LoadedProfile
 from pgtune.units import UnitError, parse_bytes, parse_seconds
 
@@ -42,6 +43,7 @@ class Definition:
     critical: str | None
     doc: str
     min_size: str | None = None
+    min_age: str | None = None
 
 
 DEFINITIONS: dict[str, Definition] = {
@@ -65,8 +67,12 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("xid_age", "ratio", "high", "0.50", "0.75", "xid and multixact age / freeze max age"),
         Definition("replication_lag", "duration", "high", "30s", None, "standby replay lag"),
         Definition("invalid_indexes", "count", "high", "1", None, "indexes left INVALID (failed concurrent builds)"),
-        Definition("unused_indexes", "count", "high", "1", None, "indexes never scanned since stats reset", "1MB"),
-        Definition("duplicate_indexes", "count", "high", "1", None, "indexes identical to another on the table"),
+        Definition(
+            "unused_indexes", "count", "high", "1", None, "indexes never scanned since stats reset", "1MB", "7d"
+        ),
+        Definition(
+            "duplicate_indexes", "count", "high", "1", None, "indexes identical to another (a constraint's too)"
+        ),
         Definition("fk_without_index", "count", "high", "1", None, "foreign keys with no index on their columns"),
         Definition("pending_restart", "count", "high", "1", None, "settings waiting for a restart"),
         Definition("file_settings_errors", "count", "high", None, "1", "errors in the configuration files"),
@@ -94,6 +100,8 @@ class Limits:
     critical: float | None
     min_size: int = 0
     tables: tuple[str, ...] = ()
+    min_age: float = 0  # seconds of statistics history a judgement needs
+    declared: frozenset[str] = frozenset()  # index names the profile declares: never suggested for removal
 
     def judge(self, value: float | None, worse: str) -> str:
         if value is None:
@@ -124,7 +132,7 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
     limits: dict[str, Limits] = {}
     for name, d in DEFINITIONS.items():
         override = getattr(spec, name, None) if spec is not None else None
-        raw = {"warn": d.warn, "critical": d.critical, "min_size": d.min_size}
+        raw = {"warn": d.warn, "critical": d.critical, "min_size": d.min_size, "min_age": d.min_age}
         if override is not None:
             raw |= {k: v for k, v in override.model_dump(exclude_unset=True).items() if k in raw}
         values: dict[str, float | None] = {}
@@ -133,15 +141,37 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
                 values[key] = None
                 continue
             try:
-                values[key] = _number("size" if key == "min_size" else d.unit, str(text))
+                unit = {"min_size": "size", "min_age": "duration"}.get(key, d.unit)
+                values[key] = _number(unit, str(text))
             except (ValueError, UnitError) as exc:
                 where = loaded.location(("checks", name, key)) if loaded is not None else None
                 errors.append(ProfileError(where, f"checks.{name}.{key}: {exc}"))
         tables = tuple(override.tables) if override is not None else ()
-        limits[name] = Limits(values.get("warn"), values.get("critical"), int(values.get("min_size") or 0), tables)
+        limits[name] = Limits(
+            values.get("warn"),
+            values.get("critical"),
+            int(values.get("min_size") or 0),
+            tables,
+            float(values.get("min_age") or 0),
+            _declared_indexes(loaded),
+        )
     raise_if_any(errors)
     disabled = set(spec.disabled) if spec is not None else set()
     return limits, disabled
+
+
+def _declared_indexes(loaded: LoadedProfile | None) -> frozenset[str]:
+    """schema.index of every index the profile declares (present or absent), as the checks name them."""
+    if loaded is None:
+        return frozenset()
+    out = set()
+    for key, table in loaded.profile.tables.items():
+        try:
+            schema, _name = parse_qualified(key)
+        except InvalidName:
+            continue
+        out |= {f"{schema or 'public'}.{index}" for index in table.indexes}
+    return frozenset(out)
 
 
 def _threshold(limits: Limits) -> dict[str, Any]:
@@ -525,6 +555,22 @@ def invalid_indexes(q: Query, lim: Limits) -> Result:
 
 
 def unused_indexes(q: Query, lim: Limits) -> Result:
+    """Never scanned — judged only after `min_age` of statistics, and never an index the profile
+    declares (it was put there on purpose: a quiet database is not evidence against it)."""
+    [watch] = q(
+        "SELECT extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time()))::float AS seconds, "
+        "stats_reset IS NOT NULL AS was_reset FROM pg_stat_database WHERE datname = current_database()",
+        None,
+    )
+    since = "since the statistics were reset" if watch["was_reset"] else "since the server started"
+    watched = f"{_duration(watch['seconds'])} of statistics ({since})"
+    if watch["seconds"] < lim.min_age:
+        return Result(
+            "unused_indexes",
+            "skipped",
+            detail=f"not judged: {watched}, less than the {_duration(lim.min_age)} it needs "
+            "(checks.unused_indexes.min_age)",
+        )
     rows = q(
         "SELECT s.schemaname || '.' || s.indexrelname AS index, s.schemaname || '.' || s.relname AS table, "
         "pg_relation_size(s.indexrelid) AS bytes FROM pg_stat_user_indexes s "
@@ -534,33 +580,52 @@ def unused_indexes(q: Query, lim: Limits) -> Result:
         "AND pg_relation_size(s.indexrelid) >= %s",
         (lim.min_size,),
     )
+    rows = [r for r in rows if r["index"] not in lim.declared]
     names = ", ".join(r["index"] for r in rows[:3])
     return _count_result(
         "unused_indexes",
         lim,
         [dict(r) for r in rows],
-        f"{len(rows)} never scanned since stats reset",
+        f"{len(rows)} never scanned in {watched} (indexes the profile declares are not judged)",
         f"set them absent in the profile (tables: <table>: indexes: <name>: absent): {names}" if rows else None,
     )
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{seconds:.0f} s"
+
+
 def duplicate_indexes(q: Query, lim: Limits) -> Result:
+    """Indexes with the same columns, operator classes, collations, expressions, predicate and
+    access method — a constraint's index included (a plain index beside a UNIQUE constraint on the
+    same columns serves nothing the constraint's does not). The one to keep is the constraint's."""
     rows = q(
-        "SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY c.relname) AS indexes, "
+        "SELECT string_agg(n.nspname || '.' || c.relname || CASE WHEN k.conname IS NOT NULL "
+        "THEN ' (constraint ' || k.conname || ')' WHEN x.indisunique THEN ' (unique)' ELSE '' END, ', ' "
+        "ORDER BY k.conname IS NULL, NOT x.indisunique, c.relname) AS indexes, "
+        "array_agg(n.nspname || '.' || c.relname ORDER BY k.conname IS NULL, NOT x.indisunique, c.relname) AS names, "
         "min(t.relname) AS table FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
         "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.contype IN ('p', 'u', 'x') "
         "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND x.indisvalid "
-        "GROUP BY x.indrelid, x.indisunique, x.indkey::text, x.indclass::text, x.indcollation::text, "
+        "GROUP BY x.indrelid, x.indkey::text, x.indclass::text, x.indcollation::text, "
         "coalesce(pg_get_expr(x.indexprs, x.indrelid), ''), coalesce(pg_get_expr(x.indpred, x.indrelid), ''), "
         "c.relam HAVING count(*) > 1",
         None,
     )
+    objects = [{"indexes": r["indexes"], "table": r["table"], "drop": list(r["names"][1:])} for r in rows]
+    drops = [name for o in objects for name in o["drop"]]
     return _count_result(
         "duplicate_indexes",
         lim,
-        [dict(r) for r in rows],
+        objects,
         f"{len(rows)} sets of identical indexes",
-        "keep one of each set; declare the others absent in the profile" if rows else None,
+        f"keep the first of each set (a constraint's, when there is one); declare absent: {', '.join(drops[:5])}"
+        if rows
+        else None,
     )
 
 
@@ -675,7 +740,9 @@ def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
         if name in disabled:
             results.append(Result(name, "skipped", detail="disabled in the profile"))
             continue
-        with conn.transaction(force_rollback=True):
+        # READ ONLY, and committed: a rolled-back transaction would raise the rollback ratio this
+        # very command judges (a read-only transaction writes nothing, so committing changes nothing).
+        with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (CHECK_STATEMENT_TIMEOUT,))
 

@@ -87,8 +87,8 @@ def inspect(
     kind exports its part (`Kind.export`), merged in the engine's order."""
     warnings: list[str] = []
     doc: dict[str, Any] = {"name": name}
-    with conn.transaction(force_rollback=True):
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with conn.transaction():  # read only, so committed: no rollback counted against the database
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")
         stub = LoadedProfile(Profile(name="inspect"), PositionIndex(), "<inspect>")
         ctx = PlanContext(conn, stub, engine.server_info(conn), {})

@@ -180,11 +180,12 @@ def test_invalid_unused_duplicate_and_unindexed_fk(db: Db, tmp_path: Path) -> No
     )
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.sql("CREATE UNIQUE INDEX CONCURRENTLY ix_child_code_unique ON child (code)")
-    results = db.checks(tmp_path, "name: h\nchecks: {unused_indexes: {min_size: 0}}\n")
+    results = db.checks(tmp_path, "name: h\nchecks: {unused_indexes: {min_size: 0, min_age: 0s}}\n")
     assert results["invalid_indexes"].status == "warn"
     assert [o["index"] for o in results["invalid_indexes"].objects] == ["public.ix_child_code_unique"]
     dup = results["duplicate_indexes"]
     assert dup.status == "warn" and dup.objects[0]["indexes"] == "public.ix_child_code, public.ix_child_code_again"
+    assert dup.objects[0]["drop"] == ["public.ix_child_code_again"]
     unused = results["unused_indexes"]
     assert unused.status == "warn"
     assert {"public.ix_child_code", "public.ix_child_code_again"} <= {o["index"] for o in unused.objects}

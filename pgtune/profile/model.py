@@ -310,6 +310,11 @@ class CheckLimits(_Strict):
     warn: OptionalScalar = Field(default=None, description="Status warn at or beyond this value.")
     critical: OptionalScalar = Field(default=None, description="Status critical at or beyond this value.")
     min_size: OptionalScalar = Field(default=None, description="Ignore relations smaller than this (10MB).")
+    min_age: OptionalScalar = Field(
+        default=None,
+        description="unused_indexes: judge only after the statistics have watched this long (since stats_reset, "
+        "else since the server started); default 7d.",
+    )
     tables: list[str] = Field(default_factory=list, description="Only these tables (schema.table).")
 
 
