@@ -132,12 +132,12 @@ def test_raise_then_cut_max_connections_never_pauses_the_standby(
     assert pair.show(pair.primary, "max_connections") == pair.show(pair.standby, "max_connections") == "80"
     assert cli("plan", str(raised), *_nodes(pair.dsns), "--detailed-exitcode").code == 0
 
-    cut = write_profile("name: pair\nsettings: {max_connections: 70}\n", name="cut.yaml")
+    cut = write_profile("name: pair\nsettings: {max_connections: 60}\n", name="cut.yaml")  # back to the files' 60
     doc = _plan(cli, cut, pair.dsns)
     assert [s["role"] for s in doc["cluster"]["restart_order"]] == ["primary", "standby"]
     assert _apply(cli, cut, pair.dsns).code == 0
     _restart_in_order(pair, doc)
-    assert pair.show(pair.primary, "max_connections") == pair.show(pair.standby, "max_connections") == "70"
+    assert pair.show(pair.primary, "max_connections") == pair.show(pair.standby, "max_connections") == "60"
     with pair.standby.connect() as conn:
         assert conn.execute("SELECT pg_is_wal_replay_paused()").fetchone() == (False,)
     log = pair.standby_log()[log_start:]

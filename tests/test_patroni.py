@@ -26,7 +26,8 @@ def _plan(cli: Callable[..., CliResult], profile: Path, patroni: PatroniCluster)
 def test_settings_converge_through_the_dcs_and_restart_in_order(
     patroni: PatroniCluster, cli: Callable[..., CliResult], write_profile: Callable[..., Path]
 ) -> None:
-    profile = write_profile("name: ha\nsettings: {work_mem: 64MB, max_connections: 80}\n")
+    raised = int(patroni.show(patroni.leader(), "max_connections")) + 20
+    profile = write_profile(f"name: ha\nsettings: {{work_mem: 64MB, max_connections: {raised}}}\n")
     doc = _plan(cli, profile, patroni)
     changes = {c["object"]: c for c in doc["patroni"]["changes"]}
     assert sorted(changes) == ["patroni/max_connections", "patroni/work_mem"]
@@ -53,10 +54,10 @@ def test_settings_converge_through_the_dcs_and_restart_in_order(
     assert applied.stdout.index(f"restarting {replica.name}") < applied.stdout.index(f"restarting {leader.name}")
     assert REST_PASSWORD not in applied.stdout + applied.stderr and SUPER_PASSWORD not in applied.stdout
     params = patroni.config()["postgresql"]["parameters"]
-    assert (params["work_mem"], str(params["max_connections"])) == ("64MB", "80")
+    assert (params["work_mem"], str(params["max_connections"])) == ("64MB", str(raised))
     for member in patroni.members:
         assert patroni.show(member, "work_mem") == "64MB"
-        assert patroni.show(member, "max_connections") == "80"
+        assert patroni.show(member, "max_connections") == str(raised)
         assert patroni.auto_conf_rows(member) == []  # postgresql.auto.conf untouched
     assert patroni.settled()
     again = cli("plan", str(profile), *_target(patroni), "--detailed-exitcode")
@@ -92,7 +93,8 @@ def test_alter_system_behind_patronis_back_is_reported(
 def test_killed_in_the_middle_of_the_restarts_the_next_apply_finishes(
     patroni: PatroniCluster, cli: Callable[..., CliResult], write_profile: Callable[..., Path]
 ) -> None:
-    profile = write_profile("name: ha\nsettings: {max_connections: 90}\n")
+    raised = int(patroni.show(patroni.leader(), "max_connections")) + 10
+    profile = write_profile(f"name: ha\nsettings: {{max_connections: {raised}}}\n")
     assert cli("apply", str(profile), *_target(patroni), "--yes").code == 0
     patroni.wait(lambda: all(m.get("pending_restart") for m in patroni.cluster()["members"]), 60, "pending restarts")
     replica = patroni.replica()
@@ -108,6 +110,6 @@ def test_killed_in_the_middle_of_the_restarts_the_next_apply_finishes(
     finished = cli("apply", str(profile), *_target(patroni), "--yes", "--restart")
     assert finished.code == 0, finished.stdout + finished.stderr
     for member in patroni.members:
-        assert patroni.show(member, "max_connections") == "90"
+        assert patroni.show(member, "max_connections") == str(raised)
     assert patroni.settled()
     assert cli("plan", str(profile), *_target(patroni), "--detailed-exitcode").code == 0
