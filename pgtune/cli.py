@@ -43,6 +43,13 @@ app = typer.Typer(
 )
 
 
+class CheckFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    openmetrics = "openmetrics"
+
+
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -525,7 +532,10 @@ class FailOn(StrEnum):
 def check(
     profile: Annotated[Path | None, typer.Argument(help="Profile whose checks: section sets thresholds.")] = None,
     dsn: DsnOption = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    fmt: Annotated[
+        CheckFormat,
+        typer.Option("--format", "-f", help="Output format (openmetrics: for Prometheus / the textfile collector)."),
+    ] = CheckFormat.text,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 3 when a check reaches this status.")
     ] = FailOn.critical,
@@ -545,12 +555,39 @@ def check(
         health.resolve_limits(loaded)  # threshold errors before connecting
     with _target(dsn, sandbox, schema) as target, connect(target) as conn:
         results = health.run(conn, loaded)
-        database = (
-            f"{conn.info.dbname} on PostgreSQL {conn.info.server_version // 10000}.{conn.info.server_version % 10000}"
-        )
-    _out(render_health.FORMATS[fmt.value](results, database))
+        dbname = conn.info.dbname
+        database = f"{dbname} on PostgreSQL {conn.info.server_version // 10000}.{conn.info.server_version % 10000}"
+    if fmt == CheckFormat.openmetrics:
+        from pgtune.render.metrics import render_openmetrics, units_of
+
+        _out(render_openmetrics(results, dbname, units_of(), loaded.profile.name if loaded else None))
+    else:
+        _out(render_health.FORMATS[fmt.value](results, database))
     if health.breached(results, fail_on.value):
         raise typer.Exit(3)
+
+
+@app.command()
+def alerts(
+    profile: Annotated[Path, typer.Argument(help="Profile whose checks: thresholds the alerts use.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the rules file here (else stdout).")] = None,
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do."),
+    ] = None,
+) -> None:
+    """Prometheus alerting rules whose thresholds are the profile's checks: (warn -> warning,
+    critical -> critical), over postgres_exporter's metrics and pgtune check --format openmetrics."""
+    from pgtune import alerts as generate
+    from pgtune.profile.loader import load_profile
+
+    loaded = load_profile(profile)
+    text = generate.render(loaded, str(profile), for_)
+    if out is None:
+        _out(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        _err(f"Wrote {out}: check it with `promtool check rules {out}`")
 
 
 class RecommendFormat(StrEnum):

@@ -27,7 +27,17 @@ def _compose() -> dict:
 def test_compose_services_and_health_wiring() -> None:
     doc = _compose()
     services = doc["services"]
-    assert set(services) == {"db", "pgbouncer", "pgtune", "letta"}
+    assert set(services) == {
+        "db",
+        "pgbouncer",
+        "pgtune",
+        "letta",
+        "postgres-exporter",
+        "pgtune-metrics",
+        "node-exporter",
+        "prometheus",
+    }
+    assert "--format openmetrics" in services["pgtune-metrics"]["command"]
     assert "pgvector" in services["db"]["image"]
     for name in ("db", "pgbouncer"):
         assert services[name]["healthcheck"]["test"]
