@@ -104,6 +104,24 @@ def planned_values(plan: Plan, values: dict[str, tuple[int, int]]) -> dict[str, 
     return out
 
 
+def _depths(topology: Topology) -> dict[str, int]:
+    """Hops from the primary: 1 for a standby of the primary, 2 for a standby of that standby ..."""
+    upstream = {n.name: n.upstream for n in topology.standbys}
+    out = {topology.primary.name: 0}
+
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        if name in out:
+            return out[name]
+        parent = upstream.get(name)
+        found = 1 if parent is None or parent in seen else depth(parent, seen | {name}) + 1
+        out[name] = found
+        return found
+
+    for n in topology.standbys:
+        depth(n.name)
+    return out
+
+
 def _violations(state: dict[str, dict[str, int]], topology: Topology) -> list[str]:
     primary = state[topology.primary.name]
     out = []
@@ -125,7 +143,12 @@ def restart_order(
         return (), ""
     raised = sorted({n for v in values.values() for n, (r, p) in v.items() if p > r})
     cut = sorted({n for v in values.values() for n, (r, p) in v.items() if p < r})
-    standbys = [n for n in topology.standbys if n.name in pending]
+    depth = _depths(topology)
+    # A cascade (a standby streaming from a standby): the rule compares every standby with the
+    # primary's values (they travel in the WAL), so any standby order is safe; pgtune restarts the
+    # farthest first on a raise and the nearest first on a cut, so each restarted standby finds
+    # the one it streams from already running the value it will see next.
+    waiting = [n for n in topology.standbys if n.name in pending]
     primary = [topology.primary] if topology.primary.name in pending else []
     if cut and raised:
         raise ClusterError(
@@ -133,7 +156,9 @@ def restart_order(
             "first and a cut the primary first, so no order of restarts is safe. Apply the raise, restart, then "
             "the cut (two profile changes)"
         )
-    order = primary + standbys if cut else standbys + primary
+    nearest_first = sorted(waiting, key=lambda n: depth[n.name])
+    farthest_first = sorted(waiting, key=lambda n: -depth[n.name])
+    order = primary + nearest_first if cut else farthest_first + primary
     if cut:
         reason = f"{', '.join(cut)} decreases: the primary first (a standby may never run less than its primary)"
     elif raised:

@@ -67,3 +67,20 @@ def test_running_state_and_streaming_are_checked() -> None:
     assert checks["STANDBY_STREAMING"].message.endswith("s2:5432")
     fine = {c.code: c.status for c in check_running(TOPOLOGY, _values((100, 100), (100, 100), (100, 100)))}
     assert fine["HOT_STANDBY_MINIMUMS"] == "ok"
+
+
+def test_a_cascade_restarts_hop_by_hop() -> None:
+    # s2 streams from s1, which streams from the primary: a raise goes s2, s1, p; a cut p, s1, s2.
+    cascade = Topology(
+        (
+            Node("p:5432", "", "primary", 1),
+            Node("s2:5432", "", "standby", 1, "s1:5432", True),
+            Node("s1:5432", "", "standby", 1, "p:5432", True),
+        )
+    )
+    raise_ = {n: {"max_connections": (100, 150)} for n in ("p:5432", "s1:5432", "s2:5432")}
+    steps, _ = restart_order(cascade, raise_, ALL)
+    assert [s.node for s in steps] == ["s2:5432", "s1:5432", "p:5432"]
+    cut = {n: {"max_connections": (150, 100)} for n in ("p:5432", "s1:5432", "s2:5432")}
+    steps, _ = restart_order(cascade, cut, ALL)
+    assert [s.node for s in steps] == ["p:5432", "s1:5432", "s2:5432"]

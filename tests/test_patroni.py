@@ -107,6 +107,12 @@ def test_killed_in_the_middle_of_the_restarts_the_next_apply_finishes(
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    # Had pgtune already asked for the leader's restart, let it finish: the next apply reads every member over SQL.
+    patroni.wait(
+        lambda: patroni._ready() and all(m["state"] in ("running", "streaming") for m in patroni.cluster()["members"]),
+        60,
+        "every member running, the replica streaming",
+    )
     finished = cli("apply", str(profile), *_target(patroni), "--yes", "--restart")
     assert finished.code == 0, finished.stdout + finished.stderr
     for member in patroni.members:
