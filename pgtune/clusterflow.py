@@ -178,8 +178,8 @@ def derive_patroni(
     what each member runs, changed through PATCH /config; the restart order."""
     leader = topology.primary
     loaded = inputs.loaded
-    sql_only = loaded.profile.model_copy(update={"settings": {}, "workload": None})
-    primary_plan = derive(conns[leader.name], Inputs(replace(loaded, profile=sql_only), inputs.as_of, inputs.exclude))
+    # Everything but ALTER SYSTEM on the leader; its pool checks still see the profile's settings as planned.
+    primary_plan = derive(conns[leader.name], replace(inputs, server_settings=False))
     plans = [clusterplan.NodePlan(leader, primary_plan)] + [
         clusterplan.NodePlan(n, Plan(primary_plan.profile, primary_plan.server)) for n in topology.standbys
     ]

@@ -49,9 +49,17 @@ def server_info(conn: psycopg.Connection) -> ServerInfo:
 
 
 def build_plan(
-    conn: psycopg.Connection, loaded: LoadedProfile, as_of: str | None = None, exclude: tuple[str, ...] = ()
+    conn: psycopg.Connection,
+    loaded: LoadedProfile,
+    as_of: str | None = None,
+    exclude: tuple[str, ...] = (),
+    *,
+    server_settings: bool = True,
 ) -> Plan:
     """Compute the ordered plan that converges the server to the profile.
+
+    `server_settings=False`: server-wide settings are someone else's to change (Patroni's DCS):
+    no ALTER SYSTEM changes, but the pool checks still see the profile's values as planned.
 
     `as_of` replaces the server's now() for time partitions (deterministic plans in CI);
     `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
@@ -77,7 +85,7 @@ def build_plan(
                     Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
                 )
         results.append(skipped)
-        ctx = PlanContext(conn, loaded, server, resolved, as_of, patterns)
+        ctx = PlanContext(conn, loaded, server, resolved, as_of, patterns, server_settings=server_settings)
         for kind in KINDS:
             try:
                 result = plan_kind(kind, ctx)

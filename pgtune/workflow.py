@@ -37,12 +37,13 @@ class Inputs:
     loaded: LoadedProfile
     as_of: str | None = None
     exclude: tuple[str, ...] = ()
+    server_settings: bool = True  # False: ALTER SYSTEM is not the way (Patroni): see engine.build_plan
 
 
 def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
     """The plan the server needs now; catalog trouble becomes a PgtuneError (DSN scrubbed)."""
     try:
-        return build_plan(conn, inputs.loaded, inputs.as_of, inputs.exclude)
+        return build_plan(conn, inputs.loaded, inputs.as_of, inputs.exclude, server_settings=inputs.server_settings)
     except psycopg.errors.LockNotAvailable:
         raise PgtuneError(
             f"a table the profile declares is locked by another session: planning gave up after lock_timeout "

@@ -26,9 +26,16 @@ def _plan(cli: Callable[..., CliResult], profile: Path, patroni: PatroniCluster)
 def test_settings_converge_through_the_dcs_and_restart_in_order(
     patroni: PatroniCluster, cli: Callable[..., CliResult], write_profile: Callable[..., Path]
 ) -> None:
-    raised = int(patroni.show(patroni.leader(), "max_connections")) + 20
-    profile = write_profile(f"name: ha\nsettings: {{work_mem: 64MB, max_connections: {raised}}}\n")
+    current = int(patroni.show(patroni.leader(), "max_connections"))
+    raised = current + 20
+    # A pool that fits only the raised limit: the leader's capacity check must see the value the DCS will hold.
+    profile = write_profile(
+        f"name: ha\nsettings: {{work_mem: 64MB, max_connections: {raised}}}\n"
+        f"pool: {{application: {{instances: 1, pool_size: {current + 2}, max_overflow: 0}}}}\n"
+    )
     doc = _plan(cli, profile, patroni)
+    leader_checks = {c["code"]: c["status"] for c in next(n for n in doc["nodes"] if n["role"] == "primary")["checks"]}
+    assert leader_checks["POOL_CAPACITY"] == "ok" and leader_checks["POOL_CAPACITY_UNTIL_RESTART"] == "warn"
     changes = {c["object"]: c for c in doc["patroni"]["changes"]}
     assert sorted(changes) == ["patroni/max_connections", "patroni/work_mem"]
     assert changes["patroni/max_connections"]["restart_required"] is True

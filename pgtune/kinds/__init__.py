@@ -126,6 +126,7 @@ class PlanContext:
     tables: dict[str, Table]  # profile key -> table (keys that failed to resolve are absent)
     as_of: str | None = None  # "now" for time partitions (--as-of); None: the server's now()
     exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched (profile + --exclude)
+    server_settings: bool = True  # False: server-wide settings go another way (Patroni's DCS), not ALTER SYSTEM
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
     workload: dict[str, str] | None = None  # what `workload:` derives, once per plan (settings, pool)
     settings_catalog: SettingsCatalog | None = None  # the settings kind's read, for settings.outlook (pool)

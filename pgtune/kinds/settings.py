@@ -644,7 +644,10 @@ class SettingsKind:
     name = KIND
 
     def desired(self, ctx: PlanContext) -> list[DesiredSetting] | None:
-        return desired_settings(ctx.loaded, workload_settings(ctx)) or None
+        wanted = desired_settings(ctx.loaded, workload_settings(ctx))
+        if not ctx.server_settings:
+            wanted = [d for d in wanted if d.scope != "system"]  # through Patroni's DCS instead
+        return wanted or None
 
     def read(self, ctx: PlanContext, wants: list[DesiredSetting]) -> SettingsLive:
         catalog = read(ctx.conn, wants)
