@@ -284,19 +284,30 @@ def _apply_cluster(
             _out("Finish with: pgtune apply ... --patroni URL --restart (restarts through Patroni in this order).\n")
 
 
-def _plan(loaded: LoadedProfile, dsn: str, as_of: str | None = None, exclude: Sequence[str] = ()) -> Plan:
+def _plan(
+    loaded: LoadedProfile,
+    dsn: str,
+    as_of: str | None = None,
+    exclude: Sequence[str] = (),
+    privileges_of: str | None = None,
+) -> Plan:
     from pgtune.connection import connect
 
     with connect(dsn) as conn:
-        return _plan_on(conn, loaded, dsn, as_of, exclude)
+        return _plan_on(conn, loaded, dsn, as_of, exclude, privileges_of)
 
 
 def _plan_on(
-    conn: psycopg.Connection, loaded: LoadedProfile, dsn: str, as_of: str | None, exclude: Sequence[str] = ()
+    conn: psycopg.Connection,
+    loaded: LoadedProfile,
+    dsn: str,
+    as_of: str | None,
+    exclude: Sequence[str] = (),
+    privileges_of: str | None = None,
 ) -> Plan:
     from pgtune import workflow
 
-    return workflow.derive(conn, workflow.Inputs(loaded, as_of, tuple(exclude)), dsn)
+    return workflow.derive(conn, workflow.Inputs(loaded, as_of, tuple(exclude), privileges_of=privileges_of), dsn)
 
 
 @app.command()
@@ -352,6 +363,15 @@ def plan(
     set_: SetOption = None,
     exclude: ExcludeOption = None,
     patroni_url: PatroniOption = None,
+    privileges_of: Annotated[
+        str | None,
+        typer.Option(
+            "--privileges-of",
+            metavar="ROLE",
+            help="Judge what an apply needs (ownership, CREATE, ALTER SYSTEM, pg_reload_conf) for ROLE, e.g. the "
+            "deploy role, while a read-only role plans.",
+        ),
+    ] = None,
 ) -> None:
     """Compare the live server with a profile and print the ordered change plan."""
     from pgtune import planfile, workflow
@@ -363,11 +383,11 @@ def plan(
     if (dsn and len(dsn) > 1) or patroni_url:
         if out is not None or sandbox:
             raise ApplyRefused("--out and --sandbox are for one server; a cluster's plan is printed, not saved (yet)")
-        inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()))
+        inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()), privileges_of=privileges_of)
         _plan_cluster(ClusterTarget(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode)
         return
     with _target(_one(dsn), sandbox, schema) as target:
-        result = _plan(loaded, target, as_of, exclude or ())
+        result = _plan(loaded, target, as_of, exclude or (), privileges_of)
     _show_plan(result, fmt)
     if out is not None:
         planfile.save(result, loaded, as_of, out, exclude or ())

@@ -55,11 +55,15 @@ def build_plan(
     exclude: tuple[str, ...] = (),
     *,
     server_settings: bool = True,
+    privileges_of: str | None = None,
 ) -> Plan:
     """Compute the ordered plan that converges the server to the profile.
 
     `server_settings=False`: server-wide settings are someone else's to change (Patroni's DCS):
     no ALTER SYSTEM changes, but the pool checks still see the profile's values as planned.
+    `privileges_of`: judge the privileges an apply needs (ownership, CREATE, ALTER SYSTEM per
+    parameter, pg_reload_conf) for this role instead of the connected one — a read-only CI role
+    plans for the deploy role. Reading stays the connected role's.
 
     `as_of` replaces the server's now() for time partitions (deterministic plans in CI);
     `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
@@ -70,6 +74,8 @@ def build_plan(
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))
         conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
+        if privileges_of is not None:
+            _privileges_of(conn, privileges_of)
         server = server_info(conn)
         if as_of is not None:
             _check_as_of(conn, as_of)
@@ -102,6 +108,13 @@ def build_plan(
     notices = tuple(n for r in results for n in r.notices)
     checks = tuple(c for r in results for c in r.checks)
     return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
+
+
+def _privileges_of(conn: psycopg.Connection, role: str) -> None:
+    """The catalog queries judge privileges for `pgtune.privileges_of` (transaction-local)."""
+    if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        raise ProfileError(None, f"--privileges-of {role!r}: no such role on this server")
+    conn.execute("SELECT set_config('pgtune.privileges_of', %s, true)", (role,))
 
 
 def _end_without_writes(conn: psycopg.Connection) -> None:

@@ -38,12 +38,20 @@ class Inputs:
     as_of: str | None = None
     exclude: tuple[str, ...] = ()
     server_settings: bool = True  # False: ALTER SYSTEM is not the way (Patroni): see engine.build_plan
+    privileges_of: str | None = None  # judge apply privileges for this role (plan --privileges-of)
 
 
 def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
     """The plan the server needs now; catalog trouble becomes a PgtuneError (DSN scrubbed)."""
     try:
-        return build_plan(conn, inputs.loaded, inputs.as_of, inputs.exclude, server_settings=inputs.server_settings)
+        return build_plan(
+            conn,
+            inputs.loaded,
+            inputs.as_of,
+            inputs.exclude,
+            server_settings=inputs.server_settings,
+            privileges_of=inputs.privileges_of,
+        )
     except psycopg.errors.LockNotAvailable:
         raise PgtuneError(
             f"a table the profile declares is locked by another session: planning gave up after lock_timeout "

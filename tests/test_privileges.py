@@ -125,3 +125,32 @@ def test_partitions_need_create_on_the_schema(deployer: Server, cli: Cli, write_
         assert again.code == 0, again.stdout + again.stderr
     finally:
         deployer.sql("DROP SCHEMA pgtune_test_locked CASCADE")
+
+
+READER = TEST_PREFIX + "reader"
+
+
+def test_a_read_only_role_plans_for_the_deploy_role(
+    deployer: Server, cli: Cli, write_profile: Callable[..., Path]
+) -> None:
+    """CI plans with a role that may only read; --privileges-of judges the deploy role's rights:
+    what the deployer may do plans cleanly, what it may not is refused — naming the deployer."""
+    deployer.sql(f"CREATE ROLE {READER} LOGIN IN ROLE pg_read_all_settings, pg_read_all_data")
+    deployer.sql(f"GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO {READER}")
+    deployer.sql(f"GRANT SELECT ON pg_file_settings TO {READER}")
+    reader_dsn = deployer.dsn.replace("user=postgres", f"user={READER}")
+    within = write_profile(WITHIN)
+    alone = cli("plan", str(within), "--dsn", reader_dsn)
+    assert alone.code == 1 and f"role {READER!r} may not change work_mem with ALTER SYSTEM" in alone.stderr
+    planned = cli("plan", str(within), "--dsn", reader_dsn, "--privileges-of", ROLE, "--format", "json")
+    assert planned.code == 0, planned.stderr
+    import json
+
+    objects = {c["object"] for c in json.loads(planned.stdout)["changes"]}
+    assert {"work_mem", "public.mine", "public.ix_mine_kind"} <= objects
+    beyond = cli("plan", str(write_profile(BEYOND, name="beyond.yaml")), "--dsn", reader_dsn, "--privileges-of", ROLE)
+    assert beyond.code == 1
+    assert f"role {ROLE!r} may not change random_page_cost with ALTER SYSTEM" in beyond.stderr
+    assert "public.theirs: changing storage parameters needs the owner's rights" in beyond.stderr
+    unknown = cli("plan", str(within), "--dsn", reader_dsn, "--privileges-of", "no_such_role")
+    assert unknown.code == 1 and "--privileges-of 'no_such_role': no such role" in unknown.stderr

@@ -227,7 +227,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
         catalog = SettingsCatalog(
             server["version_num"], server["current_user"], server["superuser"], specs, running, files
         )
-        catalog.sees_all = server["superuser"] or server["can_read_all_settings"]
+        catalog.sees_all = server["reader_superuser"] or server["can_read_all_settings"]
         catalog.can_look_at_files = bool(server["can_look_at_files"])
         catalog.can_reload = server["superuser"] or server["can_reload"]
         if any(d.scope != "system" for d in desired):

@@ -6,7 +6,7 @@ SELECT w.i, c.oid, c.relkind, c.relispartition,
        EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid) AS inherits,
        EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c'
                AND k.conname = 'pgtune_partition_bound') AS marked,
-       pg_has_role(c.relowner, 'USAGE') AS owned,
+       pg_has_role(coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user), c.relowner, 'USAGE') AS owned,
        (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
           FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
        IS NOT DISTINCT FROM

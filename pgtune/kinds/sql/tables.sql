@@ -17,7 +17,8 @@ WITH wanted AS (
 ), found AS (
     SELECT s.key, c.oid, s.nspname, c.relname, c.relkind, c.reloptions, c.reltoastrelid,
            quote_ident(s.nspname) || '.' || quote_ident(c.relname) AS quoted,
-           pg_has_role(c.relowner, 'USAGE') AS owned, has_schema_privilege(s.nsp, 'CREATE') AS may_create
+           pg_has_role(coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user), c.relowner, 'USAGE') AS owned,
+           has_schema_privilege(coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user), s.nsp, 'CREATE') AS may_create
     FROM spaces s
     JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = s.nsp
     WHERE c.relkind IN ('r', 'p', 'm')
@@ -50,7 +51,7 @@ WHERE f.relkind <> 'p'
 UNION ALL
 SELECT f.key, f.oid, f.nspname, f.relname, f.relkind, f.quoted, f.owned, f.may_create,
        coalesce(m.multilevel, false),
-       l.oid, ln.nspname, l.relname, pg_has_role(l.relowner, 'USAGE'),
+       l.oid, ln.nspname, l.relname, pg_has_role(coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user), l.relowner, 'USAGE'),
        coalesce(l.reloptions, '{}'),
        l.reltoastrelid <> 0,
        coalesce(t.reloptions, '{}')
