@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only whe
     from pgtune import clusterplan, workflow
     from pgtune.executor import ExecOptions
     from pgtune.plan import Plan, Statement
+    from pgtune.planfile import SavedPlan
     from pgtune.profile.loader import LoadedProfile
 
 app = typer.Typer(
@@ -193,10 +194,16 @@ def _derive_cluster(target: ClusterTarget, inputs: workflow.Inputs) -> clusterpl
         return clusterflow.derive_cluster(topology, conns, inputs)
 
 
-def _plan_cluster(target: ClusterTarget, inputs: workflow.Inputs, fmt: Format, detailed: bool) -> None:
+def _plan_cluster(
+    target: ClusterTarget, inputs: workflow.Inputs, fmt: Format, detailed: bool, out: Path | None = None
+) -> None:
+    from pgtune import planfile
     from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
 
     result = _derive_cluster(target, inputs)
+    if out is not None:
+        planfile.save(result, inputs.loaded, inputs.as_of, out, inputs.exclude)
+        _err(f"Saved the cluster's plan to {out}: apply it with the same nodes and --plan {out}")
     render = {
         Format.text: render_cluster_text,
         Format.markdown: render_cluster_markdown,
@@ -219,13 +226,16 @@ def _apply_cluster(
     dry_run: bool,
     yes: bool,
     restart: bool,
+    saved: SavedPlan | None = None,
 ) -> None:
-    from pgtune import clusterflow
+    from pgtune import clusterflow, planfile
     from pgtune.render.cluster import render_cluster_text, restart_lines
     from pgtune.render.text import render_apply_report
 
     if dry_run:
         result = _derive_cluster(target, inputs)
+        if saved is not None:
+            planfile.verify(saved, result)
         _out_plan(render_cluster_text(result))
         for p in result.plans:
             if not p.plan.empty:
@@ -235,7 +245,7 @@ def _apply_cluster(
         return
 
     def confirm(fresh: object) -> bool:
-        if yes:
+        if yes or saved is not None:  # a saved plan was reviewed already
             return True
         if not sys.stdin.isatty():
             raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
@@ -255,6 +265,7 @@ def _apply_cluster(
             wait=wait,
             allowed=allowed,
             restart=restart,
+            saved=saved,
             show=show,
             confirm=confirm,
             on_step=(lambda text: _err(f"  {text}")) if live else None,
@@ -266,7 +277,7 @@ def _apply_cluster(
                 "nodes in the plan's order yourself (or with the Ansible example)"
             )
         done = clusterflow.apply_cluster(
-            target.dsns, inputs, options, wait=wait, allowed=allowed, show=show, confirm=confirm
+            target.dsns, inputs, options, wait=wait, allowed=allowed, saved=saved, show=show, confirm=confirm
         )
     for name, report in done.reports.items():
         _out(f"\n== {name} ==" + render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
@@ -381,10 +392,10 @@ def plan(
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     if (dsn and len(dsn) > 1) or patroni_url:
-        if out is not None or sandbox:
-            raise ApplyRefused("--out and --sandbox are for one server; a cluster's plan is printed, not saved (yet)")
+        if sandbox:
+            raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
         inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()), privileges_of=privileges_of)
-        _plan_cluster(ClusterTarget(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode)
+        _plan_cluster(ClusterTarget(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode, out)
         return
     with _target(_one(dsn), sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or (), privileges_of)
@@ -480,10 +491,10 @@ def apply(
         trace=_trace if UI.verbose else None,
     )
     if (dsn and len(dsn) > 1) or patroni_url:
-        if saved is not None or sandbox:
-            raise ApplyRefused("--plan and --sandbox are for one server; give a cluster's nodes without them")
+        if sandbox:
+            raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
         _apply_cluster(
-            ClusterTarget(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart
+            ClusterTarget(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart, saved
         )
         return
     if restart:
@@ -785,7 +796,15 @@ def show(
     from pgtune import planfile
 
     saved = planfile.load(saved_plan)
-    text = FORMATS[fmt.value](saved.plan)
+    if saved.cluster:  # each node's plan, as recorded
+        nodes = [n for n in saved.record.get("nodes") or [] if isinstance(n, dict)]
+        parts = [(f"== {n.get('role')} {n.get('node')} ==\n", planfile.plan_from_dict(n)) for n in nodes]
+        if fmt == Format.json:
+            text = json.dumps(saved.record, indent=2) + "\n"
+        else:
+            text = "".join(head + FORMATS[fmt.value](p) + "\n" for head, p in parts)
+    else:
+        text = FORMATS[fmt.value](saved.plan)
     if fmt != Format.json:  # a file from elsewhere: its control characters (terminal escapes) are shown, not sent
         text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     if saved.edited:

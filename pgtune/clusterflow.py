@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgtune import cluster, clusterplan, patroni
+from pgtune import cluster, clusterplan, patroni, planfile
 from pgtune.applylock import apply_lock
 from pgtune.engine import server_info
 from pgtune.errors import ApplyRefused, PgtuneError, raise_if_any
@@ -89,6 +89,7 @@ def apply_cluster(
     *,
     wait: float = 0,
     allowed: set[str] | None = None,
+    saved: planfile.SavedPlan | None = None,
     show: Callable[[clusterplan.ClusterPlan], None] | None = None,
     confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
@@ -101,6 +102,8 @@ def apply_cluster(
     primary = topology.primary
     with cluster.connections(topology) as conns, apply_lock(conns[primary.name], wait):
         plan = derive_cluster(topology, conns, inputs)
+        if saved is not None:
+            planfile.verify(saved, plan)
         if show is not None:
             show(plan)
         if plan.empty:
@@ -330,6 +333,7 @@ def apply_patroni(
     wait: float = 0,
     allowed: set[str] | None = None,
     restart: bool = False,
+    saved: planfile.SavedPlan | None = None,
     show: Callable[[clusterplan.ClusterPlan], None] | None = None,
     confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
@@ -343,6 +347,8 @@ def apply_patroni(
     leader = topology.primary
     with cluster.connections(topology) as conns, apply_lock(conns[leader.name], wait):
         plan = derive_patroni(client, topology, members, conns, inputs)
+        if saved is not None:
+            planfile.verify(saved, plan)
         if show is not None:
             show(plan)
         result = AppliedCluster(plan)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pgtune import __version__
+from pgtune.clusterplan import ClusterPlan
 from pgtune.errors import PgtuneError
 from pgtune.plan import (
     Address,
@@ -76,6 +77,11 @@ class SavedPlan:
         return plan_from_dict(self.record)
 
     @property
+    def cluster(self) -> bool:
+        """A cluster's plan (`plan --dsn A --dsn B --out`, or --patroni): nodes, restart order, DCS."""
+        return "cluster" in self.record
+
+    @property
     def edited(self) -> bool:
         """The record is not what pgtune wrote (its digest differs from the recorded fingerprint)."""
         return _digest(self.record) != self.fingerprint
@@ -99,12 +105,25 @@ def record(plan: Plan) -> dict[str, Any]:
     return json.loads(_canonical(plan_to_dict(plan)))
 
 
-def fingerprint(plan: Plan) -> str:
-    return _digest(record(plan))
+def cluster_record(plan: ClusterPlan) -> dict[str, Any]:
+    """A cluster's plan as its saved record: exactly the JSON `plan --format json` prints for it."""
+    from pgtune.render.cluster import cluster_to_dict
+
+    return json.loads(_canonical(cluster_to_dict(plan)))
 
 
-def save(plan: Plan, loaded: LoadedProfile, as_of: str | None, path: Path, exclude: Sequence[str] = ()) -> None:
-    doc = plan_to_dict(plan)
+def record_of(plan: Plan | ClusterPlan) -> dict[str, Any]:
+    return record(plan) if isinstance(plan, Plan) else cluster_record(plan)
+
+
+def fingerprint(plan: Plan | ClusterPlan) -> str:
+    return _digest(record_of(plan))
+
+
+def save(
+    plan: Plan | ClusterPlan, loaded: LoadedProfile, as_of: str | None, path: Path, exclude: Sequence[str] = ()
+) -> None:
+    doc = record_of(plan)
     doc["saved"] = {
         "format": SAVED_FORMAT,
         "profile_path": loaded.path,
@@ -231,12 +250,18 @@ def _value(kind: str, data: Any) -> Value:
     )
 
 
-def verify(saved: SavedPlan, fresh: Plan) -> None:
+def verify(saved: SavedPlan, fresh: Plan | ClusterPlan) -> None:
     """Refuse unless the fresh plan equals the saved record in every field."""
-    now = record(fresh)
+    if saved.cluster != (not isinstance(fresh, Plan)):
+        what = "a cluster's" if saved.cluster else "one server's"
+        raise PlanFileError(
+            f"{saved.path} is {what} plan: apply it to the same target it was made for (every node with --dsn, or "
+            "--patroni). Nothing was executed."
+        )
+    now = record_of(fresh)
     if now == saved.record:
         return
-    reasons = differences(saved.record, now)
+    reasons = cluster_differences(saved.record, now) if saved.cluster else differences(saved.record, now)
     head = (
         f"{saved.path} was edited after pgtune wrote it and does not match what pgtune derives now"
         if saved.edited
@@ -246,6 +271,25 @@ def verify(saved: SavedPlan, fresh: Plan) -> None:
         f"{head}: " + "; ".join(reasons) + ". Run `pgtune plan --out` again and review the new plan. "
         "Nothing was executed."
     )
+
+
+def cluster_differences(saved: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """Node by node (each as `differences` says it), then the DCS changes and the cluster's facts."""
+    lines: list[str] = []
+    old = {n.get("node"): n for n in saved.get("nodes") or [] if isinstance(n, dict)}
+    new = {n.get("node"): n for n in fresh.get("nodes") or [] if isinstance(n, dict)}
+    for name in sorted(set(old) | set(new), key=str):
+        if name not in new:
+            lines.append(f"node {name}: in the saved plan, not in the cluster now")
+        elif name not in old:
+            lines.append(f"node {name}: in the cluster now, not in the saved plan")
+        else:
+            lines += [f"{name}: {line}" for line in differences(old[name], new[name])]
+    if saved.get("patroni") != fresh.get("patroni"):
+        lines += [f"Patroni: {line}" for line in differences(saved.get("patroni") or {}, fresh.get("patroni") or {})]
+    if saved.get("cluster") != fresh.get("cluster"):
+        lines += [f"cluster: {line}" for line in differences(saved.get("cluster") or {}, fresh.get("cluster") or {})]
+    return lines or ["the records differ"]
 
 
 def _short(value: Any) -> str:

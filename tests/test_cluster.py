@@ -160,3 +160,30 @@ def test_a_raise_and_a_cut_in_one_plan_are_refused(
                 "SELECT count(*) FROM pg_file_settings WHERE name = 'max_connections' AND sourcefile LIKE '%auto.conf'"
             ).fetchone() == (0,)
     assert "ALTER SYSTEM" not in pair.primary.log.read_text(errors="replace")[position:]
+
+
+def test_a_saved_cluster_plan_runs_only_as_reviewed(
+    pair: Pair, cli: Callable[..., CliResult], write_profile: Callable[..., Path], tmp_path: Path
+) -> None:
+    profile = write_profile("name: pair\nsettings: {work_mem: 48MB}\n")
+    saved = tmp_path / "plan.json"
+    made = cli("plan", str(profile), *_nodes(pair.dsns), "--out", str(saved))
+    assert made.code == 0, made.stderr
+    shown = cli("show", str(saved))
+    assert f"== standby {pair.name(pair.standby)} ==" in shown.stdout and "work_mem: 4MB -> 48MB" in shown.stdout
+    # Edited: the standby's statement retargeted to another value — refused, naming the node, nothing run.
+    doc = json.loads(saved.read_text())
+    standby = next(n for n in doc["nodes"] if n["role"] == "standby")
+    standby["changes"][0]["statements"][0]["sql"] = "ALTER SYSTEM SET \"work_mem\" = '1GB'"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    refused = cli("apply", str(profile), *_nodes(pair.dsns), "--plan", str(tampered))
+    assert refused.code == 1
+    assert "was edited after pgtune wrote it" in refused.stderr and pair.name(pair.standby) in refused.stderr
+    assert pair.show(pair.standby, "work_mem") == "4MB"
+    one = cli("apply", str(profile), "--dsn", pair.dsns[0], "--plan", str(saved))
+    assert one.code == 1 and "a cluster's plan" in one.stderr
+    applied = cli("apply", str(profile), *_nodes(list(reversed(pair.dsns))), "--plan", str(saved))
+    assert applied.code == 0, applied.stdout + applied.stderr
+    assert pair.show(pair.primary, "work_mem") == pair.show(pair.standby, "work_mem") == "48MB"
+    assert cli("plan", str(profile), *_nodes(pair.dsns), "--detailed-exitcode").code == 0
