@@ -119,7 +119,7 @@ def test_example_workflows_only_use_flags_pgtune_has() -> None:
         doc = YAML(typ="safe").load(path.read_text())
         for job in doc["jobs"].values():
             for step in job["steps"]:
-                for line in str(step.get("run", "")).splitlines():
+                for line in str(step.get("run", "")).replace("\\\n", " ").splitlines():  # continued lines joined
                     for m in re.finditer(r"\bpgtune (\w+)((?: [^|>;&]*)?)", line):
                         used.setdefault(m.group(1), set()).update(re.findall(r"(--[a-z-]+)", m.group(2)))
     assert {"validate", "plan", "show", "apply"} <= set(used)
