@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -164,6 +164,19 @@ def _target(dsn: str | None, sandbox: bool, schema: Path | None) -> Iterator[str
         yield cluster.dsn()
 
 
+def _confirmer(given: bool, question: str) -> Callable[[object], bool]:
+    """Ask before applying, unless --yes (or a saved plan, reviewed already); never without a terminal."""
+
+    def confirm(_plan: object) -> bool:
+        if given:
+            return True
+        if not sys.stdin.isatty():
+            raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
+        return typer.confirm(question, default=False, err=True)
+
+    return confirm
+
+
 def _one(dsns: list[str] | None) -> str | None:
     return dsns[0] if dsns else None
 
@@ -244,12 +257,7 @@ def _apply_cluster(
             _out("\n-- through Patroni\n" + render_sql(result.dcs))
         return
 
-    def confirm(fresh: object) -> bool:
-        if yes or saved is not None:  # a saved plan was reviewed already
-            return True
-        if not sys.stdin.isatty():
-            raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
-        return typer.confirm("Apply these changes to the cluster?", default=False, err=True)
+    confirm = _confirmer(yes or saved is not None, "Apply these changes to the cluster?")
 
     def show(fresh: clusterplan.ClusterPlan) -> None:
         if not UI.quiet or fresh.empty:
@@ -514,12 +522,7 @@ def apply(
             if not UI.quiet or fresh.empty:
                 _out_plan(render_text(fresh))
 
-        def confirm(fresh: Plan) -> bool:
-            if yes or saved is not None:  # a saved plan was reviewed already
-                return True
-            if not sys.stdin.isatty():
-                raise ApplyRefused("refusing to apply: stdin is not a terminal; pass --yes to apply without a prompt")
-            return typer.confirm("Apply these changes?", default=False, err=True)
+        confirm = _confirmer(yes or saved is not None, "Apply these changes?")
 
         clear = "\r\x1b[K" if options.progress else ""  # erase a progress line
         # Live outcomes where someone watches (a terminal) or asked (-v, beside the statements);

@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pgtune.clusterplan import HOT_STANDBY_MINIMUMS, ClusterError, Node, Topology
 from pgtune.connection import connect, redact
+from pgtune.kinds.settings import SettingsCatalog, configured_running
 
 TOPOLOGY_SQL = """
 SELECT pg_is_in_recovery(),
@@ -148,23 +149,17 @@ def connections(topology: Topology) -> Iterator[dict[str, psycopg.Connection]]:
         yield {n.name: stack.enter_context(connect(n.dsn)) for n in topology.nodes}
 
 
-VALUES_SQL = """
-SELECT s.name, s.setting,
-       coalesce((SELECT f.setting FROM pg_file_settings f
-                 WHERE f.name = s.name AND (f.error IS NULL OR f.error = 'setting could not be applied')
-                 ORDER BY f.seqno DESC LIMIT 1), s.setting)
-FROM pg_settings s WHERE s.name = ANY(%s)
-"""
-
-
-def minimum_values(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
-    """Running and configured values of the hot-standby minimums on one node."""
+def minimum_values(catalog: SettingsCatalog) -> dict[str, tuple[int, int]]:
+    """Running and configured values of the hot-standby minimums on one node, as the settings kind
+    judges them (`settings.configured_running`: the last file row wins, a pending one included)."""
     out = {}
-    for name, running, configured in conn.execute(VALUES_SQL, (list(HOT_STANDBY_MINIMUMS),)).fetchall():
-        try:
-            out[name] = (int(running), int(configured))
-        except ValueError:
-            out[name] = (int(running), int(running))
+    for name in HOT_STANDBY_MINIMUMS:
+        spec = catalog.specs.get(name)
+        if spec is None:
+            continue
+        configured, running = configured_running(spec, catalog, name)
+        if isinstance(running, int):
+            out[name] = (running, configured if isinstance(configured, int) else running)
     return out
 
 

@@ -42,23 +42,17 @@ def derive_cluster(
         node_inputs = inputs if node.primary else standby_inputs(inputs)
         plans.append(clusterplan.NodePlan(node, derive(conns[node.name], node_inputs, node.dsn)))
     values = {
-        p.node.name: clusterplan.planned_values(p.plan, cluster.minimum_values(conns[p.node.name])) for p in plans
+        p.node.name: clusterplan.planned_values(
+            p.plan, cluster.minimum_values(settings.read(conns[p.node.name], [], with_files=True))
+        )
+        for p in plans
     }
     pending = {
         p.node.name
         for p in plans
         if p.plan.restart_required or any(n.code == "RESTART_PENDING" and n.kind == "setting" for n in p.plan.notices)
     }
-    restart, reason = clusterplan.restart_order(topology, values, pending)
-    return clusterplan.ClusterPlan(
-        topology,
-        tuple(plans),
-        restart,
-        reason,
-        tuple(clusterplan.drift(plans)),
-        tuple(clusterplan.check_running(topology, values)),
-        values,
-    )
+    return clusterplan.assemble(topology, plans, values, pending, clusterplan.drift(plans))
 
 
 @dataclass
@@ -211,17 +205,7 @@ def derive_patroni(
     for change in result.changes:
         if change.restart_required:
             pending |= {n.name for n in topology.nodes}
-    restart, reason = clusterplan.restart_order(topology, values, pending)
-    return clusterplan.ClusterPlan(
-        topology,
-        tuple(plans),
-        restart,
-        reason,
-        (),
-        tuple(clusterplan.check_running(topology, values)),
-        values,
-        dcs_plan,
-    )
+    return clusterplan.assemble(topology, plans, values, pending, dcs=dcs_plan)
 
 
 def _patroni_values(
@@ -236,12 +220,8 @@ def _patroni_values(
         planned_dcs[change.address.name] = change.after
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for n in topology.nodes:
-        values: dict[str, tuple[int, int]] = {}
-        for name in clusterplan.HOT_STANDBY_MINIMUMS:
-            row = catalogs[n.name].running.get(name)
-            if row is None or row.setting is None:
-                continue
-            running = int(row.setting)
+        values = {}
+        for name, (running, _configured) in cluster.minimum_values(catalogs[n.name]).items():
             planned = planned_dcs.get(name)
             try:
                 values[name] = (running, running if planned is None else int(str(planned)))

@@ -178,6 +178,22 @@ def restart_order(
     return tuple(RestartStep(n.name, n.role) for n in order), reason
 
 
+def assemble(
+    topology: Topology,
+    plans: Sequence[NodePlan],
+    values: dict[str, dict[str, tuple[int, int]]],
+    pending: set[str],
+    notices: Sequence[Notice] = (),
+    dcs: Plan | None = None,
+) -> ClusterPlan:
+    """The cluster's plan from its nodes' plans: the restart order (refused when none is safe) and
+    the checks of what runs now, from each node's (running, planned) hot-standby minimums."""
+    restart, reason = restart_order(topology, values, pending)
+    return ClusterPlan(
+        topology, tuple(plans), restart, reason, tuple(notices), tuple(check_running(topology, values)), values, dcs
+    )
+
+
 def check_running(topology: Topology, values: dict[str, dict[str, tuple[int, int]]]) -> list[Check]:
     """Is the cluster breaking the hot-standby rule right now (replay paused on a standby)? Is
     every standby streaming?"""

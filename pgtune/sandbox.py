@@ -188,19 +188,17 @@ class LocalCluster:
         raise SandboxError(f"the standby on port {standby.port} did not start streaming within {timeout:g}s")
 
     def wait_caught_up(self, standby: LocalCluster, timeout: float = 60) -> None:
-        """Poll the standby until it has replayed everything this primary has written so far (after
-        a restart: the parameter-change record a standby must see before it restarts itself)."""
-        with self.connect() as conn:
-            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-        assert row is not None
+        """Poll until the standby streams and has replayed everything this primary has written so
+        far (after a restart: the parameter-change record a standby must see before its own)."""
+        from pgtune.cluster import caught_up
+        from pgtune.clusterplan import Node, Topology
+
+        pair = Topology((Node("primary", self.dsn(), "primary", 0), Node("standby", standby.dsn(), "standby", 0)))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with standby.connect() as sconn:
-                done = sconn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone()
-            if done and done[0]:
-                return
+        while not caught_up(pair):
+            if time.monotonic() >= deadline:
+                raise SandboxError(f"the standby on port {standby.port} did not catch up within {timeout:g}s")
             time.sleep(0.05)
-        raise SandboxError(f"the standby on port {standby.port} did not replay up to {row[0]} within {timeout:g}s")
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():

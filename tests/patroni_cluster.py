@@ -216,14 +216,14 @@ class PatroniCluster:
         return self._ready() and not any(m.get("pending_restart") for m in members)
 
     def caught_up(self) -> bool:
-        """The replica has replayed everything the leader has written so far."""
-        import psycopg
+        """The replica streams and has replayed everything the leader has written so far."""
+        from pgtune.cluster import caught_up
+        from pgtune.clusterplan import Node, Topology
 
-        with psycopg.connect(self.leader().dsn(), autocommit=True) as conn:
-            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-        with psycopg.connect(self.replica().dsn(), autocommit=True) as conn:
-            done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone()  # type: ignore[index]
-        return bool(done and done[0])
+        leader, replica = self.leader(), self.replica()
+        return caught_up(
+            Topology((Node(leader.name, leader.dsn(), "primary", 0), Node(replica.name, replica.dsn(), "standby", 0)))
+        )
 
     def reset(self, timeout: float = 120) -> None:
         """Back to the bootstrap configuration: other DCS keys removed, members' ALTER SYSTEM entries

@@ -18,7 +18,8 @@ from tests.conftest import REPO, Pair, Server
 PLAYBOOK = REPO / "examples" / "ansible" / "site.yml"
 
 
-def _playbook(server: Server, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _ansible(workdir: Path) -> tuple[Path, dict[str, str]]:
+    """ansible-playbook and an environment for it: the example module library, no PG* variables."""
     binary = Path(sys.executable).parent / "ansible-playbook"
     if not binary.exists() and shutil.which("ansible-playbook") is None:
         pytest.fail("ansible-playbook is not installed (pip install -e '.[test]')", pytrace=False)
@@ -26,9 +27,14 @@ def _playbook(server: Server, profile: Path, *args: str) -> subprocess.Completed
     env |= {
         "ANSIBLE_LIBRARY": str(REPO / "examples" / "ansible" / "library"),
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(profile.parent / "ansible-tmp"),
-        "ANSIBLE_HOME": str(profile.parent / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp"),
+        "ANSIBLE_HOME": str(workdir / "ansible-home"),
     }
+    return binary, env
+
+
+def _playbook(server: Server, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary, env = _ansible(profile.parent)
     extra = {
         "target": "localhost",
         "pgtune_profile": str(profile),
@@ -128,14 +134,7 @@ def test_a_cluster_is_converged_then_restarted_one_node_at_a_time_in_order(
         )
     inventory = profile.parent / "inventory.ini"
     inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL"))}
-    env |= {
-        "ANSIBLE_LIBRARY": str(REPO / "examples" / "ansible" / "library"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(profile.parent / "ansible-tmp"),
-        "ANSIBLE_HOME": str(profile.parent / "ansible-home"),
-    }
+    binary, env = _ansible(profile.parent)
     extra = {"pgtune_profile": str(profile), "ansible_python_interpreter": sys.executable}
     run = subprocess.run(
         [
