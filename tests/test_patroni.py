@@ -66,7 +66,7 @@ def test_settings_converge_through_the_dcs_and_restart_in_order(
         assert patroni.show(member, "work_mem") == "64MB"
         assert patroni.show(member, "max_connections") == str(raised)
         assert patroni.auto_conf_rows(member) == []  # postgresql.auto.conf untouched
-    assert patroni.settled()
+    patroni.wait(patroni.settled, 30, "the cluster to settle (Patroni reports states a loop late)")
     again = cli("plan", str(profile), *_target(patroni), "--detailed-exitcode")
     assert again.code == 0, again.stdout + again.stderr
 
@@ -124,5 +124,5 @@ def test_killed_in_the_middle_of_the_restarts_the_next_apply_finishes(
     assert finished.code == 0, finished.stdout + finished.stderr
     for member in patroni.members:
         assert patroni.show(member, "max_connections") == str(raised)
-    assert patroni.settled()
+    patroni.wait(patroni.settled, 30, "the cluster to settle (Patroni reports states a loop late)")
     assert cli("plan", str(profile), *_target(patroni), "--detailed-exitcode").code == 0
