@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import typer
 from pgtune import __version__
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
-from pgtune.secrets import remember_dsn, remember_environment, scrub_known
+from pgtune.secrets import passwords_in, remember_dsn, remember_environment, scrub_known
 from pgtune.terminal import UI, colorize_error, colorize_plan
 
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
@@ -59,14 +60,19 @@ class Format(StrEnum):
 
 DsnOption = Annotated[
     str | None,
-    typer.Option("--dsn", help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables."),
+    typer.Option(
+        "--dsn",
+        help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Keep the password "
+        "out of it (PGPASSWORD, ~/.pgpass): arguments are visible to other local users.",
+    ),
 ]
 PatroniOption = Annotated[
     str | None,
     typer.Option(
         "--patroni",
-        help="A Patroni cluster's REST API, http://host:8008 (credentials as user:password@host, or "
-        "$PGTUNE_PATRONI_USER/$PGTUNE_PATRONI_PASSWORD): members and leader from Patroni, "
+        help="A Patroni cluster's REST API, http://host:8008 (its credentials in $PGTUNE_PATRONI_USER and "
+        "$PGTUNE_PATRONI_PASSWORD: a password in the URL is visible to other local users and warns): members and "
+        "leader from Patroni, "
         "settings through its DCS. --dsn then gives the SQL credentials for the members (host and port from Patroni).",
     ),
 ]
@@ -76,7 +82,8 @@ NodesOption = Annotated[
         "--dsn",
         metavar="DSN",
         help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Repeat it once per "
-        "node for a primary with standbys (any order): one plan for the cluster.",
+        "node for a primary with standbys (any order): one plan for the cluster. Keep the password out of it "
+        "(PGPASSWORD, ~/.pgpass): arguments are visible to other local users.",
     ),
 ]
 SandboxOption = Annotated[
@@ -863,8 +870,38 @@ def main() -> None:
     remember_environment()
     for arg in sys.argv[1:]:  # --dsn 'postgresql://u:secret@...' and the like, before anything can fail
         remember_dsn(arg)
+    guard_command_line(sys.argv[1:])
     sys.argv[1:] = global_flags_first(sys.argv[1:])
     _exit(_run())
+
+
+PASSWORD_ON_COMMAND_LINE = (
+    "warning: a password was given on the command line, where other local users can read it (ps, "
+    "/proc/PID/cmdline); pgtune hides it from the process title once it starts, but not before. Give it in "
+    "the environment instead: PGPASSWORD or a passfile (~/.pgpass, $PGPASSFILE) for --dsn, "
+    "$PGTUNE_PATRONI_PASSWORD for --patroni."
+)
+
+
+def guard_command_line(args: list[str]) -> None:
+    """A password in an argument: warn, and replace the process title (what ps and /proc/PID/cmdline
+    show) with the arguments masked — setproctitle does that portably; the window between exec and
+    this call remains, which is why the warning steers to the environment."""
+    secrets = sorted({p for a in args for p in passwords_in(a)}, key=len, reverse=True)
+    if not secrets:
+        return
+    masked = []
+    for arg in args:
+        for secret in secrets:
+            arg = arg.replace(secret, "****")
+        masked.append(arg)
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(" ".join(["pgtune", *(shlex.quote(a) for a in masked)]))
+    except ImportError:  # pragma: no cover - a dependency; the warning still stands
+        pass
+    _err(PASSWORD_ON_COMMAND_LINE, always=True)
 
 
 GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--no-color"})

@@ -38,8 +38,13 @@ SELECT pg_is_in_recovery(),
        (SELECT sender_host FROM pg_stat_wal_receiver),
        (SELECT sender_port FROM pg_stat_wal_receiver),
        (SELECT status FROM pg_stat_wal_receiver),
-       (SELECT setting FROM pg_settings WHERE name = 'primary_conninfo')
+       (SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'),
+       pg_postmaster_start_time()::text,
+       (SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer')
 """
+"""Identity (docs/clusters.md): the system identifier, the postmaster's start time (microseconds) and
+its checkpointer's pid name one running server however it is reached — a host name, an address, a
+socket; the addresses a server reports depend on the spelling used to reach it, so they cannot."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class _Seen:
     addresses: frozenset[str]  # how others may name this node: the address reached, listen_addresses
     sender: tuple[str, int] | None
     receiver_status: str | None
+    identity: tuple[int, str, int | None]  # system identifier, postmaster start, checkpointer pid
 
 
 def _node_name(conn: psycopg.Connection) -> str:
@@ -76,13 +82,22 @@ def _configured_sender(conninfo: str | None) -> tuple[str, int] | None:
 def _see(conn: psycopg.Connection, dsn: str) -> _Seen:
     row = conn.execute(TOPOLOGY_SQL).fetchone()
     assert row is not None
-    in_recovery, sysid, port, server_addr, listen, sender_host, sender_port, status, conninfo = row
+    in_recovery, sysid, port, server_addr, listen, sender_host, sender_port, status, conninfo, *identity = row
+    started, checkpointer = identity
     addresses = {conn.info.host or "", server_addr or ""} | {a.strip() for a in (listen or "").split(",")}
     if conn.info.host in ("localhost", "127.0.0.1", "::1") or (conn.info.host or "").startswith("/"):
         addresses |= {"localhost", "127.0.0.1", "::1"}
     sender = (sender_host, int(sender_port)) if sender_host and sender_port else _configured_sender(conninfo)
     return _Seen(
-        dsn, _node_name(conn), in_recovery, int(sysid), port, frozenset(a for a in addresses if a), sender, status
+        dsn,
+        _node_name(conn),
+        in_recovery,
+        int(sysid),
+        port,
+        frozenset(a for a in addresses if a),
+        sender,
+        status,
+        (int(sysid), str(started), checkpointer),
     )
 
 
@@ -91,6 +106,22 @@ def _names(seen: _Seen, sender: tuple[str, int]) -> bool:
     if port != seen.port:
         return False
     return host in seen.addresses or (host.startswith("/") and ("localhost" in seen.addresses))
+
+
+def _refuse_twice(seen: list[_Seen]) -> None:
+    """Two DSNs that reach one server (127.0.0.1 and localhost, a socket and an address) are one
+    node: planned twice it would be written twice and listed twice in the restart order."""
+    first: dict[tuple[int, str, int | None], _Seen] = {}
+    problems = []
+    for s in seen:
+        other = first.setdefault(s.identity, s)
+        if other is not s:
+            problems.append(
+                f"{redact(other.dsn)!r} and {redact(s.dsn)!r} reach the same server (system identifier "
+                f"{s.identity[0]}, started {s.identity[1]})"
+            )
+    if problems:
+        raise ClusterError("the same node was given twice: " + "; ".join(problems) + ": give each node once")
 
 
 def discover(dsns: Sequence[str]) -> Topology:
@@ -104,10 +135,7 @@ def discover(dsns: Sequence[str]) -> Topology:
                 seen.append(_see(conn, dsn))
         except psycopg.Error as exc:
             raise ClusterError(f"{redact(dsn)}: {exc}".strip()) from None
-    names = [s.name for s in seen]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ClusterError(f"the same node was given twice: {', '.join(twice)}")
+    _refuse_twice(seen)
     primaries = [s for s in seen if not s.in_recovery]
     if len(primaries) != 1:
         listed = ", ".join(s.name for s in primaries) or "none"

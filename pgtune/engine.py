@@ -41,11 +41,17 @@ and hold up everyone after it; lock_timeout makes the plan give up instead."""
 
 
 def server_info(conn: psycopg.Connection) -> ServerInfo:
+    return _server_and_applier(conn)[0]
+
+
+def _server_and_applier(conn: psycopg.Connection) -> tuple[ServerInfo, str]:
+    """The server, and the role whose privileges the plan judges (--privileges-of, else the connected one)."""
     row = conn.execute(
-        "SELECT current_setting('server_version'), current_setting('server_version_num')::int"
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+        "coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user)"
     ).fetchone()
     assert row is not None
-    return ServerInfo(version=row[0].split()[0], version_num=row[1])
+    return ServerInfo(version=row[0].split()[0], version_num=row[1]), str(row[2])
 
 
 def build_plan(
@@ -76,10 +82,10 @@ def build_plan(
         conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
         if privileges_of is not None:
             _privileges_of(conn, privileges_of)
-        server = server_info(conn)
+        server, applier = _server_and_applier(conn)
         if as_of is not None:
             _check_as_of(conn, as_of)
-        resolved, table_errors = tables.resolve(conn, loaded)
+        resolved, table_errors = tables.resolve(conn, loaded, applier)
         errors.extend(table_errors)
         patterns = (*loaded.profile.exclude, *exclude)
         skipped = KindResult()
@@ -91,7 +97,9 @@ def build_plan(
                     Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
                 )
         results.append(skipped)
-        ctx = PlanContext(conn, loaded, server, resolved, as_of, patterns, server_settings=server_settings)
+        ctx = PlanContext(
+            conn, loaded, server, resolved, as_of, patterns, server_settings=server_settings, applier=applier
+        )
         for kind in KINDS:
             try:
                 result = plan_kind(kind, ctx)

@@ -14,6 +14,11 @@ def setting_name(name: str) -> sql.Composable:
     return sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
 
 
+def quoted(*parts: str) -> str:
+    """A name as SQL text for a message that shows the statement to run (a GRANT that fixes a refusal)."""
+    return sql.Identifier(*parts).as_string(None)
+
+
 def identifier(*parts: str) -> sql.Identifier:
     return sql.Identifier(*parts)
 

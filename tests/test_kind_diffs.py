@@ -153,7 +153,7 @@ SETTINGS_CASES: list[tuple[str, str, LiveSettings, list[str]]] = [
         [
             "~ setting work_mem: 4MB -> 64MB",
             "error role 'postgres' may not run pg_reload_conf(): 1 setting(s) would be written and never take "
-            "effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or apply as a superuser)",
+            "effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO \"postgres\", or apply as a superuser)",
         ],
     ),
 ]

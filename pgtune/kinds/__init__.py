@@ -52,6 +52,7 @@ class DiffEnv:
     server: ServerInfo
     render: Render = field(default_factory=Render)
     exclude: tuple[str, ...] = ()  # glob patterns of schema.name never touched
+    applier: str = ""  # the role whose privileges are judged (--privileges-of, else the connected one)
 
     def excluded(self, schema: str, name: str) -> str | None:
         return excluded_by(self.exclude, schema, name)
@@ -130,10 +131,11 @@ class PlanContext:
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
     workload: dict[str, str] | None = None  # what `workload:` derives, once per plan (settings, pool)
     settings_catalog: SettingsCatalog | None = None  # the settings kind's read, for settings.outlook (pool)
+    applier: str = ""  # the role whose privileges are judged (--privileges-of, else the connected one)
 
     @property
     def env(self) -> DiffEnv:
-        return DiffEnv(self.server, Render(self.conn), self.exclude)
+        return DiffEnv(self.server, Render(self.conn), self.exclude, self.applier)
 
     def excluded(self, schema: str, name: str) -> str | None:
         """The exclusion pattern that protects schema.name, if any."""

@@ -914,11 +914,7 @@ def diff(wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
             if problem is None and table.partitioned:
                 problem = not_owned(table, "building its indexes", table.leaves)
             if problem is None and len(builds) > built_before and not table.may_create:
-                problem = ProfileError(
-                    table.location,
-                    f"{table.qualified}: an index is a new relation in schema {table.schema!r}, where the current "
-                    f"role may not CREATE (GRANT CREATE ON SCHEMA {table.schema} to it)",
-                )
+                problem = ProfileError(table.location, table.may_not_create("an index is a new relation"))
             if problem is not None:
                 errors.append(problem)
         if table.partitioned and not table.leaves and any(d.spec is not None for d in mine):

@@ -924,11 +924,7 @@ def _privilege_errors(creates: list[_Create], retires: list[tuple[Declared, Chil
         seen.add(d.table.oid)
         problem = not_owned(d.table, "creating, attaching and detaching its partitions")
         if problem is None and any(c.d is d for c in creates) and not d.table.may_create:
-            problem = ProfileError(
-                d.location,
-                f"{d.table.qualified}: new partitions are created in schema {d.table.schema!r}, where the current "
-                f"role may not CREATE (GRANT CREATE ON SCHEMA {d.table.schema} to it)",
-            )
+            problem = ProfileError(d.location, d.table.may_not_create("new partitions are created"))
         if problem is None:
             leaves = {leaf.oid: leaf for leaf in d.table.leaves}
             dropped = [leaves[c.oid] for dd, c, _ in retires if dd is d and c.oid in leaves]

@@ -25,7 +25,7 @@ from pgtune import libraries, workload
 from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue, newline_problem
 from pgtune.hazards import hazard
-from pgtune.identifiers import identifier, setting_name
+from pgtune.identifiers import identifier, quoted, setting_name
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render, load_sql
 from pgtune.patroni import patch_statement_sql
 from pgtune.plan import Address, Change, Hazard, Notice, Statement
@@ -110,6 +110,7 @@ class FileRow:
 class ScopedTarget:
     may_alter: bool
     values: dict[str, str]  # lower-cased name -> raw value
+    owner: str | None = None  # a database's owner (named in the GRANT that fixes a refusal)
 
 
 @dataclass
@@ -117,7 +118,7 @@ class SettingsCatalog:
     """What the server holds, for every kind of scope, read in a constant number of queries."""
 
     version_num: int
-    current_user: str
+    current_user: str  # the role whose privileges are judged (--privileges-of, else the connected one)
     superuser: bool
     specs: dict[str, GucSpec]
     running: dict[str, Running]
@@ -127,6 +128,7 @@ class SettingsCatalog:
     sees_all: bool = True  # superuser or pg_read_all_settings: superuser-only settings are visible
     can_look_at_files: bool = False  # may pg_stat_file the server's library directory (libraries.check)
     can_reload: bool = True  # may EXECUTE pg_reload_conf()
+    reader: str = ""  # the connected role: what pgtune itself reads needs its rights
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
         catalog = SettingsCatalog(
             server["version_num"], server["current_user"], server["superuser"], specs, running, files
         )
+        catalog.reader = server["reader"]
         catalog.sees_all = server["reader_superuser"] or server["can_read_all_settings"]
         catalog.can_look_at_files = bool(server["can_look_at_files"])
         catalog.can_reload = server["superuser"] or server["can_reload"]
@@ -236,7 +239,9 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
                 for item in row["setconfig"]:
                     name, _, value = item.partition("=")
                     values[name.lower()] = value
-                catalog.scoped[(row["scope"], row["target"])] = ScopedTarget(bool(row["may_alter"]), values)
+                catalog.scoped[(row["scope"], row["target"])] = ScopedTarget(
+                    bool(row["may_alter"]), values, row["owner"]
+                )
         if not server["superuser"] and server["version_num"] >= 150000 and desired:
             names = sorted({d.key for d in desired})
             for row in cur.execute(load_sql("parameter_privileges"), {"names": names}):
@@ -274,8 +279,8 @@ def _spec_for(d: DesiredSetting, catalog: SettingsCatalog) -> tuple[GucSpec | No
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if not catalog.sees_all:
         hint += (
-            f" (or it is hidden from role {catalog.current_user!r}: superuser-only settings such as "
-            "shared_preload_libraries are visible with GRANT pg_read_all_settings)"
+            f" (or it is hidden from the connected role {catalog.reader!r}: superuser-only settings such as "
+            f"shared_preload_libraries are visible with GRANT pg_read_all_settings TO {quoted(catalog.reader)})"
         )
     return None, False, f"unknown setting {d.name!r}{hint}"
 
@@ -287,11 +292,21 @@ def _privilege_error(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog)
     if d.scope == "system" and not may_alter_system:
         return (
             f"role {catalog.current_user!r} may not change {spec.name} with ALTER SYSTEM "
-            f"(needs superuser or GRANT ALTER SYSTEM ON PARAMETER {spec.name})"
+            f"(GRANT ALTER SYSTEM ON PARAMETER {spec.name} TO {quoted(catalog.current_user)}, or apply as a superuser)"
         )
     if d.scope != "system" and spec.context in ("superuser", "superuser-backend") and not may_set:
-        return f"role {catalog.current_user!r} may not set {spec.name} (a superuser setting)"
+        return (
+            f"role {catalog.current_user!r} may not set {spec.name}, a superuser setting "
+            f"(GRANT SET ON PARAMETER {spec.name} TO {quoted(catalog.current_user)}, or apply as a superuser)"
+        )
     return None
+
+
+def _scope_grant(scope: str, entry: ScopedTarget, role: str) -> str:
+    """What gives `role` the right to ALTER DATABASE|ROLE ... SET: the database owner's rights, or CREATEROLE."""
+    if scope == "database":
+        return f"GRANT {quoted(entry.owner)} TO {quoted(role)}" if entry.owner else "the database owner's rights"
+    return f"ALTER ROLE {quoted(role)} CREATEROLE"
 
 
 def validate(
@@ -311,9 +326,10 @@ def validate(
             ProfileError(
                 desired[0].key_location,
                 (
-                    f"role {catalog.current_user!r} may not read pg_file_settings, which server-wide settings need "
-                    "(superuser, or GRANT SELECT ON pg_file_settings and EXECUTE ON FUNCTION "
-                    "pg_show_all_file_settings() TO it)"
+                    f"the connected role {catalog.reader!r} may not read pg_file_settings, which planning "
+                    f"server-wide settings needs (GRANT SELECT ON pg_file_settings TO {quoted(catalog.reader)}; "
+                    "GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO "
+                    f"{quoted(catalog.reader)}; or connect as a superuser)"
                 ),
             )
         )
@@ -388,7 +404,7 @@ def validate(
                         loc,
                         (
                             f"role {catalog.current_user!r} may not ALTER {scope.upper()} {target} "
-                            f"({'owner' if scope == 'database' else 'CREATEROLE'} or superuser needed)"
+                            f"({_scope_grant(scope, entry, catalog.current_user)}, or apply as a superuser)"
                         ),
                     )
                 )
@@ -665,8 +681,8 @@ class SettingsKind:
                 ProfileError(
                     first.desired.key_location,
                     f"role {live.catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) "
-                    "would be written and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO it, or "
-                    "apply as a superuser)",
+                    "would be written and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "
+                    f"{quoted(live.catalog.current_user)}, or apply as a superuser)",
                 )
             )
         return result

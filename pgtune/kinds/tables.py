@@ -7,12 +7,12 @@ reported here, once, with the position of the key in the profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 
 from pgtune.errors import Deferred, Location, ProfileError
-from pgtune.identifiers import InvalidName, parse_qualified, qualified_text
+from pgtune.identifiers import InvalidName, parse_qualified, qualified_text, quoted
 from pgtune.kinds import load_sql
 from pgtune.profile.loader import LoadedProfile
 
@@ -25,6 +25,7 @@ class Leaf:
     reloptions: dict[str, str]
     toast_reloptions: dict[str, str] | None  # None: the table has no TOAST table
     owned: bool = True  # the current role owns it (or is a member of its owner): ALTER TABLE may run
+    owner: str = ""  # its owner's name, read only when it is not owned (for the GRANT that fixes it)
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,18 @@ class Table:
     server_quoted: str  # schema.name quoted by the server's rules (quote_ident), as pg_get_indexdef prints it
     owned: bool = True  # the current role owns it: ALTER TABLE, CREATE INDEX, ATTACH/DETACH may run
     may_create: bool = True  # CREATE on its schema: new partitions may be created there
+    owner: str = ""  # its owner's name, read only when it is not owned
+    applier: str = ""  # the role whose rights were judged (--privileges-of, else the connected one)
 
     @property
     def qualified(self) -> str:
         return qualified_text(self.schema, self.name)
+
+    def may_not_create(self, what: str) -> str:
+        return (
+            f"{self.qualified}: {what} in schema {self.schema!r}, where role {self.applier!r} may not CREATE "
+            f"(GRANT CREATE ON SCHEMA {quoted(self.schema)} TO {quoted(self.applier)})"
+        )
 
 
 def _options(items: list[str]) -> dict[str, str]:
@@ -54,8 +63,11 @@ def _options(items: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, Table], list[ProfileError]]:
-    """Profile key -> the one table it names; errors for bad, unknown and ambiguous names."""
+def resolve(
+    conn: psycopg.Connection, loaded: LoadedProfile, applier: str = ""
+) -> tuple[dict[str, Table], list[ProfileError]]:
+    """Profile key -> the one table it names; errors for bad, unknown and ambiguous names.
+    `applier`: the role whose ownership was judged, named in the errors with the GRANT that fixes them."""
     errors: list[ProfileError] = []
     wanted: list[tuple[str, str | None, str]] = []
     for key in loaded.profile.tables:
@@ -93,7 +105,8 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
         for oid, (schema, name, partitioned, multilevel, quoted, owned, may_create) in by_oid.items():
             mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
             found.setdefault(key, {})[oid] = Table(
-                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted, owned, may_create
+                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted, owned, may_create,
+                applier=applier,
             )
     tables: dict[str, Table] = {}
     for key, _schema, _name in wanted:
@@ -106,7 +119,25 @@ def resolve(conn: psycopg.Connection, loaded: LoadedProfile) -> tuple[dict[str, 
             errors.append(ProfileError(location, f"table {key!r} is ambiguous: {where}; qualify it"))
         else:
             tables[key] = matches[0]
-    return tables, errors
+    return _with_owners(conn, tables), errors
+
+
+def _with_owners(conn: psycopg.Connection, tables: dict[str, Table]) -> dict[str, Table]:
+    """Owners' names of what the role does not own: one query, and only when there is such a relation."""
+    strangers = {t.oid for t in tables.values() if not t.owned} | {
+        leaf.oid for t in tables.values() for leaf in t.leaves if not leaf.owned
+    }
+    if not strangers:
+        return tables
+    rows = conn.execute(
+        "SELECT oid::int8, pg_get_userbyid(relowner) FROM pg_class WHERE oid = ANY(%s::oid[])", (sorted(strangers),)
+    ).fetchall()
+    owners = {int(oid): str(owner) for oid, owner in rows}
+    out = {}
+    for key, t in tables.items():
+        leaves = tuple(leaf if leaf.owned else replace(leaf, owner=owners.get(leaf.oid, "")) for leaf in t.leaves)
+        out[key] = replace(t, leaves=leaves, owner=owners.get(t.oid, ""))
+    return out
 
 
 def not_owned(table: Table, what: str, leaves: tuple[Leaf, ...] | list[Leaf] = ()) -> ProfileError | None:
@@ -117,22 +148,35 @@ def not_owned(table: Table, what: str, leaves: tuple[Leaf, ...] | list[Leaf] = (
     in the owning role); PostgreSQL 17's MAINTAIN privilege covers VACUUM, ANALYZE, REINDEX and
     CLUSTER, not these, so it does not count here."""
     if leaves:
-        foreign = [qualified_text(leaf.schema, leaf.name) for leaf in leaves if not leaf.owned]
-        if not foreign:
+        strangers = [leaf for leaf in leaves if not leaf.owned]
+        if not strangers:
             return None
+        foreign = [qualified_text(leaf.schema, leaf.name) for leaf in strangers]
         names = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         return ProfileError(
             table.location,
-            f"{table.qualified}: {what} needs the owner's rights on {names}: the "
-            "current role does not own it (GRANT it the owning role, or apply as the owner)",
+            f"{table.qualified}: {what} needs the owner's rights on {names}: {_role(table)} does "
+            f"not own it ({_grant_owners(sorted({leaf.owner for leaf in strangers}), table.applier)}, or apply as "
+            "the owner)",
         )
     if table.owned:
         return None
     return ProfileError(
         table.location,
-        f"{table.qualified}: {what} needs the owner's rights: the current role does "
-        "not own the table (GRANT it the owning role, or apply as the owner)",
+        f"{table.qualified}: {what} needs the owner's rights: {_role(table)} does "
+        f"not own the table ({_grant_owners([table.owner], table.applier)}, or apply as the owner)",
     )
+
+
+def _role(table: Table) -> str:
+    return f"role {table.applier!r}" if table.applier else "the current role"
+
+
+def _grant_owners(owners: list[str], applier: str) -> str:
+    known = [o for o in owners if o]
+    if not known or not applier:
+        return "GRANT it the owning role"
+    return "; ".join(f"GRANT {quoted(o)} TO {quoted(applier)}" for o in known)
 
 
 def table_key(loaded: LoadedProfile, schema: str | None, name: str) -> str | None:

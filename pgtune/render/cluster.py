@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pgtune.clusterplan import ClusterPlan
+from pgtune.render.escape import line, md_code, md_text
 from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import STATUS_MARKS, render_text
@@ -48,7 +49,7 @@ def render_cluster_text(plan: ClusterPlan) -> str:
         lines += ["Cluster checks:"] + [f"  {STATUS_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
         lines.append("")
     lines += restart_lines(plan)
-    return "\n".join(lines) + "\n"
+    return "\n".join(line(item) for item in lines) + "\n"  # the nodes' plans are escaped already: idempotent
 
 
 def render_cluster_markdown(plan: ClusterPlan) -> str:
@@ -57,20 +58,21 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
         f"### pgtune plan: `{plan.profile}` on a cluster",
         "",
     ]
-    out.append(_nodes_line(plan).replace(f'"{plan.profile}"', f"`{plan.profile}`"))
+    out.append(md_text(_nodes_line(plan)))
     out.append("")
     for p in plan.plans:
         body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
-        out += [f"#### {p.node.role} `{p.node.name}`", body.strip(), ""]
+        out += [f"#### {p.node.role} {md_code(p.node.name)}", body.strip(), ""]
     if plan.dcs is not None:
         body = render_markdown(plan.dcs).split("\n", 2)[2]
         out += ["#### Patroni: the cluster's configuration (`PATCH /config`)", body.strip(), ""]
     for n in plan.notices:
-        out.append(f"- :warning: `{n.code}` {n.object}: {n.message}")
+        out.append(f"- :warning: `{n.code}` {md_code(n.object)}: {md_text(n.message)}")
     for c in plan.checks:
-        out.append(f"- {STATUS_MARKS[c.status]} `{c.code}`: {c.message}")
-    out += ["", "**" + restart_lines(plan)[0] + "**", *[line.strip() for line in restart_lines(plan)[1:]]]
-    return "\n".join(out) + "\n"
+        out.append(f"- {STATUS_MARKS[c.status]} `{c.code}`: {md_text(c.message)}")
+    restart = restart_lines(plan)
+    out += ["", "**" + md_text(restart[0]) + "**", *[md_text(item.strip()) for item in restart[1:]]]
+    return "\n".join(line(item) for item in out) + "\n"
 
 
 def cluster_to_dict(plan: ClusterPlan) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pgtune.render.escape import line, md_code, md_text
+from pgtune.render.escape import lines as joined
 from pgtune.render.markdown import STATUS_EMOJI
 from pgtune.render.text import STATUS_MARKS
 
@@ -41,16 +43,17 @@ def render_text(results: list[Result], database: str) -> str:
         if r.suggestion:
             lines.append(f"         → {r.suggestion}")
     lines += ["", _summary(results)]
-    return "\n".join(lines) + "\n"
+    return joined(lines)
 
 
 def render_markdown(results: list[Result], database: str) -> str:
-    lines = [f"### pgtune check: {database}", "", f"**{_summary(results)}**", ""]
+    lines = [f"### pgtune check: {md_text(database)}", "", f"**{_summary(results)}**", ""]
     lines += ["| | check | value | detail | suggestion |", "|---|---|---|---|---|"]
     for r in results:
-        cells = [STATUS_EMOJI[r.status], f"`{r.name}`", _value(r), r.detail, r.suggestion or ""]
-        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        texts = [_value(r), r.detail, r.suggestion or ""]
+        cells = [STATUS_EMOJI[r.status], md_code(r.name), *(md_text(t) for t in texts)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(line(item) for item in lines) + "\n"
 
 
 def render_json(results: list[Result], database: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.plan import MARKERS, Change, Parameters, Plan, Value, value_text
+from pgtune.render.escape import line, md_code, md_fence, md_text
+from pgtune.render.escape import lines as joined
 from pgtune.render.text import statement_sql, summary_line
 
 MARKER_PREFIX = "<!-- pgtune-plan"
@@ -32,8 +34,7 @@ def marker(profile: str) -> str:
 
 def _code(value: Value) -> str:
     text = value_text(value)
-    out = "_(not set)_" if text is None else f"`{text}`"
-    return out.replace("|", "\\|").replace("\n", " ")
+    return "_(not set)_" if text is None else md_code(text)
 
 
 def _transition(change: Change) -> str:
@@ -59,12 +60,12 @@ def _notes(change: Change) -> str:
     if change.lock != "none":
         notes.append(f"lock: {change.lock}")
     for relation, mode in change.other_locks:
-        notes.append(f"lock: {mode} on `{relation}`")
+        notes.append(f"lock: {mode} on {md_code(relation)}")
     return "<br>".join(notes)
 
 
 def _row(change: Change) -> str:
-    cells = [f"`{MARKERS[change.action]}`", change.kind, f"`{change.object}`", _transition(change), _notes(change)]
+    cells = [f"`{MARKERS[change.action]}`", change.kind, md_code(change.object), _transition(change), _notes(change)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -73,13 +74,13 @@ def render_markdown(plan: Plan, max_chars: int = MAX_CHARS) -> str:
     tail: list[str] = []
     if plan.notices:
         tail += ["", "**Notices**", ""]
-        tail += [f"- `{n.code}` `{n.object}`: {n.message}" for n in plan.notices]
+        tail += [f"- `{n.code}` {md_code(n.object)}: {md_text(n.message)}" for n in plan.notices]
     if plan.checks:
         tail += ["", "**Checks**", ""]
-        tail += [f"- {STATUS_EMOJI[c.status]} `{c.code}`: {c.message}" for c in plan.checks]
+        tail += [f"- {STATUS_EMOJI[c.status]} `{c.code}`: {md_text(c.message)}" for c in plan.checks]
     if plan.empty:
         head.append(f"**No changes.** The server matches profile `{plan.profile}`.")
-        return "\n".join(head + tail) + "\n"
+        return joined(head + tail)
     restart = "**yes** :warning:" if plan.restart_required else "no"
     head += [f"**{summary_line(plan)}** Restart required: {restart}"]
     gated = gated_codes(plan)
@@ -87,8 +88,10 @@ def render_markdown(plan: Plan, max_chars: int = MAX_CHARS) -> str:
         head += ["", f":no_entry: Applying needs `--allow-hazards {','.join(gated)}` (gated hazards below)."]
     head += ["", "| | kind | object | before → after | notes |", "|---|---|---|---|---|"]
     rows = [_row(c) for c in plan.changes]
-    sql = [statement_sql(s) for c in plan.changes for s in c.statements] + [statement_sql(s) for s in plan.epilogue]
-    sql_block = ["", "<details><summary>SQL</summary>", "", "```sql", *sql, "```", "", "</details>"]
+    sql = [line(statement_sql(s)) for c in plan.changes for s in c.statements]
+    sql += [line(statement_sql(s)) for s in plan.epilogue]
+    fence = md_fence(sql)
+    sql_block = ["", "<details><summary>SQL</summary>", "", f"{fence}sql", *sql, fence, "", "</details>"]
 
     def size(parts: list[list[str]]) -> int:
         return sum(len(line) + 1 for part in parts for line in part)
@@ -103,4 +106,4 @@ def render_markdown(plan: Plan, max_chars: int = MAX_CHARS) -> str:
                 break
             kept.append(row)
         rows = [*kept, f"| | | _… {len(rows) - len(kept)} more changes: see the CI log_ | | |"]
-    return "\n".join(head + rows + sql_block + tail) + "\n"
+    return joined(head + rows + sql_block + tail)

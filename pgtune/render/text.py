@@ -1,9 +1,13 @@
-"""Terraform-like text: a line per change with + ~ - -/+ markers, then a summary line."""
+"""Terraform-like text: a line per change with + ~ - -/+ markers, then a summary line.
+
+Every composed line passes through `escape.lines`: a name or value holding a newline or another
+control character prints escaped, so catalog content cannot add a line of its own."""
 
 from __future__ import annotations
 
 from pgtune.hazards import gated_codes
 from pgtune.plan import MARKERS, Address, Change, Parameters, Plan, Statement, Value, value_text
+from pgtune.render.escape import lines as joined
 from pgtune.report import ApplyReport
 
 
@@ -79,7 +83,7 @@ def render_text(plan: Plan) -> str:
         gated = gated_codes(plan)
         if gated:
             lines.append(f"Apply needs: --allow-hazards {','.join(gated)}")
-    return "\n".join(lines) + "\n"
+    return joined(lines)
 
 
 STATUS_MARKS = {"ok": "ok", "warn": "WARN", "critical": "CRIT", "skipped": "skip"}
@@ -109,7 +113,7 @@ def render_sql(plan: Plan) -> str:
         if transaction:
             lines.append("COMMIT;")
     lines += [statement_sql(s) for s in plan.epilogue]
-    return "\n".join(lines) + "\n"
+    return joined(lines)
 
 
 STATUS_WORDS = {
@@ -142,4 +146,4 @@ def render_apply_report(report: ApplyReport, statuses: dict[Address, str]) -> st
         lines.append("PgBouncer reloaded (RELOAD) and its settings confirmed with SHOW CONFIG.")
     if "applied-restart-pending" in counts:
         lines.append("Restart PostgreSQL to apply the settings marked restart pending.")
-    return "\n".join(lines) + "\n"
+    return joined(lines)

@@ -4,6 +4,7 @@
 SELECT current_setting('server_version') AS version,
        current_setting('server_version_num')::int AS version_num,
        r.rolname AS current_user,
+       current_user AS reader,
        r.rolsuper AS superuser,
        r.rolcreaterole AS createrole,
        has_function_privilege('pg_show_all_file_settings()', 'EXECUTE')

@@ -1,0 +1,60 @@
+"""Catalog content made safe to print: no name, value or message can forge a line of a plan.
+
+A table may be called "t\\n  + setting fsync: on -> off" or "x | `y` <!--": printed raw, such a name
+would add a line a reviewer takes for pgtune's, break a Markdown table, or hide the rest of a
+pull-request comment. The renderers pass every line they compose through `line` (text) and every
+name or message through `md_code` / `md_text` (Markdown). JSON is never escaped: it stays exact.
+
+Escapes are visible and unambiguous enough for a reader: `\\x0a` for a newline, `\\u202e` for a
+bidirectional override (the "Trojan Source" characters), each standing for one character.
+"""
+
+from __future__ import annotations
+
+import re
+
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+"""Control characters (C0, DEL, C1), line and paragraph separators, zero-width and bidirectional
+formatting characters: each either breaks a line or makes text read otherwise than it is."""
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def line(text: str) -> str:
+    """One printed line: every character that would break it or hide part of it, escaped."""
+    return _INVISIBLE.sub(_visible, text)
+
+
+def lines(items: list[str]) -> str:
+    """Lines composed by a renderer (each one logical line), joined: a line break only where pgtune puts one."""
+    return "\n".join(line(item) for item in items) + "\n"
+
+
+_MD_META = re.compile(r"([\\`<>\[\]|])")
+"""What lets text leave its place: code spans (`), HTML and comments (< >), links ([ ]), table cells
+(|), and the escape itself. Emphasis (* _) cannot, and names are full of underscores."""
+
+
+def md_text(text: str) -> str:
+    """Free text (a message naming objects) in Markdown: control characters escaped, Markdown and
+    HTML metacharacters backslash-escaped, so a name can open no link, comment, code span or cell."""
+    return _MD_META.sub(r"\\\1", line(text))
+
+
+def md_code(text: str) -> str:
+    """A name or value as an inline code span that holds whatever it contains: a fence longer than
+    any run of backticks inside it, `|` escaped for tables (GitHub reads `\\|` inside spans too)."""
+    text = line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or (longest and text.startswith(" ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(block: list[str]) -> str:
+    """A code fence no line of the block can close: longer than any run of backticks in it."""
+    longest = max((len(run) for item in block for run in re.findall(r"`+", item)), default=0)
+    return "`" * max(3, longest + 1)
