@@ -24,6 +24,7 @@ import typer
 from pgtune import __version__
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
+from pgtune.render.escape import line as one_line
 from pgtune.secrets import passwords_in, remember_dsn, remember_environment, scrub_known
 from pgtune.terminal import UI, colorize_error, colorize_plan
 
@@ -283,7 +284,7 @@ def _apply_cluster(
             saved=saved,
             show=show,
             confirm=confirm,
-            on_step=(lambda text: _err(f"  {text}")) if live else None,
+            on_step=(lambda text: _err(f"  {one_line(text)}")) if live else None,
         )
     else:
         if restart:
@@ -544,7 +545,7 @@ def apply(
             saved=saved,
             show=show,
             confirm=confirm,
-            on_outcome=(lambda o: _err(f"{clear}  {o.status}: {o.change.object}")) if live else None,
+            on_outcome=(lambda o: _err(f"{clear}  {o.status}: {one_line(o.change.object)}")) if live else None,
         )
         if done.report is None:
             return
@@ -933,8 +934,9 @@ def _run() -> int:
         code = app(standalone_mode=False)
     except PgtuneError as exc:
         color = UI.color(sys.stderr)
-        for line in exc.lines():
-            text = f"Error: {line}" if not _has_location(line) else line
+        for message in exc.lines():  # a multi-line message keeps its lines; nothing else breaks or hides one
+            first, *rest = (one_line(part) for part in message.split("\n"))
+            text = "\n".join([first if _has_location(first) else f"Error: {first}", *rest])
             _err(colorize_error(text) if color else text, always=True)
         return exc.exit_code
     except typer.Exit as exc:

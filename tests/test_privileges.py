@@ -117,7 +117,9 @@ def test_partitions_need_create_on_the_schema(deployer: Server, cli: Cli, write_
         dsn = deployer.cluster.dsn(user=ROLE)
         refused = cli("plan", str(profile), "--dsn", dsn, "--as-of", "2026-11-24")
         assert refused.code == 1
-        assert "may not CREATE (GRANT CREATE ON SCHEMA pgtune_test_locked to it)" in refused.stderr
+        assert (
+            f'role {ROLE!r} may not CREATE (GRANT CREATE ON SCHEMA "pgtune_test_locked" TO "{ROLE}")' in refused.stderr
+        )
         deployer.sql(f"GRANT CREATE ON SCHEMA pgtune_test_locked TO {ROLE}")
         applied = cli("apply", str(profile), "--dsn", dsn, "--as-of", "2026-11-24", "--yes")
         assert applied.code == 0, applied.stdout + applied.stderr
@@ -154,3 +156,33 @@ def test_a_read_only_role_plans_for_the_deploy_role(
     assert "public.theirs: changing storage parameters needs the owner's rights" in beyond.stderr
     unknown = cli("plan", str(within), "--dsn", reader_dsn, "--privileges-of", "no_such_role")
     assert unknown.code == 1 and "--privileges-of 'no_such_role': no such role" in unknown.stderr
+
+
+def test_each_verdict_names_the_role_that_lacks_the_right(
+    deployer: Server, cli: Cli, write_profile: Callable[..., Path]
+) -> None:
+    """What pgtune reads needs the connected role's rights; what the apply would do, the
+    --privileges-of role's: each refusal names the one that lacks it, with the GRANT that fixes it."""
+    deployer.sql(f"CREATE ROLE {READER} LOGIN IN ROLE pg_read_all_data")  # no pg_file_settings, no hidden settings
+    reader_dsn = deployer.dsn.replace("user=postgres", f"user={READER}")
+    refused = cli("plan", str(write_profile(BEYOND)), "--dsn", reader_dsn, "--privileges-of", ROLE)
+    assert refused.code == 1
+    assert (
+        f"the connected role {READER!r} may not read pg_file_settings, which planning server-wide settings needs "
+        f'(GRANT SELECT ON pg_file_settings TO "{READER}"; GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() '
+        f'TO "{READER}"' in refused.stderr
+    ), refused.stderr
+    assert "role 'postgres'" not in refused.stderr and f"role {ROLE!r} may not read" not in refused.stderr
+    assert (
+        f"role {ROLE!r} may not change random_page_cost with ALTER SYSTEM "
+        f'(GRANT ALTER SYSTEM ON PARAMETER random_page_cost TO "{ROLE}"' in refused.stderr
+    )
+    assert (
+        f"public.theirs: changing storage parameters needs the owner's rights on public.theirs: role {ROLE!r} does "
+        f'not own it (GRANT "postgres" TO "{ROLE}", or apply as the owner)' in refused.stderr
+    ), refused.stderr
+    hidden = cli("plan", str(write_profile("name: h\nsettings: {shared_preload_libraries: ''}\n", name="h.yaml")),
+                 "--dsn", reader_dsn, "--privileges-of", ROLE)
+    assert hidden.code == 1
+    assert f'hidden from the connected role {READER!r}' in hidden.stderr
+    assert f'GRANT pg_read_all_settings TO "{READER}"' in hidden.stderr, hidden.stderr

@@ -694,7 +694,7 @@ class SettingsKind:
         server = _export_server(ctx.conn, options)
         if server:
             out["settings"] = server
-        for scope, target, _may, setconfig in ctx.conn.execute(load_sql("scoped_settings")).fetchall():
+        for scope, target, _may, setconfig, _owner in ctx.conn.execute(load_sql("scoped_settings")).fetchall():
             values = dict(item.partition("=")[::2] for item in setconfig)
             if values:
                 out.setdefault("databases" if scope == "database" else "roles", {})[target] = {"settings": values}

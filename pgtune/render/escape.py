@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import re
 
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-"""Control characters (C0, DEL, C1), line and paragraph separators, zero-width and bidirectional
-formatting characters: each either breaks a line or makes text read otherwise than it is."""
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"  # control characters but the tab, line and paragraph separators
+    # format characters (category Cf): soft hyphen, bidirectional controls, zero-width characters, tags
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+"""Every character that breaks a line or makes text read otherwise than it is (categories Cc, Cf,
+Zl, Zp, but the tab, which libpq's messages use; tests/test_escape.py holds the list to the running
+Python's Unicode database)."""
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -47,10 +54,12 @@ def md_text(text: str) -> str:
 def md_code(text: str) -> str:
     """A name or value as an inline code span that holds whatever it contains: a fence longer than
     any run of backticks inside it, `|` escaped for tables (GitHub reads `\\|` inside spans too)."""
+    if not text:
+        return "` `"
     text = line(text).replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or (longest and text.startswith(" ")) else ""
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""  # one space each side is stripped
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
