@@ -610,6 +610,57 @@ def check(
 
 
 @app.command()
+def advise(
+    profile: Annotated[Path, typer.Argument(help="Profile the advice is for (and, with --into, written into).")],
+    dsn: DsnOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    into: Annotated[
+        bool, typer.Option("--into", help="Write the advice into PROFILE, comments and layout kept.")
+    ] = False,
+    min_saving: Annotated[
+        float, typer.Option("--min-saving", help="An index must save this fraction of the workload's time.")
+    ] = 0.02,
+    vacuum_interval: Annotated[
+        str, typer.Option("--vacuum-interval", help="How often autovacuum should fire on busy tables: 1h, 30min.")
+    ] = "1h",
+    window: Annotated[
+        str,
+        typer.Option("--window", help="Sample write rates over this long (30s, 5min); 0: since the stats reset."),
+    ] = "0",
+) -> None:
+    """Propose profile changes from the live workload: indexes (costed with HypoPG over every
+    query of a table), autovacuum storage values, per-role work_mem. Executes no DDL.
+
+    Exit 0 with the advice (or none), 3 when some advice could not be given (HypoPG or
+    pg_stat_statements missing: said, never guessed), 1 on error."""
+    from pgtune.advice import Options
+    from pgtune.advice import advise as run_advice
+    from pgtune.connection import connect, resolve_dsn
+    from pgtune.profile.loader import load_profile
+    from pgtune.render.advice import FORMATS as ADVICE_FORMATS
+    from pgtune.units import UnitError, parse_seconds
+
+    loaded = load_profile(profile)
+    try:
+        interval, sampled = parse_seconds(vacuum_interval), parse_seconds(window)
+    except UnitError as exc:
+        raise ApplyRefused(f"--vacuum-interval / --window: {exc}") from None
+    if interval <= 0 or not 0 <= sampled <= 3600 or not 0 < min_saving < 1:
+        raise ApplyRefused("--vacuum-interval must be positive, --window 0 to 1h, --min-saving between 0 and 1")
+    options = Options(min_saving=min_saving, vacuum_interval_hours=interval / 3600, window_seconds=sampled)
+    with connect(resolve_dsn(dsn)) as conn:
+        report = run_advice(conn, loaded, options)
+    _out(ADVICE_FORMATS[fmt.value](report))
+    if into and report.advice:
+        from pgtune.advice.writeback import write_into
+
+        written = write_into(profile, report)
+        _err(f"Wrote {written} advised value(s) into {profile}: review with `pgtune plan {profile}`")
+    if report.missing:
+        raise typer.Exit(3)
+
+
+@app.command()
 def alerts(
     profile: Annotated[Path, typer.Argument(help="Profile whose checks: thresholds the alerts use.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the rules file here (else stdout).")] = None,

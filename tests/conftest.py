@@ -521,7 +521,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 SERVER_FIXTURES = frozenset(
     {"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session", "pair", "pair15", "pair16", "patroni",
-     "patroni_session", "fresh_server"}
+     "patroni_session", "fresh_server", "advised_server"}
 )
 
 

@@ -54,7 +54,7 @@ def test_the_hostile_names_read_as_themselves() -> None:
 
 
 def test_no_line_of_a_block_closes_its_fence() -> None:
-    block = ["CREATE INDEX \"```\" ON t (a);", "x"]
+    block = ['CREATE INDEX "```" ON t (a);', "x"]
     fence = md_fence(block)
     tokens = MD.parse("\n".join([f"{fence}sql", *block, fence, "after"]))
     assert tokens[0].type == "fence" and tokens[0].content == "\n".join(block) + "\n"

@@ -91,7 +91,12 @@ def test_a_drip_ends_at_the_deadline(fake: FakeEndpoint, tmp_path: Path) -> None
     fake.routes[("GET", "/cluster")] = drip(fake.stop)
     started = time.monotonic()
     result = run_cli(
-        "plan", str(_profile(tmp_path)), "--patroni", fake.url, "--dsn", "dbname=postgres",
+        "plan",
+        str(_profile(tmp_path)),
+        "--patroni",
+        fake.url,
+        "--dsn",
+        "dbname=postgres",
         env={"PGTUNE_HTTP_TIMEOUT": "2"},
     )
     elapsed = time.monotonic() - started
@@ -103,23 +108,69 @@ def test_a_drip_ends_at_the_deadline(fake: FakeEndpoint, tmp_path: Path) -> None
 
 BROKEN_CLUSTERS: dict[str, tuple[bytes, str]] = {
     "a member without a name": (
-        json.dumps({"members": [{"role": "leader", "state": "running", "host": "h", "port": 5432,
-                                 "api_url": "http://h:8008/patroni"}]}).encode(),
+        json.dumps(
+            {
+                "members": [
+                    {
+                        "role": "leader",
+                        "state": "running",
+                        "host": "h",
+                        "port": 5432,
+                        "api_url": "http://h:8008/patroni",
+                    }
+                ]
+            }
+        ).encode(),
         "members[0].name: Field required",
     ),
     "an ill-typed port": (
-        json.dumps({"members": [{"name": "n1", "role": "leader", "state": "running", "host": "h", "port": "x;y",
-                                 "api_url": "http://h:8008/patroni"}]}).encode(),
+        json.dumps(
+            {
+                "members": [
+                    {
+                        "name": "n1",
+                        "role": "leader",
+                        "state": "running",
+                        "host": "h",
+                        "port": "x;y",
+                        "api_url": "http://h:8008/patroni",
+                    }
+                ]
+            }
+        ).encode(),
         "members[0].port: Input should be a valid integer",
     ),
     "a host that is not one": (
-        json.dumps({"members": [{"name": "n1", "role": "leader", "state": "running", "host": "h port=1",
-                                 "api_url": "http://h:8008/patroni"}]}).encode(),
+        json.dumps(
+            {
+                "members": [
+                    {
+                        "name": "n1",
+                        "role": "leader",
+                        "state": "running",
+                        "host": "h port=1",
+                        "api_url": "http://h:8008/patroni",
+                    }
+                ]
+            }
+        ).encode(),
         "members[0].host: Value error, not a host name",
     ),
     "an api_url with credentials": (
-        json.dumps({"members": [{"name": "n1", "role": "leader", "state": "running", "host": "h", "port": 1,
-                                 "api_url": "http://u:p@h:8008/patroni"}]}).encode(),
+        json.dumps(
+            {
+                "members": [
+                    {
+                        "name": "n1",
+                        "role": "leader",
+                        "state": "running",
+                        "host": "h",
+                        "port": 1,
+                        "api_url": "http://u:p@h:8008/patroni",
+                    }
+                ]
+            }
+        ).encode(),
         "members[0].api_url: Value error, carries credentials",
     ),
     "no members key": (b'{"scope": "x"}', "members: Field required"),
@@ -196,8 +247,15 @@ def test_a_redirected_restart_sends_nothing_elsewhere(
     _patroni_of(pair15_clean, fake, pending_restart=True, pending_restart_reason={"shared_buffers": {}})
     fake.routes[("POST", "/restart")] = redirect(f"{elsewhere.url}/restart", status=302)
     result = run_cli(
-        "apply", str(_profile(tmp_path, "name: hostile\n")), "--patroni", fake.url, "--dsn", SQL_DSN,
-        "--yes", "--restart", env={"PGTUNE_PATRONI_USER": "pgtune-admin", "PGTUNE_PATRONI_PASSWORD": REST_PASSWORD},
+        "apply",
+        str(_profile(tmp_path, "name: hostile\n")),
+        "--patroni",
+        fake.url,
+        "--dsn",
+        SQL_DSN,
+        "--yes",
+        "--restart",
+        env={"PGTUNE_PATRONI_USER": "pgtune-admin", "PGTUNE_PATRONI_PASSWORD": REST_PASSWORD},
     )
     _clean(result)
     assert f"HTTP 302 redirects to '{elsewhere.url}/restart'" in result.stderr, result.stderr
@@ -212,9 +270,22 @@ def test_the_password_leaves_the_process_title(fake: FakeEndpoint, tmp_path: Pat
     fake.routes[("GET", "/cluster")] = drip(fake.stop)
     env = _cli_env({"PGTUNE_HTTP_TIMEOUT": "20"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgtune", "plan", str(_profile(tmp_path)), "--patroni", _with_credentials(fake.url),
-         "--dsn", "dbname=postgres"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pgtune",
+            "plan",
+            str(_profile(tmp_path)),
+            "--patroni",
+            _with_credentials(fake.url),
+            "--dsn",
+            "dbname=postgres",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         cmdline = Path(f"/proc/{proc.pid}/cmdline")

@@ -137,3 +137,72 @@ def replace_values(text: str, edits: dict[PathKey, Any]) -> str:
     for span, value in ordered:
         text = text[: span.start] + yaml_text(value) + text[span.end :]
     return text
+
+
+
+def _block_lines(keys: PathKey, value: Any, indent: int, comment: str | None) -> list[str]:
+    """Block mappings down to one value written in flow style: the lines an insertion adds."""
+    lines = [f"{' ' * (indent + 2 * i)}{yaml_text(key)}:" for i, key in enumerate(keys[:-1])]
+    tail = f"  # {comment}" if comment else ""
+    lines.append(f"{' ' * (indent + 2 * (len(keys) - 1))}{yaml_text(keys[-1])}: {yaml_text(value)}{tail}")
+    return lines
+
+
+def insert_entries(text: str, entries: list[tuple[PathKey, Any, str | None]]) -> str:
+    """The text with each (path, value, comment) added: a value already written is replaced in
+    place; a missing key is inserted after the last entry of the deepest block mapping that
+    exists, at its indentation, with the comment on its line. Every other byte stays as it was."""
+    for path, value, comment in entries:
+        spans = value_spans(text)
+        if path in spans:
+            text = replace_values(text, {path: value})
+            continue
+        depth = max(i for i in range(len(path)) if path[:i] in spans or i == 0)
+        prefix, rest = path[:depth], path[depth:]
+        span = spans.get(prefix)
+        if span is None:  # no document yet: a mapping at the top
+            body = text.rstrip("\n")
+            block = "\n".join(_block_lines(rest, value, 0, comment))
+            text = (body + "\n" if body else "") + block + "\n"
+            continue
+        if span.kind == "scalar" and text[span.start : span.end].strip() in ("", "null", "~"):
+            indent = _indent(text, _line_start(text, span.start)) + 2  # `tables:` with nothing under it yet
+            block = "\n".join(_block_lines(rest, value, indent, comment))
+            tail = text[span.end :]
+            tail = tail if tail.startswith("\n") else "\n" + tail
+            text = text[: span.start].rstrip(" \n") + "\n" + block + tail
+            continue
+        if span.kind != "mapping":
+            raise ValueError(f"{'.'.join(map(str, prefix))} is not a mapping: cannot add {rest[0]!r} under it")
+        if span.flow:  # {a: 1}: written again as one flow mapping with the new key
+            current = YAML(typ="safe").load(text[span.start : span.end]) or {}
+            nested: Any = value
+            for key in reversed(rest):
+                nested = {key: nested}
+            text = text[: span.start] + yaml_text(_merge(current, nested)) + text[span.end :]
+            continue
+        indent = span.start - _line_start(text, span.start)
+        at = _line_end(text, span.end)
+        block = "\n".join(_block_lines(rest, value, indent, comment))
+        text = text[:at] + "\n" + block + text[at:]
+    return text
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
+
+
+def _line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def _line_end(text: str, index: int) -> int:
+    end = text.find("\n", index)
+    return len(text) if end < 0 else end
+
+
+def _indent(text: str, line_start: int) -> int:
+    return len(text[line_start:]) - len(text[line_start:].lstrip(" "))

@@ -1,0 +1,209 @@
+"""`pgtune advise`: the workload proposes changes to the profile — indexes costed with HypoPG,
+autovacuum storage values from observed write rates, per-role work_mem from temp-file spills.
+
+Advice is a profile diff, never DDL: pgtune executes nothing here but catalog reads and EXPLAINs
+(without ANALYZE) inside a READ ONLY transaction, under a statement timeout; hypothetical indexes
+live in this session only. `--into` writes the advice into the profile; the next `plan` shows the
+change and `apply` makes it; the next `advise` reports each declared index's users (docs/advise.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from pgtune.advice import catalog, indexes, maintenance
+from pgtune.advice.model import Advice, InUse, Report
+from pgtune.kinds.tables import table_key
+from pgtune.profile.loader import LoadedProfile
+from pgtune.profile.model import IndexSpec
+
+__all__ = ["Advice", "InUse", "Options", "Report", "advise"]
+
+HYPOPG_MISSING = (
+    "index advice needs HypoPG in this database (CREATE EXTENSION hypopg; Debian/Ubuntu: apt-get install "
+    "postgresql-<version>-hypopg): without hypothetical indexes pgtune would be guessing, so it gives none"
+)
+PGSS_MISSING = (
+    "index and work_mem advice need pg_stat_statements (shared_preload_libraries = 'pg_stat_statements', a "
+    "restart, then CREATE EXTENSION pg_stat_statements): without the workload pgtune gives none"
+)
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class Options:
+    min_saving: float = 0.02  # an index must save this fraction of the workload's total time
+    vacuum_interval_hours: float = 1.0  # autovacuum/analyze should fire at least this often on busy tables
+    window_seconds: float = 0.0  # 0: rates since the statistics were reset; else sample over this window
+    max_statements: int = catalog.MAX_STATEMENTS
+
+
+def advise(conn: psycopg.Connection, loaded: LoadedProfile, options: Options = Options()) -> Report:
+    session = catalog.Session(conn)
+    with conn.transaction():
+        session.rows("SET TRANSACTION READ ONLY")
+        session.rows("SELECT set_config('statement_timeout', %s, true)", (indexes.EXPLAIN_TIMEOUT,))
+        session.rows("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+        ((database, version_num),) = session.rows(
+            "SELECT current_database(), current_setting('server_version_num')::int"
+        )
+        report = Report(database)
+        found = catalog.extensions(session)
+        before = maintenance.read_rates(session) if options.window_seconds > 0 else None
+        if "pg_stat_statements" in found:
+            statements = catalog.statements(
+                session, found["pg_stat_statements"][1], version_num, options.max_statements
+            )
+            _indexes(session, loaded, report, statements, found, version_num, options)
+            _work_mem(session, report, statements)
+        else:
+            report.missing.append(PGSS_MISSING)
+        if before is not None:
+            time.sleep(options.window_seconds)  # the sampling window itself, not a wait for a state
+        _vacuum(session, loaded, report, before, options, version_num)
+    report.statements = session.statements
+    return report
+
+
+def _profile_key(loaded: LoadedProfile, schema: str, name: str) -> str:
+    from pgtune.names import qualified_text
+
+    return table_key(loaded, schema, name) or qualified_text(schema, name)
+
+
+def _declared(loaded: LoadedProfile, key: str | None) -> dict[str, tuple[str, ...]]:
+    """Declared btree indexes of a profile table: name -> leading plain columns."""
+    spec = loaded.profile.tables.get(key) if key else None
+    out: dict[str, tuple[str, ...]] = {}
+    for name, entry in (spec.indexes if spec else {}).items():
+        if not isinstance(entry, IndexSpec) or entry.method != "btree" or entry.where:
+            continue
+        columns: list[str] = []
+        for column in entry.columns:
+            first = column.split()[0] if column.split() else ""
+            if not _PLAIN.match(first):
+                break
+            columns.append(first)
+        out[name] = tuple(columns)
+    return out
+
+
+def _indexes(
+    session: catalog.Session,
+    loaded: LoadedProfile,
+    report: Report,
+    statements: list[catalog.Statement],
+    found: dict[str, tuple[str, str]],
+    version_num: int,
+    options: Options,
+) -> None:
+    readable = [s for s in statements if s.shape is not None]
+    report.notes.append(
+        f"read {len(statements)} statements from pg_stat_statements ({len(readable)} SELECT/UPDATE/DELETE pgtune "
+        f"can cost), {sum(s.total_ms for s in statements):.0f} ms in all"
+    )
+    names = sorted({key for s in readable if s.shape for key in s.shape.tables}, key=lambda k: (k[0] or "", k[1]))
+    facts = catalog.tables(session, names)
+    hypopg = found.get("hypopg")
+    if hypopg is None:
+        report.missing.append(HYPOPG_MISSING)
+    coster = indexes.Coster(session, version_num, hypopg[1] if hypopg else None)
+    threshold = options.min_saving * sum(s.total_ms for s in readable)
+    by_oid: dict[int, list[tuple[str | None, str]]] = {}
+    for key, table in facts.items():
+        by_oid.setdefault(table.oid, []).append(key)
+    for keys in by_oid.values():
+        table = facts[keys[0]]
+        if table.schema in ("pg_catalog", "information_schema"):
+            continue
+        profile_key = _profile_key(loaded, table.schema, table.name)
+        declared = _declared(loaded, table_key(loaded, table.schema, table.name))
+        # One table may be named two ways (qualified, through search_path): its statements as one workload.
+        mine = [s for s in readable if s.shape and any(k in s.shape.tables for k in keys)]
+        for key in keys[1:]:
+            for s in mine:
+                if s.shape and key in s.shape.tables and keys[0] not in s.shape.tables:
+                    s.shape.tables[keys[0]] = s.shape.tables[key]
+        existing = {n for n, _k, _p in table.indexes}
+        live_declared = [n for n in declared if n in existing]
+        if live_declared:
+            report.in_use += indexes.in_use(coster, table, mine, live_declared)
+        if hypopg is None:
+            continue
+        advice, notes = indexes.advise_table(
+            coster, keys[0], table, mine, [c for c in declared.values() if c], profile_key, threshold
+        )
+        report.advice += advice
+        report.notes += notes
+
+
+def _work_mem(session: catalog.Session, report: Report, statements: list[catalog.Statement]) -> None:
+    roles = sorted({s.role for s in statements if s.temp_blks_written > 0 and s.query})
+    if not roles:
+        return
+    rows = session.rows(
+        """
+        SELECT r.rolname,
+               coalesce((SELECT split_part(c, '=', 2) FROM pg_db_role_setting s, unnest(s.setconfig) c
+                         WHERE s.setrole = r.oid AND s.setdatabase = 0 AND c LIKE 'work_mem=%%' LIMIT 1),
+                        current_setting('work_mem')),
+               CASE WHEN r.rolconnlimit > 0 THEN r.rolconnlimit ELSE current_setting('max_connections')::int END,
+               (SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database())
+        FROM pg_roles r WHERE r.rolname = ANY (%s)
+        """,
+        (roles,),
+    )
+    from pgtune.guc import GucSpec
+
+    spec = GucSpec("work_mem", "integer", unit="kB")
+    current = {}
+    conns = {}
+    temp_bytes = 0
+    for role, value, limit, temp in rows:
+        try:
+            current[role] = int(spec.canonical(str(value), check_range=False))  # type: ignore[arg-type]
+        except Exception:  # an unreadable value: the role keeps the default reading
+            current[role] = 4096
+        conns[role] = int(limit)
+        temp_bytes = int(temp or 0)
+    report.advice += maintenance.work_mem_advice(statements, current, conns, temp_bytes)
+
+
+def _vacuum(
+    session: catalog.Session,
+    loaded: LoadedProfile,
+    report: Report,
+    before: dict[int, maintenance.Rates] | None,
+    options: Options,
+    version_num: int,
+) -> None:
+    after = maintenance.read_rates(session)
+    settings = dict(
+        session.rows(
+            "SELECT name, setting::float8 FROM pg_settings WHERE name IN ('autovacuum_vacuum_threshold', "
+            "'autovacuum_vacuum_scale_factor', 'autovacuum_analyze_threshold', 'autovacuum_analyze_scale_factor', "
+            "'autovacuum_vacuum_insert_threshold', 'autovacuum_vacuum_insert_scale_factor')"
+        )
+    )
+    if before is not None:
+        rates, hours = maintenance.window_rates(before, after), options.window_seconds / 3600
+        report.notes.append(f"write rates sampled over {options.window_seconds:g} s")
+    else:
+        ((hours,),) = session.rows(
+            "SELECT extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time())) / 3600 "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        )
+        rates = after
+        report.notes.append(f"write rates since the statistics were reset ({float(hours):.2f} h ago)")
+    report.advice += maintenance.vacuum_advice(
+        rates,
+        float(hours),
+        settings,
+        options.vacuum_interval_hours,
+        lambda schema, name: _profile_key(loaded, schema, name),
+        version_num,
+    )

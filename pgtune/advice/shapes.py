@@ -1,0 +1,207 @@
+"""What a normalised query asks of each table it reads: the columns it tests for equality, ranges,
+joins and sorts on, and those an UPDATE writes (an index on them costs the table its HOT updates).
+
+Queries come from pg_stat_statements — text a server answered, so untrusted: each is parsed with
+pglast (libpg_query, PostgreSQL's own parser) and kept only when it is exactly one SELECT, UPDATE
+or DELETE; what pgtune later EXPLAINs is the statement printed afresh from that tree, never the
+text as it came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_QUERY_CHARS = 100_000
+"""Longer statements are skipped, not parsed (pg_stat_statements keeps up to track_activity_query_size)."""
+
+
+@dataclass
+class Usage:
+    """How one query uses one table (columns by name, in the order the query names them)."""
+
+    equality: list[str] = field(default_factory=list)  # col = $1, col IN (...), col = ANY($1), col IS NULL, joins
+    ranges: list[str] = field(default_factory=list)  # col < $1, BETWEEN
+    order: list[str] = field(default_factory=list)  # ORDER BY col
+    written: list[str] = field(default_factory=list)  # UPDATE ... SET col
+
+    def _add(self, bucket: list[str], column: str) -> None:
+        if column not in bucket:
+            bucket.append(column)
+
+    @property
+    def filters(self) -> bool:
+        return bool(self.equality or self.ranges or self.order)
+
+
+@dataclass
+class Shape:
+    """One statement's shape: the SQL pgtune prints afresh, and its use of each table."""
+
+    sql: str  # printed from the parse tree by pglast: one statement, $n parameters kept
+    command: str  # select | update | delete | insert (not costed: its rows are the table's writes)
+    params: int  # the highest $n
+    tables: dict[tuple[str | None, str], Usage]  # (schema or None: search_path, table) -> usage
+
+
+class _Scope:
+    """FROM items of one query level: alias or name -> (schema, table)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, tuple[str | None, str]] = {}
+        self.order: list[tuple[str | None, str]] = []
+
+    def add(self, schema: str | None, table: str, alias: str | None) -> None:
+        key = (schema, table)
+        self.names[alias or table] = key
+        if key not in self.order:
+            self.order.append(key)
+
+
+def parse(text: str) -> Shape | None:
+    """The shape of one statement, or None when it is not one SELECT/UPDATE/DELETE pgtune can read."""
+    if len(text) > MAX_QUERY_CHARS:
+        return None
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError
+    from pglast.stream import RawStream
+
+    try:
+        statements = parse_sql(text)
+    except (ParseError, RecursionError):
+        return None
+    if len(statements) != 1:
+        return None
+    stmt = statements[0].stmt
+    tables: dict[tuple[str | None, str], Usage] = {}
+    scope = _Scope()
+    if isinstance(stmt, ast.SelectStmt):
+        if stmt.op != 0 or not stmt.fromClause:  # a UNION and the like, or no table: nothing to index
+            return None
+        command = "select"
+        for item in stmt.fromClause:
+            _from(item, scope, tables)
+        _where(stmt.whereClause, scope, tables)
+        for sort in stmt.sortClause or ():
+            column = _column(getattr(sort, "node", None), scope)
+            if column:
+                tables.setdefault(column[0], Usage())._add(tables[column[0]].order, column[1])
+    elif isinstance(stmt, ast.UpdateStmt | ast.DeleteStmt):
+        command = "update" if isinstance(stmt, ast.UpdateStmt) else "delete"
+        relation = stmt.relation
+        scope.add(relation.schemaname, relation.relname, relation.alias.aliasname if relation.alias else None)
+        usage = tables.setdefault((relation.schemaname, relation.relname), Usage())
+        for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
+            _from(item, scope, tables)
+        _where(stmt.whereClause, scope, tables)
+        if isinstance(stmt, ast.UpdateStmt):
+            for target in stmt.targetList or ():
+                if target.name:
+                    usage._add(usage.written, target.name)
+    elif isinstance(stmt, ast.InsertStmt):
+        command = "insert"
+        tables[(stmt.relation.schemaname, stmt.relation.relname)] = Usage()
+    else:
+        return None
+    try:
+        sql = RawStream()(stmt)
+    except Exception:  # a tree pglast cannot print back is a query pgtune does not cost
+        return None
+    return Shape(sql, command, _highest_param(stmt), tables)
+
+
+def _from(item: Any, scope: _Scope, tables: dict[tuple[str | None, str], Usage]) -> None:
+    from pglast import ast
+
+    if isinstance(item, ast.RangeVar):
+        scope.add(item.schemaname, item.relname, item.alias.aliasname if item.alias else None)
+        tables.setdefault((item.schemaname, item.relname), Usage())
+    elif isinstance(item, ast.JoinExpr):
+        _from(item.larg, scope, tables)
+        _from(item.rarg, scope, tables)
+        _where(item.quals, scope, tables)
+
+
+def _column(node: Any, scope: _Scope) -> tuple[tuple[str | None, str], str] | None:
+    """(table, column) a column reference names, when it can be told."""
+    from pglast import ast
+
+    if isinstance(node, ast.TypeCast):
+        node = node.arg
+    if not isinstance(node, ast.ColumnRef):
+        return None
+    parts = [getattr(f, "sval", None) for f in node.fields]
+    if any(p is None for p in parts):
+        return None
+    if len(parts) == 1:
+        if len(scope.order) != 1:
+            return None  # unqualified in a join: which table it belongs to is the catalog's to say
+        return scope.order[0], str(parts[0])
+    owner = scope.names.get(str(parts[-2]))
+    return (owner, str(parts[-1])) if owner else None
+
+
+def _is_value(node: Any) -> bool:
+    from pglast import ast
+
+    if isinstance(node, tuple | list):  # col IN ($1, $2)
+        return bool(node) and all(_is_value(n) for n in node)
+    if isinstance(node, ast.TypeCast):
+        node = node.arg
+    return isinstance(node, ast.ParamRef | ast.A_Const | ast.A_ArrayExpr | ast.FuncCall)
+
+
+def _where(node: Any, scope: _Scope, tables: dict[tuple[str | None, str], Usage]) -> None:
+    from pglast import ast
+    from pglast.enums import A_Expr_Kind, BoolExprType, NullTestType
+
+    if node is None:
+        return
+    if isinstance(node, ast.BoolExpr):
+        if node.boolop == BoolExprType.AND_EXPR:
+            for arg in node.args:
+                _where(arg, scope, tables)
+        return  # OR and NOT: an index on one branch rarely serves the whole
+    if isinstance(node, ast.NullTest):
+        column = _column(node.arg, scope)
+        if column and node.nulltesttype == NullTestType.IS_NULL:
+            _use(tables, column, "equality")
+        return
+    if not isinstance(node, ast.A_Expr):
+        return
+    op = node.name[-1].sval if node.name else ""
+    left, right = _column(node.lexpr, scope), _column(node.rexpr, scope)
+    if node.kind in (A_Expr_Kind.AEXPR_OP, A_Expr_Kind.AEXPR_OP_ANY, A_Expr_Kind.AEXPR_IN):
+        if op == "=" and left and right:  # a join: each side may be looked up by the other
+            _use(tables, left, "equality")
+            _use(tables, right, "equality")
+            return
+        column = left if left and _is_value(node.rexpr) else right if right and _is_value(node.lexpr) else None
+        if column is None:
+            return
+        if op == "=":
+            _use(tables, column, "equality")
+        elif op in ("<", ">", "<=", ">="):
+            _use(tables, column, "ranges")
+    elif node.kind == A_Expr_Kind.AEXPR_BETWEEN and left:
+        _use(tables, left, "ranges")
+
+
+def _use(tables: dict[tuple[str | None, str], Usage], column: tuple[tuple[str | None, str], str], bucket: str) -> None:
+    usage = tables.setdefault(column[0], Usage())
+    usage._add(getattr(usage, bucket), column[1])
+
+
+def _highest_param(stmt: Any) -> int:
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    class Params(Visitor):
+        highest = 0
+
+        def visit_ParamRef(self, ancestors: Any, node: ast.ParamRef) -> None:
+            self.highest = max(self.highest, node.number)
+
+    visitor = Params()
+    visitor(stmt)
+    return visitor.highest
