@@ -102,24 +102,27 @@ def _indexes(
     options: Options,
 ) -> None:
     readable = [s for s in statements if s.shape is not None]
-    report.notes.append(
-        f"read {len(statements)} statements from pg_stat_statements ({len(readable)} SELECT/UPDATE/DELETE pgtune "
-        f"can cost), {sum(s.total_ms for s in statements):.0f} ms in all"
-    )
     names = sorted({key for s in readable if s.shape for key in s.shape.tables}, key=lambda k: (k[0] or "", k[1]))
-    facts = catalog.tables(session, names)
+    facts = {
+        k: t for k, t in catalog.tables(session, names).items() if t.schema not in ("pg_catalog", "information_schema")
+    }
+    # The workload: statements on the database's own tables (not the catalog queries of tools, pgtune's included).
+    readable = [s for s in readable if s.shape and any(k in facts for k in s.shape.tables)]
+    workload_ms = sum(s.total_ms for s in readable)
+    report.notes.append(
+        f"read {len(statements)} statements from pg_stat_statements; {len(readable)} SELECT/INSERT/UPDATE/DELETE "
+        f"on this database's tables, {workload_ms:.0f} ms in all"
+    )
     hypopg = found.get("hypopg")
     if hypopg is None:
         report.missing.append(HYPOPG_MISSING)
     coster = indexes.Coster(session, version_num, hypopg[1] if hypopg else None)
-    threshold = options.min_saving * sum(s.total_ms for s in readable)
+    threshold = options.min_saving * workload_ms
     by_oid: dict[int, list[tuple[str | None, str]]] = {}
     for key, table in facts.items():
         by_oid.setdefault(table.oid, []).append(key)
     for keys in by_oid.values():
         table = facts[keys[0]]
-        if table.schema in ("pg_catalog", "information_schema"):
-            continue
         profile_key = _profile_key(loaded, table.schema, table.name)
         declared = _declared(loaded, table_key(loaded, table.schema, table.name))
         # One table may be named two ways (qualified, through search_path): its statements as one workload.

@@ -29,7 +29,7 @@ def _evidence_lines(a: Advice) -> list[str]:
     if a.kind == "index":
         for q in e["queries"]:
             out.append(
-                f"query {q['queryid']}: {q['calls']} calls, {q['total_ms']:g} ms, cost {q['cost_before']:g} -> "
+                f"query {q['queryid']}: {q['calls']} calls, {q['total_ms']:g} ms, cost {q['cost_before']:g} → "
                 f"{q['cost_after']:g}"
             )
         t = e["table"]
