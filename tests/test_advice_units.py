@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from pgtune.advice.catalog import Statement, TableFacts
 from pgtune.advice.indexes import candidates, covered, index_name
-from pgtune.advice.maintenance import Rates, vacuum_advice, work_mem_advice
+from pgtune.advice.maintenance import Rates, vacuum_advice, window_rates, work_mem_advice
 from pgtune.advice.shapes import parse
 from pgtune.profile.edit import insert_entries
 
@@ -185,3 +185,10 @@ def test_any_sequence_of_inserts_reads_back(adds: list[tuple[str, str, str]]) ->
     for (table, name), columns in expected.items():
         assert doc["tables"][table]["indexes"][name] == {"columns": columns}
     assert "# top comment" in text and "# the hot one" in text
+
+
+def test_a_sampling_window_counts_only_what_it_saw() -> None:
+    before = _rates(1_000_000, ins=10, upd=100, dele=1)
+    after = {**_rates(1_000_000, ins=15, upd=5_100, dele=1), 2: Rates(2, "s", "new", 20_000, 9, 9, 9, {})}
+    (only,) = window_rates(before, after).values()
+    assert (only.inserted, only.updated, only.deleted) == (5, 5_000, 0)  # a table first seen later is not rated

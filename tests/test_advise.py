@@ -197,3 +197,24 @@ def _wait_for(cluster: LocalCluster, query: str, timeout: float = 30) -> None:
             return
         time.sleep(0.1)  # polling the statistics collector's state, bounded
     raise AssertionError(f"timed out waiting for {query}")
+
+
+def test_without_hypopg_index_advice_is_refused_not_guessed(
+    advised_server: LocalCluster, cli: Cli, tmp_path: Path
+) -> None:
+    cluster = advised_server
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\n", encoding="utf-8")
+    with cluster.connect() as conn:
+        conn.execute("DROP EXTENSION hypopg")
+    try:
+        result = cli("advise", str(profile), "--dsn", cluster.dsn(), "--format", "json")
+        assert result.code == 3, result.stdout + result.stderr
+        doc = json.loads(result.stdout)
+        assert not [a for a in doc["advice"] if a["kind"] == "index"]
+        assert any("HypoPG" in m and "postgresql-<version>-hypopg" in m for m in doc["missing"]), doc["missing"]
+        text = cli("advise", str(profile), "--dsn", cluster.dsn())
+        assert text.code == 3 and "Not advised:" in text.stdout
+    finally:
+        with cluster.connect() as conn:
+            conn.execute("CREATE EXTENSION hypopg")

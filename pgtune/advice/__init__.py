@@ -64,6 +64,7 @@ def advise(conn: psycopg.Connection, loaded: LoadedProfile, options: Options = O
             report.missing.append(PGSS_MISSING)
         if before is not None:
             time.sleep(options.window_seconds)  # the sampling window itself, not a wait for a state
+            session.rows("SELECT pg_stat_clear_snapshot()")  # else the transaction reads its cached statistics
         _vacuum(session, loaded, report, before, options, version_num)
     report.statements = session.statements
     return report
