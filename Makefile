@@ -14,6 +14,7 @@ demo: setup
 
 test: test-setup
 	$(PY) -m ruff check pgtune tests bench examples scripts
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # The fast lane: every test that needs no PostgreSQL or PgBouncer (under a minute), for the inner loop.
@@ -23,3 +24,4 @@ test-unit: setup
 
 lint: setup
 	$(PY) -m ruff check pgtune tests bench examples scripts
+	$(PY) -m mypy

@@ -12,6 +12,7 @@ does not. Severities are the check's `warn` (warning) and `critical` (critical);
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pgtune.health import DEFINITIONS, Limits, resolve_limits
 from pgtune.profile.loader import LoadedProfile
@@ -95,7 +96,7 @@ def _value_format(unit: str) -> str:
     return {"ratio": "humanizePercentage", "duration": "humanizeDuration", "size": "humanize1024"}.get(unit, "humanize")
 
 
-def rules(loaded: LoadedProfile, source: str, for_override: str | None = None) -> dict:
+def rules(loaded: LoadedProfile, source: str, for_override: str | None = None) -> dict[str, Any]:
     """The rules file as data (groups -> rules), thresholds from the profile (defaults where unset)."""
     limits, disabled = resolve_limits(loaded)
     profile = loaded.profile.name

@@ -711,14 +711,16 @@ def recommend(
     from pgtune.profile.model import WorkloadSpec
 
     try:
-        spec = WorkloadSpec(
-            type=type_,
-            memory=memory,
-            cpus=cpus,
-            storage=storage,
-            connections=connections,
-            pg_version=pg_version,
-            db_size=db_size,
+        spec = WorkloadSpec.model_validate(
+            {
+                "type": type_,
+                "memory": memory,
+                "cpus": cpus,
+                "storage": storage,
+                "connections": connections,
+                "pg_version": pg_version,
+                "db_size": db_size,
+            }
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -998,7 +1000,7 @@ def _run() -> int:
     except Exception as exc:  # click usage errors and anything unexpected
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):  # a (vendored) ClickException
             exc.show()  # type: ignore[attr-defined]
-            return exc.exit_code or 1  # type: ignore[attr-defined]
+            return exc.exit_code or 1
         message = scrub_known(str(exc))  # every secret of the environment and the command line
         _err(f"internal error: {type(exc).__name__}: {message}", always=True)
         return 1

@@ -17,10 +17,11 @@ from pgtune import cluster, clusterplan, patroni, planfile
 from pgtune.applylock import apply_lock
 from pgtune.engine import server_info
 from pgtune.errors import ApplyRefused, PgtuneError, raise_if_any
-from pgtune.executor import ApplyReport, ExecOptions, Outcome, execute
+from pgtune.executor import ExecOptions, execute
 from pgtune.guc import GucSpec, InvalidValue
 from pgtune.kinds import PlanContext, settings
 from pgtune.plan import Address, Change, Notice, Plan
+from pgtune.report import ApplyReport, Outcome
 from pgtune.workflow import Inputs, bouncer_for, derive, gate, statuses
 
 
@@ -138,7 +139,7 @@ def _member_dsn(base: str, member: patroni.Member) -> str:
     from the DSN given (or libpq's environment)."""
     parts = conninfo_to_dict(base) if base else {}
     parts.update(host=member.host, port=str(member.port))
-    return make_conninfo(**parts)
+    return make_conninfo("", **parts)
 
 
 def patroni_topology(client: patroni.Client, base_dsn: str) -> tuple[clusterplan.Topology, dict[str, patroni.Member]]:

@@ -96,11 +96,11 @@ def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = 
     params.setdefault("application_name", APPLICATION_NAME)
     params.setdefault("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", "10"))
     try:
-        conn = psycopg.connect(
-            make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")}),
-            autocommit=autocommit,
-            **({"cursor_factory": cursor_factory} if cursor_factory else {}),
-        )
+        conninfo = make_conninfo(dsn, **{k: params[k] for k in ("application_name", "connect_timeout")})
+        if cursor_factory is not None:
+            conn = psycopg.connect(conninfo, autocommit=autocommit, cursor_factory=cursor_factory)
+        else:
+            conn = psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         raise ConnectionFailed(f"could not connect to {redact(dsn)}: {scrub(str(exc).strip(), dsn)}") from None
     remember("", conn.info.password)  # also a password libpq found in .pgpass or a service file

@@ -10,6 +10,8 @@ Validation problems from every kind are collected and raised together.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from pgtune.errors import ProfileError, ProfileErrors, raise_if_any
@@ -28,7 +30,13 @@ from pgtune.kinds import (
 from pgtune.plan import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
-KINDS: tuple[Kind, ...] = (settings.resource, storage.resource, indexes.resource, partitions.resource, pool.resource)
+KINDS: tuple[Kind[Any, Any], ...] = (
+    settings.resource,
+    storage.resource,
+    indexes.resource,
+    partitions.resource,
+    pool.resource,
+)
 """Kinds in the order their changes run. Indexes before partitions: a partition attached later
 gets every index of its parent, while one created first would miss a new ON ONLY index. Pools
 last: their capacity check reads the server settings as this plan leaves them."""
@@ -132,7 +140,7 @@ def _end_without_writes(conn: psycopg.Connection) -> None:
         raise psycopg.Rollback()
 
 
-def plan_kind(kind: Kind, ctx: PlanContext) -> KindResult:
+def plan_kind(kind: Kind[Any, Any], ctx: PlanContext) -> KindResult:
     """One kind's phases: what the profile wants, what the catalog holds, the pure comparison."""
     wants = kind.desired(ctx)
     if wants is None:

@@ -156,8 +156,9 @@ PROGRESS_QUERIES = {
 
 
 def _other_connection(conn: psycopg.Connection) -> psycopg.Connection:
-    extra = {"password": conn.info.password} if conn.info.password else {}
-    return psycopg.connect(conn.info.dsn, autocommit=True, **extra)
+    if conn.info.password:
+        return psycopg.connect(conn.info.dsn, autocommit=True, password=conn.info.password)
+    return psycopg.connect(conn.info.dsn, autocommit=True)
 
 
 @contextmanager

@@ -156,7 +156,7 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
             _declared_indexes(loaded),
         )
     raise_if_any(errors)
-    disabled = set(spec.disabled) if spec is not None else set()
+    disabled: set[str] = set(spec.disabled) if spec is not None else set()
     return limits, disabled
 
 
@@ -532,7 +532,9 @@ def replication_lag(q: Query, lim: Limits) -> Result:
     return r
 
 
-def _count_result(name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str) -> Result:
+def _count_result(
+    name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str | None
+) -> Result:
     r = Result(name, lim.judge(float(len(objects)), "high"), len(objects), objects=objects)
     r.detail, r.suggestion = detail, suggestion
     return r

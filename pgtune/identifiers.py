@@ -6,7 +6,8 @@ import re
 
 from psycopg import sql
 
-from pgtune.names import name_bytes_problem, qualified_text  # noqa: F401 (re-exported)
+from pgtune.names import name_bytes_problem as name_bytes_problem
+from pgtune.names import qualified_text as qualified_text
 
 
 def setting_name(name: str) -> sql.Composable:

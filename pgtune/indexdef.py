@@ -80,7 +80,7 @@ class ParsedIndex:
         """Each key element, deparsed by pglast."""
         from pglast.stream import RawStream
 
-        return tuple(RawStream()(e) for e in _ast(self.source).indexParams)
+        return tuple(RawStream()(e) for e in _ast(self.source).indexParams or ())
 
     @cached_property
     def where_sql(self) -> str | None:
@@ -139,7 +139,7 @@ def _option_value(arg: Tree | None) -> str:
         text = ".".join(_names(body.get("names")))
     else:
         text = json.dumps(arg, sort_keys=True)
-    return text
+    return str(text)
 
 
 def parse_bool(text: str) -> bool | None:
@@ -251,7 +251,8 @@ def parse_tree(text: str) -> Tree:
         raise IndexDefinitionError(str(exc).split(", at index ")[0]) from None
     if len(statements) != 1 or "IndexStmt" not in statements[0].get("stmt", {}):
         raise IndexDefinitionError("not a single index definition")
-    return statements[0]["stmt"]["IndexStmt"]
+    tree: dict[str, Any] = statements[0]["stmt"]["IndexStmt"]
+    return tree
 
 
 @lru_cache(maxsize=65536)

@@ -82,7 +82,7 @@ def check(
         for lib in libs
     }
     paths = sorted({p for ps in tried.values() for p in ps})
-    exists = dict(
+    exists: dict[str, bool] = dict(
         conn.execute(
             "SELECT p, (pg_stat_file(p, true)).isdir IS false FROM unnest(%s::text[]) AS p", (paths,)
         ).fetchall()

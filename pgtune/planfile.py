@@ -102,14 +102,16 @@ def profile_digest(loaded: LoadedProfile) -> str:
 
 def record(plan: Plan) -> dict[str, Any]:
     """The plan as its saved record: exactly the JSON `plan --format json` prints, as JSON values."""
-    return json.loads(_canonical(plan_to_dict(plan)))
+    doc: dict[str, Any] = json.loads(_canonical(plan_to_dict(plan)))
+    return doc
 
 
 def cluster_record(plan: ClusterPlan) -> dict[str, Any]:
     """A cluster's plan as its saved record: exactly the JSON `plan --format json` prints for it."""
     from pgtune.render.cluster import cluster_to_dict
 
-    return json.loads(_canonical(cluster_to_dict(plan)))
+    doc: dict[str, Any] = json.loads(_canonical(cluster_to_dict(plan)))
+    return doc
 
 
 def record_of(plan: Plan | ClusterPlan) -> dict[str, Any]:
@@ -210,7 +212,12 @@ def _plan_from_dict(doc: dict[str, Any]) -> Plan:
             )
             for s in c["statements"]
         )
-        address = Address(**{k: (None if v is None else str(v)) for k, v in c["address"].items()})
+        parts = c["address"]
+        address = Address(
+            str(parts["kind"]),
+            str(parts["name"]),
+            *(None if parts.get(k) is None else str(parts[k]) for k in ("schema", "scope", "target")),
+        )
         changes.append(
             Change(
                 address,
@@ -235,7 +242,8 @@ def _plan_from_dict(doc: dict[str, Any]) -> Plan:
 def _value(kind: str, data: Any) -> Value:
     """A before/after value from its JSON form: structured views by the change's kind."""
     if not isinstance(data, dict):
-        return data
+        scalar: Value = data
+        return scalar
     if kind == "storage":
         return Parameters.of({str(k): None if v is None else str(v) for k, v in data.items()})
     if data == {"analyze": True}:

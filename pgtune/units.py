@@ -90,10 +90,10 @@ def _split_number(text: str, integer: bool) -> tuple[float, str]:
     m = _STRTOD.match(text)
     if not m or m.group(0).strip() in ("", "+", "-"):
         raise UnitError(f'invalid value "{text}": not a number')
-    value = float(m.group(0))
-    if math.isnan(value):
+    real = float(m.group(0))
+    if math.isnan(real):
         raise UnitError(f'invalid value "{text}": not a number')
-    return value, text[m.end() :]
+    return real, text[m.end() :]
 
 
 def _to_base(value: float, unit_text: str, base: BaseUnit) -> float:
@@ -135,20 +135,20 @@ def parse_number(text: str, base: BaseUnit | None, *, integer: bool) -> float:
 def format_number(value: float, base: BaseUnit | None, *, integer: bool) -> str:
     """Render a base-unit value as SHOW does: the largest unit that divides it exactly."""
     if integer:
-        value = int(value)
-        if base is None or value <= 0:
-            return str(value)
-        raw = value * base.size
+        whole = int(value)
+        if base is None or whole <= 0:
+            return str(whole)
+        raw = whole * base.size
         for name, size in base.table.items():
             if raw % size == 0 and size >= 1:
                 return f"{raw // size}{name}"
-        return f"{value}"
+        return f"{whole}"
     if base is None or value == 0:
         return _format_real(value)
-    raw = value * base.size
+    real = value * base.size
     for name, size in base.table.items():
-        scaled = raw / size
-        if size <= raw and float(scaled).is_integer():
+        scaled = real / size
+        if size <= real and float(scaled).is_integer():
             return f"{int(scaled)}{name}"
     return _format_real(value)  # unit-less = base unit: a fraction with a unit would be rounded
 

@@ -22,12 +22,13 @@ from pgtune.applylock import apply_lock
 from pgtune.connection import connect, scrub
 from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.errors import ApplyRefused, PgtuneError
-from pgtune.executor import APPLIED, ApplyReport, ExecOptions, Outcome, execute
+from pgtune.executor import ExecOptions, execute
 from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.plan import Address, Plan
 from pgtune.profile.loader import LoadedProfile
+from pgtune.report import APPLIED, ApplyReport, Outcome
 
 
 @dataclass(frozen=True)

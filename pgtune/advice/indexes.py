@@ -127,7 +127,7 @@ def candidates(
         eq = [c for c in usage.equality if c in known][:MAX_COLUMNS]
         rng = [c for c in usage.ranges if c in known and c not in eq][:1]
         order = [c for c in usage.order if c in known and c not in eq][:1]
-        shapes = [(c,) for c in [*eq, *rng, *order]]
+        shapes: list[tuple[str, ...]] = [(c,) for c in [*eq, *rng, *order]]
         for k in range(2, len(eq) + 1):
             shapes.append(tuple(eq[:k]))
         for tail in (rng, order):
@@ -186,17 +186,17 @@ def advise_table(
             with coster.hypothetical(facts, [*chosen, columns]) as ok:
                 if not ok:
                     continue
-                after = {s.queryid: coster.cost(s) for s in readers}
+                costs = {s.queryid: coster.cost(s) for s in readers}
             saved = 0.0
             for s in readers:
-                cost = after.get(s.queryid)
+                cost = costs.get(s.queryid)
                 before = current[s.queryid]
                 if cost is not None and before > 0 and cost <= before * (1 - MIN_IMPROVEMENT):
                     saved += s.total_ms * (1 - cost / before)
             penalty = write_penalty(facts, mine, table_key, columns, len(chosen))
             net = saved - penalty
             if best is None or _better(net, columns, best[0], best[1]):
-                best = (net, columns, {k: v for k, v in after.items() if v is not None}, saved, penalty)
+                best = (net, columns, {k: v for k, v in costs.items() if v is not None}, saved, penalty)
         if best is None or best[0] < threshold_ms:
             if best is not None and best[3] > 0:
                 notes.append(

@@ -88,19 +88,25 @@ def parse(text: str) -> Shape | None:
                 tables.setdefault(column[0], Usage())._add(tables[column[0]].order, column[1])
     elif isinstance(stmt, ast.UpdateStmt | ast.DeleteStmt):
         command = "update" if isinstance(stmt, ast.UpdateStmt) else "delete"
-        relation = stmt.relation
-        scope.add(relation.schemaname, relation.relname, relation.alias.aliasname if relation.alias else None)
-        usage = tables.setdefault((relation.schemaname, relation.relname), Usage())
+        target = _relation(stmt.relation)
+        if target is None:
+            return None
+        alias = stmt.relation.alias.aliasname if stmt.relation and stmt.relation.alias else None
+        scope.add(target[0], target[1], alias)
+        usage = tables.setdefault(target, Usage())
         for item in getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ():
             _from(item, scope, tables)
         _where(stmt.whereClause, scope, tables)
         if isinstance(stmt, ast.UpdateStmt):
-            for target in stmt.targetList or ():
-                if target.name:
-                    usage._add(usage.written, target.name)
+            for item in stmt.targetList or ():
+                if item.name:
+                    usage._add(usage.written, item.name)
     elif isinstance(stmt, ast.InsertStmt):
         command = "insert"
-        tables[(stmt.relation.schemaname, stmt.relation.relname)] = Usage()
+        target = _relation(stmt.relation)
+        if target is None:
+            return None
+        tables[target] = Usage()
     else:
         return None
     try:
@@ -110,12 +116,22 @@ def parse(text: str) -> Shape | None:
     return Shape(sql, command, _highest_param(stmt), tables)
 
 
+def _relation(node: Any) -> tuple[str | None, str] | None:
+    """(schema or None, name) of a RangeVar."""
+    name = getattr(node, "relname", None)
+    schema = getattr(node, "schemaname", None)
+    return (str(schema) if schema else None, str(name)) if name else None
+
+
 def _from(item: Any, scope: _Scope, tables: dict[tuple[str | None, str], Usage]) -> None:
     from pglast import ast
 
     if isinstance(item, ast.RangeVar):
-        scope.add(item.schemaname, item.relname, item.alias.aliasname if item.alias else None)
-        tables.setdefault((item.schemaname, item.relname), Usage())
+        target = _relation(item)
+        if target is None:
+            return
+        scope.add(target[0], target[1], item.alias.aliasname if item.alias else None)
+        tables.setdefault(target, Usage())
     elif isinstance(item, ast.JoinExpr):
         _from(item.larg, scope, tables)
         _from(item.rarg, scope, tables)
@@ -130,7 +146,7 @@ def _column(node: Any, scope: _Scope) -> tuple[tuple[str | None, str], str] | No
         node = node.arg
     if not isinstance(node, ast.ColumnRef):
         return None
-    parts = [getattr(f, "sval", None) for f in node.fields]
+    parts = [getattr(f, "sval", None) for f in node.fields or ()]
     if any(p is None for p in parts):
         return None
     if len(parts) == 1:
@@ -159,7 +175,7 @@ def _where(node: Any, scope: _Scope, tables: dict[tuple[str | None, str], Usage]
         return
     if isinstance(node, ast.BoolExpr):
         if node.boolop == BoolExprType.AND_EXPR:
-            for arg in node.args:
+            for arg in node.args or ():
                 _where(arg, scope, tables)
         return  # OR and NOT: an index on one branch rarely serves the whole
     if isinstance(node, ast.NullTest):
@@ -200,7 +216,7 @@ def _highest_param(stmt: Any) -> int:
         highest = 0
 
         def visit_ParamRef(self, ancestors: Any, node: ast.ParamRef) -> None:
-            self.highest = max(self.highest, node.number)
+            self.highest = max(self.highest, node.number or 0)
 
     visitor = Params()
     visitor(stmt)

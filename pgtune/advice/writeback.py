@@ -4,9 +4,11 @@ line commented with its evidence (what a reviewer of the pull request needs to j
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pgtune.advice.model import Advice, Report
 from pgtune.profile.edit import insert_entries
+from pgtune.profile.source import PathKey
 
 
 def comment(advice: Advice) -> str:
@@ -28,7 +30,9 @@ def comment(advice: Advice) -> str:
 
 
 def write_into(path: Path, report: Report) -> int:
-    entries = [(key, value, comment(a)) for a in report.advice for key, value in a.entries]
+    entries: list[tuple[PathKey, Any, str | None]] = [
+        (key, value, comment(a)) for a in report.advice for key, value in a.entries
+    ]
     text = path.read_text(encoding="utf-8")
     path.write_text(insert_entries(text, entries), encoding="utf-8")
     return len(entries)

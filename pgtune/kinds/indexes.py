@@ -194,7 +194,7 @@ def _desired(ctx: PlanContext) -> tuple[list[Desired], list[Table], list[Profile
             if ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
             spec_or_none = None if isinstance(entry, str) else entry  # the word absent
-            desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))  # type: ignore[arg-type]
+            desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))
     return desired, pruned, errors
 
 
@@ -243,12 +243,12 @@ def read(
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
     query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
     rows = conn.execute(query, {"tables": sorted(by_oid), "leaves": leaf_oids}).fetchall()
-    signatures: dict[tuple, int] = {}
+    signatures: dict[tuple[Any, ...], int] = {}
     table_signature = {
         oid: signatures.setdefault(tuple((c.attnum, c.name, c.type_oid, c.typmod, c.collation) for c in cols), oid)
         for oid, cols in columns.items()
     }
-    shapes: dict[tuple, list[tuple]] = {}  # shape -> rows of the declared tables' indexes
+    shapes: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # shape -> rows of the declared tables' indexes
     for row in rows:
         oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
         if declared and (described is None or table_oid in described or (table_oid, name) in named):
@@ -281,8 +281,8 @@ def read(
     if wanted:
         params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
         with conn.cursor(row_factory=dict_row) as cur:
-            for row in cur.execute(load_sql("index_names"), params):
-                catalog.names[(row["schema"], row["name"])] = row
+            for hit in cur.execute(load_sql("index_names"), params):
+                catalog.names[(hit["schema"], hit["name"])] = hit
     return catalog
 
 
@@ -300,13 +300,13 @@ def _definitions(conn: psycopg.Connection, oids: list[int]) -> dict[int, str]:
     an index dropped since the snapshot comes back NULL — the catalog moved under the plan."""
     if not oids:
         return {}
-    found = dict(conn.execute(load_sql("index_definitions"), {"oids": oids}).fetchall())
+    found: dict[int, str | None] = dict(conn.execute(load_sql("index_definitions"), {"oids": oids}).fetchall())
     gone = sorted(oid for oid, text in found.items() if text is None)
     if gone:
         raise CatalogChanged(
             f"an index (oid {gone[0]}) was dropped by another session while pgtune was planning; plan again"
         )
-    return found
+    return {oid: text for oid, text in found.items() if text is not None}
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -477,7 +477,7 @@ def probe(conn: psycopg.Connection, desired: list[Desired]) -> tuple[list[Profil
     try:
         with conn.transaction(force_rollback=True):  # a savepoint, always rolled back
             conn.execute(batch.encode())
-            rows = dict(conn.execute(_PROBE_READ).fetchall())
+            rows: dict[str, Any] = dict(conn.execute(_PROBE_READ).fetchall())
     except pgerrors.ReadOnlySqlTransaction:
         return [], False
     except pgerrors.LockNotAvailable:
@@ -498,9 +498,9 @@ def _probe_one_by_one(conn: psycopg.Connection, items: list[_ProbeItem]) -> list
         try:
             with conn.transaction(force_rollback=True):
                 for statement in _probe_statements([item]):
-                    conn.execute(statement)
-                rows = dict(conn.execute(_PROBE_READ).fetchall())
-            item.desired.server = parse_live(rows[item.index_alias])
+                    conn.execute(sql.Composed([statement]))
+                found: dict[str, Any] = dict(conn.execute(_PROBE_READ).fetchall())
+            item.desired.server = parse_live(found[item.index_alias])
         except pgerrors.LockNotAvailable:
             raise
         except psycopg.Error as exc:
@@ -627,7 +627,7 @@ def _change(
 
 def _drop_change(index: LiveIndex, b: _Builder, note: str | None = None) -> Change:
     """Dropping an existing index: concurrently, unless it is partitioned (then ACCESS EXCLUSIVE)."""
-    hazards = (hazard("INDEX_DROPPED"),)
+    hazards: tuple[Hazard, ...] = (hazard("INDEX_DROPPED"),)
     if index.partitioned:
         hazards += (hazard("ACQUIRES_ACCESS_EXCLUSIVE_LOCK"),)
     statement = b.drop(index.schema, index.name, index.partitioned)

@@ -209,7 +209,7 @@ def read_layouts(conn: psycopg.Connection, tables: list[Table], version_num: int
         layout = layouts.setdefault(
             row["table_oid"],
             Layout(
-                STRATEGIES.get(row["strategy"], row["strategy"]),
+                str(STRATEGIES.get(row["strategy"], row["strategy"])),
                 row["key_count"],
                 row["key_is_expression"],
                 row["key_column"],
@@ -299,8 +299,9 @@ def int_ranges(
         )
         for d in counted
     )
-    maxima = dict(conn.execute(query).fetchall())
-    ranges, cutoffs = {}, {}
+    maxima: dict[int, int | None] = dict(conn.execute(query).fetchall())
+    ranges: dict[int, list[tuple[Value, Value]]] = {}
+    cutoffs: dict[int, Value] = {}
     for d in counted:
         assert isinstance(d.step, IntStep)
         size, current = d.step.size, maxima.get(d.table.oid) or 0
@@ -712,7 +713,7 @@ class ServerFacts:
             )
             for i, (child, condition) in enumerate(questions)
         ]
-        counts = dict(self.conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall())
+        counts: dict[int, int] = dict(self.conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall())
         return [counts.get(i, 0) for i in range(len(questions))]
 
     def row_counts(self, children: list[Child]) -> dict[int, int]:
@@ -800,7 +801,10 @@ def diff(wants: Wanted, live: PartitionLive, env: DiffEnv) -> KindResult:
             cutoff = cutoffs.get(t.oid)
             ranged = [c for c in layout.children if c.kind == "range"]
             for child in ranged:
-                if child.detach_pending or (cutoff is not None and child.upper is not None and child.upper <= cutoff):
+                # Bounds of one table are all dates, timestamps or integers: they compare within their kind.
+                if child.detach_pending or (
+                    cutoff is not None and child.upper is not None and child.upper <= cutoff  # type: ignore[operator]
+                ):
                     pattern = env.excluded(child.schema, child.name)
                     if pattern is not None:
                         result.notices.append(
@@ -812,7 +816,7 @@ def diff(wants: Wanted, live: PartitionLive, env: DiffEnv) -> KindResult:
                     retires.append((d, child, layout))
             have = {(c.lower, c.upper) for c in ranged}
             for lower, upper in ranges.get(t.oid, []):
-                if cutoff is not None and upper <= cutoff:
+                if cutoff is not None and upper <= cutoff:  # type: ignore[operator]
                     continue  # retention wins: never re-create what it retires
                 if (lower, upper) in have:
                     continue
@@ -1041,7 +1045,8 @@ def _export_one(table: Table, layout: Layout, now: datetime, warnings: list[str]
             if layout.key_type == "timestamp without time zone":
                 current = now.replace(tzinfo=None)
             spec["start"] = display(ranges[0].lower)
-            spec["premake"] = sum(1 for c in ranges if c.lower is not None and c.lower > current)  # type: ignore[operator]
+            ahead = [c for c in ranges if c.lower is not None and c.lower > current]  # type: ignore[operator]
+            spec["premake"] = len(ahead)
         naming = _naming(table.name, ranges, default_naming(step))
         if naming is None:
             warnings.append(f"{where}: partition names follow no known scheme; new ones get pgtune's default names")

@@ -27,7 +27,7 @@ from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanConte
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import ConfigRow, Console, resolve_dsn, set_command
 from pgtune.pgbouncer.values import PGBOUNCER_DEFAULTS, BouncerSetting, InvalidBouncerValue, number
-from pgtune.plan import Address, Change, Check, Notice, Statement
+from pgtune.plan import Address, Change, Check, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PgBouncerSpec, PoolSpec
 
@@ -235,7 +235,7 @@ def _diff(
             )
         return Change(obj, "update", row.value, value, (edit,), restart_required=True)
     statements: list[Statement] = []
-    hazards = ()
+    hazards: tuple[Hazard, ...] = ()
     note = None
     if not running_same:
         statements.append(Statement(set_command(name, value), transactional=False, target="pgbouncer"))

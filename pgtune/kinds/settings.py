@@ -183,7 +183,7 @@ def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = Non
         if name.lower() not in explicit:  # an explicit settings: entry always wins
             out.append(DesiredSetting("system", None, name, value, where, where, source="workload"))
 
-    def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict) -> None:
+    def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict[str, Any]) -> None:
         for name, raw in values.items():
             path = (*prefix, name)
             out.append(DesiredSetting(scope, target, name, raw, loaded.where(path), loaded.where(path, key=True)))
@@ -357,7 +357,8 @@ def validate(
             source = catalog.running.get(d.key)
             if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
                 value = _try_canonical(spec, d.raw)
-                if not isinstance(value, Unparsable) and not spec.equal(value, _try_canonical(spec, source.setting)):
+                live = _try_canonical(spec, source.setting)
+                if not isinstance(value, Unparsable) and (isinstance(live, Unparsable) or not spec.equal(value, live)):
                     problem = (
                         f"{spec.name} is set on the server's {source.source}, which overrides "
                         "postgresql.auto.conf: ALTER SYSTEM cannot change it"
@@ -815,7 +816,7 @@ def _check_libraries(
     raise_if_any(errors)
     unverified = set(verdict.unverified)
     return [
-        replace(t, unverified=tuple(lib for lib in t.spec.sql_values(t.value) if lib in unverified))  # type: ignore[arg-type]
+        replace(t, unverified=tuple(lib for lib in t.spec.sql_values(t.value) if lib in unverified))
         if t.spec.name in PRELOAD_SETTINGS and t.value is not None
         else t
         for t in typed
@@ -925,7 +926,7 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
     catalog = ctx.settings_catalog or read(ctx.conn, [], with_files=True)
-    declared = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
+    declared: dict[str, str | list[str] | None] = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
     declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}
     for name in names:

@@ -8,6 +8,7 @@ reported here, once, with the position of the key in the profile.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import psycopg
 
@@ -80,7 +81,7 @@ def resolve(
     if not wanted:
         return {}, errors
     params = {"keys": [w[0] for w in wanted], "schemas": [w[1] for w in wanted], "names": [w[2] for w in wanted]}
-    heads: dict[str, dict[int, tuple]] = {}
+    heads: dict[str, dict[int, tuple[Any, ...]]] = {}
     leaves: dict[tuple[str, int], list[Leaf]] = {}
     for row in conn.execute(load_sql("tables"), params).fetchall():
         key, oid, schema, name, relkind, quoted, owned, may_create, multilevel, *rest = row

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -63,7 +64,7 @@ class Console:
     def close(self) -> None:
         self.conn.close()
 
-    def execute(self, command: str) -> list[tuple]:
+    def execute(self, command: str) -> list[tuple[Any, ...]]:
         """Run one console command; errors keep PgBouncer's message, without the password."""
         try:
             cur = self.conn.execute(command)

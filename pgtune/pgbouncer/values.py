@@ -161,6 +161,6 @@ def valid_key(name: str) -> bool:
 def number(value: str | None) -> float:
     """A numeric PgBouncer value for arithmetic (0 when unset)."""
     try:
-        return float(value) if value not in (None, "") else 0.0  # type: ignore[arg-type]
+        return float(value) if value else 0.0
     except ValueError:
         return 0.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,10 @@ _MERGE = "<<"
 def _events(text: str) -> Callable[[], Event]:
     """The parser's next-event function."""
     if CParser is not None:
-        return CParser(text).get_event
-    return iter(YAML(typ="safe", pure=True).parse(text)).__next__
+        next_event: Callable[[], Event] = CParser(text).get_event
+        return next_event
+    events: Iterator[Event] = iter(YAML(typ="safe", pure=True).parse(text))
+    return events.__next__
 
 
 class _Composer:
@@ -92,13 +94,14 @@ class _Composer:
             return data
         if isinstance(event, AliasEvent):
             return self.alias(event, path)
-        if event.anchor:  # composed apart, so an alias can copy the subtree with its positions
+        anchor: str | None = getattr(event, "anchor", None)  # a collection's start event
+        if anchor:  # composed apart, so an alias can copy the subtree with its positions
             outer, self.entries = self.entries, {}
             data = self.collection(event, ())
-            self.anchors[event.anchor] = (data, self.entries)
-            self.sizes[event.anchor] = _size(data)
+            self.anchors[anchor] = (data, self.entries)
+            self.sizes[anchor] = _size(data)
             self.entries = outer
-            outer.update(((*path, *p), loc) for p, loc in self.anchors[event.anchor][1].items())
+            outer.update(((*path, *p), loc) for p, loc in self.anchors[anchor][1].items())
             return data
         return self.collection(event, path)
 
@@ -123,7 +126,8 @@ class _Composer:
                 return None
         elif tag == NULL_TAG:
             return None
-        return event.value
+        value: str | None = event.value
+        return value
 
     def alias(self, event: AliasEvent, path: PathKey) -> Any:
         if event.anchor not in self.anchors:
@@ -221,7 +225,10 @@ class PositionIndex:
     text, and only an error (or `extends`, `--set`) ever asks for them."""
 
     def __init__(
-        self, entries: dict[PathKey, Location] | None = None, *, build: Callable[[], dict] | None = None
+        self,
+        entries: dict[PathKey, Location] | None = None,
+        *,
+        build: Callable[[], dict[PathKey, Location]] | None = None,
     ) -> None:
         self._entries = entries if entries is not None or build is not None else {}
         self._build = build
