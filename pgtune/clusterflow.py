@@ -26,11 +26,9 @@ from pgtune.workflow import Inputs, bouncer_for, derive, gate, statuses
 
 
 def standby_inputs(inputs: Inputs) -> Inputs:
-    """What a standby is planned for: the server-wide settings only. Per-database and per-role
-    settings, tables, indexes and partitions live in the replicated catalog (the primary's), and the
-    pools are checked against the primary."""
-    profile = inputs.loaded.profile.model_copy(update={"databases": {}, "roles": {}, "tables": {}, "pool": None})
-    return Inputs(replace(inputs.loaded, profile=profile), inputs.as_of, inputs.exclude)
+    """What a standby is planned for: the kinds whose state each node holds (`runs_on`); the rest
+    live in the replicated catalog (the primary's), and the pools are checked against the primary."""
+    return replace(inputs, standby=True, privileges_of=None)
 
 
 def derive_cluster(

@@ -70,6 +70,7 @@ def build_plan(
     *,
     server_settings: bool = True,
     privileges_of: str | None = None,
+    standby: bool = False,
 ) -> Plan:
     """Compute the ordered plan that converges the server to the profile.
 
@@ -78,6 +79,9 @@ def build_plan(
     `privileges_of`: judge the privileges an apply needs (ownership, CREATE, ALTER SYSTEM per
     parameter, pg_reload_conf) for this role instead of the connected one — a read-only CI role
     plans for the deploy role. Reading stays the connected role's.
+
+    `standby`: the node is a standby of a cluster: only the kinds whose state each node holds
+    (`runs_on = "every node"`: server-wide settings), the rest are the primary's.
 
     `as_of` replaces the server's now() for time partitions (deterministic plans in CI);
     `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
@@ -93,7 +97,7 @@ def build_plan(
         server, applier = _server_and_applier(conn)
         if as_of is not None:
             _check_as_of(conn, as_of)
-        resolved, table_errors = tables.resolve(conn, loaded, applier)
+        resolved, table_errors = ({}, []) if standby else tables.resolve(conn, loaded, applier)
         errors.extend(table_errors)
         patterns = (*loaded.profile.exclude, *exclude)
         skipped = KindResult()
@@ -106,9 +110,17 @@ def build_plan(
                 )
         results.append(skipped)
         ctx = PlanContext(
-            conn, loaded, server, resolved, as_of, patterns, server_settings=server_settings, applier=applier
+            conn,
+            loaded,
+            server,
+            resolved,
+            as_of,
+            patterns,
+            server_settings=server_settings,
+            applier=applier,
+            standby=standby,
         )
-        for kind in KINDS:
+        for kind in KINDS if not standby else tuple(k for k in KINDS if k.runs_on == "every node"):
             try:
                 result = plan_kind(kind, ctx)
             except ProfileErrors as exc:

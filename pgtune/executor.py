@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ from pgtune.patroni import PatroniError
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.values import BouncerSetting
-from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, Plan, Statement
+from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, IniEdit, PatroniPatch, Plan, Statement
 from pgtune.report import APPLIED, FAILED, SKIPPED, ApplyReport, Outcome
 
 
@@ -131,18 +130,19 @@ def _run_change(
 
 
 def _run_patroni(stmt: Statement, patroni: PatroniClient | None) -> None:
-    """PATCH /config with the body pgtune rendered for this plan (one key)."""
+    """PATCH /config of the one key this statement's typed action names."""
     if patroni is None:
         raise PatroniError("this plan changes Patroni's configuration, but no Patroni REST API was given")
-    body = json.loads(stmt.sql)
-    patroni.patch_parameters(body["postgresql"]["parameters"])
+    if not isinstance(stmt.action, PatroniPatch):
+        raise PatroniError("a Patroni statement without its action (not derived by pgtune in this run): not sent")
+    patroni.patch_parameters({stmt.action.key: stmt.action.value})
 
 
 def _run_pgbouncer(stmt: Statement, bouncer: Console | None) -> None:
     if stmt.target == "pgbouncer.ini":
-        assert stmt.file is not None
-        key, _, value = stmt.sql.partition(" = ")
-        ini.write_file(Path(stmt.file), {key: value})
+        if not isinstance(stmt.action, IniEdit) or stmt.file is None:
+            raise ini.IniError("a pgbouncer.ini statement without its action (not derived by pgtune in this run)")
+        ini.write_file(Path(stmt.file), {stmt.action.key: stmt.action.value})
         return
     if bouncer is None:
         raise BouncerError("this plan changes PgBouncer, but no admin console connection was given")

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from pgtune.endpoints import EndpointError, HttpClient, origin, shown
 from pgtune.errors import PgtuneError
+from pgtune.plan import PatroniPatch, Statement
 from pgtune.secrets import remember_secret
 
 USER_ENV, PASSWORD_ENV = "PGTUNE_PATRONI_USER", "PGTUNE_PATRONI_PASSWORD"
@@ -220,9 +221,11 @@ class Client:
         return _validated(StatusAnswer, self._json("GET", member.api_url), where)
 
 
-def patch_statement_sql(name: str, value: str | None) -> str:
-    """The PATCH body a plan shows and the executor sends: one key, exactly the one that changes."""
-    return json.dumps({"postgresql": {"parameters": {name: value}}}, sort_keys=True)
+def patch_statement(name: str, value: str | None) -> Statement:
+    """PATCH /config of one key, exactly the one that changes: the body as the plan shows it, and the
+    typed action the executor sends (it never decodes the text back)."""
+    body = json.dumps({"postgresql": {"parameters": {name: value}}}, sort_keys=True)
+    return Statement(body, False, target="patroni", action=PatroniPatch(name, value))
 
 
 def wait_for(condition: Any, timeout: float, what: str, poll: float = 0.25) -> None:

@@ -28,6 +28,26 @@ MARKERS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 
 
 @dataclass(frozen=True)
+class IniEdit:
+    """What a pgbouncer.ini statement does: set `key = value` in its file (`Statement.file`)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PatroniPatch:
+    """What a Patroni statement does: PATCH /config of one key of postgresql.parameters (None removes it)."""
+
+    key: str
+    value: str | None
+
+
+Action = IniEdit | PatroniPatch
+"""The typed payload of a statement that is not SQL: the executor dispatches on it, never on text."""
+
+
+@dataclass(frozen=True)
 class Statement:
     sql: str
     transactional: bool  # False: must run outside a transaction block (ALTER SYSTEM, CONCURRENTLY)
@@ -37,6 +57,7 @@ class Statement:
     target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`)
     file: str | None = None  # the file a pgbouncer.ini statement edits
     locks: tuple[tuple[str, str], ...] = ()  # other relations it locks: (schema.name, mode), e.g. FK targets
+    action: Action | None = None  # what a pgbouncer.ini or Patroni statement does (its `sql` is how it reads)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class Inputs:
     exclude: tuple[str, ...] = ()
     server_settings: bool = True  # False: ALTER SYSTEM is not the way (Patroni): see engine.build_plan
     privileges_of: str | None = None  # judge apply privileges for this role (plan --privileges-of)
+    standby: bool = False  # a cluster's standby: only what each node holds (engine.build_plan)
 
 
 def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
@@ -52,6 +53,7 @@ def derive(conn: psycopg.Connection, inputs: Inputs, dsn: str = "") -> Plan:
             inputs.exclude,
             server_settings=inputs.server_settings,
             privileges_of=inputs.privileges_of,
+            standby=inputs.standby,
         )
     except psycopg.errors.LockNotAvailable:
         raise PgtuneError(

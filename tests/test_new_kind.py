@@ -39,6 +39,7 @@ class CommentKind:
     """A toy kind: every declared table carries the profile's description as its COMMENT."""
 
     name = "comment"
+    runs_on = "primary"  # a COMMENT lives in the replicated catalog
 
     def desired(self, ctx: PlanContext) -> dict[str, str] | None:
         text = ctx.loaded.profile.description

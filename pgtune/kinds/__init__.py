@@ -70,6 +70,7 @@ class Kind(Protocol[W, L]):
     `diff` is a pure function of its arguments, tested table-driven without a server."""
 
     name: str  # the `kind` of its changes: setting | storage | index | partition | pool
+    runs_on: str  # "primary": its state is in the replicated catalog; "every node": each node holds its own
 
     def desired(self, ctx: PlanContext) -> W | None:
         """What the profile wants, typed for this server's version. None: nothing declared."""
@@ -132,6 +133,7 @@ class PlanContext:
     workload: dict[str, str] | None = None  # what `workload:` derives, once per plan (settings, pool)
     settings_catalog: SettingsCatalog | None = None  # the settings kind's read, for settings.outlook (pool)
     applier: str = ""  # the role whose privileges are judged (--privileges-of, else the connected one)
+    standby: bool = False  # a standby of a cluster: only kinds that run on every node, and their node-local parts
 
     @property
     def env(self) -> DiffEnv:

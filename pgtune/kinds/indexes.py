@@ -776,6 +776,7 @@ def _tables_of(wants: Wanted) -> dict[int, Table]:
 
 class IndexKind:
     name = KIND
+    runs_on = "primary"  # tables live in the replicated catalog
 
     def desired(self, ctx: PlanContext) -> Wanted | None:
         desired, pruned, errors = _desired(ctx)

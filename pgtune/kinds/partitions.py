@@ -732,6 +732,7 @@ class PartitionLive:
 
 class PartitionKind:
     name = KIND
+    runs_on = "primary"  # tables live in the replicated catalog
 
     def desired(self, ctx: PlanContext) -> Wanted | None:
         declared, errors = _declared(ctx)

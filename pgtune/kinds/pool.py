@@ -27,7 +27,7 @@ from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanConte
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import ConfigRow, Console, resolve_dsn, set_command
 from pgtune.pgbouncer.values import PGBOUNCER_DEFAULTS, BouncerSetting, InvalidBouncerValue, number
-from pgtune.plan import Address, Change, Check, Hazard, Notice, Statement
+from pgtune.plan import Address, Change, Check, Hazard, IniEdit, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PgBouncerSpec, PoolSpec
 
@@ -76,6 +76,7 @@ class PoolLive:
 
 class PoolKind:
     name = KIND
+    runs_on = "primary"  # checked against the primary
 
     def desired(self, ctx: PlanContext) -> Wanted | None:
         spec = ctx.loaded.profile.pool
@@ -220,7 +221,9 @@ def _diff(
     if running_same and file_same:
         return None
     obj = Address(KIND, name, scope="pgbouncer")
-    edit = Statement(f"{name} = {value}", transactional=False, target="pgbouncer.ini", file=str(path))
+    edit = Statement(
+        f"{name} = {value}", transactional=False, target="pgbouncer.ini", file=str(path), action=IniEdit(name, value)
+    )
     if not row.changeable:
         if path is None:
             return (

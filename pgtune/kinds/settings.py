@@ -27,7 +27,7 @@ from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec, InvalidValue, newline_
 from pgtune.hazards import hazard
 from pgtune.identifiers import identifier, quoted, setting_name
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render, load_sql
-from pgtune.patroni import patch_statement_sql
+from pgtune.patroni import patch_statement
 from pgtune.plan import Address, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 
@@ -659,9 +659,12 @@ class SettingsLive:
 
 class SettingsKind:
     name = KIND
+    runs_on = "every node"  # ALTER SYSTEM writes one node's postgresql.auto.conf; it is not replicated
 
     def desired(self, ctx: PlanContext) -> list[DesiredSetting] | None:
         wanted = desired_settings(ctx.loaded, workload_settings(ctx))
+        if ctx.standby:  # per-database and per-role settings live in the replicated catalog: the primary's
+            wanted = [d for d in wanted if d.scope == "system"]
         if not ctx.server_settings:
             wanted = [d for d in wanted if d.scope != "system"]  # through Patroni's DCS instead
         return wanted or None
@@ -843,14 +846,13 @@ def patroni_diff(
         if t.value is None:
             if stored_key is None:
                 continue
-            sql_text = patch_statement_sql(stored_key, None)
             result.changes.append(
                 Change(
                     address,
                     "delete",
                     _show(spec, stored),
                     None,
-                    (Statement(sql_text, False, target="patroni"),),
+                    (patch_statement(stored_key, None),),
                     restart_required=spec.restart_required,
                     hazards=_hazards(t),
                     source=t.desired.source,
@@ -867,14 +869,13 @@ def patroni_diff(
         if stored is None:
             running = sorted({_show(spec, r) for r in runs.values()})
             note = f"not in Patroni's configuration; the members run {', '.join(running)}"
-        sql_text = patch_statement_sql(stored_key or spec.name, spec.display(t.value))
         result.changes.append(
             Change(
                 address,
                 "update",
                 None if stored is None else _show(spec, stored),
                 spec.display(t.value),
-                (Statement(sql_text, False, target="patroni"),),
+                (patch_statement(stored_key or spec.name, spec.display(t.value)),),
                 restart_required=spec.restart_required and any(not _same(spec, t.value, r) for r in runs.values()),
                 hazards=_hazards(t),
                 source=t.desired.source,

@@ -182,6 +182,7 @@ class StorageKind:
     """Storage parameters have no query of their own: `tables.resolve` read every leaf's reloptions."""
 
     name = KIND
+    runs_on = "primary"  # tables live in the replicated catalog
 
     def desired(self, ctx: PlanContext) -> list[Wanted] | None:
         return validate(ctx) or None
