@@ -14,7 +14,6 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +25,7 @@ from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
 from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
 from pgtune.render.escape import line as one_line
 from pgtune.secrets import passwords_in, remember_dsn, remember_environment, scrub_known
+from pgtune.targets import Where
 from pgtune.terminal import UI, colorize_error, colorize_plan
 
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
@@ -189,34 +189,15 @@ def _one(dsns: list[str] | None) -> str | None:
     return dsns[0] if dsns else None
 
 
-@dataclass(frozen=True)
-class ClusterTarget:
-    """The nodes of a cluster: DSNs (a primary and standbys), or Patroni's REST API and the SQL
-    credentials for its members."""
+def _derive_cluster(where: Where, inputs: workflow.Inputs) -> clusterplan.ClusterPlan:
+    from pgtune.targets import choose, sequence
 
-    dsns: tuple[str, ...] = ()
-    patroni: str | None = None
-
-    @property
-    def base_dsn(self) -> str:
-        return self.dsns[0] if self.dsns else ""
-
-
-def _derive_cluster(target: ClusterTarget, inputs: workflow.Inputs) -> clusterplan.ClusterPlan:
-    from pgtune import cluster, clusterflow, patroni
-
-    if target.patroni is not None:
-        client = patroni.Client(target.patroni)
-        topology, members = clusterflow.patroni_topology(client, target.base_dsn)
-        with cluster.connections(topology) as conns:
-            return clusterflow.derive_patroni(client, topology, members, conns, inputs)
-    topology = cluster.discover(target.dsns)
-    with cluster.connections(topology) as conns:
-        return clusterflow.derive_cluster(topology, conns, inputs)
+    plan: clusterplan.ClusterPlan = sequence.preview(choose(where), inputs)
+    return plan
 
 
 def _plan_cluster(
-    target: ClusterTarget, inputs: workflow.Inputs, fmt: Format, detailed: bool, out: Path | None = None
+    target: Where, inputs: workflow.Inputs, fmt: Format, detailed: bool, out: Path | None = None
 ) -> None:
     from pgtune import planfile
     from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
@@ -239,7 +220,7 @@ def _plan_cluster(
 
 
 def _apply_cluster(
-    target: ClusterTarget,
+    target: Where,
     inputs: workflow.Inputs,
     options: ExecOptions,
     wait: float,
@@ -249,9 +230,10 @@ def _apply_cluster(
     restart: bool,
     saved: SavedPlan | None = None,
 ) -> None:
-    from pgtune import clusterflow, planfile
+    from pgtune import planfile
     from pgtune.render.cluster import render_cluster_text, restart_lines
     from pgtune.render.text import render_apply_report
+    from pgtune.targets import choose, sequence
 
     if dry_run:
         result = _derive_cluster(target, inputs)
@@ -272,29 +254,18 @@ def _apply_cluster(
             _out_plan(render_cluster_text(fresh))
 
     live = sys.stderr.isatty() and not UI.quiet  # restarts shown as they happen; else listed once at the end
-    if target.patroni is not None:
-        done = clusterflow.apply_patroni(
-            target.patroni,
-            target.base_dsn,
-            inputs,
-            options,
-            wait=wait,
-            allowed=allowed,
-            restart=restart,
-            saved=saved,
-            show=show,
-            confirm=confirm,
-            on_step=(lambda text: _err(f"  {one_line(text)}")) if live else None,
-        )
-    else:
-        if restart:
-            raise ApplyRefused(
-                "--restart needs --patroni: pgtune restarts through Patroni; with plain replication, restart the "
-                "nodes in the plan's order yourself (or with the Ansible example)"
-            )
-        done = clusterflow.apply_cluster(
-            target.dsns, inputs, options, wait=wait, allowed=allowed, saved=saved, show=show, confirm=confirm
-        )
+    done = sequence.apply(
+        choose(target),
+        inputs,
+        options,
+        wait=wait,
+        allowed=allowed,
+        restart=restart,
+        saved=saved,
+        show=show,
+        confirm=confirm,
+        on_step=(lambda text: _err(f"  {one_line(text)}")) if live else None,
+    )
     for name, report in done.reports.items():
         _out(f"\n== {name} ==" + render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
     if done.restarts is not None and done.restarts.steps and not live:
@@ -411,7 +382,7 @@ def plan(
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
         inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()), privileges_of=privileges_of)
-        _plan_cluster(ClusterTarget(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode, out)
+        _plan_cluster(Where(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode, out)
         return
     with _target(_one(dsn), sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or (), privileges_of)
@@ -510,7 +481,7 @@ def apply(
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
         _apply_cluster(
-            ClusterTarget(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart, saved
+            Where(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart, saved
         )
         return
     if restart:

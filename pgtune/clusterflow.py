@@ -1,28 +1,23 @@
-"""The plan and apply sequences for clusters: a primary with standbys (ALTER SYSTEM on each node),
-and Patroni-managed clusters (the DCS through Patroni's REST API, restarts through Patroni).
-
-The rules of a single server's apply hold here too (`pgtune.workflow`): what runs is derived
-afresh under the apply lock (the primary's), every node's plan is gated, nothing runs on a refusal.
-"""
+"""Deriving a cluster's plan — a primary with standbys (ALTER SYSTEM on each node), or a Patroni
+cluster (the DCS through Patroni's REST API) — and Patroni's restarts. The apply sequence over them
+is `pgtune.targets.sequence.apply` (targets `replicas` and `patroni_cluster`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgtune import cluster, clusterplan, patroni, planfile
-from pgtune.applylock import apply_lock
+from pgtune import cluster, clusterplan, patroni
 from pgtune.engine import server_info
-from pgtune.errors import ApplyRefused, PgtuneError, raise_if_any
-from pgtune.executor import ExecOptions, execute
+from pgtune.errors import raise_if_any
 from pgtune.guc import GucSpec, InvalidValue
 from pgtune.kinds import PlanContext, settings
-from pgtune.plan import Address, Change, Notice, Plan
-from pgtune.report import ApplyReport, Outcome
-from pgtune.workflow import Inputs, bouncer_for, derive, gate, statuses
+from pgtune.plan import Change, Notice, Plan
+from pgtune.targets import RestartReport
+from pgtune.workflow import Inputs, derive
 
 
 def standby_inputs(inputs: Inputs) -> Inputs:
@@ -52,76 +47,6 @@ def derive_cluster(
         if p.plan.restart_required or any(n.code == "RESTART_PENDING" and n.kind == "setting" for n in p.plan.notices)
     }
     return clusterplan.assemble(topology, plans, values, pending, clusterplan.drift(plans))
-
-
-@dataclass
-class AppliedCluster:
-    plan: clusterplan.ClusterPlan
-    reports: dict[str, ApplyReport] = field(default_factory=dict)  # node -> what ran there
-    after: clusterplan.ClusterPlan | None = None
-    after_error: str | None = None
-    restarts: RestartReport | None = None
-
-    @property
-    def failed(self) -> bool:
-        return any(r.failed for r in self.reports.values())
-
-    def statuses(self, node: str) -> dict[Address, str]:
-        if self.after is None or node not in self.reports:
-            return {}
-        if node == "patroni" and self.after.dcs is not None:
-            return statuses(self.reports[node], self.after.dcs)
-        after = next((p.plan for p in self.after.plans if p.node.name == node), None)
-        return statuses(self.reports[node], after) if after is not None else {}
-
-
-def apply_cluster(
-    dsns: Sequence[str],
-    inputs: Inputs,
-    options: ExecOptions,
-    *,
-    wait: float = 0,
-    allowed: set[str] | None = None,
-    saved: planfile.SavedPlan | None = None,
-    show: Callable[[clusterplan.ClusterPlan], None] | None = None,
-    confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-) -> AppliedCluster:
-    """The apply sequence for a cluster: under the apply lock on the primary, derive the cluster
-    plan (refused when its restarts cannot be ordered safely), gate every node's plan, write each
-    node's settings (ALTER SYSTEM + reload on each; the primary also runs its table changes), and
-    re-read every node. Restarts are the operator's, in the plan's order."""
-    topology = cluster.discover(dsns)
-    primary = topology.primary
-    with cluster.connections(topology) as conns, apply_lock(conns[primary.name], wait):
-        plan = derive_cluster(topology, conns, inputs)
-        if saved is not None:
-            planfile.verify(saved, plan)
-        if show is not None:
-            show(plan)
-        if plan.empty:
-            return AppliedCluster(plan)
-        for p in plan.plans:
-            if not p.plan.empty:
-                gate(p.plan, allowed or set())
-        if confirm is not None and not confirm(plan):
-            raise ApplyRefused("apply cancelled; nothing was executed")
-        result = AppliedCluster(plan)
-        for p in sorted(plan.plans, key=lambda p: p.node.primary):  # standbys' settings first, then the primary
-            if p.plan.empty:
-                continue
-            bouncer_plan = p.plan if p.node.primary else Plan(p.plan.profile, p.plan.server)
-            with bouncer_for(bouncer_plan, inputs.loaded) as bouncer:
-                report = execute(p.plan, conns[p.node.name], options, on_outcome=on_outcome, bouncer=bouncer)
-            result.reports[p.node.name] = report
-            if report.failed:
-                break
-    try:
-        with cluster.connections(topology) as conns:
-            result.after = derive_cluster(topology, conns, inputs)
-    except PgtuneError as exc:
-        result.after_error = str(exc)
-    return result
 
 
 # --- Patroni ---------------------------------------------------------------------------------
@@ -230,12 +155,6 @@ def _patroni_values(
     return out
 
 
-@dataclass
-class RestartReport:
-    steps: list[str] = field(default_factory=list)  # what was done, in order, for people
-    done: list[str] = field(default_factory=list)  # members restarted
-
-
 def restart_members(
     client: patroni.Client,
     plan: clusterplan.ClusterPlan,
@@ -273,7 +192,7 @@ def restart_members(
     return report
 
 
-def _settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
+def settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
     """Every PATCHed value reached every member: running it now, or pending a restart there."""
     if plan.dcs is None:
         return True
@@ -301,63 +220,3 @@ def _settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
             except InvalidValue:
                 return False
     return True
-
-
-def apply_patroni(
-    url: str,
-    base_dsn: str,
-    inputs: Inputs,
-    options: ExecOptions,
-    *,
-    wait: float = 0,
-    allowed: set[str] | None = None,
-    restart: bool = False,
-    saved: planfile.SavedPlan | None = None,
-    show: Callable[[clusterplan.ClusterPlan], None] | None = None,
-    confirm: Callable[[clusterplan.ClusterPlan], bool] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    on_step: Callable[[str], None] | None = None,
-) -> AppliedCluster:
-    """The apply sequence on a Patroni cluster: under the apply lock on the leader, derive the plan,
-    gate it, run the leader's SQL changes, PATCH the DCS key by key and wait until every member has
-    it (running, or pending a restart); with `restart`, restart pending members in the safe order."""
-    client = patroni.Client(url)
-    topology, members = patroni_topology(client, base_dsn)
-    leader = topology.primary
-    with cluster.connections(topology) as conns, apply_lock(conns[leader.name], wait):
-        plan = derive_patroni(client, topology, members, conns, inputs)
-        if saved is not None:
-            planfile.verify(saved, plan)
-        if show is not None:
-            show(plan)
-        result = AppliedCluster(plan)
-        if not plan.empty:
-            for p in [*(n.plan for n in plan.plans), plan.dcs]:
-                if p is not None and not p.empty:
-                    gate(p, allowed or set())
-            if confirm is not None and not confirm(plan):
-                raise ApplyRefused("apply cancelled; nothing was executed")
-            primary_plan = plan.plans[0].plan
-            if not primary_plan.empty:
-                with bouncer_for(primary_plan, inputs.loaded) as bouncer:
-                    result.reports[leader.name] = execute(
-                        primary_plan, conns[leader.name], options, on_outcome=on_outcome, bouncer=bouncer
-                    )
-            if plan.dcs is not None and not plan.dcs.empty and not result.failed:
-                result.reports["patroni"] = execute(
-                    plan.dcs, conns[leader.name], options, on_outcome=on_outcome, patroni=client
-                )
-                if not result.failed:
-                    patroni.wait_for(lambda: _settled(client, plan), SETTLE_WAIT, "Patroni to apply the new values")
-    if restart and not result.failed:
-        members = {m.name: m for m in client.members()}
-        with cluster.connections(topology) as conns:
-            now = derive_patroni(client, topology, members, conns, inputs)
-        result.restarts = restart_members(client, now, members, on_step)
-    try:
-        with cluster.connections(topology) as conns:
-            members = {m.name: m for m in client.members()}
-            result.after = derive_patroni(client, topology, members, conns, inputs)
-    except PgtuneError as exc:
-        result.after_error = str(exc)
-    return result

@@ -1,13 +1,8 @@
-"""The apply sequence as library functions: lock → derive → (compare with a saved record) → gate →
-confirm → execute → re-read → report. `apply()` is the one sequence; the CLI and the Ansible
-module call it and only render what it returns.
-
-One place for the rules every caller must follow (the CLI, the Ansible module, tests):
-- what runs is always a plan derived afresh from the profile and the live catalog — under the
-  apply lock when it will be executed — never a plan read from a file;
-- a saved plan only decides *whether* to run: the fresh plan must equal it in every field;
-- gated hazards are read from the plan that runs, after the locked re-plan, never from a file.
-"""
+"""What every apply is made of, for every target: the inputs a plan is derived from, deriving it
+on one connection, a saved plan's bindings, the hazard gate, PgBouncer's console when a plan needs
+it, and how applied changes stand afterwards. The sequence itself — lock, derive, verify, gate,
+confirm, execute, restart, re-read — is `pgtune.targets.sequence.apply`, over any target;
+`apply()` here is its single-server form (the CLI, the Ansible module and tests call it)."""
 
 from __future__ import annotations
 
@@ -18,11 +13,10 @@ from dataclasses import dataclass
 import psycopg
 
 from pgtune import planfile
-from pgtune.applylock import apply_lock
-from pgtune.connection import connect, scrub
+from pgtune.connection import scrub
 from pgtune.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.errors import ApplyRefused, PgtuneError
-from pgtune.executor import ExecOptions, execute
+from pgtune.executor import ExecOptions
 from pgtune.hazards import HAZARDS, gated_codes
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
@@ -109,29 +103,6 @@ def gate(plan: Plan, allowed: set[str]) -> None:
         )
 
 
-@contextmanager
-def locked_plan(
-    conn: psycopg.Connection,
-    inputs: Inputs,
-    wait: float,
-    allowed: set[str],
-    saved: planfile.SavedPlan | None = None,
-    dsn: str = "",
-    show: Callable[[Plan], None] | None = None,
-) -> Iterator[Plan]:
-    """Under the apply lock: derive the plan, hold it to a saved record, gate it; yield the plan to
-    execute (still under the lock). `show` sees the plan before the gate, so a refusal can be read."""
-    with apply_lock(conn, wait):
-        fresh = derive(conn, inputs, dsn)
-        if saved is not None:
-            planfile.verify(saved, fresh)
-        if show is not None:
-            show(fresh)
-        if not fresh.empty:
-            gate(fresh, allowed)
-        yield fresh
-
-
 @dataclass
 class Applied:
     """What an apply did: the plan that ran (empty: nothing to do), the executor's report, the plan
@@ -160,23 +131,22 @@ def apply(
     confirm: Callable[[Plan], bool] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Applied:
-    """The one apply sequence. Under the apply lock: derive the plan, hold it to `saved`, gate it
-    (`allowed` hazard codes), ask `confirm` (False: refused, nothing run), execute (PgBouncer's
-    console opened only when the plan talks to it); then re-read the server to say what stands."""
-    with connect(dsn) as conn, locked_plan(conn, inputs, wait, allowed or set(), saved, dsn, show) as plan:
-        if plan.empty:
-            return Applied(plan)
-        if confirm is not None and not confirm(plan):
-            raise ApplyRefused("apply cancelled; nothing was executed")
-        with bouncer_for(plan, inputs.loaded) as bouncer:
-            report = execute(plan, conn, options, on_outcome=on_outcome, bouncer=bouncer)
-    result = Applied(plan, report)
-    try:
-        with connect(dsn) as conn:
-            result.after = derive(conn, inputs, dsn)
-    except PgtuneError as exc:  # e.g. the server restarted or went away: the report still stands
-        result.after_error = str(exc)
-    return result
+    """The one apply sequence (`targets.sequence.apply`) on one server, as a single server's result."""
+    from pgtune.targets import sequence
+    from pgtune.targets.server import NODE, Server
+
+    done = sequence.apply(
+        Server(dsn),
+        inputs,
+        options,
+        wait=wait,
+        allowed=allowed,
+        saved=saved,
+        show=show,
+        confirm=confirm,
+        on_outcome=on_outcome,
+    )
+    return Applied(done.plan, done.reports.get(NODE), done.after, done.after_error)
 
 
 @contextmanager

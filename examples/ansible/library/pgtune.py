@@ -125,13 +125,16 @@ def main() -> None:
 
 def _cluster(module: AnsibleModule) -> None:
     """A primary with standbys (`nodes`), or a Patroni cluster (`patroni`): one plan, one apply."""
-    from pgtune import cluster, clusterflow, patroni, workflow
+    from pgtune import cluster, workflow
     from pgtune.clusterplan import ClusterPlan
     from pgtune.errors import PgtuneError
     from pgtune.executor import APPLIED, ExecOptions
     from pgtune.profile.loader import load_profile
     from pgtune.render.cluster import cluster_to_dict
     from pgtune.secrets import scrub_known
+    from pgtune.targets import sequence
+    from pgtune.targets.patroni_cluster import PatroniCluster
+    from pgtune.targets.replicas import Replicas
 
     p = module.params
     nodes: dict[str, str] = dict(p["nodes"] or {})
@@ -145,22 +148,15 @@ def _cluster(module: AnsibleModule) -> None:
         allowed = workflow.parse_allowed(p["allow_hazards"])
         base = p["dsn"] or ""
 
-        def derive() -> ClusterPlan:
-            if p["patroni"]:
-                client = patroni.Client(p["patroni"])
-                topology, members = clusterflow.patroni_topology(client, base)
-                with cluster.connections(topology) as conns:
-                    return clusterflow.derive_patroni(client, topology, members, conns, inputs)
-            topology = cluster.discover(list(nodes.values()))
-            with cluster.connections(topology) as conns:
-                return clusterflow.derive_cluster(topology, conns, inputs)
+        # The target from the arguments (a cluster even of one node); the one plan and apply sequence over it.
+        target = PatroniCluster(p["patroni"], base) if p["patroni"] else Replicas(tuple(nodes.values()))
 
         def hosts(plan: ClusterPlan) -> list[str]:
             by_dsn = {dsn: host for host, dsn in nodes.items()}
             names = {n.name: by_dsn.get(n.dsn, n.name) for n in plan.topology.nodes}
             return [names[s.node] for s in plan.restart]
 
-        plan = derive()
+        plan: ClusterPlan = sequence.preview(target, inputs)
         result = {
             "changed": not plan.empty,
             "plan": cluster_to_dict(plan),
@@ -172,12 +168,9 @@ def _cluster(module: AnsibleModule) -> None:
             module.exit_json(**result)
             return
         options = ExecOptions(lock_timeout=p["lock_timeout"])
-        if p["patroni"]:
-            done = clusterflow.apply_patroni(
-                p["patroni"], base, inputs, options, wait=p["wait"], allowed=allowed, restart=p["restart"]
-            )
-        else:
-            done = clusterflow.apply_cluster(list(nodes.values()), inputs, options, wait=p["wait"], allowed=allowed)
+        done = sequence.apply(
+            target, inputs, options, wait=p["wait"], allowed=allowed, restart=bool(p["patroni"] and p["restart"])
+        )
         result["outcomes"] = [
             {"node": node, "object": o.change.object, "kind": o.change.kind, "status": o.status, "error": o.error}
             for node, report in done.reports.items()

@@ -1,0 +1,153 @@
+"""Targets: where a plan runs — one server, a primary with standbys, a Patroni cluster (and later a
+managed service's parameter group). Each is a `Target` whose session knows how to lock, derive,
+execute, restart and re-read on its nodes; `sequence.apply` is the one apply sequence over any of
+them (lock, derive, verify a saved record, show, gate, confirm, execute, restart, re-read), and
+`sequence.preview` the one plan.
+
+Adding a target: a module with a `Target` and a chooser, and its name in `TARGET_MODULES`;
+nothing else (tests/test_targets.py registers a toy target the same way).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from pgtune.errors import ApplyRefused
+
+if TYPE_CHECKING:
+    from pgtune.clusterplan import ClusterPlan
+    from pgtune.executor import ExecOptions
+    from pgtune.plan import Address, Plan
+    from pgtune.report import ApplyReport, Outcome
+    from pgtune.workflow import Inputs
+
+P = TypeVar("P", "Plan", "ClusterPlan")
+
+
+@dataclass
+class RestartReport:
+    steps: list[str] = field(default_factory=list)  # what was done, in order, for people
+    done: list[str] = field(default_factory=list)  # nodes restarted
+
+
+class Session(Protocol[P]):
+    """An open target: its connections (and API clients) for one plan or apply."""
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        """pgtune's apply lock, where the target keeps it (the primary's database)."""
+        ...
+
+    def derive(self, inputs: Inputs) -> P:
+        """The plan the target needs now, derived afresh from the profile and the live state."""
+        ...
+
+    def gated(self, plan: P) -> list[Plan]:
+        """The plans whose gated hazards must be allowed before anything runs."""
+        ...
+
+    def execute(
+        self, plan: P, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        """Run the plan on its nodes in the target's order; stop at the first failure. Node -> report."""
+        ...
+
+    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
+        """Restart what is pending, in the safe order (only targets with `restarts`)."""
+        ...
+
+    def reread(self, inputs: Inputs) -> P:
+        """The plan the target needs after an apply (fresh connections: nodes may have restarted)."""
+        ...
+
+
+class Target(Protocol):
+    @property
+    def name(self) -> str:
+        """For messages: "server", "primary with standbys", "Patroni cluster" ..."""
+        ...
+
+    @property
+    def restarts(self) -> bool:
+        """The target restarts its nodes itself (apply --restart)."""
+        ...
+
+    def open(self) -> AbstractContextManager[Session[Any]]:
+        """Connect (and reach its APIs); the session lives until the block ends."""
+        ...
+
+
+@dataclass
+class Applied(Generic[P]):
+    """What an apply did: the plan that ran (empty: nothing to do), each node's report, what the
+    target needs afterwards (None: not read again — `after_error` says why when it failed), restarts."""
+
+    plan: P
+    reports: dict[str, ApplyReport] = field(default_factory=dict)
+    after: P | None = None
+    after_error: str | None = None
+    restarts: RestartReport | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.reports.values())
+
+    def statuses(self, node: str) -> dict[Address, str]:
+        """Each applied change on `node` as the re-read shows it (restart pending, unconverged)."""
+        from pgtune.clusterplan import ClusterPlan
+        from pgtune.workflow import statuses
+
+        report, after = self.reports.get(node), self.after
+        if report is None or after is None:
+            return {}
+        if not isinstance(after, ClusterPlan):
+            return statuses(report, after)
+        if node == "patroni" and after.dcs is not None:
+            return statuses(report, after.dcs)
+        mine = next((p.plan for p in after.plans if p.node.name == node), None)
+        return statuses(report, mine) if mine is not None else {}
+
+
+@dataclass(frozen=True)
+class Where:
+    """What the user named: connection strings (one, or one per node), a Patroni REST API, and
+    options of targets yet to come (a parameter group, a region ...)."""
+
+    dsns: tuple[str, ...] = ()
+    patroni: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_dsn(self) -> str:
+        return self.dsns[0] if self.dsns else ""
+
+
+Chooser = Callable[[Where], "Target | None"]
+TARGET_MODULES = ("pgtune.targets.patroni_cluster", "pgtune.targets.replicas", "pgtune.targets.server")
+"""Modules that register a chooser on import, most specific first."""
+_CHOOSERS: list[Chooser] = []
+_loaded = False
+
+
+def register(chooser: Chooser, *, first: bool = False) -> None:
+    if first:
+        _CHOOSERS.insert(0, chooser)
+    elif chooser not in _CHOOSERS:
+        _CHOOSERS.append(chooser)
+
+
+def choose(where: Where) -> Target:
+    """The target the arguments name (the first chooser that takes them)."""
+    global _loaded
+    if not _loaded:
+        for module in TARGET_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+    for chooser in _CHOOSERS:
+        target = chooser(where)
+        if target is not None:
+            return target
+    raise ApplyRefused("no target: give --dsn (once per node for a cluster) or --patroni URL")

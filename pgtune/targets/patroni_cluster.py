@@ -1,0 +1,112 @@
+"""A Patroni cluster (--patroni URL): members and leader from Patroni's REST API; the SQL kinds run
+on the leader; server-wide settings go to the DCS through PATCH /config (never ALTER SYSTEM on a
+member) and apply waits until every member has them; restarts go through POST /restart in the safe
+order, each waited for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from pgtune.applylock import apply_lock
+from pgtune.targets import RestartReport, Where, register
+
+if TYPE_CHECKING:
+    from pgtune.clusterplan import ClusterPlan, Topology
+    from pgtune.executor import ExecOptions
+    from pgtune.patroni import Client, Member
+    from pgtune.plan import Plan
+    from pgtune.report import ApplyReport, Outcome
+    from pgtune.workflow import Inputs
+
+DCS = "patroni"
+"""The report key of the DCS changes (the members' are keyed by member name)."""
+
+
+@dataclass
+class PatroniSession:
+    client: Client
+    topology: Topology
+    members: dict[str, Member]
+    conns: dict[str, psycopg.Connection]
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        return apply_lock(self.conns[self.topology.primary.name], wait)
+
+    def derive(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.clusterflow import derive_patroni
+
+        return derive_patroni(self.client, self.topology, self.members, self.conns, inputs)
+
+    def gated(self, plan: ClusterPlan) -> list[Plan]:
+        return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
+
+    def execute(
+        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        """The leader's SQL changes, then the DCS key by key, then wait until every member has them."""
+        from pgtune import patroni
+        from pgtune.clusterflow import SETTLE_WAIT, settled
+        from pgtune.executor import execute
+        from pgtune.workflow import bouncer_for
+
+        leader = self.topology.primary
+        conn = self.conns[leader.name]
+        reports: dict[str, ApplyReport] = {}
+        primary_plan = plan.plans[0].plan
+        if not primary_plan.empty:
+            with bouncer_for(primary_plan, inputs.loaded) as bouncer:
+                reports[leader.name] = execute(primary_plan, conn, options, on_outcome=on_outcome, bouncer=bouncer)
+        if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
+            reports[DCS] = execute(plan.dcs, conn, options, on_outcome=on_outcome, patroni=self.client)
+            if not reports[DCS].failed:
+                patroni.wait_for(
+                    lambda: settled(self.client, plan), SETTLE_WAIT, "Patroni to apply the new values"
+                )
+        return reports
+
+    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
+        from pgtune import cluster
+        from pgtune.clusterflow import derive_patroni, restart_members
+
+        members = {m.name: m for m in self.client.members()}
+        with cluster.connections(self.topology) as conns:
+            now = derive_patroni(self.client, self.topology, members, conns, inputs)
+        return restart_members(self.client, now, members, on_step)
+
+    def reread(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune import cluster
+        from pgtune.clusterflow import derive_patroni
+
+        with cluster.connections(self.topology) as conns:
+            members = {m.name: m for m in self.client.members()}
+            return derive_patroni(self.client, self.topology, members, conns, inputs)
+
+
+@dataclass(frozen=True)
+class PatroniCluster:
+    url: str
+    base_dsn: str
+    name: str = "Patroni cluster"
+    restarts: bool = True
+
+    @contextmanager
+    def open(self) -> Iterator[PatroniSession]:
+        from pgtune import cluster, patroni
+        from pgtune.clusterflow import patroni_topology
+
+        client = patroni.Client(self.url)
+        topology, members = patroni_topology(client, self.base_dsn)
+        with cluster.connections(topology) as conns:
+            yield PatroniSession(client, topology, members, conns)
+
+
+def _choose(where: Where) -> PatroniCluster | None:
+    return PatroniCluster(where.patroni, where.base_dsn) if where.patroni is not None else None
+
+
+register(_choose)
