@@ -37,11 +37,11 @@ def render_cluster_text(plan: ClusterPlan) -> str:
     lines = [_nodes_line(plan), ""]
     for p in plan.plans:
         lines.append(f"== {p.node.role} {p.node.name} ==")
-        lines.append(render_text(p.plan).rstrip("\n"))
+        lines += render_text(p.plan).rstrip("\n").split("\n")  # its lines, escaped already
         lines.append("")
     if plan.dcs is not None:
         lines.append("== Patroni: the cluster's configuration (every member), through PATCH /config ==")
-        lines.append(render_text(plan.dcs).rstrip("\n"))
+        lines += render_text(plan.dcs).rstrip("\n").split("\n")
         lines.append("")
     if plan.notices:
         lines += ["Across nodes:"] + [f"  ! {n.code} {n.object}: {n.message}" for n in plan.notices] + [""]
@@ -49,7 +49,7 @@ def render_cluster_text(plan: ClusterPlan) -> str:
         lines += ["Cluster checks:"] + [f"  {STATUS_MARKS[c.status]} {c.code}: {c.message}" for c in plan.checks]
         lines.append("")
     lines += restart_lines(plan)
-    return "\n".join(line(item) for item in lines) + "\n"  # the nodes' plans are escaped already: idempotent
+    return "\n".join(line(item) for item in lines) + "\n"  # one line each: escaping twice changes nothing
 
 
 def render_cluster_markdown(plan: ClusterPlan) -> str:
@@ -62,10 +62,10 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
     out.append("")
     for p in plan.plans:
         body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
-        out += [f"#### {p.node.role} {md_code(p.node.name)}", body.strip(), ""]
+        out += [f"#### {p.node.role} {md_code(p.node.name)}", *body.strip().split("\n"), ""]
     if plan.dcs is not None:
         body = render_markdown(plan.dcs).split("\n", 2)[2]
-        out += ["#### Patroni: the cluster's configuration (`PATCH /config`)", body.strip(), ""]
+        out += ["#### Patroni: the cluster's configuration (`PATCH /config`)", *body.strip().split("\n"), ""]
     for n in plan.notices:
         out.append(f"- :warning: `{n.code}` {md_code(n.object)}: {md_text(n.message)}")
     for c in plan.checks:
