@@ -58,7 +58,7 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
         f"### pgtune plan: `{plan.profile}` on a cluster",
         "",
     ]
-    out.append(md_text(_nodes_line(plan)))
+    out.append(md_text(_nodes_line(plan)).replace(f'"{plan.profile}"', md_code(plan.profile)))
     out.append("")
     for p in plan.plans:
         body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
