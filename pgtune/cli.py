@@ -744,8 +744,8 @@ def inspect(
 ) -> None:
     """Write a profile of what runs (adopt a server), or pull live values into an existing one (--into)."""
     from pgtune.connection import connect, redact
-    from pgtune.inspect import inspect as read_live
-    from pgtune.inspect import to_yaml
+    from pgtune.live_profile import inspect as read_live
+    from pgtune.live_profile import to_yaml
 
     if into is not None:
         _inspect_into(into, dsn, sandbox, schema)

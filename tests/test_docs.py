@@ -59,3 +59,17 @@ def test_links_to_docs_resolve() -> None:
     for path in DOCS:
         for target in re.findall(r"\]\(((?:docs/|\.\./)?[\w./-]+\.md)(?:#[\w-]+)?\)", path.read_text()):
             assert (path.parent / target).resolve().exists(), f"{path.name}: broken link {target}"
+
+
+def test_the_architecture_names_every_module() -> None:
+    """docs/architecture.md stays true to the layout: every module and package of pgtune/ is in it."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    package = REPO / "pgtune"
+    names = [
+        p.relative_to(REPO).as_posix() for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")
+    ]
+    names += [
+        p.relative_to(REPO).as_posix() + "/" for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    ]
+    missing = [n for n in names if f"`{n}`" not in text and f"`{n.removesuffix('.py')}" not in text]
+    assert missing == [], f"docs/architecture.md does not name {missing}"

@@ -18,9 +18,9 @@ from psycopg import sql
 from pgtune import engine, planfile, workflow
 from pgtune.adopt import pull_live_values
 from pgtune.executor import ExecOptions
-from pgtune.inspect import inspect
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
 from pgtune.kinds.tables import Table
+from pgtune.live_profile import inspect
 from pgtune.plan import Address, Change, Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render.jsonplan import render_json
