@@ -120,7 +120,10 @@ def build_plan(
             applier=applier,
             standby=standby,
         )
-        for kind in KINDS if not standby else tuple(k for k in KINDS if k.runs_on == "every node"):
+        kinds = KINDS if not standby else tuple(k for k in KINDS if k.runs_on == "every node")
+        if settings.resource in kinds or pool.resource in kinds:
+            ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
+        for kind in kinds:
             try:
                 result = plan_kind(kind, ctx)
             except ProfileErrors as exc:

@@ -131,7 +131,7 @@ class PlanContext:
     server_settings: bool = True  # False: server-wide settings go another way (Patroni's DCS), not ALTER SYSTEM
     _columns: dict[int, list[Column]] | None = field(default=None, repr=False)
     workload: dict[str, str] | None = None  # what `workload:` derives, once per plan (settings, pool)
-    settings_catalog: SettingsCatalog | None = None  # the settings kind's read, for settings.outlook (pool)
+    settings_catalog: SettingsCatalog | None = None  # read by the engine for every kind that needs it
     applier: str = ""  # the role whose privileges are judged (--privileges-of, else the connected one)
     standby: bool = False  # a standby of a cluster: only kinds that run on every node, and their node-local parts
 

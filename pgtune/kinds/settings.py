@@ -670,9 +670,7 @@ class SettingsKind:
         return wanted or None
 
     def read(self, ctx: PlanContext, wants: list[DesiredSetting]) -> SettingsLive:
-        catalog = read(ctx.conn, wants)
-        if catalog.files is not None:
-            ctx.settings_catalog = catalog  # outlook() (pool capacity) reads from it: no second read
+        catalog = ctx.settings_catalog or read(ctx.conn, wants)  # the engine's (engine.build_plan), else our own
         typed = _check_libraries(ctx.conn, validate(adapt(wants, catalog), catalog), catalog)
         return SettingsLive(catalog, typed)
 
@@ -921,12 +919,24 @@ class Outlook:
         return _show(self.spec, value)
 
 
+def plan_catalog(ctx: PlanContext) -> SettingsCatalog | None:
+    """The settings catalog one plan shares: read once by the engine, before any kind runs, for
+    every kind that needs it — the settings kind's comparison, the pools' capacity checks — so no
+    kind depends on another having run first. None: nothing in the profile needs it."""
+    wants = resource.desired(ctx) or []
+    pools = ctx.loaded.profile.pool is not None
+    if not wants and not pools:
+        return None
+    return read(ctx.conn, wants, with_files=pools)
+
+
 def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
     """Running and planned values of server-wide settings, for cross-checks (pool capacity).
 
     Planned: the profile's value when it declares one (valid or not: the settings kind reports
     errors), else what the configuration files hold, which includes a pending restart."""
-    catalog = ctx.settings_catalog or read(ctx.conn, [], with_files=True)
+    given = ctx.settings_catalog
+    catalog = given if given is not None and given.files is not None else read(ctx.conn, [], with_files=True)
     declared: dict[str, str | list[str] | None] = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
     declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
     out: dict[str, Outlook] = {}
