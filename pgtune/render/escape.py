@@ -59,7 +59,8 @@ def md_code(text: str) -> str:
     text = line(text).replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""  # one space each side is stripped
+    edges = text[:1] in ("`", " ") or text[-1:] in ("`", " ")
+    pad = " " if edges and text.strip(" ") else ""  # one space each side is stripped, unless all are spaces
     return f"{fence}{pad}{text}{pad}{fence}"
 
 

@@ -1,0 +1,254 @@
+"""Server settings (GUCs): server-wide via ALTER SYSTEM, per database and per role via ALTER ... SET.
+
+The kind (desired state, its `Kind` object, export and adoption) lives here; its parts are modules of
+their own, public to the engine, the cluster targets and Patroni's writer: `catalog` (the read: four
+queries whatever the profile's size), `validation` (against the live server), `comparison` (the pure
+diff), `dcs` (server-wide settings through Patroni's DCS), `outlook` (what other kinds need to know).
+
+What "the current value" means, per scope:
+- server-wide: what the configuration files will make the server run — the last row per name in
+  `pg_file_settings` (postgresql.auto.conf is read last, so it wins), or the running value when no
+  file sets it. A value written but not yet live is a pending reload (a change: reload it) or, for
+  postmaster settings, a pending restart (not a change: reported, so plans never diff forever).
+- database/role: the entry in `pg_db_role_setting`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgtune import workload
+from pgtune.errors import ProfileError
+from pgtune.identifiers import quoted
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, load_sql
+from pgtune.kinds.settings.catalog import read
+from pgtune.kinds.settings.comparison import configured_running, diff
+from pgtune.kinds.settings.dcs import behind_patroni, patroni_diff
+from pgtune.kinds.settings.model import (
+    KIND,
+    UNOVERRIDABLE_SOURCES,
+    DesiredSetting,
+    FileRow,
+    Running,
+    ScopedTarget,
+    SettingsCatalog,
+    TypedSetting,
+    Unparsable,
+)
+from pgtune.kinds.settings.outlook import Outlook, outlook, plan_catalog
+from pgtune.kinds.settings.validation import _check_libraries, adapt, validate
+from pgtune.plan import Change
+from pgtune.profile.loader import LoadedProfile
+
+__all__ = [
+    "KIND",
+    "DesiredSetting",
+    "FileRow",
+    "Outlook",
+    "Running",
+    "ScopedTarget",
+    "SettingsCatalog",
+    "SettingsKind",
+    "SettingsLive",
+    "TypedSetting",
+    "Unparsable",
+    "adapt",
+    "behind_patroni",
+    "configured_running",
+    "desired_settings",
+    "diff",
+    "outlook",
+    "patroni_diff",
+    "plan_catalog",
+    "read",
+    "resource",
+    "validate",
+    "workload_settings",
+]
+
+# --- desired state --------------------------------------------------------------------------
+
+
+def workload_settings(ctx: PlanContext) -> dict[str, str]:
+    """What `workload:` derives for this server (PGTune's formulas), computed once per plan."""
+    if ctx.workload is not None:
+        return ctx.workload
+    spec = ctx.loaded.profile.workload
+    derived: dict[str, str] = {}
+    if spec is not None:
+        local = _on_database_host(ctx)
+        _auto(ctx, "memory", spec.memory, local)
+        _auto(ctx, "cpus", spec.cpus, local)
+        w = workload.from_spec(spec, ctx.server.version_num // 10000)
+        derived = workload.recommend(w).settings
+    ctx.workload = derived
+    return derived
+
+
+def _on_database_host(ctx: PlanContext) -> bool:
+    host = ctx.conn.info.host or ""
+    return host.startswith("/") or host in ("localhost", "127.0.0.1", "::1")
+
+
+def _auto(ctx: PlanContext, key: str, value: object, local: bool) -> None:
+    """`auto` reads this machine: only right when the server runs here."""
+    if value == "auto" and not local:
+        raise ProfileError(
+            ctx.loaded.location(("workload", key)),
+            f"{key}: auto reads this machine, but the server is on {ctx.conn.info.host}: give the value "
+            "(auto works with --sandbox or when pgtune runs on the database host)",
+        )
+
+
+def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = None) -> list[DesiredSetting]:
+    profile = loaded.profile
+    out: list[DesiredSetting] = []
+    explicit = {name.lower() for name in profile.settings}
+    where = loaded.where(("workload",), key=True)
+    for name, value in (derived or {}).items():
+        if name.lower() not in explicit:  # an explicit settings: entry always wins
+            out.append(DesiredSetting("system", None, name, value, where, where, source="workload"))
+
+    def add(scope: str, target: str | None, prefix: tuple[str, ...], values: dict[str, Any]) -> None:
+        for name, raw in values.items():
+            path = (*prefix, name)
+            out.append(DesiredSetting(scope, target, name, raw, loaded.where(path), loaded.where(path, key=True)))
+
+    add("system", None, ("settings",), profile.settings)
+    for db, scoped in profile.databases.items():
+        add("database", db, ("databases", db, "settings"), scoped.settings)
+    for role, scoped in profile.roles.items():
+        add("role", role, ("roles", role, "settings"), scoped.settings)
+    return out
+
+
+
+@dataclass(frozen=True)
+class SettingsLive:
+    """The catalog's side, and the desired settings typed by it (libraries looked up)."""
+
+    catalog: SettingsCatalog
+    typed: list[TypedSetting]
+
+
+class SettingsKind:
+    name = KIND
+    runs_on = "every node"  # ALTER SYSTEM writes one node's postgresql.auto.conf; it is not replicated
+
+    def desired(self, ctx: PlanContext) -> list[DesiredSetting] | None:
+        wanted = desired_settings(ctx.loaded, workload_settings(ctx))
+        if ctx.standby:  # per-database and per-role settings live in the replicated catalog: the primary's
+            wanted = [d for d in wanted if d.scope == "system"]
+        if not ctx.server_settings:
+            wanted = [d for d in wanted if d.scope != "system"]  # through Patroni's DCS instead
+        return wanted or None
+
+    def read(self, ctx: PlanContext, wants: list[DesiredSetting]) -> SettingsLive:
+        catalog = ctx.settings_catalog or read(ctx.conn, wants)  # the engine's (engine.build_plan), else our own
+        typed = _check_libraries(ctx.conn, validate(adapt(wants, catalog), catalog), catalog)
+        return SettingsLive(catalog, typed)
+
+    def diff(self, wants: list[DesiredSetting], live: SettingsLive, env: DiffEnv) -> KindResult:
+        result = diff(live.typed, live.catalog, env.render)
+        reloads = [c for c in result.changes if c.reload_required]
+        if reloads and not live.catalog.can_reload:
+            first = next(t for t in live.typed if t.desired.address == reloads[0].address)
+            result.errors.append(
+                ProfileError(
+                    first.desired.key_location,
+                    f"role {live.catalog.current_user!r} may not run pg_reload_conf(): {len(reloads)} setting(s) "
+                    "would be written and never take effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "
+                    f"{quoted(live.catalog.current_user)}, or apply as a superuser)",
+                )
+            )
+        return result
+
+    def export(self, ctx: PlanContext, options: ExportOptions) -> dict[str, Any]:
+        if options.settings == "none":
+            return {}
+        out: dict[str, Any] = {}
+        server = _export_server(ctx.conn, options)
+        if server:
+            out["settings"] = server
+        for scope, target, _may, setconfig, _owner in ctx.conn.execute(load_sql("scoped_settings")).fetchall():
+            values = dict(item.partition("=")[::2] for item in setconfig)
+            if values:
+                out.setdefault("databases" if scope == "database" else "roles", {})[target] = {"settings": values}
+        return out
+
+    def adopt(self, change: Change, loaded: LoadedProfile) -> Adoption:
+        at = change.address
+        if at.scope is None:
+            return {("settings", at.name): change.before}, None
+        section = "databases" if at.scope == "database" else "roles"
+        return {(section, str(at.target), "settings", at.name): change.before}, None
+
+
+resource = SettingsKind()
+
+HOST_SETTINGS = frozenset(
+    {
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "external_pid_file",
+        "port",
+        "listen_addresses",
+        "unix_socket_directories",
+        "unix_socket_group",
+        "unix_socket_permissions",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "ssl_ca_file",
+        "ssl_crl_file",
+        "ssl_crl_dir",
+        "lc_messages",
+        "lc_monetary",
+        "lc_numeric",
+        "lc_time",
+        "datestyle",
+        "timezone",
+        "log_timezone",
+        "default_text_search_config",
+        "cluster_name",
+        "application_name",
+        "client_encoding",
+        "transaction_isolation",
+        "transaction_read_only",
+        "transaction_deferrable",
+        "session_authorization",
+        "role",
+        # A standby's link to its primary: node identity, and primary_conninfo may hold a password.
+        "primary_conninfo",
+        "primary_slot_name",
+        "ssl_passphrase_command",
+    }
+)
+"""Settings that describe the host or the session, not its tuning: never adopted."""
+
+
+def _export_server(conn: psycopg.Connection, options: ExportOptions) -> dict[str, Any]:
+    catalog = read(conn, [], with_files=True)
+    if catalog.files is None:
+        options.warnings.append("this role may not read pg_file_settings: server-wide settings were not adopted")
+        return {}
+    out: dict[str, Any] = {}
+    for key in sorted(catalog.specs):
+        spec = catalog.specs[key]
+        if spec.context == "internal" or key in HOST_SETTINGS:
+            continue
+        running = catalog.running.get(key)
+        if running is not None and running.source in UNOVERRIDABLE_SOURCES:
+            continue  # set on the command line: ALTER SYSTEM cannot manage it
+        if options.settings == "changed" and key not in catalog.files:
+            continue
+        configured, _ = configured_running(spec, catalog, key)
+        if configured is None or isinstance(configured, Unparsable):
+            options.warnings.append(f"setting {spec.name}: unreadable value {configured!s}; not adopted")
+            continue
+        out[spec.name] = list(configured) if isinstance(configured, tuple) else spec.display(configured)
+    return out

@@ -1,0 +1,277 @@
+"""Validation against the live server: names (with suggestions), types, units, ranges, contexts,
+privileges (naming the role and the GRANT), preload libraries; adapting values a version lacks."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+
+import psycopg
+
+from pgtune import libraries
+from pgtune.errors import ProfileError, raise_if_any
+from pgtune.guc import Canonical, GucSpec, InvalidValue, newline_problem
+from pgtune.identifiers import quoted
+from pgtune.kinds.settings.model import (
+    PRELOAD_SETTINGS,
+    SCOPED_CONTEXTS,
+    UNOVERRIDABLE_SOURCES,
+    DesiredSetting,
+    ScopedTarget,
+    SettingsCatalog,
+    TypedSetting,
+    Unparsable,
+)
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _spec_for(d: DesiredSetting, catalog: SettingsCatalog) -> tuple[GucSpec | None, bool, str | None]:
+    """The GUC spec for a desired name, whether it is an unverified placeholder, or an error."""
+    spec = catalog.specs.get(d.key)
+    if spec is not None:
+        return spec, False, None
+    if "." in d.key:
+        prefix = d.key.split(".", 1)[0] + "."
+        siblings = [n for n in catalog.specs if n.startswith(prefix)]
+        if not siblings:  # the module is not loaded: the server may accept a placeholder
+            if d.scope == "system" and catalog.version_num < 170000:
+                return (
+                    None,
+                    False,
+                    (
+                        f"unknown setting {d.name!r}: its module is not loaded, and before PostgreSQL 17 "
+                        "ALTER SYSTEM accepts a custom setting only once its module is loaded "
+                        "(add the module to shared_preload_libraries, restart, then apply again)"
+                    ),
+                )
+            return GucSpec(d.key, "string", context="user"), True, None
+        candidates = siblings
+    else:
+        candidates = list(catalog.specs)
+    close = difflib.get_close_matches(d.key, candidates, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if not catalog.sees_all:
+        hint += (
+            f" (or it is hidden from the connected role {catalog.reader!r}: superuser-only settings such as "
+            f"shared_preload_libraries are visible with GRANT pg_read_all_settings TO {quoted(catalog.reader)})"
+        )
+    return None, False, f"unknown setting {d.name!r}{hint}"
+
+
+def _privilege_error(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog) -> str | None:
+    if catalog.superuser:
+        return None
+    may_alter_system, may_set = catalog.privileges.get(d.key, (False, False))
+    if d.scope == "system" and not may_alter_system:
+        return (
+            f"role {catalog.current_user!r} may not change {spec.name} with ALTER SYSTEM "
+            f"(GRANT ALTER SYSTEM ON PARAMETER {spec.name} TO {quoted(catalog.current_user)}, or apply as a superuser)"
+        )
+    if d.scope != "system" and spec.context in ("superuser", "superuser-backend") and not may_set:
+        return (
+            f"role {catalog.current_user!r} may not set {spec.name}, a superuser setting "
+            f"(GRANT SET ON PARAMETER {spec.name} TO {quoted(catalog.current_user)}, or apply as a superuser)"
+        )
+    return None
+
+
+def _scope_grant(scope: str, entry: ScopedTarget, role: str) -> str:
+    """What gives `role` the right to ALTER DATABASE|ROLE ... SET: the database owner's rights, or CREATEROLE."""
+    if scope == "database":
+        return f"GRANT {quoted(entry.owner)} TO {quoted(role)}" if entry.owner else "the database owner's rights"
+    return f"ALTER ROLE {quoted(role)} CREATEROLE"
+
+
+def validate(
+    desired: list[DesiredSetting], catalog: SettingsCatalog, *, through_patroni: bool = False
+) -> list[TypedSetting]:
+    """Check every desired setting against the live server; raise all problems at once.
+
+    `through_patroni`: the values go to Patroni's DCS, not ALTER SYSTEM — its rules (privilege per
+    parameter, allow_alter_system, values set on the command line, which Patroni itself does) do
+    not apply; names, types, units, ranges and contexts do."""
+    errors: list[ProfileError] = []
+    typed: list[TypedSetting] = []
+    seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
+    system_declared = any(d.scope == "system" for d in desired)
+    if system_declared and catalog.files is None:
+        errors.append(
+            ProfileError(
+                desired[0].key_location,
+                (
+                    f"the connected role {catalog.reader!r} may not read pg_file_settings, which planning "
+                    f"server-wide settings needs (GRANT SELECT ON pg_file_settings TO {quoted(catalog.reader)}; "
+                    "GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO "
+                    f"{quoted(catalog.reader)}; or connect as a superuser)"
+                ),
+            )
+        )
+    allow = catalog.running.get("allow_alter_system")
+    if system_declared and allow is not None and allow.setting == "off" and not through_patroni:
+        errors.append(
+            ProfileError(desired[0].key_location, "allow_alter_system is off on this server: ALTER SYSTEM is disabled")
+        )
+    for d in desired:
+        where = (d.scope, d.target, d.key)
+        if where in seen:
+            errors.append(
+                ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})")
+            )
+            continue
+        seen[where] = d
+        spec, placeholder, problem = _spec_for(d, catalog)
+        if spec is None:
+            errors.append(ProfileError(d.key_location, (problem or "unknown setting") + _provenance(d)))
+            continue
+        if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
+            continue  # reported once per target below
+        problem = _context_error(d, spec) or (None if through_patroni else _privilege_error(d, spec, catalog))
+        if problem is None and d.scope == "system" and not through_patroni:
+            source = catalog.running.get(d.key)
+            if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
+                value = _try_canonical(spec, d.raw)
+                live = _try_canonical(spec, source.setting)
+                if not isinstance(value, Unparsable) and (isinstance(live, Unparsable) or not spec.equal(value, live)):
+                    problem = (
+                        f"{spec.name} is set on the server's {source.source}, which overrides "
+                        "postgresql.auto.conf: ALTER SYSTEM cannot change it"
+                    )
+        if problem:
+            errors.append(ProfileError(d.key_location, problem))
+            continue
+        if d.raw is None:
+            typed.append(TypedSetting(d, spec, None, placeholder))
+            continue
+        problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
+        if problem:
+            errors.append(ProfileError(d.location, problem))
+            continue
+        if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
+            errors.append(
+                ProfileError(
+                    d.location,
+                    (
+                        f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
+                        "use null to remove the override"
+                    ),
+                )
+            )
+            continue
+        try:
+            typed.append(TypedSetting(d, spec, spec.canonical(d.raw), placeholder))
+        except InvalidValue as exc:
+            errors.append(ProfileError(d.location, str(exc) + _provenance(d)))
+    for scope in ("database", "role"):
+        targets = {d.target: d for d in desired if d.scope == scope}
+        known = [t for (s, t) in catalog.scoped if s == scope]
+        for target, d in targets.items():
+            assert target is not None
+            entry = catalog.scoped.get((scope, target))
+            loc = d.key_location
+            if entry is None:
+                close = difflib.get_close_matches(target, known, n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                errors.append(ProfileError(loc, f"unknown {scope} {target!r}{hint}"))
+            elif not entry.may_alter:
+                errors.append(
+                    ProfileError(
+                        loc,
+                        (
+                            f"role {catalog.current_user!r} may not ALTER {scope.upper()} {target} "
+                            f"({_scope_grant(scope, entry, catalog.current_user)}, or apply as a superuser)"
+                        ),
+                    )
+                )
+    errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
+    raise_if_any(errors)
+    return typed
+
+
+def _provenance(d: DesiredSetting) -> str:
+    if d.source != "workload":
+        return ""
+    return f" ({d.name} = {d.raw} is derived from workload:; set it under settings: to override)"
+
+
+def _context_error(d: DesiredSetting, spec: GucSpec) -> str | None:
+    if spec.context == "internal":
+        return f"{spec.name} is read-only (fixed when PostgreSQL was built or initialised)"
+    if d.scope != "system" and spec.context not in SCOPED_CONTEXTS:
+        return (
+            f"{spec.name} cannot be set per {d.scope}: it is a {spec.context} setting; "
+            "declare it under settings: instead"
+        )
+    return None
+
+
+def _try_canonical(spec: GucSpec, raw: str | list[str] | None) -> Canonical | Unparsable | None:
+    if raw is None:
+        return None
+    try:
+        return spec.canonical(raw, check_range=False)
+    except InvalidValue:
+        return Unparsable(str(raw))
+
+
+FALLBACKS = {("wal_compression", "lz4"): "on", ("io_method", "io_uring"): "worker"}
+"""Derived values that need a build option (--with-lz4, --with-liburing): when the server's enum
+lacks them, the workload layer uses the portable choice instead of failing (PGTune only warns)."""
+
+
+def adapt(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[DesiredSetting]:
+    out = []
+    for d in desired:
+        spec = catalog.specs.get(d.key)
+        fallback = FALLBACKS.get((d.key, str(d.raw)))
+        if d.source == "workload" and spec is not None and fallback and str(d.raw) not in spec.enumvals:
+            d = DesiredSetting(d.scope, d.target, d.name, fallback, d.location, d.key_location, d.source)
+        out.append(d)
+    return out
+
+
+def _check_libraries(
+    conn: psycopg.Connection, typed: list[TypedSetting], catalog: SettingsCatalog
+) -> list[TypedSetting]:
+    """Every declared preload library must be loadable: a missing one is an error (a restart would
+    not come up, or no session could start); one pgtune may not look for is marked unverified."""
+    lists = [t for t in typed if t.spec.name in PRELOAD_SETTINGS and t.value is not None]
+    if not lists:
+        return typed
+    wanted: dict[str, list[str]] = {}
+    for t in lists:
+        wanted.setdefault(t.spec.name, []).extend(t.spec.sql_values(t.value))  # type: ignore[arg-type]
+    running = [
+        r.setting or ""
+        for name in ("shared_preload_libraries", "session_preload_libraries", "local_preload_libraries")
+        if (r := catalog.running.get(name)) is not None
+    ]
+    library_path = catalog.running.get("dynamic_library_path")
+    verdict = libraries.check(
+        conn, wanted, library_path.setting if library_path else None, running, catalog.can_look_at_files
+    )
+    errors = []
+    for t in lists:
+        for lib in t.spec.sql_values(t.value):  # type: ignore[arg-type]
+            if lib in verdict.missing:
+                looked = ", ".join(dict.fromkeys(path.rsplit("/", 1)[0] for path in verdict.missing[lib]))
+                consequence = (
+                    "the next restart would fail (FATAL: could not access file)"
+                    if t.spec.name == "shared_preload_libraries"
+                    else "every new session it applies to would fail to start"
+                )
+                errors.append(
+                    ProfileError(
+                        t.desired.location,
+                        f"{t.spec.name}: library {lib!r} is not installed on this server (looked in {looked}): "
+                        f"{consequence}. Install it (e.g. the PostgreSQL contrib package) or remove it from the list",
+                    )
+                )
+    raise_if_any(errors)
+    unverified = set(verdict.unverified)
+    return [
+        replace(t, unverified=tuple(lib for lib in t.spec.sql_values(t.value) if lib in unverified))
+        if t.spec.name in PRELOAD_SETTINGS and t.value is not None
+        else t
+        for t in typed
+    ]
