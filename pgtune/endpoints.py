@@ -12,7 +12,8 @@ Whatever answers is untrusted input, so every call is bounded the same way:
 - an answer that is not the JSON asked for (truncated, invalid, not an object) is an error, never
   read as an empty one.
 Proxies and `.netrc` from the environment are not used (`trust_env=False`): credentials go straight
-to the endpoint.
+to the endpoint. HTTPS is verified against certifi's bundle, or the CA bundle `$PGTUNE_HTTP_CACERT`
+names (a private CA, as Patroni's REST API often has); verification is never turned off.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import base64
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pgtune.errors import PgtuneError
 from pgtune.secrets import scrub_known
 
+if TYPE_CHECKING:
+    import ssl
+
+CACERT_ENV = "PGTUNE_HTTP_CACERT"
 DEADLINE_ENV = "PGTUNE_HTTP_TIMEOUT"
 DEFAULT_DEADLINE = 10.0
 """Seconds one HTTP call may take in all, from connecting to the last byte ($PGTUNE_HTTP_TIMEOUT)."""
@@ -75,6 +80,19 @@ def shown(text: str, limit: int = SHOWN) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def tls_from_environment() -> ssl.SSLContext | bool:
+    """True: certifi's bundle (httpx's default); else a context trusting the bundle $PGTUNE_HTTP_CACERT names."""
+    path = os.environ.get(CACERT_ENV)
+    if not path:
+        return True
+    import ssl  # only when a bundle is named: plans of one server never load it
+
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise EndpointError(f"${CACERT_ENV}: cannot read a CA bundle from {shown(path)!r}: {shown(str(exc))}") from None
+
+
 def deadline_from_environment() -> float:
     raw = os.environ.get(DEADLINE_ENV)
     if not raw:
@@ -101,6 +119,7 @@ class HttpClient:
     ) -> None:
         self.what = what
         self.deadline = deadline_from_environment() if deadline is None else deadline
+        self.verify = tls_from_environment()
         self.max_body = max_body
         self._credentials = credentials
         self._trusted: set[str] = set()
@@ -171,7 +190,7 @@ class HttpClient:
 
         timeout = httpx.Timeout(self.deadline)
         async with (
-            httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client,
+            httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout, verify=self.verify) as client,
             client.stream(method, url, headers=headers, content=content) as response,
         ):
             if response.is_redirect or 300 <= response.status_code < 400:

@@ -19,7 +19,7 @@ import pytest
 from pgtune.connection import redact
 from pgtune.sandbox import SUPERUSER
 from tests.conftest import REPO, CliResult, Pair, _cli_env, run_cli
-from tests.fake_endpoint import FakeEndpoint, drip, endless, redirect, send_bytes, send_json
+from tests.fake_endpoint import FakeEndpoint, drip, endless, redirect, send_bytes, send_json, tls_pair
 
 REST_PASSWORD = "rest-Pw-0f-the-fake"
 PROFILE = "name: hostile\nsettings:\n  work_mem: 12MB\n"
@@ -322,3 +322,24 @@ def test_the_same_standby_under_two_spellings_is_refused(
     assert "ALTER SYSTEM" not in log
     for node in (pair15_clean.primary, pair15_clean.standby):
         assert pair15_clean.show(node, "work_mem") == "4MB"
+
+
+def test_https_is_verified_against_the_ca_bundle_given(tmp_path: Path) -> None:
+    """A REST API with its own CA: refused unverified; trusted through $PGTUNE_HTTP_CACERT, never by turning
+    verification off."""
+    context, ca_file = tls_pair(tmp_path)
+    endpoint = FakeEndpoint(tls=context)
+    try:
+        endpoint.routes[("GET", "/cluster")] = lambda h: send_json(h, {"members": []})
+        args = ("plan", str(_profile(tmp_path)), "--patroni", endpoint.url, "--dsn", "dbname=postgres")
+        unverified = run_cli(*args)
+        _clean(unverified)
+        assert "CERTIFICATE_VERIFY_FAILED" in unverified.stderr or "certificate verify failed" in unverified.stderr
+        trusted = run_cli(*args, env={"PGTUNE_HTTP_CACERT": str(ca_file)})
+        _clean(trusted)
+        assert "Patroni reports no members" in trusted.stderr, trusted.stderr  # the TLS exchange went through
+        missing = run_cli(*args, env={"PGTUNE_HTTP_CACERT": str(tmp_path / "nope.pem")})
+        _clean(missing)
+        assert "$PGTUNE_HTTP_CACERT: cannot read a CA bundle" in missing.stderr
+    finally:
+        endpoint.close()
