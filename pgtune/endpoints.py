@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pgtune.errors import PgtuneError
+from pgtune.render.escape import line
 from pgtune.secrets import scrub_known
 
 if TYPE_CHECKING:
@@ -75,8 +76,7 @@ def shown(text: str, limit: int = SHOWN) -> str:
         scheme, _, rest = text.partition("://")
         netloc, sep, path = rest.partition("/")
         text = f"{scheme}://{netloc.rpartition('@')[2]}{sep}{path}"
-    text = scrub_known(text)
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+    text = line(scrub_known(text))
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -116,8 +116,10 @@ class HttpClient:
         credentials: tuple[str, str] | None = None,
         deadline: float | None = None,
         max_body: int = MAX_BODY,
+        error: type[EndpointError] = EndpointError,
     ) -> None:
         self.what = what
+        self.error = error  # what a failed call raises: the service's own error (PatroniError)
         self.deadline = deadline_from_environment() if deadline is None else deadline
         self.verify = tls_from_environment()
         self.max_body = max_body
@@ -137,7 +139,7 @@ class HttpClient:
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}  # the cap counts what is kept
         if authenticate and self._credentials is not None:
             if not self.trusted(url):
-                raise EndpointError(
+                raise self.error(
                     f"{where}: refused to send credentials to {origin(url)}, which is neither the URL given "
                     f"nor an address {self.what} advertises"
                 )
@@ -153,16 +155,16 @@ class HttpClient:
         try:
             answer = asyncio.run(self._bounded(method, url, headers, content))
         except TimeoutError:
-            raise EndpointError(f"{where}: no complete answer within {self.deadline:g}s (${DEADLINE_ENV})") from None
+            raise self.error(f"{where}: no complete answer within {self.deadline:g}s (${DEADLINE_ENV})") from None
         except httpx.HTTPError as exc:
-            raise EndpointError(f"{where}: {shown(str(exc) or type(exc).__name__)}") from None
+            raise self.error(f"{where}: {shown(str(exc) or type(exc).__name__)}") from None
         except OSError as exc:
-            raise EndpointError(f"{where}: {shown(str(exc))}") from None
+            raise self.error(f"{where}: {shown(str(exc))}") from None
         if answer.status >= 300:
             hint = ""
             if answer.status == 401:
                 hint = f" (give {self.what}'s credentials)"
-            raise EndpointError(f"{where}: HTTP {answer.status} {shown(answer.text.strip())}{hint}")
+            raise self.error(f"{where}: HTTP {answer.status} {shown(answer.text.strip())}{hint}")
         return answer
 
     def json(self, method: str, url: str, body: Any = None, *, authenticate: bool = False) -> dict[str, Any]:
@@ -171,12 +173,12 @@ class HttpClient:
         try:
             doc = json.loads(answer.body)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise EndpointError(
+            raise self.error(
                 f"{self.what} {method} {shown(url)}: the answer is not JSON ({len(answer.body)} bytes: "
                 f"{shown(answer.text)!r})"
             ) from None
         if not isinstance(doc, dict):
-            raise EndpointError(f"{self.what} {method} {shown(url)}: the answer is not a JSON object")
+            raise self.error(f"{self.what} {method} {shown(url)}: the answer is not a JSON object")
         return doc
 
     async def _bounded(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Answer:
@@ -195,14 +197,14 @@ class HttpClient:
         ):
             if response.is_redirect or 300 <= response.status_code < 400:
                 location = response.headers.get("location", "")
-                raise EndpointError(
+                raise self.error(
                     f"{self.what} {method} {shown(url)}: HTTP {response.status_code} redirects to "
                     f"{shown(location) or '(no Location)'!r}; pgtune follows no redirects (give the address "
                     "that answers itself)"
                 )
             encoding = response.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
-                raise EndpointError(
+                raise self.error(
                     f"{self.what} {method} {shown(url)}: the answer is {shown(encoding)}-encoded, though pgtune "
                     "asked for none (a compressed answer could unpack past the size limit)"
                 )
@@ -219,6 +221,6 @@ class HttpClient:
             return Answer(response.status_code, b"".join(chunks))
 
     def _too_large(self, method: str, url: str, detail: str) -> EndpointError:
-        return EndpointError(
+        return self.error(
             f"{self.what} {method} {shown(url)}: the answer {detail}; pgtune reads at most {self.max_body} bytes"
         )

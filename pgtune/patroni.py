@@ -35,7 +35,7 @@ from pgtune.secrets import remember_secret
 USER_ENV, PASSWORD_ENV = "PGTUNE_PATRONI_USER", "PGTUNE_PATRONI_PASSWORD"
 
 
-class PatroniError(PgtuneError):
+class PatroniError(EndpointError):
     """Patroni's REST API refused, could not be reached, or answered what pgtune cannot use."""
 
 
@@ -171,18 +171,12 @@ class Client:
         remember_secret(found.password)
         self.base = given
         pair = (found.user, found.password) if found.user and found.password else None
-        self.http = HttpClient("Patroni", credentials=pair)
+        self.http = HttpClient("Patroni", credentials=pair, error=PatroniError)
         self.http.trust(given)
-
-    def _json(self, method: str, url: str, body: Any = None) -> dict[str, Any]:
-        try:
-            return self.http.json(method, url, body, authenticate=method != "GET")
-        except EndpointError as exc:
-            raise PatroniError(str(exc)) from None
 
     def members(self) -> list[Member]:
         where = f"Patroni GET {self.base}/cluster"
-        answer = _validated(ClusterAnswer, self._json("GET", self.base + "/cluster"), where)
+        answer = _validated(ClusterAnswer, self.http.json("GET", self.base + "/cluster"), where)
         if not answer.members:
             raise PatroniError(f"{where}: Patroni reports no members")
         names = [m.name for m in answer.members]
@@ -201,24 +195,19 @@ class Client:
     def parameters(self) -> dict[str, Any]:
         """The DCS's `postgresql.parameters` (the cluster-wide configuration)."""
         where = f"Patroni GET {self.base}/config"
-        answer = _validated(ConfigAnswer, self._json("GET", self.base + "/config"), where)
+        answer = _validated(ConfigAnswer, self.http.json("GET", self.base + "/config"), where)
         return dict(answer.postgresql.parameters or {}) if answer.postgresql else {}
 
     def patch_parameters(self, values: dict[str, str | None]) -> None:
-        try:
-            self.http.call("PATCH", self.base + "/config", {"postgresql": {"parameters": values}}, authenticate=True)
-        except EndpointError as exc:
-            raise PatroniError(str(exc)) from None
+        self.http.call("PATCH", self.base + "/config", {"postgresql": {"parameters": values}}, authenticate=True)
 
     def restart(self, member: Member) -> None:
-        try:  # Patroni answers a restart in plain text ("restarted successfully")
-            self.http.call("POST", member.api + "/restart", {"restart_pending": True}, authenticate=True)
-        except EndpointError as exc:
-            raise PatroniError(str(exc)) from None
+        # Patroni answers a restart in plain text ("restarted successfully"): the status is the answer.
+        self.http.call("POST", member.api + "/restart", {"restart_pending": True}, authenticate=True)
 
     def member_status(self, member: Member) -> StatusAnswer:
         where = f"Patroni GET {member.api_url}"
-        return _validated(StatusAnswer, self._json("GET", member.api_url), where)
+        return _validated(StatusAnswer, self.http.json("GET", member.api_url), where)
 
 
 def patch_statement(name: str, value: str | None) -> Statement:

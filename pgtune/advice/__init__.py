@@ -161,7 +161,7 @@ def _work_mem(session: catalog.Session, report: Report, statements: list[catalog
         """,
         (roles,),
     )
-    from pgtune.guc import GucSpec
+    from pgtune.guc import GucSpec, InvalidValue
 
     spec = GucSpec("work_mem", "integer", unit="kB")
     current = {}
@@ -170,7 +170,7 @@ def _work_mem(session: catalog.Session, report: Report, statements: list[catalog
     for role, value, limit, temp in rows:
         try:
             current[role] = int(spec.canonical(str(value), check_range=False))  # type: ignore[arg-type]
-        except Exception:  # an unreadable value: the role keeps the default reading
+        except InvalidValue:  # an unreadable value: the role keeps the default reading
             current[role] = 4096
         conns[role] = int(limit)
         temp_bytes = int(temp or 0)

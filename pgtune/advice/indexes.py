@@ -50,8 +50,19 @@ class Coster:
         self.version_num = version_num
         self.hypopg = hypopg_schema
         self._prepared = 0
+        self._imagining = False  # hypothetical indexes exist: plans are not the real ones
+        self._real: dict[int, dict[str, Any] | None] = {}  # queryid -> plan with the real indexes only
 
     def plan(self, statement: Statement) -> dict[str, Any] | None:
+        """The generic plan; with the real indexes only, EXPLAINed once per statement (the baseline
+        costs and the in-use report read the same plan)."""
+        if self._imagining:
+            return self._explain(statement)
+        if statement.queryid not in self._real:
+            self._real[statement.queryid] = self._explain(statement)
+        return self._real[statement.queryid]
+
+    def _explain(self, statement: Statement) -> dict[str, Any] | None:
         shape = statement.shape
         assert shape is not None
         conn = self.session.conn
@@ -96,6 +107,7 @@ class Coster:
         assert self.hypopg is not None
         schema = sql.Identifier(self.hypopg)
         ok = True
+        self._imagining = True
         try:
             for columns in indexes:
                 ddl = (
@@ -111,6 +123,7 @@ class Coster:
             yield ok
         finally:
             self.session.rows(sql.SQL("SELECT {}.hypopg_reset()").format(schema))
+            self._imagining = False
 
 
 def candidates(

@@ -57,8 +57,7 @@ def md_code(text: str) -> str:
     if not text:
         return "` `"
     text = line(text).replace("|", "\\|")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
+    fence = "`" * (_longest_backticks(text) + 1)
     edges = text[:1] in ("`", " ") or text[-1:] in ("`", " ")
     pad = " " if edges and text.strip(" ") else ""  # one space each side is stripped, unless all are spaces
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -66,5 +65,8 @@ def md_code(text: str) -> str:
 
 def md_fence(block: list[str]) -> str:
     """A code fence no line of the block can close: longer than any run of backticks in it."""
-    longest = max((len(run) for item in block for run in re.findall(r"`+", item)), default=0)
-    return "`" * max(3, longest + 1)
+    return "`" * max(3, _longest_backticks(*block) + 1)
+
+
+def _longest_backticks(*texts: str) -> int:
+    return max((len(run) for text in texts for run in re.findall(r"`+", text)), default=0)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pgtune.workflow import Inputs
 
 P = TypeVar("P", "Plan", "ClusterPlan")
+DCS = "patroni"
+"""The report key of changes made through Patroni's DCS (nodes' reports are keyed by node name)."""
 
 
 @dataclass
@@ -105,7 +107,7 @@ class Applied(Generic[P]):
             return {}
         if not isinstance(after, ClusterPlan):
             return statuses(report, after)
-        if node == "patroni" and after.dcs is not None:
+        if node == DCS and after.dcs is not None:
             return statuses(report, after.dcs)
         mine = next((p.plan for p in after.plans if p.node.name == node), None)
         return statuses(report, mine) if mine is not None else {}

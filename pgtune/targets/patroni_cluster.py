@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pgtune.applylock import apply_lock
-from pgtune.targets import RestartReport, Where, register
+from pgtune.targets import DCS, RestartReport, Where, register
 
 if TYPE_CHECKING:
     from pgtune.clusterplan import ClusterPlan, Topology
@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from pgtune.plan import Plan
     from pgtune.report import ApplyReport, Outcome
     from pgtune.workflow import Inputs
-
-DCS = "patroni"
-"""The report key of the DCS changes (the members' are keyed by member name)."""
 
 
 @dataclass
