@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from pgtune.sandbox import LocalCluster
-from tests.conftest import LETTA_EXAMPLE, REPO, CliResult, _bindir, _timed
+from tests.conftest import LETTA_EXAMPLE, REPO, CliResult, Server, _bindir, _timed
 
 Cli = Callable[..., CliResult]
 DROPPED = ("ix_messages_agent_sequence", "ix_messages_agent_conversation_sequence")
@@ -218,3 +218,28 @@ def test_without_hypopg_index_advice_is_refused_not_guessed(
     finally:
         with cluster.connect() as conn:
             conn.execute("CREATE EXTENSION hypopg")
+
+
+def test_generic_plans_on_every_version(pg: Server) -> None:
+    """The costing path of each version: EXPLAIN (GENERIC_PLAN) on 16+, PREPARE + EXPLAIN EXECUTE before;
+    a statement the server cannot plan is skipped, and a prepared one never lingers."""
+    from pgtune.advice.catalog import Session, Statement
+    from pgtune.advice.indexes import Coster
+    from pgtune.advice.shapes import parse
+
+    pg.sql("DROP TABLE IF EXISTS public.pgtune_test_gp; CREATE TABLE public.pgtune_test_gp (id int, kind text)")
+    try:
+        with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            version = conn.info.server_version
+            coster = Coster(Session(conn), version, None)
+
+            def statement(queryid: int, text: str) -> Statement:
+                return Statement(queryid, "postgres", 1, 1.0, 1, 0, parse(text))
+
+            listed = statement(1, "SELECT id FROM public.pgtune_test_gp WHERE kind = $1 ORDER BY id LIMIT $2")
+            cost = coster.cost(listed)
+            assert cost is not None and cost > 0
+            assert coster.cost(statement(2, "SELECT nope FROM public.pgtune_test_gp WHERE id = $1")) is None
+            assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+    finally:
+        pg.sql("DROP TABLE IF EXISTS public.pgtune_test_gp")
