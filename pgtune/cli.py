@@ -53,6 +53,11 @@ class CheckFormat(StrEnum):
     openmetrics = "openmetrics"
 
 
+class RdsFamily(StrEnum):
+    postgres = "postgres"
+    aurora_postgresql = "aurora-postgresql"
+
+
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -77,6 +82,51 @@ PatroniOption = Annotated[
         "settings through its DCS. --dsn then gives the SQL credentials for the members (host and port from Patroni).",
     ),
 ]
+RdsGroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rds-parameter-group",
+        metavar="NAME",
+        help="Plan server-wide settings against this RDS DB parameter group (ModifyDBParameterGroup), the other "
+        "kinds over SQL on --dsn (the writer's endpoint). Region and credentials from boto3's chain (AWS_PROFILE, "
+        "AWS_REGION, AWS_ENDPOINT_URL).",
+    ),
+]
+RdsRegionOption = Annotated[
+    str | None, typer.Option("--rds-region", metavar="REGION", help="The group's region (else boto3's chain).")
+]
+RdsInstanceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rds-instance",
+        metavar="ID",
+        help="The RDS instance --dsn reaches, when its endpoint is not the DSN's host (a proxy, a CNAME).",
+    ),
+]
+
+
+def _where(
+    dsn: list[str] | None,
+    patroni_url: str | None,
+    group: str | None,
+    region: str | None,
+    instance: str | None,
+    failover: bool = False,
+) -> Where | None:
+    """The cluster target the options name (None: one server)."""
+    if group is not None:
+        if patroni_url is not None or (dsn and len(dsn) > 1):
+            raise ApplyRefused("--rds-parameter-group takes one --dsn (the writer's endpoint) and no --patroni")
+        options = {"rds_parameter_group": group, "rds_failover": "yes" if failover else "no"}
+        options |= {k: v for k, v in (("rds_region", region), ("rds_instance", instance)) if v is not None}
+        return Where(tuple(dsn or ()), None, options)
+    if region is not None or instance is not None or failover:
+        raise ApplyRefused("--rds-region, --rds-instance and --rds-failover go with --rds-parameter-group")
+    if (dsn and len(dsn) > 1) or patroni_url:
+        return Where(tuple(dsn or ()), patroni_url)
+    return None
+
+
 NodesOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -196,9 +246,7 @@ def _derive_cluster(where: Where, inputs: workflow.Inputs) -> clusterplan.Cluste
     return plan
 
 
-def _plan_cluster(
-    target: Where, inputs: workflow.Inputs, fmt: Format, detailed: bool, out: Path | None = None
-) -> None:
+def _plan_cluster(target: Where, inputs: workflow.Inputs, fmt: Format, detailed: bool, out: Path | None = None) -> None:
     from pgtune import planfile
     from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
 
@@ -244,7 +292,8 @@ def _apply_cluster(
             if not p.plan.empty:
                 _out(f"\n-- on {p.node.role} {p.node.name}\n" + render_sql(p.plan))
         if result.dcs is not None and not result.dcs.empty:
-            _out("\n-- through Patroni\n" + render_sql(result.dcs))
+            through = "Patroni" if result.store == "patroni" else f"RDS parameter group {result.store_name}"
+            _out(f"\n-- through {through}\n" + render_sql(result.dcs))
         return
 
     confirm = _confirmer(yes or saved is not None, "Apply these changes to the cluster?")
@@ -280,6 +329,8 @@ def _apply_cluster(
         _out("\n" + "\n".join(restart_lines(done.after)) + "\n")
         if done.after.restart and target.patroni is not None:
             _out("Finish with: pgtune apply ... --patroni URL --restart (restarts through Patroni in this order).\n")
+        elif done.after.restart and done.after.store == "parameter_group":
+            _out("Finish with: pgtune apply ... --rds-parameter-group NAME --restart (reboots in this order).\n")
 
 
 def _plan(
@@ -321,6 +372,10 @@ def validate(
             help="Check settings against this PostgreSQL version's bundled description (default: the newest, 18).",
         ),
     ] = None,
+    rds_family: Annotated[
+        RdsFamily | None,
+        typer.Option("--rds-family", help="Check rds.* names against this engine family (default: either)."),
+    ] = None,
 ) -> None:
     """Check profiles offline (no database): the schema, and setting names, types, units, enum words and
     ranges against a bundled description of a PostgreSQL version's settings."""
@@ -328,7 +383,7 @@ def validate(
     from pgtune.errors import raise_if_any
     from pgtune.profile.loader import load_profile
 
-    desc = offline.description(pg_version)
+    desc = offline.description(pg_version, rds_family.value if rds_family is not None else None)
     failed = False
     for path in profiles:
         try:
@@ -361,6 +416,9 @@ def plan(
     set_: SetOption = None,
     exclude: ExcludeOption = None,
     patroni_url: PatroniOption = None,
+    rds_group: RdsGroupOption = None,
+    rds_region: RdsRegionOption = None,
+    rds_instance: RdsInstanceOption = None,
     privileges_of: Annotated[
         str | None,
         typer.Option(
@@ -378,11 +436,12 @@ def plan(
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
-    if (dsn and len(dsn) > 1) or patroni_url:
+    where = _where(dsn, patroni_url, rds_group, rds_region, rds_instance)
+    if where is not None:
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
         inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()), privileges_of=privileges_of)
-        _plan_cluster(Where(tuple(dsn or ()), patroni_url), inputs, fmt, detailed_exitcode, out)
+        _plan_cluster(where, inputs, fmt, detailed_exitcode, out)
         return
     with _target(_one(dsn), sandbox, schema) as target:
         result = _plan(loaded, target, as_of, exclude or (), privileges_of)
@@ -441,10 +500,19 @@ def apply(
     set_: SetOption = None,
     exclude: ExcludeOption = None,
     patroni_url: PatroniOption = None,
+    rds_group: RdsGroupOption = None,
+    rds_region: RdsRegionOption = None,
+    rds_instance: RdsInstanceOption = None,
+    rds_failover: Annotated[
+        bool,
+        typer.Option("--rds-failover", help="With --restart: reboot a Multi-AZ writer with failover (ForceFailover)."),
+    ] = False,
     restart: Annotated[
         bool,
         typer.Option(
-            "--restart", help="Patroni: restart pending members through Patroni, in the safe order, and wait for each."
+            "--restart",
+            help="Patroni or RDS: restart (reboot) what is pending through their API, in the safe order, and wait for "
+            "each.",
         ),
     ] = False,
 ) -> None:
@@ -477,15 +545,14 @@ def apply(
         progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
         trace=_trace if UI.verbose else None,
     )
-    if (dsn and len(dsn) > 1) or patroni_url:
+    where = _where(dsn, patroni_url, rds_group, rds_region, rds_instance, rds_failover)
+    if where is not None:
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
-        _apply_cluster(
-            Where(tuple(dsn or ()), patroni_url), inputs, options, wait, allowed, dry_run, yes, restart, saved
-        )
+        _apply_cluster(where, inputs, options, wait, allowed, dry_run, yes, restart, saved)
         return
     if restart:
-        raise ApplyRefused("--restart is for Patroni clusters (--patroni URL)")
+        raise ApplyRefused("--restart is for Patroni clusters (--patroni URL) and RDS (--rds-parameter-group NAME)")
     with _target(_one(dsn), sandbox, schema) as target:
         if dry_run:
             with connect(target) as conn:

@@ -108,9 +108,7 @@ def derive_patroni(
     ctx = PlanContext(conn, loaded, server_info(conn), {})
     desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
     catalogs = {n.name: settings.read(conns[n.name], desired, with_files=True) for n in topology.nodes}
-    typed = settings.validate(
-        settings.adapt(desired, catalogs[leader.name]), catalogs[leader.name], through_patroni=True
-    )
+    typed = settings.validate(settings.adapt(desired, catalogs[leader.name]), catalogs[leader.name], through="patroni")
     dcs = client.parameters()
     result = settings.patroni_diff(typed, dcs, catalogs)
     raise_if_any(result.errors)

@@ -77,7 +77,9 @@ class ClusterPlan:
     notices: tuple[Notice, ...] = ()
     checks: tuple[Check, ...] = ()
     values: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # node -> name -> (running, planned)
-    dcs: Plan | None = None  # Patroni: server-wide settings through its DCS (every member), not per node
+    dcs: Plan | None = None  # server-wide settings through the cluster's store (every member), not per node
+    store: str = "patroni"  # where `dcs` goes: "patroni" (its DCS) | "parameter_group" (RDS)
+    store_name: str = ""  # the parameter group's name (and family), for people
 
     @property
     def empty(self) -> bool:

@@ -34,7 +34,9 @@ from pgtune.patroni import PatroniError
 from pgtune.pgbouncer import ini
 from pgtune.pgbouncer.console import Console
 from pgtune.pgbouncer.values import BouncerSetting
-from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, IniEdit, PatroniPatch, Plan, Statement
+from pgtune.plan import PGBOUNCER_RELOAD, RELOAD, Change, GroupEdit, IniEdit, PatroniPatch, Plan, Statement
+from pgtune.rds.api import MAX_PER_CALL, Edit, RdsError
+from pgtune.rds.api import Client as RdsClient
 from pgtune.report import APPLIED, FAILED, SKIPPED, ApplyReport, Outcome
 
 
@@ -50,7 +52,7 @@ class ExecOptions:
     trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
 
 
-STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError, PatroniError)
+STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError, PatroniError, RdsError)
 """What a statement may fail with: reported per change, never raised out of execute()."""
 
 
@@ -214,25 +216,30 @@ def execute(
     on_outcome: Callable[[Outcome], None] | None = None,
     bouncer: Console | None = None,
     patroni: PatroniClient | None = None,
+    rds: RdsClient | None = None,
 ) -> ApplyReport:
     """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it);
     never raises for a failing statement, reports it."""
     report = ApplyReport()
     _watch_client(conn)
     stopped = False
-    for change in plan.changes:
+    for batch in _batches(plan.changes):
         if stopped:
-            outcome = Outcome(change, SKIPPED, "not run: an earlier change failed")
+            outcomes = [Outcome(change, SKIPPED, "not run: an earlier change failed") for change in batch]
         else:
             try:
-                _run_change(conn, change, options, bouncer, patroni)
-                outcome = Outcome(change, APPLIED)
+                if _group_call(batch[0]) is not None:
+                    _run_group(batch, rds, options)
+                else:
+                    _run_change(conn, batch[0], options, bouncer, patroni)
+                outcomes = [Outcome(change, APPLIED) for change in batch]
             except STATEMENT_ERRORS as exc:
-                outcome = Outcome(change, FAILED, _describe(exc))
+                outcomes = [Outcome(change, FAILED, _describe(exc)) for change in batch]
                 stopped = True
-        report.outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+        for outcome in outcomes:
+            report.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
     if any(o.status == APPLIED and o.change.reload_required for o in report.outcomes):
         try:
             before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
@@ -245,6 +252,47 @@ def execute(
     if edited:
         _reload_pgbouncer(bouncer, edited, report)
     return report
+
+
+def _group_call(change: Change) -> tuple[str, bool] | None:
+    """(group, reset) of a change that is one parameter of an RDS call; None for anything else."""
+    if len(change.statements) != 1 or change.statements[0].target != "rds":
+        return None
+    action = change.statements[0].action
+    return (action.group, action.value is None) if isinstance(action, GroupEdit) else ("", False)
+
+
+def _batches(changes: tuple[Change, ...]) -> list[list[Change]]:
+    """Each change alone, but consecutive parameters of one RDS call together, at most 20 a call."""
+    out: list[list[Change]] = []
+    for change in changes:
+        call = _group_call(change)
+        if call is not None and out and _group_call(out[-1][0]) == call and len(out[-1]) < MAX_PER_CALL:
+            out[-1].append(change)
+        else:
+            out.append([change])
+    return out
+
+
+def _run_group(batch: list[Change], rds: RdsClient | None, options: ExecOptions) -> None:
+    """One ModifyDBParameterGroup (or ResetDBParameterGroup) call for up to 20 parameters."""
+    if rds is None:
+        raise RdsError("this plan changes an RDS parameter group, but no RDS client was given")
+    edits = []
+    for change in batch:
+        action = change.statements[0].action
+        if not isinstance(action, GroupEdit):
+            raise RdsError("an RDS statement without its action (not derived by pgtune in this run): not sent")
+        edits.append(Edit(action.key, action.value, action.apply_method))
+    group = batch[0].statements[0].action.group  # type: ignore[union-attr]
+    started = time.monotonic()
+    if edits[0].value is None:
+        rds.reset(group, edits)
+    else:
+        rds.modify(group, edits)
+    if options.trace is not None:
+        for change in batch:
+            options.trace(change.statements[0], (time.monotonic() - started) / len(batch))
 
 
 def _edits_ini(change: Change) -> bool:

@@ -21,6 +21,7 @@ from importlib import resources
 from pgtune.errors import ProfileError
 from pgtune.guc import GucSpec, InvalidValue, newline_problem
 from pgtune.profile.loader import LoadedProfile
+from pgtune.profile.model import FormulaValue
 from pgtune.reloptions import lookup, unknown_message
 
 BUNDLED = (15, 16, 18)
@@ -32,6 +33,7 @@ class Description:
     version: int  # the bundled version used
     asked: int  # the version asked for
     specs: dict[str, GucSpec]
+    rds_family: str | None = None  # rds.* names checked against this family (None: any)
 
     @property
     def label(self) -> str:
@@ -44,30 +46,43 @@ def _load(version: int) -> dict[str, GucSpec]:
     text = resources.files("pgtune").joinpath("data", f"settings-pg{version}.json").read_text(encoding="utf-8")
     return {
         row["name"].lower(): GucSpec(
-            row["name"], row["vartype"], row["unit"], row["context"], row["min_val"], row["max_val"],
-            tuple(row["enumvals"] or ()), row["boot_val"],
+            row["name"],
+            row["vartype"],
+            row["unit"],
+            row["context"],
+            row["min_val"],
+            row["max_val"],
+            tuple(row["enumvals"] or ()),
+            row["boot_val"],
         )
         for row in json.loads(text)["settings"]
     }
 
 
-def description(version: int | None = None) -> Description:
+def description(version: int | None = None, rds_family: str | None = None) -> Description:
     """The bundled description for `version` (default: the newest), or the nearest older one."""
     asked = version or BUNDLED[-1]
     at = bisect.bisect_right(BUNDLED, asked)
     used = BUNDLED[max(at - 1, 0)]
-    return Description(used, asked, _load(used))
+    return Description(used, asked, _load(used), rds_family)
 
 
 def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
     """Every problem with the profile's settings and storage parameters that needs no server."""
     errors: list[ProfileError] = []
     profile = loaded.profile
-    scoped = [("settings",), *[("databases", d, "settings") for d in profile.databases],
-              *[("roles", r, "settings") for r in profile.roles]]
+    scoped = [
+        ("settings",),
+        *[("databases", d, "settings") for d in profile.databases],
+        *[("roles", r, "settings") for r in profile.roles],
+    ]
     for prefix in scoped:
-        values = profile.settings if prefix == ("settings",) else (
-            profile.databases[prefix[1]].settings if prefix[0] == "databases" else profile.roles[prefix[1]].settings
+        values = (
+            profile.settings
+            if prefix == ("settings",)
+            else (
+                profile.databases[prefix[1]].settings if prefix[0] == "databases" else profile.roles[prefix[1]].settings
+            )
         )
         for name, raw in values.items():
             errors += _setting(loaded, desc, (*prefix, name), name, raw, system=prefix == ("settings",))
@@ -90,6 +105,13 @@ def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
 def _setting(
     loaded: LoadedProfile, desc: Description, path: tuple[str, ...], name: str, raw: object, system: bool
 ) -> list[ProfileError]:
+    if name.lower().startswith("rds."):
+        from pgtune.rds.names import problem as rds_problem
+
+        found = (
+            rds_problem(name, desc.rds_family) if system else f"{name} is a parameter-group setting: server-wide only"
+        )
+        return [ProfileError(loaded.location(path, key=True), found)] if found else []
     if "." in name:
         return []  # an extension's setting: known only to a server that loaded it
     spec = desc.specs.get(name.lower())
@@ -99,6 +121,12 @@ def _setting(
         return [ProfileError(loaded.location(path, key=True), f"unknown setting {name!r} in {desc.label}{hint}")]
     if raw is None:
         return []
+    if isinstance(raw, FormulaValue):  # its grammar was checked as the profile loaded
+        if spec.vartype in ("integer", "real"):
+            return []
+        return [
+            ProfileError(loaded.location(path), f"{spec.name} is a {spec.vartype} setting: a formula gives a number")
+        ]
     problem = newline_problem(spec.name, raw) if system else None  # type: ignore[arg-type]
     if problem:
         return [ProfileError(loaded.location(path), problem)]

@@ -43,7 +43,18 @@ class PatroniPatch:
     value: str | None
 
 
-Action = IniEdit | PatroniPatch
+@dataclass(frozen=True)
+class GroupEdit:
+    """What an RDS statement does: one parameter of a ModifyDBParameterGroup (value) or a
+    ResetDBParameterGroup (None) call on `group`; the executor sends up to 20 of them a call."""
+
+    group: str
+    key: str
+    value: str | None
+    apply_method: str  # immediate | pending-reboot
+
+
+Action = IniEdit | PatroniPatch | GroupEdit
 """The typed payload of a statement that is not SQL: the executor dispatches on it, never on text."""
 
 
@@ -54,7 +65,7 @@ class Statement:
     lock: str = "none"  # the strongest table-level lock it takes, e.g. "SHARE UPDATE EXCLUSIVE"
     retryable: bool = True  # safe to retry after a lock timeout (never a concurrent index build)
     progress: str | None = None  # pg_stat_progress_* view that reports on it (create_index)
-    target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`)
+    target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`) | patroni | rds
     file: str | None = None  # the file a pgbouncer.ini statement edits
     locks: tuple[tuple[str, str], ...] = ()  # other relations it locks: (schema.name, mode), e.g. FK targets
     action: Action | None = None  # what a pgbouncer.ini or Patroni statement does (its `sql` is how it reads)

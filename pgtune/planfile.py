@@ -293,8 +293,9 @@ def cluster_differences(saved: dict[str, Any], fresh: dict[str, Any]) -> list[st
             lines.append(f"node {name}: in the cluster now, not in the saved plan")
         else:
             lines += [f"{name}: {line}" for line in differences(old[name], new[name])]
-    if saved.get("patroni") != fresh.get("patroni"):
-        lines += [f"Patroni: {line}" for line in differences(saved.get("patroni") or {}, fresh.get("patroni") or {})]
+    for store, label in (("patroni", "Patroni"), ("parameter_group", "parameter group")):
+        if saved.get(store) != fresh.get(store):
+            lines += [f"{label}: {line}" for line in differences(saved.get(store) or {}, fresh.get(store) or {})]
     if saved.get("cluster") != fresh.get("cluster"):
         lines += [f"cluster: {line}" for line in differences(saved.get("cluster") or {}, fresh.get("cluster") or {})]
     return lines or ["the records differ"]

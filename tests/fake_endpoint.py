@@ -41,6 +41,7 @@ class FakeEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 endpoint.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+                self.body = body  # for handlers that read the request (a form, a document)
                 handler = endpoint.routes.get((self.command, self.path.split("?")[0]))
                 if handler is None:
                     send_json(self, {"error": "no such route"}, status=404)

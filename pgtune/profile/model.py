@@ -7,6 +7,7 @@ docs through the JSON Schema (`pgtune schema`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -32,13 +33,35 @@ PATTERN_MEANINGS = {
 }
 
 
+@dataclass(frozen=True)
+class FormulaValue:
+    """`{formula: '{DBInstanceClassMemory/32768}'}`: a value RDS computes per instance class. Only a
+    parameter group runs one; checked with RDS's grammar as the profile loads."""
+
+    formula: str
+
+    def __str__(self) -> str:
+        return self.formula
+
+
 def _setting_value(value: Any) -> Any:
-    """Accept a scalar, a list of scalars, or null; reject anything nested with one clear message."""
-    if value is None or isinstance(value, str):
+    """Accept a scalar, a list of scalars, a formula, or null; reject anything else with one clear message."""
+    if value is None or isinstance(value, str | FormulaValue):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    raise ValueError("a setting value must be a scalar, a list of scalars, or null (null = reset)")
+    if isinstance(value, dict) and list(value) == ["formula"] and isinstance(value["formula"], str):
+        from pgtune.rds.formula import FormulaError, parse
+
+        try:
+            parse(value["formula"])
+        except FormulaError as exc:
+            raise ValueError(f"formula: {exc}") from None
+        return FormulaValue(value["formula"].strip())
+    raise ValueError(
+        "a setting value must be a scalar, a list of scalars, or null (null = reset); "
+        "in an RDS parameter group also {formula: '...'}"
+    )
 
 
 SettingName = Annotated[str, StringConstraints(pattern=SETTING_NAME_PATTERN, max_length=63)]
@@ -47,12 +70,33 @@ YAML_SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 Scalar = Annotated[str, WithJsonSchema(YAML_SCALAR)]
 OptionalScalar = Annotated[str | None, WithJsonSchema({"type": ["string", "number", "boolean", "null"]})]
 
+FORMULA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"formula": {"type": "string"}},
+    "required": ["formula"],
+    "additionalProperties": False,
+}
 SettingValue = Annotated[
-    str | list[str] | None,
+    str | list[str] | FormulaValue | None,
     BeforeValidator(_setting_value),
+    WithJsonSchema({"anyOf": [YAML_SCALAR, {"type": "array", "items": YAML_SCALAR}, FORMULA_SCHEMA, {"type": "null"}]}),
+]
+
+
+def _scoped_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        raise ValueError("a formula is a parameter-group value: only server-wide settings: take one")
+    return _setting_value(value)
+
+
+ScopedValue = Annotated[
+    str | list[str] | None,
+    BeforeValidator(_scoped_value),
     WithJsonSchema({"anyOf": [YAML_SCALAR, {"type": "array", "items": YAML_SCALAR}, {"type": "null"}]}),
 ]
+"""Per-database/role settings and storage parameters: no formulas (a parameter group holds only server-wide ones)."""
 SettingsMap = dict[SettingName, SettingValue]
+ScopedMap = dict[SettingName, ScopedValue]
 
 
 class _Strict(BaseModel):
@@ -62,7 +106,7 @@ class _Strict(BaseModel):
 class ScopedSettings(_Strict):
     """Settings for one database or role, written with ALTER DATABASE/ROLE ... SET."""
 
-    settings: SettingsMap = Field(
+    settings: ScopedMap = Field(
         default_factory=dict,
         description="GUC name -> value in PostgreSQL syntax; null removes the override (RESET).",
     )
@@ -175,7 +219,7 @@ class PartitioningSpec(_Strict):
 class TableSpec(_Strict):
     """What pgtune manages on one table."""
 
-    storage: dict[StorageName, SettingValue] = Field(
+    storage: dict[StorageName, ScopedValue] = Field(
         default_factory=dict,
         description="Storage parameters (reloptions): autovacuum_*, fillfactor, toast.* ... "
         "null removes the parameter (RESET). On a partitioned table they apply to every leaf partition.",

@@ -11,8 +11,35 @@ from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import STATUS_MARKS, render_text
 
+STORE_TITLES = {
+    "patroni": (
+        "Patroni: the cluster's configuration (every member), through PATCH /config",
+        "Patroni: the cluster's configuration (`PATCH /config`)",
+    ),
+    "parameter_group": (
+        "RDS parameter group {name}: every instance that uses it, through ModifyDBParameterGroup",
+        "RDS parameter group {name} (`ModifyDBParameterGroup`)",
+    ),
+}
+"""How each store's plan is headed, in text and in Markdown."""
+
+
+def _store_title(plan: ClusterPlan, markdown: bool = False) -> str:
+    text, md = STORE_TITLES[plan.store]
+    return md.format(name=md_code(plan.store_name)) if markdown else text.format(name=plan.store_name)
+
+
+def _role(plan: ClusterPlan, role: str) -> str:
+    """A node's role as its store names it: RDS has writers and readers."""
+    if plan.store == "parameter_group":
+        return {"primary": "writer", "standby": "reader"}.get(role, role)
+    return role
+
 
 def _nodes_line(plan: ClusterPlan) -> str:
+    if plan.store == "parameter_group":
+        parts = [f"{_role(plan, n.role)} {n.name}" for n in plan.topology.nodes]
+        return f'RDS parameter group {plan.store_name} for profile "{plan.profile}": instances ' + "; ".join(parts)
     parts = []
     for node in plan.topology.nodes:
         follows = f", streams from {node.upstream}" if node.upstream else ""
@@ -24,6 +51,14 @@ def restart_lines(plan: ClusterPlan) -> list[str]:
     if not plan.restart:
         return ["Restart: none needed."]
     steps = ", then ".join(f"{s.node} ({s.role})" for s in plan.restart)
+    if plan.store == "parameter_group":
+        return [
+            f"Reboot order: {steps}.",
+            f"  Why: {plan.restart_reason}.",
+            "  Reboot one instance at a time, readers first and the writer last, each back to available and "
+            "in-sync before the next: pgtune apply --restart does (RebootDBInstance, no failover unless "
+            "--rds-failover).",
+        ]
     return [
         f"Restart order: {steps}.",
         f"  Why: {plan.restart_reason}.",
@@ -36,11 +71,11 @@ def restart_lines(plan: ClusterPlan) -> list[str]:
 def render_cluster_text(plan: ClusterPlan) -> str:
     lines = [_nodes_line(plan), ""]
     for p in plan.plans:
-        lines.append(f"== {p.node.role} {p.node.name} ==")
+        lines.append(f"== {_role(plan, p.node.role)} {p.node.name} ==")
         lines += render_text(p.plan).rstrip("\n").split("\n")  # its lines, escaped already
         lines.append("")
     if plan.dcs is not None:
-        lines.append("== Patroni: the cluster's configuration (every member), through PATCH /config ==")
+        lines.append(f"== {_store_title(plan)} ==")
         lines += render_text(plan.dcs).rstrip("\n").split("\n")
         lines.append("")
     if plan.notices:
@@ -62,10 +97,10 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
     out.append("")
     for p in plan.plans:
         body = render_markdown(p.plan).split("\n", 2)[2]  # without the comment marker and the heading
-        out += [f"#### {p.node.role} {md_code(p.node.name)}", *body.strip().split("\n"), ""]
+        out += [f"#### {_role(plan, p.node.role)} {md_code(p.node.name)}", *body.strip().split("\n"), ""]
     if plan.dcs is not None:
         body = render_markdown(plan.dcs).split("\n", 2)[2]
-        out += ["#### Patroni: the cluster's configuration (`PATCH /config`)", *body.strip().split("\n"), ""]
+        out += [f"#### {_store_title(plan, markdown=True)}", *body.strip().split("\n"), ""]
     for n in plan.notices:
         out.append(f"- :warning: `{n.code}` {md_code(n.object)}: {md_text(n.message)}")
     for c in plan.checks:
@@ -93,7 +128,7 @@ def cluster_to_dict(plan: ClusterPlan) -> dict[str, Any]:
             },
         },
         "nodes": [{"node": p.node.name, "role": p.node.role, **plan_to_dict(p.plan)} for p in plan.plans],
-        "patroni": None if plan.dcs is None else plan_to_dict(plan.dcs),
+        plan.store: None if plan.dcs is None else plan_to_dict(plan.dcs),
     }
 
 

@@ -61,6 +61,8 @@ def _notes(change: Change) -> str:
         notes.append(f"lock: {change.lock}")
     for relation, mode in change.other_locks:
         notes.append(f"lock: {mode} on {md_code(relation)}")
+    if change.note and change.address.scope == "parameter-group":
+        notes.append(md_text(change.note))  # the unit sent, or what a formula runs as: what a reviewer approves
     return "<br>".join(notes)
 
 

@@ -98,6 +98,8 @@ def statement_sql(stmt: Statement) -> str:
         return f"{stmt.sql};  -- PgBouncer admin console"
     if stmt.target == "patroni":
         return f"-- Patroni REST API: PATCH /config {stmt.sql}"
+    if stmt.target == "rds":
+        return f"-- RDS API: {stmt.sql}"
     return f"{stmt.sql};"
 
 

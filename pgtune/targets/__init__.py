@@ -1,6 +1,6 @@
-"""Targets: where a plan runs — one server, a primary with standbys, a Patroni cluster (and later a
-managed service's parameter group). Each is a `Target` whose session knows how to lock, derive,
-execute, restart and re-read on its nodes; `sequence.apply` is the one apply sequence over any of
+"""Targets: where a plan runs — one server, a primary with standbys, a Patroni cluster, an RDS
+parameter group. Each is a `Target` whose session knows how to lock, derive, execute, restart and
+re-read on its nodes; `sequence.apply` is the one apply sequence over any of
 them (lock, derive, verify a saved record, show, gate, confirm, execute, restart, re-read), and
 `sequence.preview` the one plan.
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 P = TypeVar("P", "Plan", "ClusterPlan")
 DCS = "patroni"
 """The report key of changes made through Patroni's DCS (nodes' reports are keyed by node name)."""
+GROUP = "parameter group"
+"""The report key of changes made to an RDS parameter group."""
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Applied(Generic[P]):
             return {}
         if not isinstance(after, ClusterPlan):
             return statuses(report, after)
-        if node == DCS and after.dcs is not None:
+        if node in (DCS, GROUP) and after.dcs is not None:
             return statuses(report, after.dcs)
         mine = next((p.plan for p in after.plans if p.node.name == node), None)
         return statuses(report, mine) if mine is not None else {}
@@ -128,7 +130,12 @@ class Where:
 
 
 Chooser = Callable[[Where], "Target | None"]
-TARGET_MODULES = ("pgtune.targets.patroni_cluster", "pgtune.targets.replicas", "pgtune.targets.server")
+TARGET_MODULES = (
+    "pgtune.targets.rds_group",
+    "pgtune.targets.patroni_cluster",
+    "pgtune.targets.replicas",
+    "pgtune.targets.server",
+)
 """Modules that register a chooser on import, most specific first."""
 _CHOOSERS: list[Chooser] = []
 _loaded = False
@@ -152,4 +159,6 @@ def choose(where: Where) -> Target:
         target = chooser(where)
         if target is not None:
             return target
-    raise ApplyRefused("no target: give --dsn (once per node for a cluster) or --patroni URL")
+    raise ApplyRefused(
+        "no target: give --dsn (once per node for a cluster), --patroni URL or --rds-parameter-group NAME"
+    )

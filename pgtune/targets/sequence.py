@@ -47,8 +47,8 @@ def apply(
     (with `restart`, outside the lock: restarts take minutes) and re-read what the target needs."""
     if restart and not target.restarts:
         raise ApplyRefused(
-            f"--restart needs --patroni: pgtune restarts only through Patroni; with a {target.name}, restart the "
-            "nodes in the plan's order yourself (or with the Ansible example)"
+            f"--restart needs --patroni or --rds-parameter-group: pgtune restarts only through their APIs; with a "
+            f"{target.name}, restart the nodes in the plan's order yourself (or with the Ansible example)"
         )
     with target.open() as session:
         with session.lock(wait):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pgtune.errors import Deferred, Location
 from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec
 from pgtune.plan import Address
+from pgtune.profile.model import FormulaValue
 
 KIND = "setting"
 
@@ -45,7 +46,7 @@ class DesiredSetting:
     scope: str  # system | database | role
     target: str | None  # database or role name
     name: str  # as written in the profile
-    raw: str | list[str] | None  # None = reset
+    raw: str | list[str] | FormulaValue | None  # None = reset; a formula only in a parameter group
     location: Location | Deferred | None
     key_location: Location | Deferred | None
     source: str = "settings"  # settings (declared) | workload (derived from workload:)

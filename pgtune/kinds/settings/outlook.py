@@ -11,6 +11,7 @@ from pgtune.kinds.settings.catalog import read
 from pgtune.kinds.settings.comparison import _after_reset, _show, configured_running
 from pgtune.kinds.settings.model import SettingsCatalog, Unparsable
 from pgtune.kinds.settings.validation import _try_canonical
+from pgtune.profile.model import FormulaValue
 
 # --- what other kinds need to know -----------------------------------------------------------
 
@@ -51,7 +52,9 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
     from pgtune.kinds.settings import workload_settings
 
     declared: dict[str, str | list[str] | None] = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
-    declared |= {name.lower(): raw for name, raw in ctx.loaded.profile.settings.items()}
+    declared |= {  # a formula's number depends on the instance class: the configured value stands
+        name.lower(): raw for name, raw in ctx.loaded.profile.settings.items() if not isinstance(raw, FormulaValue)
+    }
     out: dict[str, Outlook] = {}
     for name in names:
         spec = catalog.specs.get(name)

@@ -22,6 +22,7 @@ from pgtune.kinds.settings.model import (
     TypedSetting,
     Unparsable,
 )
+from pgtune.profile.model import FormulaValue
 
 # --- validation -----------------------------------------------------------------------------
 
@@ -84,18 +85,21 @@ def _scope_grant(scope: str, entry: ScopedTarget, role: str) -> str:
 
 
 def validate(
-    desired: list[DesiredSetting], catalog: SettingsCatalog, *, through_patroni: bool = False
+    desired: list[DesiredSetting], catalog: SettingsCatalog, *, through: str | None = None
 ) -> list[TypedSetting]:
     """Check every desired setting against the live server; raise all problems at once.
 
-    `through_patroni`: the values go to Patroni's DCS, not ALTER SYSTEM — its rules (privilege per
-    parameter, allow_alter_system, values set on the command line, which Patroni itself does) do
-    not apply; names, types, units, ranges and contexts do."""
+    `through`: the values go to a store, not ALTER SYSTEM — "patroni" (its DCS) or "parameter group"
+    (RDS). ALTER SYSTEM's rules (privilege per parameter, allow_alter_system, values set on the
+    command line) do not apply; names, types, units, ranges and contexts do. A parameter group also
+    needs no pg_file_settings (RDS does not grant it), and takes formulas: typed with no value here,
+    their text checked and evaluated by `pgtune.rds.group`."""
+    to_store = through is not None
     errors: list[ProfileError] = []
     typed: list[TypedSetting] = []
     seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
     system_declared = any(d.scope == "system" for d in desired)
-    if system_declared and catalog.files is None:
+    if system_declared and catalog.files is None and through != "parameter group":
         errors.append(
             ProfileError(
                 desired[0].key_location,
@@ -108,7 +112,7 @@ def validate(
             )
         )
     allow = catalog.running.get("allow_alter_system")
-    if system_declared and allow is not None and allow.setting == "off" and not through_patroni:
+    if system_declared and allow is not None and allow.setting == "off" and not to_store:
         errors.append(
             ProfileError(desired[0].key_location, "allow_alter_system is off on this server: ALTER SYSTEM is disabled")
         )
@@ -126,10 +130,10 @@ def validate(
             continue
         if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
             continue  # reported once per target below
-        problem = _context_error(d, spec) or (None if through_patroni else _privilege_error(d, spec, catalog))
-        if problem is None and d.scope == "system" and not through_patroni:
+        problem = _context_error(d, spec) or (None if to_store else _privilege_error(d, spec, catalog))
+        if problem is None and d.scope == "system" and not to_store:
             source = catalog.running.get(d.key)
-            if source is not None and source.source in UNOVERRIDABLE_SOURCES and d.raw is not None:
+            if source is not None and source.source in UNOVERRIDABLE_SOURCES and isinstance(d.raw, str | list):
                 value = _try_canonical(spec, d.raw)
                 live = _try_canonical(spec, source.setting)
                 if not isinstance(value, Unparsable) and (isinstance(live, Unparsable) or not spec.equal(value, live)):
@@ -142,6 +146,12 @@ def validate(
             continue
         if d.raw is None:
             typed.append(TypedSetting(d, spec, None, placeholder))
+            continue
+        if isinstance(d.raw, FormulaValue):
+            if through == "parameter group":
+                typed.append(TypedSetting(d, spec, None, placeholder))
+            else:
+                errors.append(ProfileError(d.location, FORMULA_ELSEWHERE))
             continue
         problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
         if problem:
@@ -186,6 +196,12 @@ def validate(
     errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
     raise_if_any(errors)
     return typed
+
+
+FORMULA_ELSEWHERE = (
+    "a formula is computed by an RDS parameter group: plan it with --rds-parameter-group NAME "
+    "(a server's ALTER SYSTEM takes a value)"
+)
 
 
 def _provenance(d: DesiredSetting) -> str:

@@ -1,0 +1,123 @@
+"""An RDS parameter group (--rds-parameter-group NAME): server-wide settings planned against the
+group and sent with ModifyDBParameterGroup (at most 20 a call) under the apply lock on the
+instance --dsn reaches; every other kind over SQL there; reboots through RebootDBInstance,
+readers first and the writer last, each waited for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from pgtune.applylock import apply_lock
+from pgtune.targets import GROUP, RestartReport, Where, register
+
+if TYPE_CHECKING:
+    from pgtune.clusterplan import ClusterPlan
+    from pgtune.executor import ExecOptions
+    from pgtune.plan import Plan
+    from pgtune.rds.api import Client
+    from pgtune.report import ApplyReport, Outcome
+    from pgtune.workflow import Inputs
+
+OPTION_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER = (
+    "rds_parameter_group",
+    "rds_region",
+    "rds_instance",
+    "rds_failover",
+)
+
+
+@dataclass
+class GroupSession:
+    client: Client
+    target: RdsParameterGroup
+    conn: psycopg.Connection
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        return apply_lock(self.conn, wait)
+
+    def derive(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.rds.flow import derive_group
+
+        t = self.target
+        return derive_group(self.client, t.group, self.conn, t.dsn, inputs, t.instance)
+
+    def gated(self, plan: ClusterPlan) -> list[Plan]:
+        return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
+
+    def execute(
+        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        """The instance's SQL changes, then the group's parameters, then wait until RDS applied them."""
+        from pgtune.executor import execute
+        from pgtune.rds.flow import settled
+        from pgtune.workflow import bouncer_for
+
+        node = plan.topology.primary
+        reports: dict[str, ApplyReport] = {}
+        sql_plan = plan.plans[0].plan
+        if not sql_plan.empty:
+            with bouncer_for(sql_plan, inputs.loaded) as bouncer:
+                reports[node.name] = execute(sql_plan, self.conn, options, on_outcome=on_outcome, bouncer=bouncer)
+        if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
+            reports[GROUP] = execute(plan.dcs, self.conn, options, on_outcome=on_outcome, rds=self.client)
+            if not reports[GROUP].failed:
+                settled(self.client, plan, self.target.dsn)
+        return reports
+
+    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
+        from pgtune.connection import connect
+        from pgtune.rds.flow import derive_group, reboot
+
+        t = self.target
+        with connect(t.dsn) as conn:
+            now = derive_group(self.client, t.group, conn, t.dsn, inputs, t.instance)
+        return reboot(self.client, now, t.failover, on_step)
+
+    def reread(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.connection import connect
+        from pgtune.rds.flow import derive_group
+
+        t = self.target
+        with connect(t.dsn) as conn:  # the instance may have rebooted: a fresh connection
+            return derive_group(self.client, t.group, conn, t.dsn, inputs, t.instance)
+
+
+@dataclass(frozen=True)
+class RdsParameterGroup:
+    group: str
+    dsn: str
+    region: str | None = None
+    instance: str | None = None
+    failover: bool = False
+    name: str = "RDS parameter group"
+    restarts: bool = True
+
+    @contextmanager
+    def open(self) -> Iterator[GroupSession]:
+        from pgtune.connection import connect
+        from pgtune.rds.api import Client
+
+        client = Client(self.region)
+        with connect(self.dsn) as conn:
+            yield GroupSession(client, self, conn)
+
+
+def _choose(where: Where) -> RdsParameterGroup | None:
+    group = where.options.get(OPTION_GROUP)
+    if group is None:
+        return None
+    return RdsParameterGroup(
+        group,
+        where.base_dsn,
+        where.options.get(OPTION_REGION),
+        where.options.get(OPTION_INSTANCE),
+        where.options.get(OPTION_FAILOVER) == "yes",
+    )
+
+
+register(_choose)
