@@ -92,6 +92,14 @@ RdsGroupOption = Annotated[
         "AWS_REGION, AWS_ENDPOINT_URL).",
     ),
 ]
+RdsClusterGroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rds-cluster-parameter-group",
+        metavar="NAME",
+        help="Aurora: also plan against this DB cluster parameter group; a key goes there when only it offers the key.",
+    ),
+]
 RdsRegionOption = Annotated[
     str | None, typer.Option("--rds-region", metavar="REGION", help="The group's region (else boto3's chain).")
 ]
@@ -109,19 +117,28 @@ def _where(
     dsn: list[str] | None,
     patroni_url: str | None,
     group: str | None,
+    cluster_group: str | None,
     region: str | None,
     instance: str | None,
     failover: bool = False,
 ) -> Where | None:
     """The cluster target the options name (None: one server)."""
-    if group is not None:
+    if group is not None or cluster_group is not None:
         if patroni_url is not None or (dsn and len(dsn) > 1):
             raise ApplyRefused("--rds-parameter-group takes one --dsn (the writer's endpoint) and no --patroni")
-        options = {"rds_parameter_group": group, "rds_failover": "yes" if failover else "no"}
-        options |= {k: v for k, v in (("rds_region", region), ("rds_instance", instance)) if v is not None}
+        named = (
+            ("rds_parameter_group", group),
+            ("rds_cluster_parameter_group", cluster_group),
+            ("rds_region", region),
+            ("rds_instance", instance),
+        )
+        options = {"rds_failover": "yes" if failover else "no"} | {k: v for k, v in named if v is not None}
         return Where(tuple(dsn or ()), None, options)
     if region is not None or instance is not None or failover:
-        raise ApplyRefused("--rds-region, --rds-instance and --rds-failover go with --rds-parameter-group")
+        raise ApplyRefused(
+            "--rds-region, --rds-instance and --rds-failover go with --rds-parameter-group "
+            "(or --rds-cluster-parameter-group)"
+        )
     if (dsn and len(dsn) > 1) or patroni_url:
         return Where(tuple(dsn or ()), patroni_url)
     return None
@@ -417,6 +434,7 @@ def plan(
     exclude: ExcludeOption = None,
     patroni_url: PatroniOption = None,
     rds_group: RdsGroupOption = None,
+    rds_cluster_group: RdsClusterGroupOption = None,
     rds_region: RdsRegionOption = None,
     rds_instance: RdsInstanceOption = None,
     privileges_of: Annotated[
@@ -436,7 +454,7 @@ def plan(
     loaded = load_profile(profile, set_ or ())
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
-    where = _where(dsn, patroni_url, rds_group, rds_region, rds_instance)
+    where = _where(dsn, patroni_url, rds_group, rds_cluster_group, rds_region, rds_instance)
     if where is not None:
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")
@@ -501,6 +519,7 @@ def apply(
     exclude: ExcludeOption = None,
     patroni_url: PatroniOption = None,
     rds_group: RdsGroupOption = None,
+    rds_cluster_group: RdsClusterGroupOption = None,
     rds_region: RdsRegionOption = None,
     rds_instance: RdsInstanceOption = None,
     rds_failover: Annotated[
@@ -545,7 +564,7 @@ def apply(
         progress=_show_progress if sys.stderr.isatty() and not UI.quiet else None,
         trace=_trace if UI.verbose else None,
     )
-    where = _where(dsn, patroni_url, rds_group, rds_region, rds_instance, rds_failover)
+    where = _where(dsn, patroni_url, rds_group, rds_cluster_group, rds_region, rds_instance, rds_failover)
     if where is not None:
         if sandbox:
             raise ApplyRefused("--sandbox is one server; give a cluster's nodes without it")

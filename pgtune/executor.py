@@ -254,12 +254,14 @@ def execute(
     return report
 
 
-def _group_call(change: Change) -> tuple[str, bool] | None:
-    """(group, reset) of a change that is one parameter of an RDS call; None for anything else."""
+def _group_call(change: Change) -> tuple[str, bool, bool] | None:
+    """(group, cluster group, reset) of a change that is one parameter of an RDS call; None for anything else."""
     if len(change.statements) != 1 or change.statements[0].target != "rds":
         return None
     action = change.statements[0].action
-    return (action.group, action.value is None) if isinstance(action, GroupEdit) else ("", False)
+    if not isinstance(action, GroupEdit):
+        return ("", False, False)
+    return (action.group, action.cluster, action.value is None)
 
 
 def _batches(changes: tuple[Change, ...]) -> list[list[Change]]:
@@ -278,18 +280,19 @@ def _run_group(batch: list[Change], rds: RdsClient | None, options: ExecOptions)
     """One ModifyDBParameterGroup (or ResetDBParameterGroup) call for up to 20 parameters."""
     if rds is None:
         raise RdsError("this plan changes an RDS parameter group, but no RDS client was given")
-    edits = []
+    edits, actions = [], []
     for change in batch:
         action = change.statements[0].action
         if not isinstance(action, GroupEdit):
             raise RdsError("an RDS statement without its action (not derived by pgtune in this run): not sent")
+        actions.append(action)
         edits.append(Edit(action.key, action.value, action.apply_method))
-    group = batch[0].statements[0].action.group  # type: ignore[union-attr]
+    first = actions[0]
     started = time.monotonic()
-    if edits[0].value is None:
-        rds.reset(group, edits)
+    if first.value is None:
+        rds.reset(first.group, edits, cluster=first.cluster)
     else:
-        rds.modify(group, edits)
+        rds.modify(first.group, edits, cluster=first.cluster)
     if options.trace is not None:
         for change in batch:
             options.trace(change.statements[0], (time.monotonic() - started) / len(batch))

@@ -52,6 +52,7 @@ class GroupEdit:
     key: str
     value: str | None
     apply_method: str  # immediate | pending-reboot
+    cluster: bool = False  # an Aurora cluster parameter group (ModifyDBClusterParameterGroup)
 
 
 Action = IniEdit | PatroniPatch | GroupEdit

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pgtune.errors import PgtuneError
+from pgtune.secrets import remember_secret
 
 MAX_PER_CALL = 20
 """ModifyDBParameterGroup and ResetDBParameterGroup take at most 20 parameters a call (RDS API
@@ -23,6 +24,9 @@ reference; not in botocore's service model, so nothing but pgtune enforces it on
 PAGE = 100  # MaxRecords: RDS's largest page
 MAX_PAGES = 50  # 5,000 parameters or instances: far more than any group or account region holds
 TEXT = 8192  # the longest value pgtune reads from an answer
+
+
+_GROUP_KEY = {False: "DBParameterGroupName", True: "DBClusterParameterGroupName"}
 
 
 class RdsError(PgtuneError):
@@ -69,6 +73,7 @@ class Instance(_Answer):
     endpoint: _Endpoint | None = Field(None, alias="Endpoint")
     groups: tuple[_GroupRef, ...] = Field((), alias="DBParameterGroups", max_length=64)
     replica_of: str | None = Field(None, alias="ReadReplicaSourceDBInstanceIdentifier", max_length=255)
+    cluster: str | None = Field(None, alias="DBClusterIdentifier", max_length=255)  # Aurora
     multi_az: bool = Field(False, alias="MultiAZ")
     allocated_storage: int = Field(0, alias="AllocatedStorage", ge=0)
 
@@ -76,14 +81,32 @@ class Instance(_Answer):
         """The instance's ParameterApplyStatus for `group` (None: it does not use the group)."""
         return next((g.status for g in self.groups if g.name == group), None)
 
-    @property
-    def reader(self) -> bool:
-        return self.replica_of is not None
-
 
 class Group(_Answer):
     name: str = Field(alias="DBParameterGroupName", max_length=255)
     family: str = Field(alias="DBParameterGroupFamily", max_length=64)
+
+
+class ClusterGroup(_Answer):
+    name: str = Field(alias="DBClusterParameterGroupName", max_length=255)
+    family: str = Field(alias="DBParameterGroupFamily", max_length=64)
+
+    def as_group(self) -> Group:
+        return Group.model_validate({"DBParameterGroupName": self.name, "DBParameterGroupFamily": self.family})
+
+
+class Member(_Answer):
+    instance: str = Field(alias="DBInstanceIdentifier", max_length=255)
+    writer: bool = Field(False, alias="IsClusterWriter")
+    status: str = Field("in-sync", alias="DBClusterParameterGroupStatus", max_length=64)
+
+
+class Cluster(_Answer):
+    """An Aurora cluster: its cluster parameter group and members (writer, readers, their apply status)."""
+
+    identifier: str = Field(alias="DBClusterIdentifier", max_length=255)
+    group: str | None = Field(None, alias="DBClusterParameterGroup", max_length=255)
+    members: tuple[Member, ...] = Field((), alias="DBClusterMembers", max_length=64)
 
 
 @dataclass(frozen=True)
@@ -122,7 +145,12 @@ class Client:
                 raise RdsError("RDS targets need boto3: pip install 'pgtune[aws]'") from None
             config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 4, "mode": "standard"})
             try:
-                self._client = boto3.session.Session(region_name=self._region).client("rds", config=config)
+                session = boto3.session.Session(region_name=self._region)
+                self._client = session.client("rds", config=config)
+                credentials = session.get_credentials()
+                if credentials is not None:  # masked wherever pgtune prints, should an error ever quote them
+                    frozen = credentials.get_frozen_credentials()
+                    remember_secret(frozen.secret_key, frozen.token)
             except Exception as exc:  # NoRegionError, a broken profile: boto3's exceptions vary by cause
                 raise RdsError(f"cannot reach RDS: {_describe(exc)} (set AWS_REGION or --rds-region)") from None
         return self._client
@@ -163,6 +191,25 @@ class Client:
             "DescribeDBParameters",
         )
 
+    def cluster_group(self, name: str) -> Group:
+        rows = (
+            self._call("describe_db_cluster_parameter_groups", DBClusterParameterGroupName=name).get(
+                "DBClusterParameterGroups"
+            )
+            or []
+        )
+        found = _valid(
+            ClusterGroup, rows[:1], "DescribeDBClusterParameterGroups", f"no cluster parameter group {name!r}"
+        )
+        return found[0].as_group()
+
+    def cluster_parameters(self, name: str) -> list[GroupParameter]:
+        pages = self._pages("describe_db_cluster_parameters", "Parameters", DBClusterParameterGroupName=name)
+        return _valid(GroupParameter, list(pages), "DescribeDBClusterParameters")
+
+    def clusters(self) -> list[Cluster]:
+        return _valid(Cluster, list(self._pages("describe_db_clusters", "DBClusters")), "DescribeDBClusters")
+
     def instances(self) -> list[Instance]:
         return _valid(Instance, list(self._pages("describe_db_instances", "DBInstances")), "DescribeDBInstances")
 
@@ -170,21 +217,21 @@ class Client:
         rows = self._call("describe_db_instances", DBInstanceIdentifier=identifier).get("DBInstances") or []
         return _valid(Instance, rows[:1], "DescribeDBInstances", f"no instance {identifier!r}")[0]
 
-    def modify(self, group: str, edits: Sequence[Edit]) -> None:
+    def modify(self, group: str, edits: Sequence[Edit], cluster: bool = False) -> None:
         self._check(edits)
         self._call(
-            "modify_db_parameter_group",
-            DBParameterGroupName=group,
+            "modify_db_cluster_parameter_group" if cluster else "modify_db_parameter_group",
+            **{_GROUP_KEY[cluster]: group},
             Parameters=[
                 {"ParameterName": e.name, "ParameterValue": e.value, "ApplyMethod": e.apply_method} for e in edits
             ],
         )
 
-    def reset(self, group: str, edits: Sequence[Edit]) -> None:
+    def reset(self, group: str, edits: Sequence[Edit], cluster: bool = False) -> None:
         self._check(edits)
         self._call(
-            "reset_db_parameter_group",
-            DBParameterGroupName=group,
+            "reset_db_cluster_parameter_group" if cluster else "reset_db_parameter_group",
+            **{_GROUP_KEY[cluster]: group},
             ResetAllParameters=False,
             Parameters=[{"ParameterName": e.name, "ApplyMethod": e.apply_method} for e in edits],
         )

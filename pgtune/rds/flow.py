@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from contextlib import suppress
+from dataclasses import dataclass, replace
 
 import psycopg
 
@@ -15,6 +16,7 @@ from pgtune.engine import server_info
 from pgtune.errors import raise_if_any
 from pgtune.guc import GucSpec, InvalidValue
 from pgtune.kinds import PlanContext, settings
+from pgtune.kinds.settings.model import SESSION_SOURCES
 from pgtune.plan import Notice, Plan
 from pgtune.rds import group as rdsgroup
 from pgtune.rds.api import Client, Instance, RdsError
@@ -26,103 +28,160 @@ REBOOT_WAIT = 1800.0
 """Seconds one instance may take to reboot and report available and in-sync (RDS takes minutes)."""
 SETTLE_WAIT = 300.0
 """Seconds RDS may take to apply `immediate` values (ParameterApplyStatus applying -> in-sync)."""
+RUN_GRACE = 10.0
+"""Seconds the instance may then take to run them (a reload on the instance)."""
 
 
-def _here(client_instances: list[Instance], conn: psycopg.Connection, named: str | None) -> Instance | None:
+@dataclass(frozen=True)
+class Groups:
+    """The groups the options name: a DB parameter group, an Aurora cluster parameter group, or both."""
+
+    instance: str | None = None
+    cluster: str | None = None
+
+    def names(self) -> str:
+        return "; ".join(
+            [*([self.instance] if self.instance else []), *([f"cluster {self.cluster}"] if self.cluster else [])]
+        )
+
+
+def _here(everything: list[Instance], conn: psycopg.Connection, named: str | None) -> Instance | None:
     """The instance --dsn reaches: the one named (--rds-instance), else the one whose endpoint
     is the DSN's host and port; None when pgtune cannot tell."""
     if named is not None:
-        found = next((i for i in client_instances if i.identifier == named), None)
+        found = next((i for i in everything if i.identifier == named), None)
         if found is None:
             raise RdsError(f"no RDS instance {named!r} (--rds-instance) in this region")
         return found
     host, port = (conn.info.host or "").lower(), conn.info.port
-    for inst in client_instances:
+    for inst in everything:
         ep = inst.endpoint
         if ep is not None and (ep.address or "").lower() == host and ep.port == port:
             return inst
     return None
 
 
-def read_state(client: Client, name: str, conn: psycopg.Connection, named: str | None) -> rdsgroup.GroupState:
-    group = client.group(name)
-    rows = {r.name.lower(): r for r in client.parameters(name)}
+def read_states(
+    client: Client, groups: Groups, conn: psycopg.Connection, named: str | None
+) -> list[rdsgroup.GroupState]:
+    """Each named group with its rows, the instances that use it and their apply status (a cluster
+    group's from its clusters' members), in a constant number of calls whatever the group's size."""
     everything = client.instances()
-    using = tuple(sorted((i for i in everything if i.apply_status(name) is not None), key=lambda i: i.identifier))
+    clusters = client.clusters() if groups.cluster or any(i.cluster for i in everything) else []
+    writers = {m.instance for c in clusters for m in c.members if m.writer}
+    readers = frozenset(
+        i.identifier for i in everything if i.replica_of is not None or (i.cluster and i.identifier not in writers)
+    )
     here = _here(everything, conn, named)
-    if here is not None and here.reader:
+    if here is not None and here.identifier in readers:
         raise RdsError(
-            f"--dsn reaches {here.identifier}, a read replica of {here.replica_of}: give the writer's endpoint "
-            "(the SQL kinds change the catalog, which a replica cannot)"
+            f"--dsn reaches {here.identifier}, a reader: give the writer's endpoint (the SQL kinds change the "
+            "catalog, which a reader cannot)"
         )
-    notices: tuple[Notice, ...] = ()
+    states = []
+    if groups.instance is not None:
+        name = groups.instance
+        using = tuple(sorted((i for i in everything if i.apply_status(name) is not None), key=lambda i: i.identifier))
+        statuses = {i.identifier: i.apply_status(name) or "in-sync" for i in using}
+        rows = {r.name.lower(): r for r in client.parameters(name)}
+        states.append(rdsgroup.GroupState(client.group(name), rows, using, statuses, readers, here))
+    if groups.cluster is not None:
+        name = groups.cluster
+        members = {m.instance: m.status for c in clusters if c.group == name for m in c.members}
+        using = tuple(sorted((i for i in everything if i.identifier in members), key=lambda i: i.identifier))
+        rows = {r.name.lower(): r for r in client.cluster_parameters(name)}
+        group = client.cluster_group(name)
+        states.append(rdsgroup.GroupState(group, rows, using, members, readers, here, cluster=True))
     if here is None:
-        notices = (
-            Notice(
-                settings.KIND,
-                name,
-                "INSTANCE_UNKNOWN",
-                "pgtune cannot tell which RDS instance --dsn reaches (no instance's endpoint is its host and port): "
-                "name it with --rds-instance ID to compare the group with what it runs",
-            ),
+        notice = Notice(
+            settings.KIND,
+            groups.names(),
+            "INSTANCE_UNKNOWN",
+            "pgtune cannot tell which RDS instance --dsn reaches (no instance's endpoint is its host and port): "
+            "name it with --rds-instance ID to compare the group with what it runs",
         )
-    return rdsgroup.GroupState(group, rows, using, here, notices)
+        states[0] = replace(states[0], notices=(notice,))
+    return states
+
+
+def route(typed: list[settings.TypedSetting], states: list[rdsgroup.GroupState]) -> list[list[settings.TypedSetting]]:
+    """Which group each setting goes to: the cluster group when only it offers the key (or the DB
+    parameter group cannot modify it), else the DB parameter group. Without metadata (moto), the DB
+    parameter group when there is one."""
+    out: list[list[settings.TypedSetting]] = [[] for _ in states]
+    for t in typed:
+        choice = 0
+        if len(states) == 2:
+            key = t.desired.key
+            db_row, cluster_row = states[0].rows.get(key), states[1].rows.get(key)
+            if cluster_row is not None and (db_row is None or not db_row.modifiable):
+                choice = 1
+        out[choice].append(t)
+    return out
 
 
 def derive_group(
-    client: Client, name: str, conn: psycopg.Connection, dsn: str, inputs: Inputs, named: str | None
+    client: Client, groups: Groups, conn: psycopg.Connection, dsn: str, inputs: Inputs, named: str | None
 ) -> clusterplan.ClusterPlan:
-    """One plan: the SQL kinds on the instance, server-wide settings against the group (typed by
-    the instance's pg_settings), the group's notices, and the reboots a static value needs."""
+    """One plan: the SQL kinds on the instance, server-wide settings against the group(s) (typed by
+    the instance's pg_settings), the groups' notices, and the reboots a static value needs."""
     loaded = inputs.loaded
     sql_plan = derive(conn, replace(inputs, server_settings=False))
-    state = read_state(client, name, conn, named)
+    states = read_states(client, groups, conn, named)
     ctx = PlanContext(conn, loaded, server_info(conn), {})
     desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
     catalog = settings.read(conn, desired)
     typed = settings.validate(settings.adapt(desired, catalog), catalog, through="parameter group")
-    result, errors = rdsgroup.diff(typed, state, catalog)
+    declared = {t.desired.key for t in typed}
+    changes, notices, errors = [], [], []
+    for state, mine in zip(states, route(typed, states), strict=True):
+        result, problems = rdsgroup.diff(mine, state, catalog, declared)
+        changes += result.changes
+        errors += problems
+        notices += [*state.notices, *rdsgroup.notices(state, catalog if state.here is not None else None)]
     raise_if_any(errors)
-    notices = [*state.notices, *rdsgroup.notices(state, catalog if state.here is not None else None)]
-    group_plan = Plan(sql_plan.profile, sql_plan.server, tuple(result.changes), tuple(notices))
-    here_name = state.here.identifier if state.here is not None else f"{conn.info.host}:{conn.info.port}"
+    group_plan = Plan(sql_plan.profile, sql_plan.server, tuple(changes), tuple(notices))
+    here = states[0].here
+    here_name = here.identifier if here is not None else f"{conn.info.host}:{conn.info.port}"
+    instances = {i.identifier: i for s in states for i in s.instances}
+    readers = states[0].readers
     nodes = [clusterplan.Node(here_name, dsn, "primary", 0)]
     nodes += [
-        clusterplan.Node(i.identifier, "", "standby" if i.reader else "primary", 0, upstream=i.replica_of)
-        for i in state.instances
+        clusterplan.Node(
+            i.identifier, "", "standby" if i.identifier in readers else "primary", 0, upstream=i.replica_of
+        )
+        for i in sorted(instances.values(), key=lambda i: i.identifier)
         if i.identifier != here_name
     ]
-    topology = clusterplan.Topology(tuple(nodes))
     plans = [clusterplan.NodePlan(nodes[0], sql_plan)]  # the other instances are reached through the group only
     pending = {n.object for n in notices if n.code == "RESTART_PENDING"}
-    static = sorted(c.address.name for c in result.changes if c.restart_required)
+    static = sorted(c.address.name for c in changes if c.restart_required)
     if static:
-        pending |= {i.identifier for i in state.instances}
-    restart, reason = _reboot_order(state, pending, static)
+        pending |= set(instances)
+    if here is not None:
+        instances.setdefault(here.identifier, here)
+    restart, reason = _reboot_order(instances, readers, pending, static)
     return clusterplan.ClusterPlan(
-        topology,
+        clusterplan.Topology(tuple(nodes)),
         tuple(plans),
         restart,
         reason,
         dcs=group_plan,
         store=STORE,
-        store_name=f"{state.group.name} ({state.group.family})",
+        store_name="; ".join(f"{'cluster ' if s.cluster else ''}{s.group.name} ({s.group.family})" for s in states),
     )
 
 
 def _reboot_order(
-    state: rdsgroup.GroupState, pending: set[str], static: list[str]
+    instances: dict[str, Instance], readers: frozenset[str], pending: set[str], static: list[str]
 ) -> tuple[tuple[clusterplan.RestartStep, ...], str]:
     """Readers first, the writer last: a reader rebooted first never runs values behind its
     source's (the hot-standby minimums), and the writer's reboot is the one outage, taken once."""
-    known = {i.identifier: i for i in state.instances}
-    if state.here is not None:
-        known.setdefault(state.here.identifier, state.here)
-    names = sorted(n for n in pending if n in known)
+    names = sorted(n for n in pending if n in instances)
     if not names:
         return (), ""
-    ordered = sorted(names, key=lambda n: (not known[n].reader, n))
-    steps = tuple(clusterplan.RestartStep(n, "reader" if known[n].reader else "writer") for n in ordered)
+    ordered = sorted(names, key=lambda n: (n not in readers, n))
+    steps = tuple(clusterplan.RestartStep(n, "reader" if n in readers else "writer") for n in ordered)
     what = f"static parameters ({', '.join(static)})" if static else "values RDS reports pending-reboot"
     return steps, f"{what} run only after a reboot; readers first, the writer last"
 
@@ -137,50 +196,62 @@ def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
         interval = min(interval * 1.5, 15.0)
 
 
-def settled(client: Client, plan: clusterplan.ClusterPlan, dsn: str, wait: float = SETTLE_WAIT) -> None:
-    """After a Modify: every instance has left `applying`, and the instance --dsn reaches runs each
-    dynamic value (its pg_settings), so the re-read plan sees what RDS applied."""
+def settled(
+    client: Client,
+    groups: Groups,
+    plan: clusterplan.ClusterPlan,
+    dsn: str,
+    named: str | None,
+    wait: float = SETTLE_WAIT,
+) -> None:
+    """After a Modify: wait (bounded) until no instance reports `applying`; then give the instance
+    --dsn reaches a short grace to run each dynamic value (pg_settings). What still differs after it
+    is the re-read's GROUP_DISAGREES notice, not a failure: a per-database or per-role value, or a
+    backend that stores values and runs nothing (moto), keeps it apart for good."""
     from pgtune.connection import connect
 
     if plan.dcs is None or plan.dcs.empty:
         return
-    group = plan.dcs.changes[0].address.target or ""
     dynamic = [c for c in plan.dcs.changes if not c.restart_required and c.after is not None and c.action == "update"]
 
-    def done() -> bool:
-        if any(i.apply_status(group) == "applying" for i in client.instances()):
-            return False
-        if not dynamic or plan.topology.primary.dsn == "":
-            return True
+    def applied() -> bool:
+        with connect(dsn) as conn:
+            states = read_states(client, groups, conn, named)
+        return not any(status == "applying" for s in states for status in s.statuses.values())
+
+    def running() -> bool:
         with connect(dsn) as conn:
             for change in dynamic:
                 row = conn.execute(
-                    "SELECT setting, unit, vartype FROM pg_settings WHERE name = %s", (change.address.name,)
+                    "SELECT setting, unit, vartype, source FROM pg_settings WHERE name = %s", (change.address.name,)
                 ).fetchone()
-                if row is None:
-                    return False
+                if row is None or row[3] in SESSION_SOURCES:
+                    continue
                 spec = GucSpec(change.address.name, row[2], row[1])
                 try:
                     if not spec.equal(spec.canonical(row[0], check_range=False), spec.canonical(str(change.after))):
                         return False
                 except InvalidValue:
-                    return True  # a formula's text: what it runs is compared by the re-read, not here
+                    continue  # a formula's text: what it runs is compared by the re-read, not here
         return True
 
-    _poll(done, wait, f"RDS to apply the new values of {group}")
+    _poll(applied, wait, f"RDS to apply the new values of {groups.names()}")
+    with suppress(RdsError):
+        _poll(running, RUN_GRACE, "the instance to run the new values")
 
 
 def reboot(
     client: Client,
+    groups: Groups,
     plan: clusterplan.ClusterPlan,
     failover: bool,
     on_step: Callable[[str], None] | None = None,
     wait: float = REBOOT_WAIT,
 ) -> RestartReport:
     """RebootDBInstance for each pending instance in the plan's order; after each, wait (bounded)
-    until it is available with the group in-sync. Failover only when asked (--rds-failover)."""
+    until it is available with its groups in-sync. Failover only when asked (--rds-failover) and only
+    for a Multi-AZ writer (an Aurora writer fails over with FailoverDBCluster, which pgtune never calls)."""
     report = RestartReport()
-    group = plan.store_name.split(" (")[0]
 
     def step(text: str) -> None:
         report.steps.append(text)
@@ -188,15 +259,25 @@ def reboot(
             on_step(text)
 
     for s in plan.restart:
-        over = failover and s.role == "writer"
+        inst = client.instance(s.node)
+        over = failover and s.role == "writer" and inst.multi_az
         step(f"rebooting {s.node} ({s.role}){' with failover' if over else ''} through RDS")
         client.reboot(s.node, over)
 
         def back(name: str = s.node) -> bool:
-            inst = client.instance(name)
-            return inst.status == "available" and inst.apply_status(group) in ("in-sync", None)
+            now = client.instance(name)
+            if now.status != "available":
+                return False
+            if groups.instance is not None and now.apply_status(groups.instance) not in ("in-sync", None):
+                return False
+            if groups.cluster is not None:
+                members = {
+                    m.instance: m.status for c in client.clusters() if c.group == groups.cluster for m in c.members
+                }
+                return members.get(name, "in-sync") == "in-sync"
+            return True
 
-        _poll(back, wait, f"{s.node} to be available with {group} in-sync")
+        _poll(back, wait, f"{s.node} to be available with {groups.names()} in-sync")
         report.done.append(s.node)
-        step(f"{s.node} is back: available, {group} in-sync")
+        step(f"{s.node} is back: available, {groups.names()} in-sync")
     return report

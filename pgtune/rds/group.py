@@ -28,24 +28,37 @@ from pgtune.rds.api import Group, GroupParameter, Instance
 from pgtune.rds.formula import FormulaError, Number, looks_like_formula, parse, same, type_problem
 
 SCOPE = "parameter-group"
+CLUSTER_SCOPE = "cluster-parameter-group"
 STATIC, DYNAMIC = "pending-reboot", "immediate"
 
 
 @dataclass(frozen=True)
 class GroupState:
-    """What the RDS API holds: the group, its rows by lower-case name, the instances that use it,
-    and the instance `--dsn` reaches (None when no instance uses the group)."""
+    """What the RDS API holds for one group: the group, its rows by lower-case name, the instances
+    that use it with each one's apply status for it, which of them are readers, and the instance
+    `--dsn` reaches (None when pgtune cannot tell). `cluster`: an Aurora cluster parameter group."""
 
     group: Group
     rows: dict[str, GroupParameter]
     instances: tuple[Instance, ...]
+    statuses: dict[str, str]  # instance -> ParameterApplyStatus (DBClusterParameterGroupStatus) of this group
+    readers: frozenset[str] = frozenset()
     here: Instance | None = None
+    cluster: bool = False
     notices: tuple[Notice, ...] = field(default_factory=tuple)
 
     @property
     def has_metadata(self) -> bool:
         """Real RDS lists every parameter (engine defaults carry the types); moto only the user's."""
         return any(r.source == "engine-default" for r in self.rows.values())
+
+    @property
+    def scope(self) -> str:
+        return CLUSTER_SCOPE if self.cluster else SCOPE
+
+    @property
+    def label(self) -> str:
+        return f"cluster parameter group {self.group.name}" if self.cluster else self.group.name
 
 
 def group_text(spec: GucSpec, value: Canonical) -> str:
@@ -67,15 +80,17 @@ def _static(spec: GucSpec, row: GroupParameter | None) -> bool:
     return spec.restart_required
 
 
-def statement(group: str, name: str, value: str | None, method: str) -> Statement:
+def statement(group: str, name: str, value: str | None, method: str, cluster: bool = False) -> Statement:
     """One parameter of a Modify (or, with no value, a Reset) call: how it reads, and the typed action."""
     parameter: dict[str, str] = {"ParameterName": name}
     if value is not None:
         parameter["ParameterValue"] = value
     parameter["ApplyMethod"] = method
-    operation = "ModifyDBParameterGroup" if value is not None else "ResetDBParameterGroup"
-    body = json.dumps({"DBParameterGroupName": group, "Parameters": [parameter]})
-    return Statement(f"{operation} {body}", False, target="rds", action=GroupEdit(group, name, value, method))
+    kind = "DBClusterParameterGroup" if cluster else "DBParameterGroup"
+    operation = f"Modify{kind}" if value is not None else f"Reset{kind}"
+    body = json.dumps({f"{kind}Name": group, "Parameters": [parameter]})
+    action = GroupEdit(group, name, value, method, cluster)
+    return Statement(f"{operation} {body}", False, target="rds", action=action)
 
 
 def _allowed_problem(row: GroupParameter | None, text: str, spec: GucSpec) -> str | None:
@@ -99,24 +114,27 @@ def _allowed_problem(row: GroupParameter | None, text: str, spec: GucSpec) -> st
     return None
 
 
-def _variables(instance: Instance, cls: classes.InstanceClass) -> dict[str, Number]:
+def _variables(instance: Instance, cls: classes.InstanceClass, reader: bool) -> dict[str, Number]:
     return {
         "DBInstanceClassMemory": cls.memory,
         "DBInstanceVCPU": cls.vcpus,
         "AllocatedStorage": instance.allocated_storage * classes.GIB,
         "EndPointPort": (instance.endpoint.port if instance.endpoint and instance.endpoint.port else 5432),
-        "TrueIfReplica": 1 if instance.reader else 0,
+        "TrueIfReplica": 1 if reader else 0,
         "DBInstanceClassHugePagesDefault": 0,
     }
 
 
-def evaluate(text: str, spec: GucSpec, instances: Sequence[Instance]) -> tuple[list[str], list[str]]:
+def evaluate(
+    text: str, spec: GucSpec, instances: Sequence[Instance], readers: frozenset[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     """What a formula runs as on each instance class of the group: (lines for the plan, problems)."""
     formula = parse(text)
     shown, problems = [], []
     seen: set[tuple[str, bool]] = set()
     for inst in instances:
-        key = (inst.instance_class, inst.reader)
+        reader = inst.identifier in readers
+        key = (inst.instance_class, reader)
         if key in seen:
             continue
         seen.add(key)
@@ -125,7 +143,7 @@ def evaluate(text: str, spec: GucSpec, instances: Sequence[Instance]) -> tuple[l
             shown.append(f"{inst.instance_class}: not evaluated (a class pgtune cannot size)")
             continue
         try:
-            number = formula.evaluate(_variables(inst, cls))
+            number = formula.evaluate(_variables(inst, cls, reader))
         except FormulaError as exc:
             problems.append(str(exc))
             continue
@@ -138,7 +156,7 @@ def evaluate(text: str, spec: GucSpec, instances: Sequence[Instance]) -> tuple[l
             )
             problems.append(f"{text} on {inst.instance_class} is {value}{unit_note(spec)}: {exc}{hint}")
             continue
-        role = "reader" if inst.reader else "writer"
+        role = "reader" if reader else "writer"
         shown.append(f"{inst.instance_class} ({role}): about {spec.display(canonical)} ({value}{unit_note(spec)})")
     return shown, problems
 
@@ -163,18 +181,20 @@ def _running(spec: GucSpec, catalog: SettingsCatalog) -> Canonical | None:
 
 
 def diff(
-    typed: list[TypedSetting], state: GroupState, catalog: SettingsCatalog
+    typed: list[TypedSetting], state: GroupState, catalog: SettingsCatalog, declared: set[str] | None = None
 ) -> tuple[KindResult, list[ProfileError]]:
     """One change per parameter that differs from the group's user-set rows; resets for user rows
-    the profile does not declare; problems RDS would refuse (at the profile's position)."""
+    the profile does not declare (`declared`: keys the profile sets in any group; default: `typed`'s);
+    problems RDS would refuse (at the profile's position)."""
     result, errors = KindResult(), []
     group = state.group.name
-    declared = {t.desired.key for t in typed if t.desired.scope == "system"}
+    if declared is None:
+        declared = {t.desired.key for t in typed if t.desired.scope == "system"}
     for t in sorted((t for t in typed if t.desired.scope == "system"), key=lambda t: t.desired.key):
         d, spec = t.desired, t.spec
         row = state.rows.get(d.key)
         if row is not None and not row.modifiable:
-            errors.append(ProfileError(d.key_location, f"{spec.name} is not modifiable in an RDS parameter group"))
+            errors.append(ProfileError(d.key_location, f"{spec.name} is not modifiable in RDS {state.label}"))
             continue
         if row is None and state.has_metadata:
             errors.append(
@@ -187,10 +207,10 @@ def diff(
         stored = row.value if row is not None and row.user else None
         static = _static(spec, row)
         method = STATIC if static else DYNAMIC
-        address = Address(KIND, d.key, scope=SCOPE, target=group)
+        address = Address(KIND, d.key, scope=state.scope, target=group)
         if d.raw is None:
             if stored is not None:
-                result.changes.append(_reset(address, spec, row, group, d))
+                result.changes.append(_reset(address, spec, row, state, d))
             continue
         if isinstance(d.raw, FormulaValue):
             change, problems = _formula_change(d, d.raw.formula, spec, row, stored, state, address, method)
@@ -220,7 +240,7 @@ def diff(
                 "update",
                 shown_before,
                 spec.display(t.value),
-                (statement(group, spec.name, text, method),),
+                (statement(group, spec.name, text, method, state.cluster),),
                 restart_required=static and (running is None or not spec.equal(t.value, running)),
                 source=d.source,
                 note=f"sent as {text}{unit_note(spec)}, ApplyMethod {method}"
@@ -231,7 +251,8 @@ def diff(
         if row.user and key not in declared:
             spec = catalog.specs.get(key) or GucSpec(row.name, "string", None)
             undeclared = DesiredSetting("system", None, row.name, None, None, None)
-            result.changes.append(_reset(Address(KIND, key, scope=SCOPE, target=group), spec, row, group, undeclared))
+            address = Address(KIND, key, scope=state.scope, target=group)
+            result.changes.append(_reset(address, spec, row, state, undeclared))
     result.changes.sort(key=lambda c: (c.action == "delete", c.address.name))  # one call for the sets, one for resets
     return result, errors
 
@@ -245,7 +266,7 @@ def _show(spec: GucSpec, stored: str) -> str:
         return stored
 
 
-def _reset(address: Address, spec: GucSpec, row: GroupParameter | None, group: str, d: DesiredSetting) -> Change:
+def _reset(address: Address, spec: GucSpec, row: GroupParameter | None, state: GroupState, d: DesiredSetting) -> Change:
     static = _static(spec, row)
     method = STATIC if static else DYNAMIC
     why = "declared null" if d.location is not None else "set in the group, not in the profile"
@@ -254,7 +275,7 @@ def _reset(address: Address, spec: GucSpec, row: GroupParameter | None, group: s
         "delete",
         _show(spec, row.value) if row is not None and row.value is not None else None,
         None,
-        (statement(group, row.name if row is not None else spec.name, None, method),),
+        (statement(state.group.name, row.name if row is not None else spec.name, None, method, state.cluster),),
         restart_required=static,
         reset=True,
         source=d.source,
@@ -276,7 +297,7 @@ def _formula_change(
     if wrong:
         return None, [wrong]
     try:
-        shown, problems = evaluate(text, spec, state.instances)
+        shown, problems = evaluate(text, spec, state.instances, state.readers)
     except FormulaError as exc:
         return None, [f"formula: {exc}"]
     if problems:
@@ -293,7 +314,7 @@ def _formula_change(
             "update",
             _show(spec, stored) if stored is not None else "(engine default)",
             text,
-            (statement(state.group.name, spec.name, text, method),),
+            (statement(state.group.name, spec.name, text, method, state.cluster),),
             restart_required=method == STATIC,
             source=d.source,
             note=f"formula, computed by RDS per instance class: {runs}",
@@ -303,38 +324,39 @@ def _formula_change(
 
 
 def notices(state: GroupState, catalog: SettingsCatalog | None) -> list[Notice]:
-    """The second truth: what each instance reports (ParameterApplyStatus), and where the instance
-    --dsn reaches runs something else than the group holds."""
+    """The second truth: what each instance reports (its apply status for the group), and where the
+    instance --dsn reaches runs something else than the group holds."""
     out: list[Notice] = []
-    group = state.group.name
+    label = state.label
     for inst in state.instances:
-        status = inst.apply_status(group)
+        status = state.statuses.get(inst.identifier)
         if status == "pending-reboot":
             out.append(
                 Notice(
-                    KIND, inst.identifier, "RESTART_PENDING", f"RDS reports {group} pending-reboot on {inst.identifier}"
+                    KIND, inst.identifier, "RESTART_PENDING", f"RDS reports {label} pending-reboot on {inst.identifier}"
                 )
             )
         elif status not in (None, "in-sync"):
             out.append(
-                Notice(KIND, inst.identifier, "GROUP_APPLYING", f"RDS reports {group} {status} on {inst.identifier}")
+                Notice(KIND, inst.identifier, "GROUP_APPLYING", f"RDS reports {label} {status} on {inst.identifier}")
             )
     here = state.here
     if here is None or catalog is None:
         return out
-    if here.apply_status(group) is None:
+    status = state.statuses.get(here.identifier)
+    if status is None:
         names = ", ".join(g.name for g in here.groups) or "none"
+        attached = f"parameter group {names}" if not state.cluster else f"cluster {here.cluster or 'none'}"
         out.append(
             Notice(
                 KIND,
                 here.identifier,
                 "GROUP_NOT_ATTACHED",
-                f"{here.identifier} (--dsn) uses parameter group {names}, not {group}: "
-                "the group's values do not run there",
+                f"{here.identifier} (--dsn) uses {attached}, not {label}: the group's values do not run there",
             )
         )
         return out
-    pending = here.apply_status(group) == "pending-reboot"
+    pending = status == "pending-reboot"
     for key, row in sorted(state.rows.items()):
         spec = catalog.specs.get(key)
         if not row.user or row.value is None or spec is None or looks_like_formula(row.value):
@@ -349,7 +371,7 @@ def notices(state: GroupState, catalog: SettingsCatalog | None) -> list[Notice]:
                         KIND,
                         here.identifier,
                         "RESTART_PENDING",
-                        f"{spec.name}: the group holds {_show(spec, row.value)}, {here.identifier} runs "
+                        f"{spec.name}: {label} holds {_show(spec, row.value)}, {here.identifier} runs "
                         f"{spec.display(running)} until it reboots",
                     )
                 )
@@ -360,7 +382,7 @@ def notices(state: GroupState, catalog: SettingsCatalog | None) -> list[Notice]:
                 KIND,
                 f"{here.identifier}/{key}",
                 "GROUP_DISAGREES",
-                f"the group holds {spec.name} = {_show(spec, row.value)} but {here.identifier} runs "
+                f"{label} holds {spec.name} = {_show(spec, row.value)} but {here.identifier} runs "
                 f"{spec.display(running)} (a value set per database or role, another group, or a failed apply)",
             )
         )

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from pgtune.executor import ExecOptions
     from pgtune.plan import Plan
     from pgtune.rds.api import Client
+    from pgtune.rds.flow import Groups
     from pgtune.report import ApplyReport, Outcome
     from pgtune.workflow import Inputs
 
-OPTION_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER = (
+OPTION_GROUP, OPTION_CLUSTER_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER = (
     "rds_parameter_group",
+    "rds_cluster_parameter_group",
     "rds_region",
     "rds_instance",
     "rds_failover",
@@ -44,7 +46,7 @@ class GroupSession:
         from pgtune.rds.flow import derive_group
 
         t = self.target
-        return derive_group(self.client, t.group, self.conn, t.dsn, inputs, t.instance)
+        return derive_group(self.client, t.groups, self.conn, t.dsn, inputs, t.instance)
 
     def gated(self, plan: ClusterPlan) -> list[Plan]:
         return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
@@ -66,7 +68,7 @@ class GroupSession:
         if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
             reports[GROUP] = execute(plan.dcs, self.conn, options, on_outcome=on_outcome, rds=self.client)
             if not reports[GROUP].failed:
-                settled(self.client, plan, self.target.dsn)
+                settled(self.client, self.target.groups, plan, self.target.dsn, self.target.instance)
         return reports
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
@@ -75,8 +77,8 @@ class GroupSession:
 
         t = self.target
         with connect(t.dsn) as conn:
-            now = derive_group(self.client, t.group, conn, t.dsn, inputs, t.instance)
-        return reboot(self.client, now, t.failover, on_step)
+            now = derive_group(self.client, t.groups, conn, t.dsn, inputs, t.instance)
+        return reboot(self.client, t.groups, now, t.failover, on_step)
 
     def reread(self, inputs: Inputs) -> ClusterPlan:
         from pgtune.connection import connect
@@ -84,12 +86,12 @@ class GroupSession:
 
         t = self.target
         with connect(t.dsn) as conn:  # the instance may have rebooted: a fresh connection
-            return derive_group(self.client, t.group, conn, t.dsn, inputs, t.instance)
+            return derive_group(self.client, t.groups, conn, t.dsn, inputs, t.instance)
 
 
 @dataclass(frozen=True)
 class RdsParameterGroup:
-    group: str
+    groups: Groups
     dsn: str
     region: str | None = None
     instance: str | None = None
@@ -108,11 +110,13 @@ class RdsParameterGroup:
 
 
 def _choose(where: Where) -> RdsParameterGroup | None:
-    group = where.options.get(OPTION_GROUP)
-    if group is None:
+    from pgtune.rds.flow import Groups
+
+    groups = Groups(where.options.get(OPTION_GROUP), where.options.get(OPTION_CLUSTER_GROUP))
+    if groups.instance is None and groups.cluster is None:
         return None
     return RdsParameterGroup(
-        group,
+        groups,
         where.base_dsn,
         where.options.get(OPTION_REGION),
         where.options.get(OPTION_INSTANCE),
