@@ -178,6 +178,10 @@ class FakeInstance:
     status: str = "available"
     apply_status: str = "in-sync"
     running: dict[str, str] = field(default_factory=dict)  # what the fake has written into the server
+    cluster: str | None = None  # an Aurora cluster's member
+    writer: bool = True  # an Aurora member's role
+    multi_az: bool = False
+    cluster_status: str = "in-sync"  # DBClusterParameterGroupStatus
     applying: dict[str, str | None] = field(default_factory=dict)  # immediate values RDS has yet to apply
     reboots: int = 0
 
@@ -192,6 +196,8 @@ class Group:
     name: str
     family: str
     user: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {value, method}
+    cluster: bool = False
+    only: frozenset[str] | None = None  # the parameters this group offers (None: every engine default)
 
 
 @dataclass
@@ -215,9 +221,18 @@ class FakeRds:
     def close(self) -> None:
         self.endpoint.close()
 
+    clusters: dict[str, str] = field(default_factory=dict)  # Aurora cluster -> its cluster parameter group
+
     def add_group(self, name: str) -> Group:
         self.groups[name] = Group(name, f"postgres{self.version}")
         return self.groups[name]
+
+    def add_cluster(self, identifier: str, group: str, only: frozenset[str]) -> Group:
+        """An Aurora cluster and its cluster parameter group, which offers `only` these parameters
+        (the cluster-level ones); its members' DB parameter group then lacks them."""
+        self.groups[group] = Group(group, f"aurora-postgresql{self.version}", cluster=True, only=only)
+        self.clusters[identifier] = group
+        return self.groups[group]
 
     def add_instance(self, instance: FakeInstance) -> FakeInstance:
         self.instances[instance.identifier] = instance
@@ -255,10 +270,18 @@ class FakeRds:
 
     # -- the behaviours --------------------------------------------------------------------------
 
-    def _group(self, name: str) -> Group:
-        if name not in self.groups:
-            raise ApiError("DBParameterGroupNotFound", f"DBParameterGroup {name} not found.", 404)
-        return self.groups[name]
+    def _group(self, name: str, cluster: bool = False) -> Group:
+        group = self.groups.get(name)
+        if group is None or group.cluster != cluster:
+            kind = "DBClusterParameterGroup" if cluster else "DBParameterGroup"
+            raise ApiError(f"{kind}NotFound", f"{kind} {name} not found.", 404)
+        return group
+
+    def _offers(self, group: Group) -> list[str]:
+        if group.only is not None:
+            return [n for n in self.defaults if n in group.only]
+        cluster_only = {n for g in self.groups.values() if g.cluster and g.only for n in g.only}
+        return [n for n in self.defaults if n not in cluster_only]
 
     def _DescribeDBParameterGroups(self, p: dict[str, Any]) -> dict[str, Any]:
         groups = [self._group(p["DBParameterGroupName"])] if "DBParameterGroupName" in p else self.groups.values()
@@ -271,8 +294,8 @@ class FakeRds:
 
     def _rows(self, group: Group) -> list[dict[str, Any]]:
         out = []
-        for name, default in self.defaults.items():
-            row = dict(default)
+        for name in self._offers(group):
+            row = dict(self.defaults[name])
             if name in group.user:
                 row |= {"ParameterValue": group.user[name]["value"], "Source": "user"}
                 row["ApplyMethod"] = group.user[name]["method"]
@@ -280,7 +303,7 @@ class FakeRds:
         return out
 
     def _DescribeDBParameters(self, p: dict[str, Any]) -> dict[str, Any]:
-        rows = self._rows(self._group(p["DBParameterGroupName"]))
+        rows = self._rows(p.get("_group") or self._group(p["DBParameterGroupName"]))
         if p.get("Source"):
             rows = [r for r in rows if r["Source"] == p["Source"]]
         size = min(int(p.get("MaxRecords", 100)), 100)
@@ -291,9 +314,9 @@ class FakeRds:
             out["Marker"] = str(start + size)
         return out
 
-    def _check_value(self, name: str, value: str) -> None:
+    def _check_value(self, group: Group, name: str, value: str) -> None:
         row = self.defaults.get(name)
-        if row is None:
+        if row is None or name not in self._offers(group):
             raise ApiError("InvalidParameterValue", f"Could not find parameter with name: {name}")
         if not row["IsModifiable"]:
             raise ApiError("InvalidParameterValue", f"The parameter {name} cannot be modified.")
@@ -325,7 +348,13 @@ class FakeRds:
             )
 
     def _ModifyDBParameterGroup(self, p: dict[str, Any]) -> dict[str, Any]:
-        group = self._group(p["DBParameterGroupName"])
+        return self._modify(self._group(p["DBParameterGroupName"]), p)
+
+    def _ModifyDBClusterParameterGroup(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._modify(self._group(p["DBClusterParameterGroupName"], cluster=True), p)
+        return {"DBClusterParameterGroupName": p["DBClusterParameterGroupName"]}
+
+    def _modify(self, group: Group, p: dict[str, Any]) -> dict[str, Any]:
         params = p.get("Parameters") or []
         if not 0 < len(params) <= MAX_PER_CALL:
             raise ApiError("InvalidParameterValue", "Specify between 1 and 20 parameters to modify.")
@@ -333,7 +362,7 @@ class FakeRds:
             name, value, method = item["ParameterName"], item.get("ParameterValue"), item.get("ApplyMethod")
             if value is None:
                 raise ApiError("InvalidParameterValue", f"No value given for {name}")
-            self._check_value(name, value)
+            self._check_value(group, name, value)
             static = self.defaults[name]["ApplyType"] == "static"
             if static and method == "immediate":
                 raise ApiError("InvalidParameterCombination", "cannot use immediate apply method for static parameter")
@@ -347,7 +376,13 @@ class FakeRds:
         return {"DBParameterGroupName": group.name}
 
     def _ResetDBParameterGroup(self, p: dict[str, Any]) -> dict[str, Any]:
-        group = self._group(p["DBParameterGroupName"])
+        return self._reset(self._group(p["DBParameterGroupName"]), p)
+
+    def _ResetDBClusterParameterGroup(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._reset(self._group(p["DBClusterParameterGroupName"], cluster=True), p)
+        return {"DBClusterParameterGroupName": p["DBClusterParameterGroupName"]}
+
+    def _reset(self, group: Group, p: dict[str, Any]) -> dict[str, Any]:
         params = p.get("Parameters") or []
         if p.get("ResetAllParameters"):
             params = [{"ParameterName": n, "ApplyMethod": "pending-reboot"} for n in group.user]
@@ -361,13 +396,21 @@ class FakeRds:
                 self._changed(group, name, None, "pending-reboot" if static else item.get("ApplyMethod", "immediate"))
         return {"DBParameterGroupName": group.name}
 
+    def _uses(self, inst: FakeInstance, group: Group) -> bool:
+        if group.cluster:
+            return inst.cluster is not None and self.clusters.get(inst.cluster) == group.name
+        return inst.group == group.name
+
     def _changed(self, group: Group, name: str, value: str | None, method: str) -> None:
         static = self.defaults[name]["ApplyType"] == "static"
         for inst in self.instances.values():
-            if inst.group != group.name:
+            if not self._uses(inst, group):
                 continue
             if static or method == "pending-reboot":
-                inst.apply_status = "pending-reboot"
+                if group.cluster:
+                    inst.cluster_status = "pending-reboot"
+                else:
+                    inst.apply_status = "pending-reboot"
             else:
                 inst.applying[name] = value
                 if inst.apply_status != "pending-reboot":
@@ -406,12 +449,50 @@ class FakeRds:
             "DBInstanceStatus": inst.status,
             "Endpoint": {"Address": inst.host, "Port": inst.port},
             "AllocatedStorage": 20,
-            "MultiAZ": False,
+            "MultiAZ": inst.multi_az,
             "DBParameterGroups": [{"DBParameterGroupName": inst.group, "ParameterApplyStatus": inst.apply_status}],
         }
         if inst.replica_of:
             doc["ReadReplicaSourceDBInstanceIdentifier"] = inst.replica_of
+        if inst.cluster:
+            doc["DBClusterIdentifier"] = inst.cluster
+            doc["Engine"] = "aurora-postgresql"
         return doc
+
+    def _DescribeDBClusterParameterGroups(self, p: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(p["DBClusterParameterGroupName"], cluster=True)
+        return {
+            "DBClusterParameterGroups": [
+                {"DBClusterParameterGroupName": group.name, "DBParameterGroupFamily": group.family, "Description": "c"}
+            ]
+        }
+
+    def _DescribeDBClusterParameters(self, p: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(p["DBClusterParameterGroupName"], cluster=True)
+        return self._DescribeDBParameters({**p, "DBParameterGroupName": group.name, "_group": group})
+
+    def _DescribeDBClusters(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._settle()
+        out = []
+        for identifier, group in sorted(self.clusters.items()):
+            members = [i for i in self.instances.values() if i.cluster == identifier]
+            out.append(
+                {
+                    "DBClusterIdentifier": identifier,
+                    "DBClusterParameterGroup": group,
+                    "Status": "available",
+                    "Engine": "aurora-postgresql",
+                    "DBClusterMembers": [
+                        {
+                            "DBInstanceIdentifier": m.identifier,
+                            "IsClusterWriter": m.writer,
+                            "DBClusterParameterGroupStatus": m.cluster_status,
+                        }
+                        for m in members
+                    ],
+                }
+            )
+        return {"DBClusters": out}
 
     def _DescribeDBInstances(self, p: dict[str, Any]) -> dict[str, Any]:
         self._settle()
@@ -428,12 +509,16 @@ class FakeRds:
             raise ApiError("DBInstanceNotFound", f"DBInstance {p['DBInstanceIdentifier']} not found.", 404)
         if inst.status != "available":
             raise ApiError("InvalidDBInstanceState", f"DBInstance {inst.identifier} is {inst.status}")
-        group = self.groups[inst.group]
-        wanted: dict[str, str | None] = {name: row["value"] for name, row in group.user.items()}
-        wanted |= {name: None for name in inst.running if name not in group.user}
+        if p.get("ForceFailover") and not inst.multi_az:
+            raise ApiError("InvalidParameterCombination", "ForceFailover needs a Multi-AZ instance")
+        wanted: dict[str, str | None] = {}
+        if inst.cluster is not None:  # the cluster group first: the DB parameter group's values win over it
+            wanted |= {n: row["value"] for n, row in self.groups[self.clusters[inst.cluster]].user.items()}
+        wanted |= {name: row["value"] for name, row in self.groups[inst.group].user.items()}
+        wanted |= {name: None for name in inst.running if name not in wanted}
         self._write(inst, wanted, True)
         inst.running = {k: v for k, v in wanted.items() if v is not None}
         inst.applying.clear()
-        inst.apply_status = "in-sync"
+        inst.apply_status = inst.cluster_status = "in-sync"
         inst.reboots += 1
         return {"DBInstance": self._instance_doc(inst)}

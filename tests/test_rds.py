@@ -525,3 +525,130 @@ def test_a_bad_formula_is_refused_as_the_profile_loads(tmp_path: Path) -> None:
     assert result.code == 1 and "f.yaml:3:20: settings.max_connections: formula: GREATEST: empty argument" in (
         result.stderr
     )
+
+
+# --- two truths: what the group holds, what the instance runs -----------------------------------------
+
+
+def _codes(doc: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {n["code"]: n["message"] for n in doc["parameter_group"]["notices"]}
+
+
+def test_the_instance_running_another_value_is_a_notice_not_a_diff(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = write_profile("name: rds\nsettings:\n  work_mem: 64MB\n")
+    _run(lane, "apply", "--yes", profile=profile)
+    lane.server.sql("ALTER SYSTEM SET work_mem = '8MB'")  # what a failed apply or a hand edit leaves
+    lane.server.sql("SELECT pg_reload_conf()")
+    assert lane.server.wait_for("SELECT current_setting('work_mem') = '8MB'")
+    doc = _json(lane, profile)
+    assert doc["parameter_group"]["changes"] == []
+    assert "holds work_mem = 64MB but writer-1 runs 8MB" in _codes(doc)["GROUP_DISAGREES"]
+
+
+def test_an_apply_method_alone_is_never_a_diff(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    """terraform-provider-aws #18035 / #36419: a group row with the same value and another method."""
+    lane.fake.groups[GROUP].user["work_mem"] = {"value": "65536", "method": "pending-reboot"}
+    profile = write_profile("name: rds\nsettings:\n  work_mem: 64MB\n")
+    assert _json(lane, profile)["parameter_group"]["changes"] == []
+
+
+def test_an_instance_on_another_group_is_named(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    lane.fake.add_group("other")
+    lane.fake.instances["writer-1"].group = "other"
+    doc = _json(lane, write_profile("name: rds\nsettings:\n  work_mem: 64MB\n"))
+    assert "writer-1 (--dsn) uses parameter group other, not pgtune-test" in _codes(doc)["GROUP_NOT_ATTACHED"]
+
+
+def test_an_instance_pgtune_cannot_match_is_said_and_can_be_named(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    lane.fake.instances["writer-1"].host = "writer-1.example.rds.amazonaws.com"  # a CNAME, a proxy ...
+    profile = write_profile("name: rds\nsettings:\n  work_mem: 64MB\n")
+    assert "--rds-instance ID" in _codes(_json(lane, profile))["INSTANCE_UNKNOWN"]
+    named = json.loads(_run(lane, "plan", "--format", "json", "--rds-instance", "writer-1", profile=profile))
+    assert "INSTANCE_UNKNOWN" not in _codes(named)
+    assert named["cluster"]["nodes"][0]["name"] == "writer-1"
+
+
+def test_a_dsn_that_reaches_a_reader_is_refused(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    lane.fake.instances["writer-1"].replica_of = "reader-1"
+    result = lane.cli("plan", profile=write_profile("name: rds\nsettings:\n  work_mem: 64MB\n"))
+    assert result.code == 1 and "a reader: give the writer's endpoint" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_sql_kinds_and_the_group_in_one_plan(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = write_profile(
+        "name: rds\nsettings:\n  work_mem: 64MB\ndatabases:\n  postgres:\n    settings:\n      lock_timeout: 5s\n"
+    )
+    doc = _json(lane, profile)
+    assert [c["object"] for c in doc["nodes"][0]["changes"]] == ["database:postgres/lock_timeout"]
+    assert [c["object"] for c in doc["parameter_group"]["changes"]] == ["parameter-group/work_mem"]
+    _run(lane, "apply", "--yes", profile=profile)
+    assert lane.server.db_role_settings() == {"database:postgres": ["lock_timeout=5s"]}
+    assert lane.server.auto_conf() == {"work_mem": "65536"}  # the fake's "RDS" wrote it, not ALTER SYSTEM by pgtune
+    again = _json(lane, profile)
+    assert again["parameter_group"]["changes"] == [] and again["nodes"][0]["changes"] == []
+
+
+def test_failover_only_when_asked_and_only_for_the_writer(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    lane.fake.instances["writer-1"].multi_az = True
+    profile = write_profile("name: rds\nsettings:\n  shared_buffers: 192MB\n")
+    _run(lane, "apply", "--yes", "--restart", "--rds-failover", profile=profile)
+    calls = lane.fake.calls_of("RebootDBInstance")
+    assert [(c["DBInstanceIdentifier"], bool(c.get("ForceFailover"))) for c in calls] == [
+        ("reader-1", False),
+        ("writer-1", True),
+    ]
+    assert lane.server.show("shared_buffers") == "192MB"
+
+
+def test_rds_options_without_a_group_are_refused(pg16: Server, write_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = write_profile("name: rds\nsettings:\n  work_mem: 64MB\n")
+    result = run_cli("plan", str(profile), "--dsn", pg16.dsn, "--rds-instance", "x")
+    assert result.code == 1 and "go with --rds-parameter-group" in result.stderr
+
+
+# --- Aurora: a cluster parameter group beside the DB parameter group ----------------------------------
+
+
+@pytest.fixture
+def aurora(pg16: Server) -> Iterator[Lane]:
+    pg16.reset()
+    fake = FakeRds(16)
+    fake.add_group(GROUP)
+    fake.add_cluster("aur", "aur-cluster", frozenset({"checkpoint_timeout", "max_wal_senders"}))
+    fake.add_instance(FakeInstance("aur-2", GROUP, "db.r6g.large", "10.0.0.3", 5432, cluster="aur", writer=False))
+    fake.add_instance(
+        FakeInstance("aur-1", GROUP, "db.r6g.large", "127.0.0.1", pg16.cluster.port, apply=_writer(pg16), cluster="aur")
+    )
+    yield Lane(pg16, fake, {**AWS_ENV, "AWS_ENDPOINT_URL": fake.url})
+    fake.close()
+    pg16.reset()
+
+
+def test_aurora_keys_go_to_the_group_that_offers_them(aurora: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = write_profile(
+        "name: a\nsettings:\n  work_mem: 64MB\n  checkpoint_timeout: 15min\n  max_wal_senders: 12\n"
+    )
+    args = ("--rds-cluster-parameter-group", "aur-cluster")
+    doc = json.loads(_run(aurora, "plan", "--format", "json", *args, profile=profile))
+    assert sorted(c["object"] for c in doc["parameter_group"]["changes"]) == [
+        "cluster-parameter-group/checkpoint_timeout",
+        "cluster-parameter-group/max_wal_senders",
+        "parameter-group/work_mem",
+    ]
+    assert [s["node"] for s in doc["cluster"]["restart_order"]] == ["aur-2", "aur-1"]  # readers first
+    _run(aurora, "apply", "--yes", *args, profile=profile)
+    assert aurora.fake.calls_of("ModifyDBClusterParameterGroup")[0]["Parameters"] == [
+        {"ParameterName": "checkpoint_timeout", "ParameterValue": "900", "ApplyMethod": "immediate"},
+        {"ParameterName": "max_wal_senders", "ParameterValue": "12", "ApplyMethod": "pending-reboot"},
+    ]
+    assert aurora.server.show("checkpoint_timeout") == "15min" and aurora.server.show("work_mem") == "64MB"
+    pending = json.loads(_run(aurora, "plan", "--format", "json", *args, profile=profile))
+    assert pending["parameter_group"]["changes"] == []
+    assert "cluster parameter group aur-cluster pending-reboot on aur-1" in " ".join(
+        n["message"] for n in pending["parameter_group"]["notices"]
+    )
+    _run(aurora, "apply", "--yes", "--restart", *args, profile=profile)
+    assert [c["DBInstanceIdentifier"] for c in aurora.fake.calls_of("RebootDBInstance")] == ["aur-2", "aur-1"]
+    assert aurora.server.show("max_wal_senders") == "12"
+    after = json.loads(_run(aurora, "plan", "--format", "json", *args, profile=profile))
+    assert after["parameter_group"]["changes"] == [] and after["cluster"]["restart_order"] == []
