@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-unit lint setup test-setup
+.PHONY: demo test test-unit test-rds-live lint setup test-setup
 setup:
 	@scripts/bootstrap
 
@@ -13,15 +13,19 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: test-setup
-	$(PY) -m ruff check pgtune tests bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 # The fast lane: every test that needs no PostgreSQL or PgBouncer (under a minute), for the inner loop.
 test-unit: setup
-	$(PY) -m ruff check pgtune tests bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
 	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -m "not server"
 
 lint: setup
-	$(PY) -m ruff check pgtune tests bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
 	$(PY) -m mypy
+
+# Against a real AWS account (never in CI): see tests_live/test_rds_account.py for the variables it needs.
+test-rds-live: test-setup
+	$(PY) -m pytest tests_live
