@@ -164,14 +164,9 @@ def restart_members(
     it runs with nothing pending and every replica streams and has replayed the leader's position."""
     report = RestartReport()
 
-    def step(text: str) -> None:
-        report.steps.append(text)
-        if on_step is not None:
-            on_step(text)
-
     for s in plan.restart:
         member = members[s.node]
-        step(f"restarting {s.node} ({s.role}) through Patroni")
+        report.step(f"restarting {s.node} ({s.role}) through Patroni", on_step)
         client.restart(member)
 
         def back(name: str = s.node) -> bool:
@@ -186,7 +181,7 @@ def restart_members(
             lambda: cluster.caught_up(plan.topology), wait, "every replica to replay the leader's position"
         )
         report.done.append(s.node)
-        step(f"{s.node} is back: nothing pending, replicas streaming and caught up")
+        report.step(f"{s.node} is back: nothing pending, replicas streaming and caught up", on_step)
     return report
 
 

@@ -253,15 +253,10 @@ def reboot(
     for a Multi-AZ writer (an Aurora writer fails over with FailoverDBCluster, which pgtune never calls)."""
     report = RestartReport()
 
-    def step(text: str) -> None:
-        report.steps.append(text)
-        if on_step is not None:
-            on_step(text)
-
     for s in plan.restart:
         inst = client.instance(s.node)
         over = failover and s.role == "writer" and inst.multi_az
-        step(f"rebooting {s.node} ({s.role}){' with failover' if over else ''} through RDS")
+        report.step(f"rebooting {s.node} ({s.role}){' with failover' if over else ''} through RDS", on_step)
         client.reboot(s.node, over)
 
         def back(name: str = s.node) -> bool:
@@ -279,5 +274,5 @@ def reboot(
 
         _poll(back, wait, f"{s.node} to be available with {groups.names()} in-sync")
         report.done.append(s.node)
-        step(f"{s.node} is back: available, {groups.names()} in-sync")
+        report.step(f"{s.node} is back: available, {groups.names()} in-sync", on_step)
     return report

@@ -112,12 +112,15 @@ class _Parser:
             raise FormulaError(f"expected {value!r} {what} at character {pos}, found {found}")
         self.i += 1
 
+    def number(self) -> Callable[[Mapping[str, Number]], Number]:
+        n = int(self.peek()[1])
+        self.i += 1
+        return lambda _v: n
+
     def value(self) -> Callable[[Mapping[str, Number]], Number]:
         kind, text, pos = self.peek()
         if kind == "int":
-            self.i += 1
-            n = int(text)
-            return lambda _v: n
+            return self.number()
         if kind == "op" and text == "{":
             self.i += 1
             inner = self.product()
@@ -169,9 +172,7 @@ class _Parser:
     def factor(self) -> Callable[[Mapping[str, Number]], Number]:
         kind, text, pos = self.peek()
         if kind == "int":
-            self.i += 1
-            n = int(text)
-            return lambda _v: n
+            return self.number()
         if kind == "name" and text == "log":
             self.i += 1
             self.take("(", "after log")

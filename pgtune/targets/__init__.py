@@ -37,6 +37,12 @@ class RestartReport:
     steps: list[str] = field(default_factory=list)  # what was done, in order, for people
     done: list[str] = field(default_factory=list)  # nodes restarted
 
+    def step(self, text: str, on_step: Callable[[str], None] | None = None) -> None:
+        """Record a step, and show it as it happens when the caller watches."""
+        self.steps.append(text)
+        if on_step is not None:
+            on_step(text)
+
 
 class Session(Protocol[P]):
     """An open target: its connections (and API clients) for one plan or apply."""
