@@ -920,6 +920,10 @@ def show(
     if saved.cluster:  # each node's plan, as recorded
         nodes = [n for n in saved.record.get("nodes") or [] if isinstance(n, dict)]
         parts = [(f"== {n.get('role')} {n.get('node')} ==\n", planfile.plan_from_dict(n)) for n in nodes]
+        for key, title in (("patroni", "Patroni's configuration"), ("parameter_group", "RDS parameter group")):
+            store = saved.record.get(key)
+            if isinstance(store, dict):  # the changes through the cluster's store, as recorded
+                parts.append((f"== {title} ==\n", planfile.plan_from_dict(store)))
         if fmt == Format.json:
             text = json.dumps(saved.record, indent=2) + "\n"
         else:

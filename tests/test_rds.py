@@ -390,6 +390,8 @@ def test_a_saved_group_plan_is_a_record(lane: Lane, write_profile, tmp_path: Pat
     assert refused.code != 0 and "Nothing was executed" in refused.stderr  # type: ignore[attr-defined]
     assert not lane.fake.calls_of("ModifyDBParameterGroup")
     _run(lane, "plan", "--out", str(saved), profile=profile)
+    shown = run_cli("show", str(saved))
+    assert "== RDS parameter group ==" in shown.stdout and '"ParameterValue": "32768"' in shown.stdout
     _run(lane, "apply", "--yes", "--plan", str(saved), profile=profile)
     assert lane.fake.groups[GROUP].user["work_mem"]["value"] == "32768"
 
@@ -652,3 +654,27 @@ def test_aurora_keys_go_to_the_group_that_offers_them(aurora: Lane, write_profil
     assert aurora.server.show("max_wal_senders") == "12"
     after = json.loads(_run(aurora, "plan", "--format", "json", *args, profile=profile))
     assert after["parameter_group"]["changes"] == [] and after["cluster"]["restart_order"] == []
+
+
+# --- the cluster restart-order rules, per replication family ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "order", "why"),
+    [
+        ("max_connections: 80", ["reader-1", "writer-1"], "max_connections increases: the readers first"),
+        ("max_connections: 50", ["writer-1", "reader-1"], "max_connections decreases: the writer first"),
+    ],
+)
+def test_reboots_follow_the_hot_standby_rule(
+    lane: Lane, write_profile, settings: str, order: list[str], why: str
+) -> None:  # type: ignore[no-untyped-def]
+    doc = _json(lane, write_profile(f"name: rds\nsettings:\n  {settings}\n"))
+    assert [s["node"] for s in doc["cluster"]["restart_order"]] == order
+    assert why in doc["cluster"]["restart_reason"]
+
+
+def test_a_raise_and_a_cut_together_are_refused(lane: Lane, write_profile) -> None:  # type: ignore[no-untyped-def]
+    profile = write_profile("name: rds\nsettings:\n  max_connections: 80\n  max_worker_processes: 4\n")
+    result = lane.cli("plan", profile=profile)
+    assert result.code == 1 and "no order of restarts is safe" in result.stderr  # type: ignore[attr-defined]

@@ -11,13 +11,13 @@ from dataclasses import dataclass, replace
 
 import psycopg
 
-from pgtune import clusterplan
+from pgtune import cluster, clusterplan
 from pgtune.engine import server_info
 from pgtune.errors import raise_if_any
 from pgtune.guc import GucSpec, InvalidValue
 from pgtune.kinds import PlanContext, settings
 from pgtune.kinds.settings.model import SESSION_SOURCES
-from pgtune.plan import Notice, Plan
+from pgtune.plan import Change, Notice, Plan
 from pgtune.rds import group as rdsgroup
 from pgtune.rds.api import Client, Instance, RdsError
 from pgtune.targets import RestartReport
@@ -160,7 +160,8 @@ def derive_group(
         pending |= set(instances)
     if here is not None:
         instances.setdefault(here.identifier, here)
-    restart, reason = _reboot_order(instances, readers, pending, static)
+    values = _minimums(catalog, changes)
+    restart, reason = _reboot_order(instances, readers, pending, static, values)
     return clusterplan.ClusterPlan(
         clusterplan.Topology(tuple(nodes)),
         tuple(plans),
@@ -172,18 +173,60 @@ def derive_group(
     )
 
 
+def _minimums(catalog: settings.SettingsCatalog, changes: list[Change]) -> dict[str, tuple[int, int]]:
+    """(running, planned) of the hot-standby minimums: what the instance --dsn reaches runs, and what
+    the group will hold (a formula's number is not known here: it keeps the running value)."""
+    values = {name: (running, running) for name, (running, _configured) in cluster.minimum_values(catalog).items()}
+    for change in changes:
+        name = change.address.name
+        if name in values and change.after is not None:
+            with suppress(ValueError):
+                values[name] = (values[name][0], int(str(change.after)))
+    return values
+
+
 def _reboot_order(
-    instances: dict[str, Instance], readers: frozenset[str], pending: set[str], static: list[str]
+    instances: dict[str, Instance],
+    readers: frozenset[str],
+    pending: set[str],
+    static: list[str],
+    values: dict[str, tuple[int, int]],
 ) -> tuple[tuple[clusterplan.RestartStep, ...], str]:
-    """Readers first, the writer last: a reader rebooted first never runs values behind its
-    source's (the hot-standby minimums), and the writer's reboot is the one outage, taken once."""
-    names = sorted(n for n in pending if n in instances)
-    if not names:
+    """The cluster restart-order rules, per replication family (a writer and the readers that
+    replicate from it): a raise of a hot-standby minimum reboots the readers first, a cut the
+    writer first, both at once is refused (clusterplan.restart_order). Every instance using the
+    group gets its values, so each one's running values are taken to be the --dsn instance's."""
+    wanted = {n for n in pending if n in instances}
+    if not wanted:
         return (), ""
-    ordered = sorted(names, key=lambda n: (n not in readers, n))
-    steps = tuple(clusterplan.RestartStep(n, "reader" if n in readers else "writer") for n in ordered)
+    writers = sorted(n for n in instances if n not in readers)
+    source = {
+        r: instances[r].replica_of
+        or next((w for w in writers if instances[w].cluster and instances[w].cluster == instances[r].cluster), None)
+        for r in readers
+        if r in instances
+    }
+    steps: list[clusterplan.RestartStep] = []
+    reasons: list[str] = []
+    orphans = sorted(r for r, w in source.items() if (w is None or w not in instances) and r in wanted)
+    steps += [clusterplan.RestartStep(r, "standby") for r in orphans]
+    for w in writers:
+        family = [w, *sorted(r for r, src in source.items() if src == w)]
+        if not wanted & set(family):
+            continue
+        nodes = tuple(
+            clusterplan.Node(n, "", "primary" if n == w else "standby", 0, upstream=None if n == w else w)
+            for n in family
+        )
+        order, why = clusterplan.restart_order(
+            clusterplan.Topology(nodes), {n: values for n in family}, wanted & set(family)
+        )
+        steps += order
+        reasons.append(why)
+    named = tuple(clusterplan.RestartStep(s.node, "writer" if s.role == "primary" else "reader") for s in steps)
     what = f"static parameters ({', '.join(static)})" if static else "values RDS reports pending-reboot"
-    return steps, f"{what} run only after a reboot; readers first, the writer last"
+    why = "; ".join(dict.fromkeys(r.replace("primary", "writer").replace("standby", "reader") for r in reasons))
+    return named, f"{what} run only after a reboot; {why or 'readers first'}"
 
 
 def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
