@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import re
 import shlex
@@ -22,10 +21,7 @@ import typer
 
 from pgtune import __version__
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
-from pgtune.render import FORMATS, render_apply_report, render_sql, render_text
-from pgtune.render.escape import line as one_line
 from pgtune.secrets import passwords_in, remember_dsn, remember_environment, scrub_known
-from pgtune.targets import Where
 from pgtune.terminal import UI, colorize_error, colorize_plan
 
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
@@ -36,6 +32,7 @@ if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only whe
     from pgtune.plan import Plan, Statement
     from pgtune.planfile import SavedPlan
     from pgtune.profile.loader import LoadedProfile
+    from pgtune.targets import Where
 
 app = typer.Typer(
     name="pgtune",
@@ -43,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # tracebacks must never dump a DSN or password
     add_completion=True,
+    rich_markup_mode=None,  # click's own help: typer's rich help imports rich.markdown and markdown-it (50 ms a start)
 )
 
 
@@ -113,6 +111,20 @@ RdsInstanceOption = Annotated[
 ]
 
 
+def one_line(text: str) -> str:
+    """Catalog text made safe to print on one line (the escaper loads when something is printed)."""
+    from pgtune.render.escape import line
+
+    return line(text)
+
+
+def _render() -> Any:
+    """The renderers, loaded when a command prints a plan (not for --help or version)."""
+    import pgtune.render
+
+    return pgtune.render
+
+
 def _where(
     dsn: list[str] | None,
     patroni_url: str | None,
@@ -123,6 +135,8 @@ def _where(
     failover: bool = False,
 ) -> Where | None:
     """The cluster target the options name (None: one server)."""
+    from pgtune.targets import Where
+
     if group is not None or cluster_group is not None:
         if patroni_url is not None or (dsn and len(dsn) > 1):
             raise ApplyRefused("--rds-parameter-group takes one --dsn (the writer's endpoint) and no --patroni")
@@ -297,7 +311,6 @@ def _apply_cluster(
 ) -> None:
     from pgtune import planfile
     from pgtune.render.cluster import render_cluster_text, restart_lines
-    from pgtune.render.text import render_apply_report
     from pgtune.targets import choose, sequence
 
     if dry_run:
@@ -307,10 +320,10 @@ def _apply_cluster(
         _out_plan(render_cluster_text(result))
         for p in result.plans:
             if not p.plan.empty:
-                _out(f"\n-- on {p.node.role} {p.node.name}\n" + render_sql(p.plan))
+                _out(f"\n-- on {p.node.role} {p.node.name}\n" + _render().render_sql(p.plan))
         if result.dcs is not None and not result.dcs.empty:
             through = "Patroni" if result.store == "patroni" else f"RDS parameter group {result.store_name}"
-            _out(f"\n-- through {through}\n" + render_sql(result.dcs))
+            _out(f"\n-- through {through}\n" + _render().render_sql(result.dcs))
         return
 
     confirm = _confirmer(yes or saved is not None, "Apply these changes to the cluster?")
@@ -333,7 +346,7 @@ def _apply_cluster(
         on_step=(lambda text: _err(f"  {one_line(text)}")) if live else None,
     )
     for name, report in done.reports.items():
-        _out(f"\n== {name} ==" + render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
+        _out(f"\n== {name} ==" + _render().render_apply_report(report, done.statuses(name)).rstrip("\n") + "\n")
     if done.restarts is not None and done.restarts.steps and not live:
         _out("\nRestarts:\n" + "".join(f"  {line}\n" for line in done.restarts.steps))
     if done.after_error is not None:
@@ -578,14 +591,14 @@ def apply(
                 result = workflow.derive(conn, inputs, target)
             if saved is not None:
                 planfile.verify(saved, result)
-            _out_plan(render_text(result))
+            _out_plan(_render().render_text(result))
             if not result.empty:
-                _out("\n" + render_sql(result))
+                _out("\n" + _render().render_sql(result))
             return
 
         def show(fresh: Plan) -> None:
             if not UI.quiet or fresh.empty:
-                _out_plan(render_text(fresh))
+                _out_plan(_render().render_text(fresh))
 
         confirm = _confirmer(yes or saved is not None, "Apply these changes?")
 
@@ -608,7 +621,7 @@ def apply(
             return
         if done.after_error is not None:
             _err(f"Error: could not re-read the server after apply: {done.after_error}", always=True)
-        _out(render_apply_report(done.report, done.statuses))
+        _out(_render().render_apply_report(done.report, done.statuses))
         if done.after is None:
             raise ApplyFailed(
                 "the outcome above is what pgtune executed; the server could not be read afterwards. "
@@ -791,6 +804,8 @@ def recommend(
         f"PostgreSQL {w.pg_version} (le0pard's PGTune formulas)"
     )
     if fmt == RecommendFormat.json:
+        import json
+
         _out(json.dumps({"settings": result.settings, "reasons": result.reasons}, indent=2) + "\n")
     elif fmt == RecommendFormat.conf:
         width = max(len(f"{k} = {v}") for k, v in result.settings.items())
@@ -925,11 +940,13 @@ def show(
             if isinstance(store, dict):  # the changes through the cluster's store, as recorded
                 parts.append((f"== {title} ==\n", planfile.plan_from_dict(store)))
         if fmt == Format.json:
+            import json
+
             text = json.dumps(saved.record, indent=2) + "\n"
         else:
-            text = "".join(head + FORMATS[fmt.value](p) + "\n" for head, p in parts)
+            text = "".join(head + _render().FORMATS[fmt.value](p) + "\n" for head, p in parts)
     else:
-        text = FORMATS[fmt.value](saved.plan)
+        text = _render().FORMATS[fmt.value](saved.plan)
     if fmt != Format.json:  # a file from elsewhere: its control characters (terminal escapes) are shown, not sent
         text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     if saved.edited:
@@ -941,7 +958,7 @@ def show(
 
 
 def _show_plan(result: Plan, fmt: Format) -> None:
-    text = FORMATS[fmt.value](result)
+    text = _render().FORMATS[fmt.value](result)
     if fmt == Format.text:
         _out_plan(text)
     else:

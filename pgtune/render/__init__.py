@@ -1,17 +1,36 @@
-"""Renderers: a Plan (and an apply report) as text, Markdown or JSON. Pure functions of data."""
+"""Renderers: a Plan (and an apply report) as text, Markdown or JSON. Pure functions of data.
 
-from pgtune.render.jsonplan import plan_to_dict, render_json
-from pgtune.render.markdown import render_markdown
-from pgtune.render.text import render_apply_report, render_sql, render_text
+The names below load on first use (PEP 562), so `pgtune.render.escape` — which `--help` and error
+messages need — comes without the renderers and the plan model."""
 
-FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "plan_to_dict",
-    "render_apply_report",
-    "render_json",
-    "render_markdown",
-    "render_sql",
-    "render_text",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "plan_to_dict": "jsonplan",
+    "render_json": "jsonplan",
+    "render_markdown": "markdown",
+    "render_apply_report": "text",
+    "render_sql": "text",
+    "render_text": "text",
+}
+
+__all__ = ["FORMATS", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMATS":
+        formats = {
+            "text": __getattr__("render_text"),
+            "markdown": __getattr__("render_markdown"),
+            "json": __getattr__("render_json"),
+        }
+        globals()["FORMATS"] = formats
+        return formats
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"pgtune.render.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pgtune.render' has no attribute {name!r}")
