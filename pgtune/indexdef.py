@@ -317,11 +317,26 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     spelling is compared by parsing, as before; nothing is executed from these texts."""
     if spec.with_:
         return ()
+    return _printed_forms(
+        spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where, only
+    )
+
+
+@lru_cache(maxsize=4096)
+def _printed_forms(
+    unique: bool,
+    method: str,
+    columns: tuple[str, ...],
+    include: tuple[str, ...],
+    nnd: bool,
+    where: str | None,
+    only: bool,
+) -> tuple[str, ...]:
+    """Cached by definition: a fleet of alike tables declares a handful of distinct indexes."""
     forms: list[str] = []
-    where = None if spec.where is None else f"({spec.where})"  # the server parenthesises a predicate
-    include, nnd = tuple(spec.include), spec.nulls_not_distinct
-    for columns in (tuple(spec.columns), tuple(_unwrapped(c) for c in spec.columns)):
-        text = _declared_text(spec.unique, spec.method, columns, include, nnd, where, only)
+    predicate = None if where is None else f"({where})"  # the server parenthesises a predicate
+    for spelled in (columns, tuple(_unwrapped(c) for c in columns)):
+        text = _declared_text(unique, method, spelled, include, nnd, predicate, only)
         if text not in forms:
             forms.append(text)
     return tuple(forms)

@@ -5,7 +5,9 @@ int behind the user's back: the server's own grammar decides what a value means)
 stay None (None means "reset"). Every key and value gets a `Location` in a `PositionIndex`, so any
 error — schema or server-side — is reported as `path:line:col`.
 
-Documents are built straight from the parser's events (ruamel.yaml.clib's C parser; ruamel's
+Most profiles are read by `blockyaml`, which takes the subset of YAML profiles are written in at
+a few string operations a line and hands anything else to the parser below. Documents are built
+straight from the parser's events (ruamel.yaml.clib's C parser; ruamel's
 pure-Python one when it is missing). Nothing pgtune needs comes from ruamel's node graph and tag
 resolver, which cost most of the time of loading a profile with thousands of tables: the only
 tags that matter are null and the `<<` merge key, recognised here as YAML defines them.
@@ -34,6 +36,7 @@ from ruamel.yaml.events import (
 )
 
 from pgtune.errors import Location, ProfileError
+from pgtune.profile import blockyaml
 
 try:
     from _ruamel_yaml import CParser
@@ -335,7 +338,9 @@ def read_document(path: Path, display: str) -> YamlDocument:
         raise ProfileError(None, f"{display}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(None, f"{display}: cannot read: {exc}") from None
-    data = _load(text, display, None)
+    data = blockyaml.load(text)  # the common subset, fast; anything else (errors too) below
+    if data is blockyaml.UNSUPPORTED:
+        data = _load(text, display, None)
 
     def positions() -> dict[PathKey, Location]:
         index = PositionIndex({(): Location(display, 1, 1)})
