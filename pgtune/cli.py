@@ -66,6 +66,7 @@ DsnOption = Annotated[
     str | None,
     typer.Option(
         "--dsn",
+        metavar="DSN",
         help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Keep the password "
         "out of it (PGPASSWORD, ~/.pgpass): arguments are visible to other local users.",
     ),
@@ -74,6 +75,7 @@ PatroniOption = Annotated[
     str | None,
     typer.Option(
         "--patroni",
+        metavar="URL",
         help="A Patroni cluster's REST API, http://host:8008 (its credentials in $PGTUNE_PATRONI_USER and "
         "$PGTUNE_PATRONI_PASSWORD: a password in the URL is visible to other local users and warns): members and "
         "leader from Patroni, "
@@ -174,7 +176,7 @@ SandboxOption = Annotated[
 AsOfOption = Annotated[
     str | None,
     typer.Option(
-        "--as-of",
+        "--as-of", metavar="WHEN",
         envvar="PGTUNE_AS_OF",
         help="Plan time partitions as if now were this date/time (e.g. 2026-11-23). Default: the server's now().",
     ),
@@ -182,20 +184,20 @@ AsOfOption = Annotated[
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--set",
+        "--set", metavar="PATH=VALUE",
         help="Override a profile value, e.g. --set settings.work_mem=64MB (repeatable; beats every file).",
     ),
 ]
 ExcludeOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--exclude",
+        "--exclude", metavar="GLOB",
         help="Glob of schema.name (table, index, partition) never to touch, on top of the profile's exclude: "
         "(repeatable).",
     ),
 ]
 SchemaOption = Annotated[
-    Path | None, typer.Option("--schema", help="With --sandbox: a SQL file loaded into the sandbox first.")
+    Path | None, typer.Option("--schema", metavar="FILE", help="With --sandbox: a SQL file loaded into the sandbox first.")
 ]
 
 
@@ -396,7 +398,7 @@ def validate(
     pg_version: Annotated[
         int | None,
         typer.Option(
-            "--pg-version",
+            "--pg-version", metavar="MAJOR",
             min=13,
             max=18,
             help="Check settings against this PostgreSQL version's bundled description (default: the newest, 18).",
@@ -407,8 +409,16 @@ def validate(
         typer.Option("--rds-family", help="Check rds.* names against this engine family (default: either)."),
     ] = None,
 ) -> None:
-    """Check profiles offline (no database): the schema, and setting names, types, units, enum words and
-    ranges against a bundled description of a PostgreSQL version's settings."""
+    """Check profiles offline, without a database.
+
+    The schema, and setting names, types, units, enum words and ranges against a bundled
+    description of a PostgreSQL version's settings. Errors are file:line:col.
+
+    Example:
+
+    \b
+      pgtune validate profiles/*.yaml --pg-version 15
+    """
     from pgtune import offline
     from pgtune.errors import raise_if_any
     from pgtune.profile.loader import load_profile
@@ -441,7 +451,7 @@ def plan(
     as_of: AsOfOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
+        typer.Option("--out", "-o", metavar="FILE", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
     ] = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
@@ -460,7 +470,15 @@ def plan(
         ),
     ] = None,
 ) -> None:
-    """Compare the live server with a profile and print the ordered change plan."""
+    """Print the ordered change plan for a server.
+
+    Compares the live server with the profile; nothing is changed.
+
+    Example:
+
+    \b
+      pgtune plan profiles/letta.yaml --dsn postgresql://deploy@db/letta --format markdown
+    """
     from pgtune import planfile, workflow
     from pgtune.profile.loader import load_profile
 
@@ -495,7 +513,7 @@ def apply(
     saved_plan: Annotated[
         Path | None,
         typer.Option(
-            "--plan",
+            "--plan", metavar="FILE",
             help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
         ),
     ] = None,
@@ -506,23 +524,23 @@ def apply(
     wait: Annotated[
         float,
         typer.Option(
-            "--wait",
+            "--wait", metavar="SECONDS",
             min=0,
             help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
             "not PostgreSQL's lock_timeout).",
         ),
     ] = 0,
     lock_timeout: Annotated[
-        str, typer.Option("--lock-timeout", help="PostgreSQL lock_timeout for each statement.")
+        str, typer.Option("--lock-timeout", metavar="DURATION", help="PostgreSQL lock_timeout for each statement.")
     ] = "5s",
     statement_timeout: Annotated[
-        str | None, typer.Option("--statement-timeout", help="PostgreSQL statement_timeout (default: none).")
+        str | None, typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none).")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, max=20, help="Retries after a lock timeout.")] = 3,
+    retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")] = 3,
     allow_hazards: Annotated[
         str,
         typer.Option(
-            "--allow-hazards", help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE."
+            "--allow-hazards", metavar="CODES", help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE."
         ),
     ] = "",
     sandbox: SandboxOption = False,
@@ -548,10 +566,17 @@ def apply(
         ),
     ] = False,
 ) -> None:
-    """Plan, then execute under pgtune's apply lock: one reload, verify.
+    """Converge a server to a profile.
 
+    Plans, then executes under pgtune's apply lock: one reload, then a verifying re-plan.
     With --plan FILE, the plan is still derived afresh from PROFILE and the server, and runs only if
-    it equals the saved one in every change, statement, lock and hazard."""
+    it equals the saved one in every change, statement, lock and hazard.
+
+    Example:
+
+    \b
+      pgtune apply profiles/letta.yaml --plan plan.json --lock-timeout 2s
+    """
     from pgtune import planfile, workflow
     from pgtune.connection import connect, redact
     from pgtune.executor import ExecOptions
@@ -654,9 +679,16 @@ def check(
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
 ) -> None:
-    """Run health checks (cache, bloat, vacuum, locks, wraparound, indexes ...) against thresholds.
+    """Run health checks against the profile's thresholds.
 
-    Read-only. Exit 0 when nothing reaches --fail-on, 3 when something does, 1 on error."""
+    Cache hit rate, bloat, vacuum, locks, wraparound, indexes ... Read-only. Exit 0 when nothing
+    reaches --fail-on, 3 when something does, 1 on error.
+
+    Example:
+
+    \b
+      pgtune check profiles/letta.yaml --format openmetrics
+    """
     from pgtune import health
     from pgtune.connection import connect
     from pgtune.profile.loader import load_profile
@@ -688,21 +720,27 @@ def advise(
         bool, typer.Option("--into", help="Write the advice into PROFILE, comments and layout kept.")
     ] = False,
     min_saving: Annotated[
-        float, typer.Option("--min-saving", help="An index must save this fraction of the workload's time.")
+        float, typer.Option("--min-saving", metavar="FRACTION", help="An index must save this fraction of the workload's time.")
     ] = 0.02,
     vacuum_interval: Annotated[
-        str, typer.Option("--vacuum-interval", help="How often autovacuum should fire on busy tables: 1h, 30min.")
+        str, typer.Option("--vacuum-interval", metavar="DURATION", help="How often autovacuum should fire on busy tables: 1h, 30min.")
     ] = "1h",
     window: Annotated[
         str,
-        typer.Option("--window", help="Sample write rates over this long (30s, 5min); 0: since the stats reset."),
+        typer.Option("--window", metavar="DURATION", help="Sample write rates over this long (30s, 5min); 0: since the stats reset."),
     ] = "0",
 ) -> None:
-    """Propose profile changes from the live workload: indexes (costed with HypoPG over every
-    query of a table), autovacuum storage values, per-role work_mem. Executes no DDL.
+    """Propose profile changes from the live workload.
 
-    Exit 0 with the advice (or none), 3 when some advice could not be given (HypoPG or
-    pg_stat_statements missing: said, never guessed), 1 on error."""
+    Indexes (costed with HypoPG over every query of a table), autovacuum storage values, per-role
+    work_mem. Executes no DDL. Exit 0 with the advice (or none), 3 when some advice could not be
+    given (HypoPG or pg_stat_statements missing: said, never guessed), 1 on error.
+
+    Example:
+
+    \b
+      pgtune advise profiles/letta.yaml --into
+    """
     from pgtune.advice import Options
     from pgtune.advice import advise as run_advice
     from pgtune.connection import connect, resolve_dsn
@@ -733,14 +771,22 @@ def advise(
 @app.command()
 def alerts(
     profile: Annotated[Path, typer.Argument(help="Profile whose checks: thresholds the alerts use.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the rules file here (else stdout).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the rules file here (else stdout).")] = None,
     for_: Annotated[
         str | None,
-        typer.Option("--for", help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do."),
+        typer.Option("--for", metavar="DURATION", help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do."),
     ] = None,
 ) -> None:
-    """Prometheus alerting rules whose thresholds are the profile's checks: (warn -> warning,
-    critical -> critical), over postgres_exporter's metrics and pgtune check --format openmetrics."""
+    """Write Prometheus alerting rules from the profile's checks.
+
+    Thresholds are the profile's (warn -> warning, critical -> critical), over postgres_exporter's
+    metrics and `pgtune check --format openmetrics`.
+
+    Example:
+
+    \b
+      pgtune alerts profiles/letta.yaml > pgtune-rules.yml
+    """
     from pgtune import alerts as generate
     from pgtune.profile.loader import load_profile
 
@@ -761,20 +807,28 @@ class RecommendFormat(StrEnum):
 
 @app.command()
 def recommend(
-    type_: Annotated[str, typer.Option("--type", help="web | oltp | dw | desktop | mixed.")],
-    memory: Annotated[str, typer.Option("--memory", help="RAM for PostgreSQL: 16GB, 512MB, or auto.")],
-    cpus: Annotated[str | None, typer.Option("--cpus", help="CPUs for PostgreSQL, or auto.")] = None,
-    storage: Annotated[str, typer.Option("--storage", help="ssd | nvme | hdd | san.")] = "ssd",
-    connections: Annotated[int | None, typer.Option("--connections", min=1, help="max_connections.")] = None,
+    type_: Annotated[str, typer.Option("--type", metavar="WORKLOAD", help="web | oltp | dw | desktop | mixed.")],
+    memory: Annotated[str, typer.Option("--memory", metavar="SIZE", help="RAM for PostgreSQL: 16GB, 512MB, or auto.")],
+    cpus: Annotated[str | None, typer.Option("--cpus", metavar="N", help="CPUs for PostgreSQL, or auto.")] = None,
+    storage: Annotated[str, typer.Option("--storage", metavar="KIND", help="ssd | nvme | hdd | san.")] = "ssd",
+    connections: Annotated[int | None, typer.Option("--connections", metavar="N", min=1, help="max_connections.")] = None,
     pg_version: Annotated[
-        int | None, typer.Option("--pg-version", help="PostgreSQL major version (default: newest supported, 18).")
+        int | None, typer.Option("--pg-version", metavar="MAJOR", help="PostgreSQL major version (default: newest supported, 18).")
     ] = None,
     db_size: Annotated[
-        str, typer.Option("--db-size", help="less_than_ram | around_ram | more_than_ram.")
+        str, typer.Option("--db-size", metavar="SIZE", help="less_than_ram | around_ram | more_than_ram.")
     ] = "around_ram",
     fmt: Annotated[RecommendFormat, typer.Option("--format", "-f", help="Output format.")] = RecommendFormat.yaml,
 ) -> None:
-    """Print the settings le0pard's PGTune derives for a machine and workload, with a reason each."""
+    """Print PGTune's settings for a machine and workload.
+
+    le0pard's PGTune formulas, with a reason beside each setting.
+
+    Example:
+
+    \b
+      pgtune recommend --memory 16GB --cpus 4 --type web --format yaml
+    """
     from pydantic import ValidationError
 
     from pgtune import workload as wl
@@ -827,23 +881,31 @@ def inspect(
     dsn: DsnOption = None,
     tables: Annotated[
         list[str] | None,
-        typer.Option("--tables", help="Glob of schema.table to adopt (repeatable), e.g. 'letta.*'."),
+        typer.Option("--tables", metavar="GLOB", help="Glob of schema.table to adopt (repeatable), e.g. 'letta.*'."),
     ] = None,
     settings_mode: Annotated[
         SettingsMode,
         typer.Option("--settings", help="changed: settings a configuration file sets; all: every settable one."),
     ] = SettingsMode.changed,
-    name: Annotated[str, typer.Option("--name", help="The adopted profile's name.")] = "adopted",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the profile here instead of stdout.")] = None,
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The adopted profile's name.")] = "adopted",
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the profile here instead of stdout.")] = None,
     into: Annotated[
         Path | None,
-        typer.Option("--into", help="Update this profile in place to the live values of what it declares."),
+        typer.Option("--into", metavar="FILE", help="Update this profile in place to the live values of what it declares."),
     ] = None,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
 ) -> None:
-    """Write a profile of what runs (adopt a server), or pull live values into an existing one (--into)."""
+    """Write a profile of what a server runs.
+
+    Adopts a server's live state as a profile, or pulls live values into an existing one (--into).
+
+    Example:
+
+    \b
+      pgtune inspect --dsn postgresql://ro@db/letta --tables letta.* > adopted.yaml
+    """
     from pgtune.connection import connect, redact
     from pgtune.live_profile import inspect as read_live
     from pgtune.live_profile import to_yaml
@@ -909,7 +971,15 @@ def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | Non
 
 @app.command()
 def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
-    """Print the fully resolved profile: extends merged, ${VAR} expanded, --set applied (passwords masked)."""
+    """Print the fully resolved profile.
+
+    extends merged, ${VAR} expanded, --set applied (passwords masked).
+
+    Example:
+
+    \b
+      pgtune render profiles/letta.yaml --set settings.work_mem=64MB
+    """
     from pgtune.profile.resolved import render_profile
 
     _out(render_profile(profile, set_ or ()))
@@ -917,7 +987,15 @@ def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_:
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of profiles (for editors: yaml-language-server, VS Code)."""
+    """Print the JSON Schema of profiles.
+
+    For editors: yaml-language-server, VS Code.
+
+    Example:
+
+    \b
+      pgtune schema > pgtune.schema.json
+    """
     from pgtune.profile.resolved import profile_json_schema
 
     _out(profile_json_schema())
@@ -928,7 +1006,15 @@ def show(
     saved_plan: Annotated[Path, typer.Argument(help="A saved plan (pgtune plan --out FILE).")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
 ) -> None:
-    """Render a saved plan without connecting to anything (display only: nothing in it is run)."""
+    """Render a saved plan without connecting.
+
+    Display only: nothing in the file is run.
+
+    Example:
+
+    \b
+      pgtune show plan.json --format markdown
+    """
     from pgtune import planfile
 
     saved = planfile.load(saved_plan)
@@ -986,7 +1072,13 @@ def _show_progress(statement: Statement, sample: dict[str, Any]) -> None:
 
 @app.command()
 def version() -> None:
-    """Print pgtune's version."""
+    """Print pgtune's version.
+
+    Example:
+
+    \b
+      pgtune version
+    """
     _out(f"pgtune {__version__}\n")
 
 
