@@ -13,17 +13,17 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: test-setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 # The fast lane: every test that needs no PostgreSQL or PgBouncer (under a minute), for the inner loop.
 test-unit: setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
 	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -m "not server"
 
 lint: setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts
+	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
 	$(PY) -m mypy
 
 # Against a real AWS account (never in CI): see tests_live/test_rds_account.py for the variables it needs.

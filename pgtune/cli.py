@@ -176,7 +176,8 @@ SandboxOption = Annotated[
 AsOfOption = Annotated[
     str | None,
     typer.Option(
-        "--as-of", metavar="WHEN",
+        "--as-of",
+        metavar="WHEN",
         envvar="PGTUNE_AS_OF",
         help="Plan time partitions as if now were this date/time (e.g. 2026-11-23). Default: the server's now().",
     ),
@@ -184,20 +185,23 @@ AsOfOption = Annotated[
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", metavar="PATH=VALUE",
+        "--set",
+        metavar="PATH=VALUE",
         help="Override a profile value, e.g. --set settings.work_mem=64MB (repeatable; beats every file).",
     ),
 ]
 ExcludeOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--exclude", metavar="GLOB",
+        "--exclude",
+        metavar="GLOB",
         help="Glob of schema.name (table, index, partition) never to touch, on top of the profile's exclude: "
         "(repeatable).",
     ),
 ]
 SchemaOption = Annotated[
-    Path | None, typer.Option("--schema", metavar="FILE", help="With --sandbox: a SQL file loaded into the sandbox first.")
+    Path | None,
+    typer.Option("--schema", metavar="FILE", help="With --sandbox: a SQL file loaded into the sandbox first."),
 ]
 
 
@@ -398,7 +402,8 @@ def validate(
     pg_version: Annotated[
         int | None,
         typer.Option(
-            "--pg-version", metavar="MAJOR",
+            "--pg-version",
+            metavar="MAJOR",
             min=13,
             max=18,
             help="Check settings against this PostgreSQL version's bundled description (default: the newest, 18).",
@@ -451,7 +456,9 @@ def plan(
     as_of: AsOfOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", metavar="FILE", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."),
+        typer.Option(
+            "--out", "-o", metavar="FILE", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."
+        ),
     ] = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
@@ -513,7 +520,8 @@ def apply(
     saved_plan: Annotated[
         Path | None,
         typer.Option(
-            "--plan", metavar="FILE",
+            "--plan",
+            metavar="FILE",
             help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
         ),
     ] = None,
@@ -524,7 +532,8 @@ def apply(
     wait: Annotated[
         float,
         typer.Option(
-            "--wait", metavar="SECONDS",
+            "--wait",
+            metavar="SECONDS",
             min=0,
             help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
             "not PostgreSQL's lock_timeout).",
@@ -534,13 +543,18 @@ def apply(
         str, typer.Option("--lock-timeout", metavar="DURATION", help="PostgreSQL lock_timeout for each statement.")
     ] = "5s",
     statement_timeout: Annotated[
-        str | None, typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none).")
+        str | None,
+        typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none)."),
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")] = 3,
+    retries: Annotated[
+        int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")
+    ] = 3,
     allow_hazards: Annotated[
         str,
         typer.Option(
-            "--allow-hazards", metavar="CODES", help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE."
+            "--allow-hazards",
+            metavar="CODES",
+            help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE.",
         ),
     ] = "",
     sandbox: SandboxOption = False,
@@ -720,14 +734,24 @@ def advise(
         bool, typer.Option("--into", help="Write the advice into PROFILE, comments and layout kept.")
     ] = False,
     min_saving: Annotated[
-        float, typer.Option("--min-saving", metavar="FRACTION", help="An index must save this fraction of the workload's time.")
+        float,
+        typer.Option(
+            "--min-saving", metavar="FRACTION", help="An index must save this fraction of the workload's time."
+        ),
     ] = 0.02,
     vacuum_interval: Annotated[
-        str, typer.Option("--vacuum-interval", metavar="DURATION", help="How often autovacuum should fire on busy tables: 1h, 30min.")
+        str,
+        typer.Option(
+            "--vacuum-interval", metavar="DURATION", help="How often autovacuum should fire on busy tables: 1h, 30min."
+        ),
     ] = "1h",
     window: Annotated[
         str,
-        typer.Option("--window", metavar="DURATION", help="Sample write rates over this long (30s, 5min); 0: since the stats reset."),
+        typer.Option(
+            "--window",
+            metavar="DURATION",
+            help="Sample write rates over this long (30s, 5min); 0: since the stats reset.",
+        ),
     ] = "0",
 ) -> None:
     """Propose profile changes from the live workload.
@@ -771,10 +795,16 @@ def advise(
 @app.command()
 def alerts(
     profile: Annotated[Path, typer.Argument(help="Profile whose checks: thresholds the alerts use.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the rules file here (else stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the rules file here (else stdout).")
+    ] = None,
     for_: Annotated[
         str | None,
-        typer.Option("--for", metavar="DURATION", help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do."),
+        typer.Option(
+            "--for",
+            metavar="DURATION",
+            help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do.",
+        ),
     ] = None,
 ) -> None:
     """Write Prometheus alerting rules from the profile's checks.
@@ -811,9 +841,12 @@ def recommend(
     memory: Annotated[str, typer.Option("--memory", metavar="SIZE", help="RAM for PostgreSQL: 16GB, 512MB, or auto.")],
     cpus: Annotated[str | None, typer.Option("--cpus", metavar="N", help="CPUs for PostgreSQL, or auto.")] = None,
     storage: Annotated[str, typer.Option("--storage", metavar="KIND", help="ssd | nvme | hdd | san.")] = "ssd",
-    connections: Annotated[int | None, typer.Option("--connections", metavar="N", min=1, help="max_connections.")] = None,
+    connections: Annotated[
+        int | None, typer.Option("--connections", metavar="N", min=1, help="max_connections.")
+    ] = None,
     pg_version: Annotated[
-        int | None, typer.Option("--pg-version", metavar="MAJOR", help="PostgreSQL major version (default: newest supported, 18).")
+        int | None,
+        typer.Option("--pg-version", metavar="MAJOR", help="PostgreSQL major version (default: newest supported, 18)."),
     ] = None,
     db_size: Annotated[
         str, typer.Option("--db-size", metavar="SIZE", help="less_than_ram | around_ram | more_than_ram.")
@@ -888,10 +921,14 @@ def inspect(
         typer.Option("--settings", help="changed: settings a configuration file sets; all: every settable one."),
     ] = SettingsMode.changed,
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="The adopted profile's name.")] = "adopted",
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the profile here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the profile here instead of stdout.")
+    ] = None,
     into: Annotated[
         Path | None,
-        typer.Option("--into", metavar="FILE", help="Update this profile in place to the live values of what it declares."),
+        typer.Option(
+            "--into", metavar="FILE", help="Update this profile in place to the live values of what it declares."
+        ),
     ] = None,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
