@@ -20,7 +20,7 @@ test: test-setup
 # The fast lane: every test that needs no PostgreSQL or PgBouncer (under a minute), for the inner loop.
 test-unit: setup
 	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
-	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -m "not server"
+	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -m "not server and not installs"
 
 lint: setup
 	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
