@@ -114,6 +114,7 @@ class HttpClient:
         what: str,
         *,
         credentials: tuple[str, str] | None = None,
+        bearer: str | None = None,
         deadline: float | None = None,
         max_body: int = MAX_BODY,
         error: type[EndpointError] = EndpointError,
@@ -124,6 +125,7 @@ class HttpClient:
         self.verify = tls_from_environment()
         self.max_body = max_body
         self._credentials = credentials
+        self._bearer = bearer  # a token (GitHub's API): sent instead of Basic credentials
         self._trusted: set[str] = set()
 
     def trust(self, url: str) -> None:
@@ -137,14 +139,18 @@ class HttpClient:
         """One request; any status below 300 is returned, everything else is an EndpointError."""
         where = f"{self.what} {method} {shown(url)}"
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}  # the cap counts what is kept
-        if authenticate and self._credentials is not None:
+        if authenticate and (self._credentials is not None or self._bearer is not None):
             if not self.trusted(url):
                 raise self.error(
                     f"{where}: refused to send credentials to {origin(url)}, which is neither the URL given "
                     f"nor an address {self.what} advertises"
                 )
-            user, password = self._credentials
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if self._bearer is not None:
+                headers["Authorization"] = f"Bearer {self._bearer}"
+            else:
+                assert self._credentials is not None
+                user, password = self._credentials
+                headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         content = None if body is None else json.dumps(body).encode()
         if content is not None:
             headers["Content-Type"] = "application/json"
@@ -169,6 +175,13 @@ class HttpClient:
 
     def json(self, method: str, url: str, body: Any = None, *, authenticate: bool = False) -> dict[str, Any]:
         """A call whose answer must be one JSON object."""
+        doc = self.json_value(method, url, body, authenticate=authenticate)
+        if not isinstance(doc, dict):
+            raise self.error(f"{self.what} {method} {shown(url)}: the answer is not a JSON object")
+        return doc
+
+    def json_value(self, method: str, url: str, body: Any = None, *, authenticate: bool = False) -> Any:
+        """A call whose answer must be JSON (of any shape: the caller checks it)."""
         answer = self.call(method, url, body, authenticate=authenticate)
         try:
             doc = json.loads(answer.body)
@@ -177,8 +190,6 @@ class HttpClient:
                 f"{self.what} {method} {shown(url)}: the answer is not JSON ({len(answer.body)} bytes: "
                 f"{shown(answer.text)!r})"
             ) from None
-        if not isinstance(doc, dict):
-            raise self.error(f"{self.what} {method} {shown(url)}: the answer is not a JSON object")
         return doc
 
     async def _bounded(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Answer:
