@@ -119,6 +119,9 @@ def test_example_workflows_only_use_flags_pgtune_has() -> None:
         doc = YAML(typ="safe").load(path.read_text())
         for job in doc["jobs"].values():
             for step in job["steps"]:
+                if step.get("uses") == "./":  # pgtune's own action: its args are `pgtune plan` flags
+                    args = str(step["with"].get("args", ""))
+                    used.setdefault("plan", set()).update(re.findall(r"(--[a-z-]+)", args))
                 for line in str(step.get("run", "")).replace("\\\n", " ").splitlines():  # continued lines joined
                     for m in re.finditer(r"\bpgtune (\w+)((?: [^|>;&]*)?)", line):
                         used.setdefault(m.group(1), set()).update(re.findall(r"(--[a-z-]+)", m.group(2)))
