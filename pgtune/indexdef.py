@@ -22,8 +22,11 @@ to canonicalise the desired definition; see `kinds/indexes.py`.
 from __future__ import annotations
 
 import json
+import math
 import re
+import struct
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +105,102 @@ def _strip_catalog(names: tuple[Any, ...]) -> tuple[Any, ...]:
     return names[1:] if len(names) > 1 and names[0] == "pg_catalog" else names
 
 
+_COMPARISONS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">="})
+_COMPARISON_KINDS = frozenset({"AEXPR_OP", "AEXPR_OP_ANY", "AEXPR_OP_ALL"})
+
+
+def _decimal(text: str) -> str | None:
+    """A numeric literal by its value: `0.50`, `0.5` and `5E-1` are all `0.5`."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    return "0" if value == 0 else format(value.normalize(), "f")
+
+
+def _numeric_cast_arg(node: Any) -> Any:
+    """The constant inside `'-2.25'::numeric` (how the server prints a negative numeric literal)."""
+    body = node.get("TypeCast") if isinstance(node, dict) else None
+    if body is None:
+        return None
+    type_name = body.get("typeName") or {}
+    if _strip_catalog(_names(type_name.get("names"))) != ("numeric",) or type_name.get("typmods"):
+        return None
+    return body.get("arg") if _literal_text(body.get("arg")) is not None else None
+
+
+def _numeric_value(node: Any) -> str | None:
+    """The value of a numeric literal — `0.50`, or `'-2.25'::numeric` as negatives are printed."""
+    inner = _numeric_cast_arg(node)
+    if inner is not None:
+        return _decimal(_literal_text(inner) or "")
+    if isinstance(node, dict) and "A_Const" in node and "fval" in node["A_Const"]:
+        return _decimal(str(node["A_Const"]["fval"].get("fval", "")))
+    return None
+
+
+def _literal_text(node: Any) -> str | None:
+    """The text of a number or string constant (`A_Const`, or one cast to plain numeric), None
+    for anything else."""
+    inner = _numeric_cast_arg(node)
+    if inner is not None:
+        return _literal_text(inner)
+    if not isinstance(node, dict) or "A_Const" not in node:
+        return None
+    body = node["A_Const"]
+    for field_name in ("fval", "ival", "sval"):
+        if field_name in body:
+            value = body[field_name].get(field_name, 0 if field_name == "ival" else "")
+            return str(value)
+    return None
+
+
+def _float_cast(body: Tree) -> Canon | None:
+    """`(0.50)::double precision`, `(0.5)::double precision` and `'0.5'::float8` are one value: a
+    constant cast to float4/float8 compares by the float it becomes (the server keeps the numeric
+    literal as written inside the cast, so the scale a profile wrote would otherwise differ)."""
+    names = _strip_catalog(_names((body.get("typeName") or {}).get("names")))
+    if names not in (("float8",), ("float4",)) or (body.get("typeName") or {}).get("typmods"):
+        return None
+    text = _literal_text(body.get("arg"))
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if names == ("float4",):
+        value = struct.unpack("f", struct.pack("f", value))[0] if math.isfinite(value) else value
+    return ("FloatConstant", names[0], repr(value))
+
+
+def _comparison(body: Tree) -> Canon | None:
+    """A comparison with a numeric literal operand compares by the literal's value, whatever its
+    scale: `score > 0.50` and `score > 0.5` select the same rows (and the planner proves either
+    from the other), where the printed constants differ."""
+    if body.get("kind") not in _COMPARISON_KINDS or _names(body.get("name")) not in {(op,) for op in _COMPARISONS}:
+        return None
+
+    def operand(node: Any) -> Any:
+        value = _numeric_value(node)
+        if value is not None:
+            return ("Numeric", value)
+        if isinstance(node, dict) and "A_ArrayExpr" in node:
+            return ("A_ArrayExpr", tuple(operand(e) for e in node["A_ArrayExpr"].get("elements") or ()))
+        return _canon(node)
+
+    return (
+        "A_Expr",
+        tuple(
+            (k, operand(v) if k in ("lexpr", "rexpr") else _canon(v, k))
+            for k, v in body.items()
+            if not k.endswith(_POSITION_SUFFIXES)
+        ),
+    )
+
+
 def _canon(node: Any, key: str = "") -> Any:
     """A hashable, position-free form of any libpg_query JSON node (`{"Type": {fields}}`)."""
     if isinstance(node, dict):
@@ -109,6 +208,9 @@ def _canon(node: Any, key: str = "") -> Any:
             ((kind, body),) = node.items()
             if kind == "String" and isinstance(body, dict):
                 return body.get("sval", "")
+            special = _float_cast(body) if kind == "TypeCast" else _comparison(body) if kind == "A_Expr" else None
+            if special is not None:
+                return special
             if isinstance(body, dict) and kind[:1].isupper():
                 return (kind, tuple((k, _canon(v, k)) for k, v in body.items() if not k.endswith(_POSITION_SUFFIXES)))
         return tuple((k, _canon(v, k)) for k, v in node.items() if not k.endswith(_POSITION_SUFFIXES))

@@ -111,6 +111,13 @@ FORMS = [
     ({"columns": ["c_jsonb jsonb_path_ops"], "method": "gin"},
      {"columns": ["c_jsonb JSONB_PATH_OPS"], "method": "GIN"}),
     ({"columns": ["(c_int4::int8)"]}, {"columns": ["((c_int4)::bigint)"]}),
+    # Numeric literals the server keeps as written (the scale) where the value is what counts:
+    ({"columns": ["c_float"], "where": "c_float > 0.5"}, {"columns": ["c_float"], "where": "c_float > 0.50"}),
+    ({"columns": ["c_float"], "where": "c_float < -2.25"}, {"columns": ["c_float"], "where": "c_float < -2.2500"}),
+    ({"columns": ["c_num"], "where": "c_num >= 1.5"}, {"columns": ["c_num"], "where": "c_num >= 1.500"}),
+    ({"columns": ["c_int8"], "where": "c_int8 IN (1.5, 2)"}, {"columns": ["c_int8"], "where": "c_int8 IN (1.50, 2)"}),
+    ({"columns": ["(c_float * 2.5)"]}, {"columns": ["(c_float * 2.50)"]}),
+    ({"columns": ["c_float"], "where": "c_float > '0.5'"}, {"columns": ["c_float"], "where": "c_float > 0.5"}),
 ]
 
 
@@ -148,3 +155,17 @@ def test_a_unique_index_without_the_partition_key_is_refused_at_plan(
     expected = "index 'ux_p': a UNIQUE index on partitioned public.pcorpus must include its partition key (id)"
     assert f"{profile}:5:13: {expected}" in result.stderr
     wide.assert_only_reads_since(position)
+
+
+def test_another_constant_in_a_predicate_still_plans_a_replace(
+    wide: Server, cli: Cli, write_profile: Callable[..., Path]
+) -> None:
+    def profile(where: str) -> Path:
+        return write_profile(
+            f"name: k\ntables:\n  public.corpus:\n    indexes:\n      ix_k: {{columns: [c_float], where: '{where}'}}\n"
+        )
+
+    wide.sql("CREATE INDEX ix_k ON public.corpus (c_float) WHERE c_float > 0.5")  # as another tool made it
+    assert _plan(cli, profile("c_float > 0.50"), wide.dsn) == []
+    assert _plan(cli, profile("c_float > 0.500001"), wide.dsn) == [("public.ix_k", "replace")]
+    assert _plan(cli, profile("c_float >= 0.5"), wide.dsn) == [("public.ix_k", "replace")]

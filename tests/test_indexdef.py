@@ -197,3 +197,55 @@ def test_a_printed_form_is_always_the_declared_index(
     for text in printed_forms(declared, only=only):
         assert parse_live(text).canon == canon, text
     assert printed_forms(spec(columns=columns, **{"with": {"fillfactor": "90"}})) == ()
+
+
+def _predicate(where: str) -> tuple:
+    return live(f"CREATE INDEX i ON t USING btree (x) WHERE {where}")
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-1000, max_value=1000),
+    st.integers(min_value=0, max_value=4),
+    st.sampled_from(["double precision", "real"]),
+)
+def test_a_constant_cast_to_float_compares_by_its_value_whatever_its_scale(
+    value: object, zeros: int, cast: str
+) -> None:
+    """The server keeps the literal inside the cast as written (`(0.50)::double precision`): the
+    profile's scale must not make a perpetual replace."""
+    text = format(value, "f")
+    padded = text + ("0" * zeros if "." in text else ("." + "0" * zeros if zeros else ""))
+    assert _predicate(f"(x > ({text})::{cast})") == _predicate(f"(x > ({padded})::{cast})")
+    assert _predicate(f"(x > ({text})::{cast})") == _predicate(f"(x > '{padded}'::{cast})")
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-100, max_value=100))
+def test_a_numeric_literal_compared_keeps_its_value_and_only_its_value(value: object) -> None:
+    text = format(value, "f")
+    assert _predicate(f"(x >= {text})") == _predicate(f"(x >= {text}000)")
+    assert _predicate(f"(x = ANY (ARRAY[{text}, 2.5]))") == _predicate(f"(x = ANY (ARRAY[{text}0, 2.50]))")
+    assert _predicate(f"(x >= {text})") != _predicate(f"(x >= {text}1)")  # another value
+    assert _predicate(f"(x >= {text})") != _predicate(f"(x > {text})")  # another operator
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("(x > (0.5)::double precision)", "(x > (0.6)::double precision)"),
+        ("(x > (0.1)::double precision)", "(x > (0.10000000001)::double precision)"),
+        ("((x)::text = (0.50)::text)", "((x)::text = (0.5)::text)"),  # as text, the scale is the value
+        ("(x > (0.5)::numeric(3,2))", "(x > (0.50)::numeric(3,1))"),
+        ("((x * 0.50) > (1)::numeric)", "((x * 0.5) > (1)::numeric)"),  # an expression's result scale differs
+    ],
+)
+def test_constants_of_another_meaning_stay_different(one: str, other: str) -> None:
+    assert _predicate(one) != _predicate(other)
+
+
+def test_negative_literals_as_the_server_prints_them_compare_by_value() -> None:
+    assert _predicate("(f < ('-2.25'::numeric)::double precision)") == _predicate(
+        "(f < ('-2.2500'::numeric)::double precision)"
+    )
+    assert _predicate("(n >= '-1.5'::numeric)") == _predicate("(n >= '-1.50'::numeric)")
+    assert _predicate("(n >= '-1.5'::numeric)") == _predicate("(n >= -1.50)")
+    assert _predicate("(n >= '-1.5'::numeric)") != _predicate("(n >= '-1.6'::numeric)")

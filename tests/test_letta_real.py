@@ -20,11 +20,20 @@ from pgtune.errors import ProfileError
 from pgtune.executor import ExecOptions, execute
 from pgtune.profile.loader import load_profile
 from pgtune.sandbox import LocalCluster
-from tests.conftest import FIXTURES, REPO, CliResult, Server, _bindir
+from tests.conftest import FIXTURES, REPO, CliResult, Server, _bindir, letta_schema
 
 CATALOG = json.loads((FIXTURES / "letta_catalog.json").read_text(encoding="utf-8"))["tables"]
 EXAMPLES = REPO / "examples" / "letta"
-CHECKED = ["messages", "runs", "steps", "agents", "organizations", "agents_tags", "conversations"]
+CHECKED = [
+    "messages",
+    "runs",
+    "steps",
+    "agents",
+    "organizations",
+    "agents_tags",
+    "conversations",
+    "conversation_messages",
+]
 
 COLUMNS_SQL = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
@@ -52,11 +61,24 @@ def catalog_of(conn: psycopg.Connection, table: str) -> dict:
     )
     constraints = dict(
         conn.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass",
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
+            " AND contype <> 'n'",  # 18 records NOT NULL here too: the columns' not_null compares those
             (f"letta.{table}",),
         ).fetchall()
     )
     return {"columns": columns, "indexes": indexes, "constraints": {k: _bare(v) for k, v in constraints.items()}}
+
+
+def constraint_gaps(found: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """Each constraint that is missing, extra or defined otherwise, with what is wrong with it."""
+    gaps = {n: f"missing: {d}" for n, d in wanted.items() if n not in found}
+    gaps |= {n: f"not in Letta: {d}" for n, d in found.items() if n not in wanted}
+    gaps |= {n: f"{found[n]} where Letta has {d}" for n, d in wanted.items() if n in found and found[n] != d}
+    return gaps
+
+
+def _wanted_constraints(table: str) -> dict[str, str]:
+    return {n: _bare(d) for n, d in CATALOG[table]["constraints"].items()}  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("table", CHECKED)
@@ -66,14 +88,47 @@ def test_the_example_schema_is_lettas_catalog(letta_example: Server, table: str)
     wanted = CATALOG[table]
     assert found["columns"] == [{**c, "type": _bare(c["type"])} for c in wanted["columns"]]
     assert found["indexes"] == sorted(_bare(i) for i in wanted["indexes"])
-    for name, definition in wanted["constraints"].items():
-        assert found["constraints"].get(name) == _bare(definition), name
-    # Letta's search_path, set on the database as Letta deploys it
+    assert wanted["constraints"], "the fixture records this table's constraints"
+    assert constraint_gaps(found["constraints"], _wanted_constraints(table)) == {}
+    # Letta's search_path (`letta` alone), set on the database as Letta deploys it; pgvector in `letta`
     search_path = letta_example.one(
         "SELECT setconfig FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database "
         "WHERE datname = current_database()) AND setrole = 0"
     )
-    assert search_path == ["search_path=letta, public"]
+    assert search_path == ["search_path=letta"]
+    vector = letta_example.one("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'")
+    assert vector in ("letta", None)  # None: this server's build has no pgvector
+
+
+def _without_constraint(schema: str, name: str) -> str:
+    """schema.sql with the constraint `name` taken out, wherever it is declared (inline or ALTER TABLE)."""
+    lines = schema.splitlines()
+    at = [i for i, line in enumerate(lines) if re.search(rf"\bCONSTRAINT {re.escape(name)} ", line)]
+    assert len(at) == 1, name
+    (i,) = at
+    if lines[i].lstrip().startswith("CONSTRAINT") and not lines[i].rstrip().endswith(","):
+        lines[i - 1] = lines[i - 1].rstrip().removesuffix(",")  # it was the table's last element
+    del lines[i]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "name"),
+    [
+        ("conversations", "conversations_agent_id_fkey"),
+        ("agents_tags", "agents_tags_agent_id_fkey"),
+        ("conversation_messages", "unique_conversation_message"),
+    ],
+)
+def test_a_constraint_missing_from_the_example_schema_is_caught(pg16: Server, table: str, name: str) -> None:
+    schema = (EXAMPLES / "schema.sql").read_text(encoding="utf-8")
+    with letta_schema(pg16) as server:
+        server.sql(_without_constraint(schema, name))
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            found = catalog_of(conn, table)
+    assert constraint_gaps(found["constraints"], _wanted_constraints(table)) == {
+        name: f"missing: {_wanted_constraints(table)[name]}"
+    }
 
 
 def _seed(server: Server, messages: int = 3000) -> None:

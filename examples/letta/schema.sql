@@ -1,12 +1,19 @@
 -- Letta's PostgreSQL schema (letta-ai/letta 0.16.8, Alembic head 1c28e167b74f) for the tables
 -- pgtune's Letta profiles, the seed script and `pgtune check` touch: organizations, agents,
 -- agents_tags, conversations, runs, steps, messages, conversation_messages — column for column (names,
--- order, types, NOT NULL, defaults), with Letta's own constraint and index names, as a migrated
--- database prints them (tests/fixtures/letta_catalog.json; tests/test_letta_real.py holds this file
--- to it). Letta deploys into a schema named after the database, `letta`, with the database's
--- search_path set to it and pgvector in it; this file does the same for the database it runs in.
--- Written for this repository (no Letta code is copied). Not here: Letta's other 41 tables, and
--- the `providers` table's columns (only its id, which steps' foreign key needs).
+-- order, types, NOT NULL, defaults), index for index and constraint for constraint (primary keys,
+-- uniques, foreign keys with their ON DELETE actions), with Letta's own names, as a migrated database
+-- prints them (tests/fixtures/letta_catalog.json; tests/test_letta_real.py holds this file to it).
+-- Written for this repository (no Letta code is copied). Not here: Letta's other 41 tables, and the
+-- `providers` table's columns (only its id, which steps' foreign key needs).
+--
+-- The database setup, against Letta's own (its init script runs in a database it has just created):
+-- * schema `letta`, and the database's search_path set to `letta` alone — as Letta;
+-- * pgvector installed WITH SCHEMA letta when the server has it — as Letta;
+-- * `public` is kept, where Letta drops it. This file runs in a database that may already hold
+--   other things, and `DROP SCHEMA public CASCADE` would take them with it. Nothing of Letta's is
+--   created in `public` and `public` is not on the search_path, so every name resolves as in Letta's
+--   database; drop it yourself (`DROP SCHEMA public`) in a database made for Letta alone.
 CREATE SCHEMA IF NOT EXISTS letta;
 
 DO $$
@@ -14,8 +21,8 @@ BEGIN
     IF EXISTS (SELECT FROM pg_available_extensions WHERE name = 'vector') THEN
         CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA letta;   -- as Letta installs it (passages' embeddings)
     END IF;
-    -- Letta's own sessions find its tables through the database's search_path (`letta` first).
-    EXECUTE format('ALTER DATABASE %I SET search_path = letta, public', current_database());
+    -- Letta's own sessions find its tables through the database's search_path: `letta`, as Letta sets it.
+    EXECUTE format('ALTER DATABASE %I SET search_path = letta', current_database());
 END $$;
 
 -- Step status, an enum Letta's models declare (the values are its StepStatus names).
@@ -242,6 +249,10 @@ CREATE INDEX ix_conv_msg_message_id ON letta.conversation_messages USING btree (
 
 -- Foreign keys, as Letta names them (fk_steps_organization_id really is on provider_id, and
 -- fk_steps_provider_id on organization_id: Letta's migration swapped the names).
+ALTER TABLE letta.agents ADD CONSTRAINT agents_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES letta.organizations(id);
+ALTER TABLE letta.agents_tags ADD CONSTRAINT agents_tags_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES letta.agents(id);
+ALTER TABLE letta.conversations ADD CONSTRAINT conversations_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES letta.agents(id) ON DELETE CASCADE;
+ALTER TABLE letta.conversations ADD CONSTRAINT conversations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES letta.organizations(id);
 ALTER TABLE letta.runs ADD CONSTRAINT runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES letta.agents(id);
 ALTER TABLE letta.runs ADD CONSTRAINT runs_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES letta.conversations(id) ON DELETE SET NULL;
 ALTER TABLE letta.runs ADD CONSTRAINT runs_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES letta.organizations(id);
