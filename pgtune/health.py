@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pgtune.errors import ProfileError, raise_if_any
-from pgtune.identifiers import InvalidName, parse_qualified
+from pgtune.identifiers import InvalidName, parse_qualified, quoted
 from pgtune.profile.loader import LoadedProfile
 from pgtune.units import UnitError, parse_bytes, parse_seconds
 
@@ -532,9 +532,7 @@ def replication_lag(q: Query, lim: Limits) -> Result:
     return r
 
 
-def _count_result(
-    name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str | None
-) -> Result:
+def _count_result(name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str | None) -> Result:
     r = Result(name, lim.judge(float(len(objects)), "high"), len(objects), objects=objects)
     r.detail, r.suggestion = detail, suggestion
     return r
@@ -684,20 +682,25 @@ def file_settings_errors(q: Query, lim: Limits) -> Result:
 
 
 def top_queries(q: Query, lim: Limits) -> Result:
-    present = q("SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'", None)
+    present = q(
+        "SELECT n.nspname AS schema, c.oid AS view FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "JOIN pg_class c ON c.relnamespace = e.extnamespace AND c.relname = 'pg_stat_statements' "
+        "WHERE e.extname = 'pg_stat_statements'",
+        None,
+    )
     if not present:
         return Result("top_queries", "skipped", detail="pg_stat_statements is not installed in this database")
+    # Found in the extension's own schema, whatever the search_path (Letta's is `letta` alone).
+    view = quoted(present[0]["schema"], "pg_stat_statements").replace("%", "%%")
     columns = {
         r["attname"]
-        for r in q(
-            "SELECT attname FROM pg_attribute WHERE attrelid = 'pg_stat_statements'::regclass AND attnum > 0", None
-        )
+        for r in q("SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0", (present[0]["view"],))
     }
     total = "total_exec_time" if "total_exec_time" in columns else "total_time"  # renamed in PostgreSQL 13
     rows = q(
         f"SELECT left(query, 200) AS query, calls, {total}::float AS total_ms, "
-        f"({total} / greatest(calls, 1))::float AS mean_ms FROM pg_stat_statements ORDER BY {total} DESC LIMIT 5",
-        None,
+        f"({total} / greatest(calls, 1))::float AS mean_ms FROM {view} ORDER BY {total} DESC LIMIT 5",
+        (),
     )
     r = Result("top_queries", "ok", len(rows), objects=[dict(x) for x in rows])
     r.detail = "top queries by total time (information, never a breach)"

@@ -48,9 +48,10 @@ def advised_server() -> Iterator[LocalCluster]:
         with _timed("advise 15"):
             cluster.init().start()
         with cluster.connect() as conn:
+            conn.execute(LETTA_EXAMPLE.read_text(encoding="utf-8"))
+        with cluster.connect() as conn:  # Letta's search_path (`letta`): the extensions land there, as in Letta's
             conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE EXTENSION hypopg")
-            conn.execute(LETTA_EXAMPLE.read_text(encoding="utf-8"))
         _load("seed").seed(cluster.dsn(), 60_000, 500, 30)  # type: ignore[attr-defined]
         with cluster.connect() as conn:
             for name in DROPPED:
@@ -243,3 +244,20 @@ def test_generic_plans_on_every_version(pg: Server) -> None:
             assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
     finally:
         pg.sql("DROP TABLE IF EXISTS public.pgtune_test_gp")
+
+
+def test_check_reads_top_queries_from_the_extensions_schema_whatever_the_search_path(
+    advised_server: LocalCluster, cli: Cli, tmp_path: Path
+) -> None:
+    """pg_stat_statements lives in `letta` here (Letta's database); a session whose search_path does
+    not hold it still gets the top queries, from the extension's own schema."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\n", encoding="utf-8")
+    dsn = advised_server.dsn() + " options='-c search_path=public'"
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SHOW search_path").fetchone() == ("public",)
+        assert conn.execute("SELECT to_regclass('pg_stat_statements')").fetchone() == (None,)
+    result = cli("check", str(profile), "--dsn", dsn, "--format", "json", "--fail-on", "never")
+    top = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["top_queries"]
+    assert top["status"] == "ok", top
+    assert top["value"] == 5 and all(q["calls"] >= 1 for q in top["objects"])
