@@ -57,7 +57,9 @@ DEFINITIONS: dict[str, Definition] = {
             "index_bloat", "ratio", "high", "0.40", "0.70", "estimated wasted fraction of btree indexes", "10MB"
         ),
         Definition("dead_tuples", "ratio", "high", "0.20", None, "dead rows past the table's own autovacuum trigger"),
-        Definition("autovacuum_recency", "duration", "high", "1d", None, "busy tables not vacuumed/analyzed lately"),
+        Definition(
+            "autovacuum_recency", "duration", "high", "1d", None, "busy tables not vacuumed/analyzed lately"
+        ),  # min_age: the warn threshold (an age longer than the statistics watched cannot be seen)
         Definition("long_transactions", "duration", "high", "1min", "10min", "oldest open transaction"),
         Definition("idle_in_transaction", "duration", "high", "5min", None, "sessions idle inside a transaction"),
         Definition("lock_waits", "duration", "high", "10s", None, "sessions waiting for a lock, with who blocks them"),
@@ -73,7 +75,16 @@ DEFINITIONS: dict[str, Definition] = {
         Definition(
             "duplicate_indexes", "count", "high", "1", None, "indexes identical to another (a constraint's too)"
         ),
-        Definition("fk_without_index", "count", "high", "1", None, "foreign keys with no index on their columns"),
+        Definition(
+            "fk_without_index",
+            "count",
+            "high",
+            "1",
+            None,
+            "foreign keys with no index whose referenced rows are deleted or re-keyed",
+            "1MB",
+            "7d",
+        ),
         Definition("pending_restart", "count", "high", "1", None, "settings waiting for a restart"),
         Definition("file_settings_errors", "count", "high", None, "1", "errors in the configuration files"),
         Definition("top_queries", "count", "high", None, None, "pg_stat_statements top queries by total time"),
@@ -100,7 +111,7 @@ class Limits:
     critical: float | None
     min_size: int = 0
     tables: tuple[str, ...] = ()
-    min_age: float = 0  # seconds of statistics history a judgement needs
+    min_age: float | None = None  # seconds of statistics history a judgement needs (None: the check's default)
     declared: frozenset[str] = frozenset()  # index names the profile declares: never suggested for removal
 
     def judge(self, value: float | None, worse: str) -> str:
@@ -152,7 +163,7 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
             values.get("critical"),
             int(values.get("min_size") or 0),
             tables,
-            float(values.get("min_age") or 0),
+            None if values.get("min_age") is None else float(values["min_age"] or 0),
             _declared_indexes(loaded),
         )
     raise_if_any(errors)
@@ -181,6 +192,39 @@ def _threshold(limits: Limits) -> dict[str, Any]:
 Query = Callable[[str, Any], list[dict[str, Any]]]
 
 # --- the checks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How long this database's statistics have been collecting: the history a judgement rests on.
+
+    From `stats_reset`, else from the server's start (a lower bound: statistics survive a clean
+    restart from PostgreSQL 15 on). A database created on a server that has run for long inherits
+    the server's start — its own age is not recorded anywhere a role without file access can read."""
+
+    seconds: float
+    was_reset: bool
+
+    def __str__(self) -> str:
+        since = "since the statistics were reset" if self.was_reset else "since the server started"
+        return f"{_duration(self.seconds)} of statistics ({since})"
+
+    def short_of(self, needed: float, check: str) -> str | None:
+        """Why the check waits, or None when the statistics are old enough."""
+        if self.seconds >= needed:
+            return None
+        return f"not judged: {self}, less than the {_duration(needed)} it needs (checks.{check}.min_age)"
+
+
+WATCH_SQL = (
+    "SELECT extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time()))::float AS seconds, "
+    "stats_reset IS NOT NULL AS was_reset FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+def watched(q: Query) -> Watch:
+    [row] = q(WATCH_SQL, None)
+    return Watch(max(0.0, float(row["seconds"])), bool(row["was_reset"]))
 
 
 def _ratio(hit: float, read: float) -> float | None:
@@ -296,26 +340,73 @@ SELECT n.nspname || '.' || ic.relname AS index, ic.relpages::float AS pages, ic.
        x.indexprs IS NOT NULL OR EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = x.indexrelid
           AND NOT EXISTS (SELECT FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = tc.relname
                           AND s.attname = a.attname)) AS unreliable,
+       (SELECT s.correlation FROM pg_attribute a JOIN pg_stats s
+          ON s.schemaname = n.nspname AND s.tablename = tc.relname AND s.attname = a.attname
+        WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[0] LIMIT 1)::float AS correlation,
+       coalesce((SELECT (regexp_match(o, 'fillfactor=(\\d+)'))[1]::int FROM unnest(ic.reloptions) o
+                 WHERE o LIKE 'fillfactor=%%'), 90) AS fillfactor,
        current_setting('block_size')::int AS block
 FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_class tc ON tc.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_am am ON am.oid = ic.relam
 WHERE am.amname = 'btree' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
   AND ic.relpages::bigint * current_setting('block_size')::int >= %s
 """
+IN_ORDER = 0.95
+"""|correlation| of the leading key with the heap's order at or above which keys are taken to arrive
+in order (serials, insert timestamps of an append-only table): pages split at the right edge and
+stay at the index's fillfactor. Below it, keys arrive out of order (random ids, 'step-' || n text
+keys, updated rows): pages split in the middle and settle anywhere from half full to ~70%."""
+SPLIT_FLOOR = 0.5
+"""The fill below which no sequence of page splits leaves a btree leaf: a 50/50 split's halves."""
+MIN_INDEX_PAGES = 10
+"""Below this the metapage and the root dominate and a fill estimate means nothing."""
+
+
+def index_fill(row: dict[str, Any]) -> dict[str, Any]:
+    """A btree's estimated leaf fill and the bloat that is not natural fill, judged by how it is
+    written: against its fillfactor when keys arrive in order, against the 50 % a middle split
+    leaves when they do not. Between those two, for an out-of-order index, the estimate cannot
+    tell bloat from natural fill, and says so (`indistinct`) instead of paging anyone."""
+    entry = 8 + 8 * math.ceil(float(row["width"] or 0) / 8) + 4  # tuple header + aligned key + line pointer
+    leaf_pages = max(row["pages"] - 1, 1)  # the metapage holds no keys
+    fill = row["tuples"] * entry / (leaf_pages * (row["block"] - 40))  # page header + btree special space
+    correlation = row["correlation"]
+    fillfactor = row["fillfactor"] / 100
+    in_order = correlation is not None and abs(correlation) >= IN_ORDER
+    natural = fillfactor if in_order else SPLIT_FLOOR
+    bloat = max(0.0, 1 - fill / natural) if row["pages"] else 0.0
+    return {
+        "index": row["index"],
+        "bloat": round(bloat, 3),
+        "fill": round(min(fill, 1.0), 3),
+        "written": "in order" if in_order else "out of order" if correlation is not None else "unknown",
+        "natural_fill": f"{fillfactor:.0%}" if in_order else f"{SPLIT_FLOOR:.0%}-{fillfactor:.0%}",
+        "as_if_in_order": round(max(0.0, 1 - fill / fillfactor), 3),  # what a fillfactor-only estimate says
+        "pages": int(row["pages"]),
+        "unreliable": bool(row["unreliable"]) or row["tuples"] <= 0 or row["pages"] < MIN_INDEX_PAGES,
+    }
 
 
 def index_bloat(q: Query, lim: Limits) -> Result:
-    objects = []
-    for row in q(INDEX_BLOAT_SQL, (lim.min_size,)):
-        entry = 8 + 8 * math.ceil(float(row["width"] or 0) / 8) + 4  # tuple header + aligned key + line pointer
-        expected = math.ceil(row["tuples"] * entry / ((row["block"] - 40) * 0.90)) + 1
-        bloat = max(0.0, 1 - expected / row["pages"]) if row["pages"] else 0.0
-        unreliable = bool(row["unreliable"]) or row["tuples"] <= 0
-        objects.append(
-            {"index": row["index"], "bloat": round(bloat, 3), "pages": int(row["pages"]), "unreliable": unreliable}
+    objects = [index_fill(row) for row in q(INDEX_BLOAT_SQL, (lim.min_size,))]
+    for o in objects:  # would breach if judged against its fillfactor, but page splits alone leave it so
+        o["indistinct"] = (
+            o["written"] != "in order" and o["bloat"] == 0 and lim.judge(o.pop("as_if_in_order"), "high") != "ok"
         )
     r, _ = _bloat_result("index_bloat", objects, lim)
-    r.detail = "btree estimate from pg_stats (expression indexes and missing stats are marked unreliable)"
+    indistinct = [o for o in objects if o["indistinct"] and not o["unreliable"]]
+    r.objects += [o for o in indistinct if o not in r.objects]
+    r.detail = (
+        "btree estimate from pg_stats, judged against the fill its writes leave naturally (its fillfactor for keys "
+        "written in order, 50% for keys written out of order); expression indexes, missing stats and indexes under "
+        f"{MIN_INDEX_PAGES} pages are marked unreliable"
+    )
+    if indistinct:
+        r.detail += (
+            f"; {len(indistinct)} indexes written out of order would breach against their fillfactor, but are "
+            "as full as page splits alone leave such an index: the estimate cannot tell bloat from natural fill "
+            "there (pgstattuple's pgstatindex can)"
+        )
     r.suggestion = "REINDEX INDEX CONCURRENTLY the bloated index"
     return r
 
@@ -379,10 +470,20 @@ FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del >= %s
 
 
 def autovacuum_recency(q: Query, lim: Limits) -> Result:
+    """Busy tables not vacuumed and analyzed within the threshold. A table never vacuumed has not
+    been in all the time the statistics watched — that long, no longer: so nothing is judged until
+    they have watched for `min_age` (by default the warn threshold itself). A freshly loaded
+    database is not a neglected one."""
+    watch = watched(q)
+    needed = lim.min_age if lim.min_age is not None else (lim.warn or 0.0)
+    waiting = watch.short_of(needed, "autovacuum_recency")
+    if waiting is not None:
+        return Result("autovacuum_recency", "skipped", detail=waiting)
     objects = []
     for row in q(RECENCY_SQL, (HIGH_WRITE_ROWS,)):
-        ages = [a for a in (row["since_vacuum"], row["since_analyze"]) if a is not None]
-        age = math.inf if len(ages) < 2 else max(ages)
+        # never (None): not within everything watched
+        ages = [watch.seconds if a is None else a for a in (row["since_vacuum"], row["since_analyze"])]
+        age = max(ages)
         if lim.judge(age, "high") != "ok":
             objects.append(
                 {
@@ -390,11 +491,15 @@ def autovacuum_recency(q: Query, lim: Limits) -> Result:
                     "writes": int(row["writes"]),
                     "since_vacuum": row["since_vacuum"],
                     "since_analyze": row["since_analyze"],
+                    "age": round(age, 1),
                 }
             )
-    worst = max((o["since_vacuum"] or math.inf for o in objects), default=0.0)
-    r = Result("autovacuum_recency", "warn" if objects else "ok", None if math.isinf(worst) else worst, objects=objects)
-    r.detail = f"{len(objects)} busy tables not vacuumed and analyzed within the threshold (never counts as too long)"
+    worst = max((o["age"] for o in objects), default=0.0)
+    r = Result("autovacuum_recency", lim.judge(worst, "high") if objects else "ok", worst, objects=objects)
+    r.detail = (
+        f"{len(objects)} busy tables not vacuumed and analyzed within the threshold, in {watch} "
+        "(never: not in all that time)"
+    )
     r.suggestion = (
         "check autovacuum_enabled on them; raise autovacuum_max_workers or lower autovacuum_naptime (settings:)"
     )
@@ -557,20 +662,10 @@ def invalid_indexes(q: Query, lim: Limits) -> Result:
 def unused_indexes(q: Query, lim: Limits) -> Result:
     """Never scanned — judged only after `min_age` of statistics, and never an index the profile
     declares (it was put there on purpose: a quiet database is not evidence against it)."""
-    [watch] = q(
-        "SELECT extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time()))::float AS seconds, "
-        "stats_reset IS NOT NULL AS was_reset FROM pg_stat_database WHERE datname = current_database()",
-        None,
-    )
-    since = "since the statistics were reset" if watch["was_reset"] else "since the server started"
-    watched = f"{_duration(watch['seconds'])} of statistics ({since})"
-    if watch["seconds"] < lim.min_age:
-        return Result(
-            "unused_indexes",
-            "skipped",
-            detail=f"not judged: {watched}, less than the {_duration(lim.min_age)} it needs "
-            "(checks.unused_indexes.min_age)",
-        )
+    watch = watched(q)
+    waiting = watch.short_of(lim.min_age or 0.0, "unused_indexes")
+    if waiting is not None:
+        return Result("unused_indexes", "skipped", detail=waiting)
     rows = q(
         "SELECT s.schemaname || '.' || s.indexrelname AS index, s.schemaname || '.' || s.relname AS table, "
         "pg_relation_size(s.indexrelid) AS bytes FROM pg_stat_user_indexes s "
@@ -586,7 +681,7 @@ def unused_indexes(q: Query, lim: Limits) -> Result:
         "unused_indexes",
         lim,
         [dict(r) for r in rows],
-        f"{len(rows)} never scanned in {watched} (indexes the profile declares are not judged)",
+        f"{len(rows)} never scanned in {watch} (indexes the profile declares are not judged)",
         f"set them absent in the profile (tables: <table>: indexes: <name>: absent): {names}" if rows else None,
     )
 
@@ -630,29 +725,120 @@ def duplicate_indexes(q: Query, lim: Limits) -> Result:
 
 
 FK_SQL = """
-SELECT n.nspname || '.' || t.relname AS table, k.conname AS constraint,
-       array_agg(a.attname ORDER BY u.ord) AS columns
-FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY u(attnum, ord)
-JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum
-WHERE k.contype = 'f' AND NOT EXISTS (
-    SELECT FROM pg_index x WHERE x.indrelid = k.conrelid
-      AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey
-      AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] <@ k.conkey)
-GROUP BY 1, 2 ORDER BY 1, 2
+WITH fk AS (
+    SELECT k.oid, k.conrelid, k.confrelid, k.conkey, k.conname
+    FROM pg_constraint k
+    WHERE k.contype = 'f' AND k.conparentid = 0  -- a partitioned table's key once, not per partition
+      AND NOT EXISTS (
+        SELECT FROM pg_index x WHERE x.indrelid = k.conrelid
+          AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey
+          AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] <@ k.conkey)
+), tree AS (  -- each table with its leaves (itself when not partitioned)
+    SELECT r.oid AS root, coalesce(p.relid, r.oid) AS leaf
+    FROM (SELECT conrelid AS oid FROM fk UNION SELECT confrelid FROM fk) r
+    LEFT JOIN LATERAL pg_partition_tree(r.oid) p ON p.isleaf
+), activity AS (
+    SELECT tree.root, sum(s.n_tup_ins)::float AS inserts, sum(s.n_tup_upd)::float AS updates,
+           sum(s.n_tup_hot_upd)::float AS hot_updates, sum(s.n_tup_del)::float AS deletes,
+           sum(pg_relation_size(tree.leaf))::float AS bytes, sum(greatest(c.reltuples, 0))::float AS tuples
+    FROM tree JOIN pg_class c ON c.oid = tree.leaf
+    LEFT JOIN pg_stat_user_tables s ON s.relid = tree.leaf
+    GROUP BY tree.root
+)
+SELECT n.nspname || '.' || t.relname AS table, fk.conname AS constraint,
+       (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(fk.conkey) WITH ORDINALITY u(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = fk.conrelid AND a.attnum = u.attnum) AS columns,
+       (SELECT sum(coalesce(s.avg_width, 8)) FROM unnest(fk.conkey) u(attnum)
+          JOIN pg_attribute a ON a.attrelid = fk.conrelid AND a.attnum = u.attnum
+          LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
+       )::float AS width,
+       rn.nspname || '.' || r.relname AS referenced,
+       coalesce(ra.deletes, 0) AS referenced_deletes,
+       coalesce(ra.updates - ra.hot_updates, 0) AS referenced_key_updates,
+       coalesce(ta.inserts + ta.updates + ta.deletes, 0) AS writes,
+       coalesce(ta.bytes, 0) AS bytes, coalesce(ta.tuples, 0) AS tuples,
+       current_setting('block_size')::int AS block
+FROM fk JOIN pg_class t ON t.oid = fk.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_class r ON r.oid = fk.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+LEFT JOIN activity ta ON ta.root = fk.conrelid LEFT JOIN activity ra ON ra.root = fk.confrelid
+ORDER BY 1, 2
 """
 
 
+def _size(n: float) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{n:.0f} B"
+
+
 def fk_without_index(q: Query, lim: Limits) -> Result:
-    rows = [dict(r) for r in q(FK_SQL, None)]
-    suggestion = None
-    if rows:
-        o = rows[0]
-        name = "ix_" + o["table"].split(".", 1)[1] + "_" + "_".join(o["columns"])
-        suggestion = f"tables: {{{o['table']}: {{indexes: {{{name}: {{columns: [{', '.join(o['columns'])}]}}}}}}}}"
-    return _count_result(
-        "fk_without_index", lim, rows, f"{len(rows)} foreign keys whose deletes/updates scan the table", suggestion
+    """A foreign key without an index on its columns costs something only when a referenced row is
+    deleted or its key updated: each such change scans the referencing table. An index costs every
+    write of the referencing table. So each key is weighed on the statistics: the referenced
+    table's deletes and non-HOT updates (an upper bound of key updates; a HOT update changes no
+    indexed column) against the referencing table's writes. Counted: keys whose scans cost more
+    than the index would (pages scanned by those changes ≥ index entries written). Listed, not
+    counted: keys whose referenced rows are never deleted nor re-keyed (`organizations` in Letta),
+    or whose table is small enough to scan (below min_size). Absence of deletes is judged only
+    after `min_age` of statistics; deletes already seen are judged at once."""
+    watch = watched(q)
+    young = watch.short_of(lim.min_age or 0.0, "fk_without_index")
+    objects: list[dict[str, Any]] = []
+    counted: list[dict[str, Any]] = []
+    for row in q(FK_SQL, None):
+        changes = row["referenced_deletes"] + row["referenced_key_updates"]
+        pages = row["bytes"] / row["block"]
+        entry = 8 + 8 * math.ceil(float(row["width"] or 8) / 8) + 4
+        index_bytes = row["tuples"] * entry / 0.9
+        o = {
+            "table": row["table"],
+            "constraint": row["constraint"],
+            "columns": list(row["columns"]),
+            "referenced": row["referenced"],
+            "referenced_deletes": int(row["referenced_deletes"]),
+            "referenced_key_updates": int(row["referenced_key_updates"]),
+            "writes": int(row["writes"]),
+            "table_bytes": int(row["bytes"]),
+            "index_bytes": int(index_bytes),
+        }
+        if row["bytes"] < max(lim.min_size, 1):
+            o["verdict"] = f"{row['table']} is {_size(row['bytes'])}: a scan costs little (below min_size)"
+        elif changes > 0 and changes * pages >= row["writes"]:
+            o["verdict"] = (
+                f"needed: {int(changes)} deletes or key updates of {row['referenced']} in {watch} each scanned "
+                f"{row['table']} ({_size(row['bytes'])})"
+            )
+            counted.append(o)
+        elif changes > 0:
+            o["verdict"] = (
+                f"not worth it: {int(changes)} deletes or key updates of {row['referenced']} scanned "
+                f"{_size(changes * row['bytes'])} in all, fewer pages than the {int(row['writes'])} writes of "
+                f"{row['table']} the index would have had to take"
+            )
+        elif young is not None:
+            o["verdict"] = f"{young}: no deletes or key updates of {row['referenced']} yet"
+        else:
+            o["verdict"] = (
+                f"not needed: no deletes or key updates of {row['referenced']} in {watch}; an index would cost "
+                f"each of {row['table']}'s writes and save nothing"
+            )
+        objects.append(o)
+    r = Result("fk_without_index", lim.judge(float(len(counted)), "high"), len(counted))
+    r.objects = counted + [o for o in objects if o not in counted]
+    r.detail = (
+        f"{len(counted)} of {len(objects)} foreign keys without an index cost scans worth an index, weighed on {watch}"
     )
+    if counted:
+        o = max(counted, key=lambda x: x["referenced_deletes"] + x["referenced_key_updates"])
+        name = "ix_" + o["table"].split(".", 1)[1] + "_" + "_".join(o["columns"])
+        r.suggestion = (
+            f"tables: {{{o['table']}: {{indexes: {{{name}: {{columns: [{', '.join(o['columns'])}]}}}}}}}} — "
+            f"about {_size(o['index_bytes'])}, written on each insert and key update of {o['table']} "
+            f"({o['writes']} writes in {watch}); saves a scan of {_size(o['table_bytes'])} on each delete or key "
+            f"update of {o['referenced']}"
+        )
+    return r
 
 
 def pending_restart(q: Query, lim: Limits) -> Result:

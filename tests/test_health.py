@@ -151,8 +151,11 @@ def test_dead_tuples_bloat_and_vacuum_recency(db: Db, tmp_path: Path) -> None:
         "DELETE FROM holes WHERE id % 10 < 7;"
     )
     db.sql("VACUUM ANALYZE holes")
-    time.sleep(0.3)
-    results = db.checks(tmp_path, "name: h\nchecks: {table_bloat: {min_size: 0}}\n")
+    _until(db, "SELECT n_tup_upd >= 40000 FROM pg_stat_user_tables WHERE relname = 'churn'")
+    young = db.checks(tmp_path)["autovacuum_recency"]  # the statistics are minutes old, the threshold 1d
+    assert young.status == "skipped" and young.detail.startswith("not judged: "), young
+    assert "less than the 1 d it needs (checks.autovacuum_recency.min_age)" in young.detail
+    results = db.checks(tmp_path, "name: h\nchecks: {table_bloat: {min_size: 0}, autovacuum_recency: {warn: 1s}}\n")
     dead = results["dead_tuples"]
     assert dead.status == "warn" and [o["table"] for o in dead.objects] == ["public.churn"]
     assert dead.objects[0]["ratio"] >= 0.6 and dead.objects[0]["autovacuum_enabled"] is False
@@ -168,6 +171,21 @@ def test_dead_tuples_bloat_and_vacuum_recency(db: Db, tmp_path: Path) -> None:
     assert churn["unreliable"] is True  # never analyzed: no statistics to estimate from
     recency = results["autovacuum_recency"]
     assert recency.status == "warn" and "public.churn" in [o["table"] for o in recency.objects]
+    churned = next(o for o in recency.objects if o["table"] == "public.churn")
+    assert churned["since_vacuum"] is None and churned["age"] >= 1  # never: as long as the statistics watched
+    assert recency.value == max(o["age"] for o in recency.objects) and "of statistics (since" in recency.detail
+
+
+def _until(db: Db, query: str, timeout: float = 30) -> None:
+    """Statistics reach the views asynchronously: poll, bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.connect() as conn:
+            row = conn.execute(query.encode()).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {query}")
 
 
 def test_invalid_unused_duplicate_and_unindexed_fk(db: Db, tmp_path: Path) -> None:
@@ -189,11 +207,74 @@ def test_invalid_unused_duplicate_and_unindexed_fk(db: Db, tmp_path: Path) -> No
     unused = results["unused_indexes"]
     assert unused.status == "warn"
     assert {"public.ix_child_code", "public.ix_child_code_again"} <= {o["index"] for o in unused.objects}
-    fk = results["fk_without_index"]
-    assert fk.status == "warn" and fk.objects == [
-        {"table": "public.child", "constraint": "child_parent_id_fkey", "columns": ["parent_id"]}
+    fk = results["fk_without_index"]  # a young database, no deletes on parent: nothing to weigh yet
+    assert fk.status == "ok" and fk.value == 0 and fk.suggestion is None, fk
+    assert [(o["table"], o["constraint"], o["columns"]) for o in fk.objects] == [
+        ("public.child", "child_parent_id_fkey", ["parent_id"])
     ]
-    assert fk.suggestion == "tables: {public.child: {indexes: {ix_child_parent_id: {columns: [parent_id]}}}}"
+    assert "a scan costs little (below min_size)" in fk.objects[0]["verdict"]
+
+
+FK_SCHEMA = (
+    "CREATE TABLE org (id int PRIMARY KEY);"  # referenced, never deleted from
+    "CREATE TABLE parent (id int PRIMARY KEY);"  # referenced, deleted from
+    "CREATE TABLE child (id int PRIMARY KEY, org_id int REFERENCES org (id), parent_id int REFERENCES parent (id),"
+    " pad text);"
+    "INSERT INTO org VALUES (1); INSERT INTO parent SELECT g FROM generate_series(1, 2000) g;"
+    "INSERT INTO child SELECT g, 1, 1 + g % 1000, repeat('x', 120) FROM generate_series(1, 20000) g;"
+)
+
+
+def test_a_foreign_key_without_index_is_weighed_on_what_the_tables_do(db: Db, tmp_path: Path) -> None:
+    db.sql(FK_SCHEMA)
+    db.sql("ANALYZE")
+    young = db.checks(tmp_path)["fk_without_index"]  # minutes of statistics, min_age 7d, no deletes yet
+    assert young.status == "ok" and young.value == 0, young
+    assert {o["constraint"]: o["verdict"].split(":")[0] for o in young.objects} == {
+        "child_org_id_fkey": "not judged",
+        "child_parent_id_fkey": "not judged",
+    }
+    db.sql("DELETE FROM parent WHERE id > 1000")  # 1,000 parents nobody references: each scans child
+    _until(db, "SELECT n_tup_del >= 1000 FROM pg_stat_user_tables WHERE relname = 'parent'")
+    results = db.checks(tmp_path, "name: h\nchecks: {fk_without_index: {min_age: 0s}}\n")
+    fk = results["fk_without_index"]
+    assert fk.status == "warn" and fk.value == 1, fk
+    needed, other = fk.objects
+    assert needed["constraint"] == "child_parent_id_fkey" and needed["verdict"].startswith("needed: 1000 deletes")
+    assert needed["referenced_deletes"] == 1000 and needed["writes"] == 20000
+    assert other["constraint"] == "child_org_id_fkey" and other["verdict"].startswith("not needed: no deletes")
+    assert fk.suggestion is not None and fk.suggestion.startswith(
+        "tables: {public.child: {indexes: {ix_child_parent_id: {columns: [parent_id]}}}} — about "
+    )
+    assert "written on each insert and key update of public.child (20000 writes in " in fk.suggestion
+    assert "on each delete or key update of public.parent" in fk.suggestion
+
+
+def test_index_bloat_is_judged_by_how_the_index_is_written(db: Db, tmp_path: Path) -> None:
+    db.sql(
+        "CREATE TABLE serial (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, pad int);"
+        "CREATE TABLE scattered (id text PRIMARY KEY, pad int);"
+        # keys inserted after the index exists, out of order: pages split in the middle and stay half full
+        "INSERT INTO scattered SELECT 'step-' || g, 0 FROM generate_series(1, 100000) g;"
+        "INSERT INTO serial (pad) SELECT 0 FROM generate_series(1, 100000) g;"
+    )
+    db.sql("ANALYZE")
+    limits = "name: h\nchecks: {index_bloat: {min_size: 0}}\n"
+    fresh = {o["index"]: o for o in db.checks(tmp_path, limits)["index_bloat"].objects}
+    assert "public.serial_pkey" not in fresh  # in order, at its fillfactor: nothing to report
+    assert db.checks(tmp_path, limits)["index_bloat"].status == "ok"
+    scattered = fresh.get("public.scattered_pkey")
+    assert scattered is not None and scattered["written"] == "out of order", fresh
+    assert scattered["indistinct"] is True and scattered["bloat"] == 0.0 and 0.5 <= scattered["fill"] < 0.9
+    # Real bloat: nine rows of ten deleted and vacuumed; the leaf pages stay, a tenth full
+    db.sql("DELETE FROM serial WHERE id % 10 <> 0; DELETE FROM scattered WHERE right(id, 1) <> '0'")
+    db.sql("VACUUM ANALYZE serial")
+    db.sql("VACUUM ANALYZE scattered")
+    bloated = db.checks(tmp_path, limits)["index_bloat"]
+    assert bloated.status == "critical", bloated
+    found = {o["index"]: o for o in bloated.objects}
+    assert found["public.serial_pkey"]["written"] == "in order" and found["public.serial_pkey"]["bloat"] >= 0.8
+    assert found["public.scattered_pkey"]["bloat"] >= 0.7 and not found["public.scattered_pkey"]["indistinct"]
 
 
 def test_a_setting_pending_restart(db: Db, tmp_path: Path) -> None:
@@ -215,9 +296,14 @@ def test_a_rollback_heavy_workload(db: Db, tmp_path: Path) -> None:
 
 
 def test_cli_exit_codes_formats_and_read_only(db: Db, cli: Cli, write_profile: Callable[..., Path]) -> None:
-    db.sql("CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (parent_id int REFERENCES parent (id))")
+    db.sql(
+        "CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (parent_id int REFERENCES parent (id));"
+        "INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1); DELETE FROM parent WHERE id = 2"
+    )
+    _until(db, "SELECT n_tup_del >= 1 FROM pg_stat_user_tables WHERE relname = 'parent'")
+    weigh = str(write_profile("name: h\nchecks: {fk_without_index: {min_size: 0, min_age: 0s}}\n", name="w.yaml"))
     position = db.server.log_position()
-    warned = cli("check", "--dsn", db.dsn, "--format", "json")
+    warned = cli("check", weigh, "--dsn", db.dsn, "--format", "json")
     assert warned.code == 0  # default --fail-on critical: a warning does not fail
     doc = json.loads(warned.stdout)
     by_name = {c["name"]: c for c in doc["checks"]}
@@ -232,7 +318,7 @@ def test_cli_exit_codes_formats_and_read_only(db: Db, cli: Cli, write_profile: C
     }
     assert by_name["fk_without_index"]["status"] == "warn"
     assert by_name["fk_without_index"]["threshold"] == {"warn": 1.0}
-    strict = cli("check", "--dsn", db.dsn, "--fail-on", "warn", "--format", "markdown")
+    strict = cli("check", weigh, "--dsn", db.dsn, "--fail-on", "warn", "--format", "markdown")
     assert strict.code == 3
     assert "| :warning: | `fk_without_index` |" in strict.stdout
     db.server.assert_only_reads_since(position)
@@ -246,7 +332,12 @@ def test_cli_exit_codes_formats_and_read_only(db: Db, cli: Cli, write_profile: C
         resolve_limits(load_profile(write_profile("name: h\nchecks: {cache_hit_ratio: {warn: 2}}\n", name="b.yaml")))
     disabled = cli(
         "check",
-        str(write_profile("name: h\nchecks: {disabled: [fk_without_index]}\n", name="d.yaml")),
+        str(
+            write_profile(
+                "name: h\nchecks: {fk_without_index: {min_size: 0, min_age: 0s}, disabled: [fk_without_index]}\n",
+                name="d.yaml",
+            )
+        ),
         "--dsn",
         db.dsn,
         "--fail-on",

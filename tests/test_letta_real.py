@@ -131,9 +131,10 @@ def test_a_constraint_missing_from_the_example_schema_is_caught(pg16: Server, ta
     }
 
 
-def _seed(server: Server, messages: int = 3000) -> None:
+def _seed(server: Server | str, messages: int = 3000) -> None:
+    dsn = server if isinstance(server, str) else server.dsn
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "seed.py"), "--dsn", server.dsn, "--messages", str(messages), "--agents", "20"],
+        [sys.executable, str(EXAMPLES / "seed.py"), "--dsn", dsn, "--messages", str(messages), "--agents", "20"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -313,3 +314,85 @@ def test_check_judges_a_quiet_letta_database_like_a_careful_dba(
             "ix_messages_org_agent",
         )
     }
+
+
+JUDGED = (
+    "name: judged\nchecks: {index_bloat: {min_size: 0}, table_bloat: {min_size: 0}, fk_without_index: {min_size: 0}}\n"
+)
+
+
+def _checks(cli: Callable[..., CliResult], profile: Path, dsn: str) -> dict[str, dict]:
+    result = cli("check", str(profile), "--dsn", dsn, "--format", "json", "--fail-on", "never")
+    assert result.code == 0, result.stderr
+    return {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+
+
+def test_check_on_a_freshly_seeded_letta_database_then_on_one_with_history(
+    pg16: Server, cli: Callable[..., CliResult], write_profile: Callable[..., Path]
+) -> None:
+    """Young: 50,000 messages on Letta's indexes (random text keys, split in the middle) raise no
+    CRITICAL, no recency warning, no index for a key whose referenced rows are never deleted. With
+    history provoked — organizations deleted, every message updated twice — each finding appears."""
+    name = "pgtune_test_letta_judged"
+    pg16.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg16.sql(f'CREATE DATABASE "{name}"')
+    dsn = pg16.cluster.dsn(name)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute((EXAMPLES / "schema.sql").read_text(encoding="utf-8").encode())
+        _seed(dsn, 50_000)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+        young = _checks(cli, write_profile(JUDGED), dsn)
+        assert not [n for n, c in young.items() if c["status"] == "critical"], young
+        recency = young["autovacuum_recency"]
+        assert recency["status"] == "skipped" and recency["detail"].startswith("not judged: "), recency
+        bloat = young["index_bloat"]
+        assert bloat["status"] == "ok", bloat
+        judged = {o["index"]: o for o in bloat["objects"] if not o["unreliable"]}
+        assert judged["letta.pk_steps_id"]["written"] == "out of order" and judged["letta.pk_steps_id"]["indistinct"]
+        fk = young["fk_without_index"]
+        assert fk["status"] == "ok" and fk["suggestion"] is None, fk
+        to_orgs = [o for o in fk["objects"] if o["referenced"] == "letta.organizations"]
+        assert to_orgs and all(not o["verdict"].startswith("needed") for o in to_orgs)
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO letta.organizations (id, name, privileged_tools) "
+                "SELECT 'org-gone-' || g, 'gone', false FROM generate_series(1, 100) g"
+            )
+            conn.execute("DELETE FROM letta.organizations WHERE id LIKE 'org-gone-%'")
+            for _ in range(2):  # non-HOT: updated_at is indexed
+                conn.execute("UPDATE letta.messages SET updated_at = now() - random() * interval '1 day'")
+            conn.execute("VACUUM ANALYZE letta.messages")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # statistics reach the views asynchronously
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute(
+                    "SELECT n_tup_del FROM pg_stat_user_tables WHERE relid = 'letta.organizations'::regclass"
+                ).fetchone()
+            if row and row[0] >= 100:
+                break
+            time.sleep(0.1)
+        history = write_profile(
+            JUDGED.replace(
+                "fk_without_index: {min_size: 0}",
+                "fk_without_index: {min_size: 0, min_age: 0s}, autovacuum_recency: {warn: 1s}",
+            ),
+            name="history.yaml",
+        )
+        later = _checks(cli, history, dsn)
+        fk = later["fk_without_index"]
+        assert fk["status"] == "warn", fk
+        needed = [o for o in fk["objects"] if o["verdict"].startswith("needed")]
+        assert [(o["table"], o["referenced"], o["referenced_deletes"]) for o in needed] == [
+            ("letta.steps", "letta.organizations", 100)
+        ]
+        assert fk["suggestion"].startswith("tables: {letta.steps: {indexes: {ix_steps_organization_id: ")
+        bloated = {o["index"]: o for o in later["index_bloat"]["objects"]}
+        assert later["index_bloat"]["status"] in ("warn", "critical"), later["index_bloat"]
+        assert bloated["letta.uq_messages_sequence_id"]["written"] == "in order"
+        assert bloated["letta.uq_messages_sequence_id"]["bloat"] >= 0.4
+        assert later["autovacuum_recency"]["status"] == "warn"  # a threshold the statistics have outlived
+    finally:
+        pg16.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

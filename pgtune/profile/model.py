@@ -356,8 +356,9 @@ class CheckLimits(_Strict):
     min_size: OptionalScalar = Field(default=None, description="Ignore relations smaller than this (10MB).")
     min_age: OptionalScalar = Field(
         default=None,
-        description="unused_indexes: judge only after the statistics have watched this long (since stats_reset, "
-        "else since the server started); default 7d.",
+        description="Checks that need history (unused_indexes, fk_without_index, autovacuum_recency): judge only "
+        "after the statistics have watched this long (since stats_reset, else since the server started); default "
+        "7d, the warn threshold for autovacuum_recency.",
     )
     tables: list[str] = Field(default_factory=list, description="Only these tables (schema.table).")
 
