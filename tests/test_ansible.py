@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,15 @@ def _bin(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed (pip install -e '.[test]')", pytrace=False)
     return found
+
+
+@pytest.fixture
+def pg(pg16: Server) -> Iterator[Server]:
+    """One version here: the module drives `pgtune`, whose behaviour on 15, 16 and 18 the rest of the
+    suite tests; what these tests hold is the module's contract with Ansible (check, diff, changed)."""
+    pg16.reset()
+    yield pg16
+    pg16.reset()
 
 
 @pytest.fixture(scope="session")
