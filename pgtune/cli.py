@@ -21,7 +21,15 @@ import typer
 
 from pgtune import __version__
 from pgtune.errors import ApplyFailed, ApplyRefused, PgtuneError
-from pgtune.secrets import passwords_in, remember_dsn, remember_environment, scrub_known
+from pgtune.secrets import (
+    distinctive,
+    mask_connection_strings,
+    mask_values,
+    passwords_in,
+    remember_dsn,
+    remember_environment,
+    scrub_known,
+)
 from pgtune.terminal import UI, colorize_error, colorize_plan
 
 if TYPE_CHECKING:  # the heavy modules (psycopg, pydantic, pglast) load only when a command needs them
@@ -1151,11 +1159,8 @@ def guard_command_line(args: list[str]) -> None:
     secrets = sorted({p for a in args for p in passwords_in(a)}, key=len, reverse=True)
     if not secrets:
         return
-    masked = []
-    for arg in args:
-        for secret in secrets:
-            arg = arg.replace(secret, "****")
-        masked.append(arg)
+    # by its place in a connection string; elsewhere only when it cannot be a name (a profile path)
+    masked = [mask_values(mask_connection_strings(a), [s for s in secrets if distinctive(s)]) for a in args]
     try:
         import setproctitle
 

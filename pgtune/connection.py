@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgtune.errors import ConnectionFailed
-from pgtune.secrets import passwords_in, remember_secret, scrub_known
+from pgtune.secrets import distinctive, mask_values, passwords_in, remember_secret, scrub_known
 
 APPLICATION_NAME = "pgtune"
 
@@ -47,10 +47,16 @@ def remember(dsn: str = "", *secrets: str | None) -> None:
 
 
 def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password (raw and URL-encoded), and every known secret, from any text."""
-    for secret in _secrets(dsn):
-        text = text.replace(secret, "****")
-    return scrub_known(text)
+    """Text that may quote the DSN (a catalog error, a console's answer): its connection strings
+    masked and every distinctive secret — this DSN's included — removed; names kept exactly."""
+    return scrub_known(mask_values(text, {s for s in _secrets(dsn) if distinctive(s)}))
+
+
+def scrub_connection_error(text: str, dsn: str) -> str:
+    """A connection error, which may quote the connection string itself (libpq's parse errors do):
+    this DSN's password masked wherever it appears, whatever it is — even a name (`for user "****"`
+    when the user and the password are both `letta`)."""
+    return scrub_known(mask_values(text, set(_secrets(dsn))))
 
 
 def _redact_query(query: str) -> str:
@@ -92,7 +98,9 @@ def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = 
     try:
         params = conninfo_to_dict(dsn) if dsn else {}
     except psycopg.ProgrammingError as exc:
-        raise ConnectionFailed(f"invalid connection string {redact(dsn)}: {scrub(str(exc), dsn)}") from None
+        raise ConnectionFailed(
+            f"invalid connection string {redact(dsn)}: {scrub_connection_error(str(exc), dsn)}"
+        ) from None
     params.setdefault("application_name", APPLICATION_NAME)
     params.setdefault("connect_timeout", os.environ.get("PGCONNECT_TIMEOUT", "10"))
     try:
@@ -102,6 +110,8 @@ def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = 
         else:
             conn = psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
-        raise ConnectionFailed(f"could not connect to {redact(dsn)}: {scrub(str(exc).strip(), dsn)}") from None
+        raise ConnectionFailed(
+            f"could not connect to {redact(dsn)}: {scrub_connection_error(str(exc).strip(), dsn)}"
+        ) from None
     remember("", conn.info.password)  # also a password libpq found in .pgpass or a service file
     return conn

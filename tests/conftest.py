@@ -195,7 +195,9 @@ class Server:
 
 
 PASSWORD_ROLE = TEST_PREFIX + "secret"
-"""The one role the test servers authenticate by password (scram-sha-256); everyone else is trusted."""
+"""A role the test servers authenticate by password (scram-sha-256); everyone else but LETTA_ROLE is trusted."""
+LETTA_ROLE = "letta"
+"""Letta's own role, authenticated by password too: Letta's compose file connects as letta:letta."""
 
 
 def _start(version: str) -> Iterator[Server]:
@@ -206,7 +208,7 @@ def _start(version: str) -> Iterator[Server]:
         with _timed(f"server {version}"):
             cluster.init()
             hba = cluster.data / "pg_hba.conf"
-            hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+            hba.write_text(f"host all {PASSWORD_ROLE},{LETTA_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
             cluster.start()
         yield Server(version, cluster)
     finally:
@@ -520,8 +522,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 SERVER_FIXTURES = frozenset(
-    {"pg", "pg15", "pg16", "pg18", "pgbouncer", "pgbouncer_session", "pair", "pair15", "pair16", "patroni",
-     "patroni_session", "fresh_server", "advised_server"}
+    {
+        "pg",
+        "pg15",
+        "pg16",
+        "pg18",
+        "pgbouncer",
+        "pgbouncer_session",
+        "pair",
+        "pair15",
+        "pair16",
+        "patroni",
+        "patroni_session",
+        "fresh_server",
+        "advised_server",
+    }
 )
 
 

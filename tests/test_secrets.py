@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
 
 from pgtune.connection import redact, scrub
-from tests.conftest import PASSWORD_ROLE, CliResult, Server
+from tests.conftest import LETTA_ROLE, PASSWORD_ROLE, REPO, CliResult, Server
 
 Cli = Callable[..., CliResult]
 PASSWORD = "S3cr3t/pw@x%y:z"
@@ -110,7 +112,7 @@ def test_wrong_password_and_pgbouncer_admin_dsn_stay_hidden(
     assert "password=****" in failed.stderr and not _leaks(failed.stderr), failed.stderr
     admin = f"postgresql://pgbouncer@127.0.0.1:1/pgbouncer?password={quote(PASSWORD, safe='')}"
     pooled = write_profile(
-        f"name: pooled\npool:\n  pgbouncer:\n    admin_dsn: \"{admin}\"\n    settings: {{pool_mode: transaction}}\n",
+        f'name: pooled\npool:\n  pgbouncer:\n    admin_dsn: "{admin}"\n    settings: {{pool_mode: transaction}}\n',
         name="pooled.yaml",
     )
     rendered = cli("render", str(pooled))
@@ -139,3 +141,83 @@ def test_redact_and_scrub_every_form(dsn: str) -> None:
 def test_pgpassword_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(os.environ, "PGPASSWORD", PASSWORD)
     assert scrub(f"failed for {PASSWORD}", "host=h") == "failed for ****"
+
+
+def _connection_strings_with(password: str, text: str) -> list[str]:
+    """Connection strings in the text that carry this password, in any form."""
+    uri = re.findall(rf"://[^\s:/@]*:{re.escape(password)}@", text)
+    pairs = re.findall(rf"password\s*=\s*'?{re.escape(password)}\b", text, flags=re.I)
+    return uri + pairs
+
+
+@pytest.fixture
+def letta_role(pg16: Server) -> Iterator[Server]:
+    """Letta's role and database as its compose file makes them: user `letta`, password `letta`."""
+    pg16.sql("DROP DATABASE IF EXISTS letta WITH (FORCE)")
+    pg16.sql(f"DROP ROLE IF EXISTS {LETTA_ROLE}")
+    pg16.sql(f"CREATE ROLE {LETTA_ROLE} LOGIN SUPERUSER PASSWORD 'letta'")
+    pg16.sql(f"CREATE DATABASE letta OWNER {LETTA_ROLE}")
+    with psycopg.connect(pg16.cluster.dsn("letta"), autocommit=True) as conn:
+        conn.execute((REPO / "examples" / "letta" / "schema.sql").read_text(encoding="utf-8").encode())
+    yield pg16
+    pg16.sql("DROP DATABASE IF EXISTS letta WITH (FORCE)")
+    pg16.sql(f"DROP ROLE IF EXISTS {LETTA_ROLE}")
+
+
+def test_a_password_that_is_also_a_name_is_masked_only_where_it_is_a_secret(
+    letta_role: Server, cli: Cli, write_profile: Callable[..., Path], tmp_path: Path
+) -> None:
+    port = letta_role.cluster.port
+    dsn = f"postgresql://letta:letta@127.0.0.1:{port}/letta"
+    profile = REPO / "profiles" / "letta.yaml"
+    no_preload = ["--set", "settings.shared_preload_libraries=null"]  # pgserver's 16 has no contrib
+    saved = tmp_path / "plan.json"
+    outputs = {
+        "text": cli("plan", str(profile), "--dsn", dsn, *no_preload, "--out", str(saved)),
+        "markdown": cli("plan", str(profile), "--dsn", dsn, *no_preload, "--format", "markdown"),
+        "json": cli("plan", str(profile), "--dsn", dsn, *no_preload, "--format", "json"),
+        "verbose": cli("-v", "plan", str(profile), "--dsn", dsn, *no_preload),
+        "dry-run": cli("apply", str(profile), "--dsn", dsn, *no_preload, "--dry-run"),
+    }
+    for form, result in outputs.items():
+        assert result.code in (0, 2), (form, result.stderr)  # really logged in with the password
+        both = result.stdout + result.stderr
+        assert not _connection_strings_with("letta", both), (form, both)
+        assert "****" not in result.stdout, (form, result.stdout)  # nothing of the plan masked
+    assert '"letta"."messages"' in outputs["dry-run"].stdout  # the schema in the SQL, exactly
+    assert "letta.messages" in outputs["text"].stdout and "letta.messages" in outputs["markdown"].stdout
+    assert '"object": "letta.messages"' in outputs["json"].stdout
+    assert str(profile) in outputs["markdown"].stdout or "letta" in outputs["markdown"].stdout
+    assert saved.read_text(encoding="utf-8").count("letta.messages") >= 1  # the saved record says the same
+    assert not _connection_strings_with("letta", saved.read_text(encoding="utf-8"))
+    shown = cli("show", str(saved))
+    assert shown.code == 0 and "letta.messages" in shown.stdout and "****" not in shown.stdout
+
+    # Errors: a DSN quoted in one is masked by its place; a name in one prints exactly.
+    wrong = cli("plan", str(profile), "--dsn", f"postgresql://letta:lettax@127.0.0.1:{port}/letta")
+    assert wrong.code == 1 and "password authentication failed" in wrong.stderr, wrong.stderr
+    assert f"postgresql://letta:****@127.0.0.1:{port}/letta" in wrong.stderr
+    assert not _connection_strings_with("lettax", wrong.stderr) and "lettax" not in wrong.stderr
+    unknown = write_profile("name: u\ntables:\n  letta.nosuch:\n    storage: {fillfactor: 90}\n")
+    missing = cli("plan", str(unknown), "--dsn", dsn)
+    assert missing.code == 1 and "letta.nosuch" in missing.stderr and "****" not in missing.stderr, missing.stderr
+    unparsable = cli("plan", str(profile), "--dsn", "host=127.0.0.1 password letta")
+    assert unparsable.code == 1 and "letta" not in unparsable.stderr.replace(str(profile), ""), unparsable.stderr
+
+
+def test_connection_strings_are_masked_by_their_place_and_names_are_not() -> None:
+    from pgtune.secrets import distinctive, mask_connection_strings
+
+    text = (
+        'ALTER TABLE "letta"."messages" SET (fillfactor = 90) -- postgresql://letta:letta@db:5432/letta '
+        "host=db user=letta password=letta dbname=letta, postgres://u@h/letta?sslmode=require&password=letta "
+        "password = 'it\\'s letta' SET password_encryption = 'scram-sha-256'"  # libpq escapes with \\
+    )
+    masked = mask_connection_strings(text)
+    assert masked == (
+        'ALTER TABLE "letta"."messages" SET (fillfactor = 90) -- postgresql://letta:****@db:5432/letta '
+        "host=db user=letta password=**** dbname=letta, postgres://u@h/letta?sslmode=require&password=**** "
+        "password = **** SET password_encryption = 'scram-sha-256'"
+    )
+    assert not distinctive("letta") and not distinctive("postgres") and not distinctive("Password")
+    assert distinctive("S3cr3t-Pa55word") and distinctive(PASSWORD) and not distinctive("s3cr3t")
