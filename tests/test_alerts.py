@@ -8,6 +8,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -405,3 +406,77 @@ def test_check_openmetrics_from_a_real_server_passes_promtool(pg: Server, cli: C
     assert text.endswith("# EOF\n")
     lint = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def _series(text: str) -> list[tuple[str, dict[str, str]]]:
+    """The samples of an OpenMetrics text: (metric name, labels)."""
+    out = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            head = line.rsplit(" ", 1)[0]
+            name, _, labels = head.partition("{")
+            out.append((name, dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels))))
+    return out
+
+
+def _selected(expr: str) -> tuple[str, dict[str, str]]:
+    """The series a pgtune rule's expression selects: its metric and label matchers."""
+    match = re.match(r"\s*(pgtune_\w+)(?:\{([^}]*)\})?", expr)
+    assert match, expr
+    return match.group(1), dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+
+
+SERIES_DB = "pgtune_test_alert_series"
+
+
+@pytest.mark.parametrize("shipped", sorted(p.name for p in (REPO / "profiles").glob("*.yaml")))
+def test_every_alert_pgtune_writes_has_its_series_whenever_its_check_has_a_value(
+    pg16: Server, cli: Callable[..., CliResult], write_profile: Callable[..., Path], shipped: str
+) -> None:
+    """The rules are read back from `pgtune alerts` itself; every series a rule over pgtune's own
+    metrics selects must be in `check --format openmetrics` whenever that check judged (ok, warn or
+    critical) — a rule over a series that is missing exactly when its check warns can never fire."""
+    profile = REPO / "profiles" / shipped
+    generated = cli("alerts", str(profile))
+    assert generated.code == 0, generated.stderr
+    rules = [r for g in YAML(typ="safe").load(generated.stdout)["groups"] for r in g["rules"]]
+    ours = [r for r in rules if "pgtune check --format openmetrics" in r["annotations"]["description"]]
+    assert ours, "no rule over pgtune's own metrics"
+    pg16.sql(f'DROP DATABASE IF EXISTS "{SERIES_DB}" WITH (FORCE)')
+    pg16.sql(f'CREATE DATABASE "{SERIES_DB}"')
+    dsn = pg16.cluster.dsn(SERIES_DB)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:  # a busy table autovacuum never visits
+            conn.execute("CREATE TABLE busy (id int PRIMARY KEY) WITH (autovacuum_enabled = false)")
+            conn.execute("INSERT INTO busy SELECT generate_series(1, 20000)")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # statistics reach the views asynchronously
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'busy'").fetchone()
+            if row and row[0] >= 20000:
+                break
+            time.sleep(0.1)
+        # The shipped profile's thresholds, with history not waited for: every check that can judge does.
+        judged = write_profile(
+            f"name: series\nextends: [{profile}]\nchecks:\n  autovacuum_recency: {{warn: 1s, min_age: 0s}}\n"
+            "  unused_indexes: {min_age: 0s}\n  fk_without_index: {min_age: 0s}\n"
+        )
+        result = cli("check", str(judged), "--dsn", dsn, "--format", "openmetrics", "--fail-on", "never")
+        assert result.code == 0, result.stderr
+    finally:
+        pg16.sql(f'DROP DATABASE IF EXISTS "{SERIES_DB}" WITH (FORCE)')
+    samples = _series(result.stdout)
+    status = {labels["check"]: labels for name, labels in samples if name == "pgtune_check_status"}
+    missing = []
+    for rule in ours:
+        check = rule["labels"]["check"]
+        if check not in status:  # skipped: no value, nothing to alert on
+            continue
+        name, matchers = _selected(rule["expr"])
+        if not any(n == name and matchers.items() <= labels.items() for n, labels in samples):
+            missing.append(f"{rule['alert']} ({check}): {name}{matchers or ''}")
+    assert missing == [], missing
+    assert "autovacuum_recency" in status  # judged, and warning: the case whose series was missing
+    assert any(n == "pgtune_autovacuum_recency_seconds" for n, _ in samples)
+    judged_checks = {r["labels"]["check"] for r in ours} & set(status)
+    assert len(judged_checks) >= len({r["labels"]["check"] for r in ours}) - 4, sorted(judged_checks)

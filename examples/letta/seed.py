@@ -10,7 +10,8 @@ measured on a 2-CPU machine against examples/letta/schema.sql, 50,000 messages t
 filled (organizations.privileged_tools, agents.message_buffer_autoclear, runs.status,
 messages.tool_calls, ...). Shapes follow Letta: prefixed text ids, a few agents per organization
 with two tags each, runs of ~8 steps, ~3 messages per step, 2% error messages, json content,
-timestamps spread over the last `--days` days (so time partitions get rows in several months).
+timestamps spread over the last `--days` days (so time partitions get rows in several months) — on
+the partitioned install, no further back than its earliest partition.
 """
 
 from __future__ import annotations
@@ -21,6 +22,32 @@ import time
 import psycopg
 
 BATCH = 200_000
+
+
+RANGE_PARTITIONS = """
+SELECT bool_or(pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT') AS has_default,
+       min((regexp_match(pg_get_expr(c.relpartbound, c.oid), $$FROM \\('([^']+)'\\)$$))[1]::timestamptz) AS earliest,
+       now() AS now
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'letta.messages'::regclass
+"""
+
+
+def _history_window(conn: psycopg.Connection, days: int) -> float:
+    """Seconds of history to spread messages over: `days`, but no further back than the earliest
+    partition of a partitioned `messages` (the partitioned install keeps partitions from the month
+    it was installed in on; a DEFAULT partition takes anything)."""
+    wanted = days * 86400.0
+    kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'letta.messages'::regclass").fetchone()
+    if kind is None or kind[0] != "p":
+        return wanted
+    row = conn.execute(RANGE_PARTITIONS).fetchone()
+    if row is None or row[0] or row[1] is None:
+        return wanted
+    held = max(0.0, (row[2] - row[1]).total_seconds())
+    if held < wanted:
+        print(f"  messages is partitioned from {row[1]:%Y-%m-%d}: history spread over {held / 86400:.1f} days")
+    return min(wanted, held)
 
 
 def seed(dsn: str, messages: int, agents: int, days: int) -> None:
@@ -58,6 +85,7 @@ def seed(dsn: str, messages: int, agents: int, days: int) -> None:
             "'gpt-4o-mini', (random() * 4000)::int FROM generate_series(0, %s::int) g ON CONFLICT DO NOTHING",
             (agents, steps - 1),
         )
+        window = _history_window(conn, days)
         done = 0
         while done < messages:
             n = min(BATCH, messages - done)
@@ -68,9 +96,9 @@ def seed(dsn: str, messages: int, agents: int, days: int) -> None:
                 "(ARRAY['user','assistant','tool','assistant'])[1 + g %% 4], 'message ' || g, "
                 "json_build_object('type', 'text', 'text', repeat('x', (50 + g %% 400)::int)), '[]'::json, "
                 "'run-' || (1 + g / 24), 'step-' || (g / 3), random() < 0.02, "  # the step's run: (g / 3) / 8
-                "now() - random() * make_interval(days => %(days)s::int) "
+                "now() - random() * make_interval(secs => %(window)s::float) "
                 "FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g",
-                {"agents": agents, "days": days, "lo": done, "hi": done + n - 1},
+                {"agents": agents, "window": window, "lo": done, "hi": done + n - 1},
             )
             done += n
             print(f"  {done:,} / {messages:,} messages", flush=True)
