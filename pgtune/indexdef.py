@@ -105,7 +105,7 @@ def _strip_catalog(names: tuple[Any, ...]) -> tuple[Any, ...]:
     return names[1:] if len(names) > 1 and names[0] == "pg_catalog" else names
 
 
-_COMPARISONS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">="})
+_COMPARISONS = frozenset({("=",), ("<>",), ("!=",), ("<",), (">",), ("<=",), (">=",)})  # operator names
 _COMPARISON_KINDS = frozenset({"AEXPR_OP", "AEXPR_OP_ANY", "AEXPR_OP_ALL"})
 
 
@@ -120,40 +120,25 @@ def _decimal(text: str) -> str | None:
     return "0" if value == 0 else format(value.normalize(), "f")
 
 
-def _numeric_cast_arg(node: Any) -> Any:
-    """The constant inside `'-2.25'::numeric` (how the server prints a negative numeric literal)."""
-    body = node.get("TypeCast") if isinstance(node, dict) else None
+def _constant(node: Any) -> tuple[str, bool] | None:
+    """A constant's text, and whether it is a numeric literal: `0.50`, or `'-2.25'::numeric` as the
+    server prints a negative one (a constant cast to plain numeric); `5` and `'x'` are constants too,
+    not numeric literals. None for anything else."""
+    if not isinstance(node, dict):
+        return None
+    cast = node.get("TypeCast")
+    if cast is not None:
+        type_name = cast.get("typeName") or {}
+        if _strip_catalog(_names(type_name.get("names"))) != ("numeric",) or type_name.get("typmods"):
+            return None
+        inner = _constant(cast.get("arg"))
+        return (inner[0], True) if inner is not None else None
+    body = node.get("A_Const")
     if body is None:
         return None
-    type_name = body.get("typeName") or {}
-    if _strip_catalog(_names(type_name.get("names"))) != ("numeric",) or type_name.get("typmods"):
-        return None
-    return body.get("arg") if _literal_text(body.get("arg")) is not None else None
-
-
-def _numeric_value(node: Any) -> str | None:
-    """The value of a numeric literal — `0.50`, or `'-2.25'::numeric` as negatives are printed."""
-    inner = _numeric_cast_arg(node)
-    if inner is not None:
-        return _decimal(_literal_text(inner) or "")
-    if isinstance(node, dict) and "A_Const" in node and "fval" in node["A_Const"]:
-        return _decimal(str(node["A_Const"]["fval"].get("fval", "")))
-    return None
-
-
-def _literal_text(node: Any) -> str | None:
-    """The text of a number or string constant (`A_Const`, or one cast to plain numeric), None
-    for anything else."""
-    inner = _numeric_cast_arg(node)
-    if inner is not None:
-        return _literal_text(inner)
-    if not isinstance(node, dict) or "A_Const" not in node:
-        return None
-    body = node["A_Const"]
-    for field_name in ("fval", "ival", "sval"):
-        if field_name in body:
-            value = body[field_name].get(field_name, 0 if field_name == "ival" else "")
-            return str(value)
+    for kind in ("fval", "ival", "sval"):
+        if kind in body:
+            return str(body[kind].get(kind, 0 if kind == "ival" else "")), kind == "fval"
     return None
 
 
@@ -164,11 +149,11 @@ def _float_cast(body: Tree) -> Canon | None:
     names = _strip_catalog(_names((body.get("typeName") or {}).get("names")))
     if names not in (("float8",), ("float4",)) or (body.get("typeName") or {}).get("typmods"):
         return None
-    text = _literal_text(body.get("arg"))
-    if text is None:
+    constant = _constant(body.get("arg"))
+    if constant is None:
         return None
     try:
-        value = float(text)
+        value = float(constant[0])
     except ValueError:
         return None
     if names == ("float4",):
@@ -180,11 +165,12 @@ def _comparison(body: Tree) -> Canon | None:
     """A comparison with a numeric literal operand compares by the literal's value, whatever its
     scale: `score > 0.50` and `score > 0.5` select the same rows (and the planner proves either
     from the other), where the printed constants differ."""
-    if body.get("kind") not in _COMPARISON_KINDS or _names(body.get("name")) not in {(op,) for op in _COMPARISONS}:
+    if body.get("kind") not in _COMPARISON_KINDS or _names(body.get("name")) not in _COMPARISONS:
         return None
 
     def operand(node: Any) -> Any:
-        value = _numeric_value(node)
+        constant = _constant(node)
+        value = _decimal(constant[0]) if constant is not None and constant[1] else None
         if value is not None:
             return ("Numeric", value)
         if isinstance(node, dict) and "A_ArrayExpr" in node:

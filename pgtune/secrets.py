@@ -29,6 +29,9 @@ _PLAIN_WORD = re.compile(r"[A-Za-z_]+")
 SECRET_ENVIRONMENT = ("PGTUNE_DSN", "DATABASE_URL", "PGTUNE_PGBOUNCER_DSN")
 
 _KNOWN: set[str] = set()
+_MASKED: list[str] = []
+"""The distinctive ones among _KNOWN, longest first: kept as secrets are remembered, not worked out
+again for every line printed."""
 _KEYVALUE = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)")
 
 
@@ -60,6 +63,7 @@ def remember_secret(*values: str | None) -> None:
     for value in values:
         if value and len(value) >= MIN_SECRET:
             _KNOWN.update({value, quote(value, safe=""), quote(value)})
+    _MASKED[:] = sorted((s for s in _KNOWN if distinctive(s)), key=len, reverse=True)
 
 
 def remember_dsn(dsn: str) -> None:
@@ -93,6 +97,7 @@ def distinctive(secret: str) -> bool:
 
 
 def mask_values(text: str, secrets: set[str] | list[str]) -> str:
+    """Each of these secrets replaced by **** wherever it appears, longest first."""
     for secret in sorted(secrets, key=len, reverse=True):
         if secret and secret in text:
             text = text.replace(secret, "****")
@@ -104,6 +109,7 @@ def scrub_known(text: str) -> str:
     process (DSNs, PGPASSWORD, .pgpass, service files, PgBouncer admin DSNs, AWS keys) wherever it
     appears: applied to all output and every file pgtune writes. Names print exactly."""
     text = mask_connection_strings(text)
-    if not _KNOWN:
-        return text
-    return mask_values(text, {s for s in _KNOWN if distinctive(s)})
+    for secret in _MASKED:
+        if secret in text:
+            text = text.replace(secret, "****")
+    return text

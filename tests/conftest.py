@@ -74,8 +74,8 @@ class Server:
             cur = conn.execute(statement.encode() if params is None else statement, params)
             return cur.fetchall() if cur.description else []
 
-    def one(self, statement: str, params: tuple | dict | None = None) -> object:
-        rows = self.sql(statement, params)
+    def one(self, statement: str, params: tuple | dict | None = None, dbname: str = "postgres") -> object:
+        rows = self.sql(statement, params, dbname)
         return rows[0][0] if rows else None
 
     def show(self, name: str) -> str:
@@ -149,11 +149,12 @@ class Server:
     def restart(self) -> None:
         self.cluster.restart()
 
-    def wait_for(self, query: str, timeout: float = 30, interval: float = 0.1) -> bool:
-        """Poll until `query`'s first value is truthy; False if it never was within `timeout`."""
+    def wait_for(self, query: str, timeout: float = 30, interval: float = 0.1, dbname: str = "postgres") -> bool:
+        """Poll until `query`'s first value is truthy (in `dbname`); False if it never was within `timeout`.
+        Statistics reach their views asynchronously: tests poll for them with this, never sleep."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.one(query):
+            if self.one(query, dbname=dbname):
                 return True
             time.sleep(interval)
         return False

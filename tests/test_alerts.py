@@ -449,13 +449,9 @@ def test_every_alert_pgtune_writes_has_its_series_whenever_its_check_has_a_value
         with psycopg.connect(dsn, autocommit=True) as conn:  # a busy table autovacuum never visits
             conn.execute("CREATE TABLE busy (id int PRIMARY KEY) WITH (autovacuum_enabled = false)")
             conn.execute("INSERT INTO busy SELECT generate_series(1, 20000)")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # statistics reach the views asynchronously
-            with psycopg.connect(dsn) as conn:
-                row = conn.execute("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'busy'").fetchone()
-            if row and row[0] >= 20000:
-                break
-            time.sleep(0.1)
+        assert pg16.wait_for(
+            "SELECT n_tup_ins >= 20000 FROM pg_stat_user_tables WHERE relname = 'busy'", dbname=SERIES_DB
+        )
         # The shipped profile's thresholds, with history not waited for: every check that can judge does.
         judged = write_profile(
             f"name: series\nextends: [{profile}]\nchecks:\n  autovacuum_recency: {{warn: 1s, min_age: 0s}}\n"

@@ -176,16 +176,8 @@ def test_dead_tuples_bloat_and_vacuum_recency(db: Db, tmp_path: Path) -> None:
     assert recency.value == max(o["age"] for o in recency.objects) and "of statistics (since" in recency.detail
 
 
-def _until(db: Db, query: str, timeout: float = 30) -> None:
-    """Statistics reach the views asynchronously: poll, bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.connect() as conn:
-            row = conn.execute(query.encode()).fetchone()
-        if row and row[0]:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {query}")
+def _until(db: Db, query: str) -> None:
+    assert db.server.wait_for(query, dbname=db.name), f"timed out waiting for {query}"
 
 
 def test_invalid_unused_duplicate_and_unindexed_fk(db: Db, tmp_path: Path) -> None:

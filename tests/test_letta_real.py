@@ -365,15 +365,10 @@ def test_check_on_a_freshly_seeded_letta_database_then_on_one_with_history(
             for _ in range(2):  # non-HOT: updated_at is indexed
                 conn.execute("UPDATE letta.messages SET updated_at = now() - random() * interval '1 day'")
             conn.execute("VACUUM ANALYZE letta.messages")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # statistics reach the views asynchronously
-            with psycopg.connect(dsn) as conn:
-                row = conn.execute(
-                    "SELECT n_tup_del FROM pg_stat_user_tables WHERE relid = 'letta.organizations'::regclass"
-                ).fetchone()
-            if row and row[0] >= 100:
-                break
-            time.sleep(0.1)
+        assert pg16.wait_for(
+            "SELECT n_tup_del >= 100 FROM pg_stat_user_tables WHERE relid = 'letta.organizations'::regclass",
+            dbname=name,
+        )
         history = write_profile(
             JUDGED.replace(
                 "fk_without_index: {min_size: 0}",
