@@ -761,6 +761,19 @@ def advise(
             help="Sample write rates over this long (30s, 5min); 0: since the stats reset.",
         ),
     ] = "0",
+    deadline: Annotated[
+        float,
+        typer.Option(
+            "--deadline", metavar="SECONDS", help="Stop planning the workload after this long and say what it covered."
+        ),
+    ] = 60.0,
+    trust_functions: Annotated[
+        bool,
+        typer.Option(
+            "--trust-functions",
+            help="Plan statements that reach functions pgtune does not trust (still as the roles that ran them).",
+        ),
+    ] = False,
 ) -> None:
     """Propose profile changes from the live workload.
 
@@ -781,13 +794,29 @@ def advise(
     from pgtune.units import UnitError, parse_seconds
 
     loaded = load_profile(profile)
-    try:
-        interval, sampled = parse_seconds(vacuum_interval), parse_seconds(window)
-    except UnitError as exc:
-        raise ApplyRefused(f"--vacuum-interval / --window: {exc}") from None
-    if interval <= 0 or not 0 <= sampled <= 3600 or not 0 < min_saving < 1:
-        raise ApplyRefused("--vacuum-interval must be positive, --window 0 to 1h, --min-saving between 0 and 1")
-    options = Options(min_saving=min_saving, vacuum_interval_hours=interval / 3600, window_seconds=sampled)
+    parsed: dict[str, float] = {}
+    for option, text in (("--vacuum-interval", vacuum_interval), ("--window", window)):
+        try:
+            parsed[option] = parse_seconds(text)
+        except UnitError as exc:
+            raise ApplyRefused(f"{option}: {exc}") from None
+    interval, sampled = parsed["--vacuum-interval"], parsed["--window"]
+    for refused, message in (
+        (not 0 <= min_saving < 1, f"--min-saving wants a fraction from 0 (no threshold) to below 1, not {min_saving}"),
+        (interval <= 0, f"--vacuum-interval wants a positive duration, not {vacuum_interval!r}"),
+        (not 0 <= sampled <= 3600, f"--window wants a duration from 0 to 1h, not {window!r}"),
+        (not 0 < deadline <= 86400, f"--deadline wants seconds from above 0 to 86400, not {deadline:g}"),
+    ):
+        if refused:
+            raise ApplyRefused(message)
+    options = Options(
+        min_saving=min_saving,
+        vacuum_interval_hours=interval / 3600,
+        window_seconds=sampled,
+        deadline=deadline,
+        trust_functions=trust_functions,
+        trusted_extensions=tuple(loaded.profile.trusted_extensions),
+    )
     with connect(resolve_dsn(dsn)) as conn:
         report = run_advice(conn, loaded, options)
     _out(ADVICE_FORMATS[fmt.value](report))

@@ -29,6 +29,16 @@ from pgtune.units import UnitError, parse_bytes, parse_seconds
 STATUSES = ("ok", "warn", "critical", "skipped")
 SEVERITY = {"skipped": 0, "ok": 0, "warn": 1, "critical": 2}
 CHECK_STATEMENT_TIMEOUT = "5s"
+CHECK_LOCK_TIMEOUT = "1s"
+"""No check waits longer than this for a lock: they read catalogs and statistics, which need none;
+should one ever wait, its verdict names the lock instead of hanging behind a migration."""
+_BYTES = (
+    "CASE WHEN {0}.oid IN (SELECT l.relation FROM pg_locks l WHERE l.locktype = 'relation' "
+    "AND l.mode = 'AccessExclusiveLock') THEN {0}.relpages::bigint * current_setting('block_size')::int "
+    "ELSE pg_relation_size({0}.oid) END"
+)
+"""A relation's size: exact (pg_relation_size, which takes ACCESS SHARE) unless a session holds or awaits
+ACCESS EXCLUSIVE on it — then as of its last VACUUM/ANALYZE (pg_class.relpages), read without a lock."""
 MIN_BLOCKS = 1000  # below this many block reads a hit ratio means nothing
 MIN_XACTS = 100
 HIGH_WRITE_ROWS = 10_000
@@ -668,11 +678,11 @@ def unused_indexes(q: Query, lim: Limits) -> Result:
         return Result("unused_indexes", "skipped", detail=waiting)
     rows = q(
         "SELECT s.schemaname || '.' || s.indexrelname AS index, s.schemaname || '.' || s.relname AS table, "
-        "pg_relation_size(s.indexrelid) AS bytes FROM pg_stat_user_indexes s "
-        "JOIN pg_index x ON x.indexrelid = s.indexrelid "
+        f"{_BYTES.format('i')} AS bytes FROM pg_stat_user_indexes s "
+        "JOIN pg_index x ON x.indexrelid = s.indexrelid JOIN pg_class i ON i.oid = s.indexrelid "
         "WHERE s.idx_scan = 0 AND NOT x.indisunique AND x.indisvalid "
         "AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = s.indexrelid) "
-        "AND pg_relation_size(s.indexrelid) >= %s",
+        f"AND {_BYTES.format('i')} >= %s",
         (lim.min_size,),
     )
     rows = [r for r in rows if r["index"] not in lim.declared]
@@ -733,14 +743,18 @@ WITH fk AS (
         SELECT FROM pg_index x WHERE x.indrelid = k.conrelid
           AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey
           AND (x.indkey::int2[])[0:cardinality(k.conkey) - 1] <@ k.conkey)
-), tree AS (  -- each table with its leaves (itself when not partitioned)
-    SELECT r.oid AS root, coalesce(p.relid, r.oid) AS leaf
-    FROM (SELECT conrelid AS oid FROM fk UNION SELECT confrelid FROM fk) r
-    LEFT JOIN LATERAL pg_partition_tree(r.oid) p ON p.isleaf
+), tree AS (  -- each table with its partitions, from pg_inherits (pg_partition_tree would lock them)
+    WITH RECURSIVE down(root, rel) AS (
+        SELECT conrelid, conrelid FROM fk UNION SELECT confrelid, confrelid FROM fk
+        UNION SELECT down.root, i.inhrelid FROM down JOIN pg_inherits i ON i.inhparent = down.rel
+              JOIN pg_class ch ON ch.oid = i.inhrelid AND ch.relispartition
+    )
+    SELECT down.root, down.rel AS leaf FROM down JOIN pg_class c ON c.oid = down.rel WHERE c.relkind <> 'p'
 ), activity AS (
     SELECT tree.root, sum(s.n_tup_ins)::float AS inserts, sum(s.n_tup_upd)::float AS updates,
            sum(s.n_tup_hot_upd)::float AS hot_updates, sum(s.n_tup_del)::float AS deletes,
-           sum(pg_relation_size(tree.leaf))::float AS bytes, sum(greatest(c.reltuples, 0))::float AS tuples
+           sum(BYTES)::float AS bytes,
+           sum(greatest(c.reltuples, 0))::float AS tuples
     FROM tree JOIN pg_class c ON c.oid = tree.leaf
     LEFT JOIN pg_stat_user_tables s ON s.relid = tree.leaf
     GROUP BY tree.root
@@ -762,7 +776,7 @@ FROM fk JOIN pg_class t ON t.oid = fk.conrelid JOIN pg_namespace n ON n.oid = t.
 JOIN pg_class r ON r.oid = fk.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
 LEFT JOIN activity ta ON ta.root = fk.conrelid LEFT JOIN activity ra ON ra.root = fk.confrelid
 ORDER BY 1, 2
-"""
+""".replace("BYTES", _BYTES.format("c"))
 
 
 def _size(n: float) -> str:
@@ -935,7 +949,10 @@ def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
         # very command judges (a read-only transaction writes nothing, so committing changes nothing).
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute("SELECT set_config('statement_timeout', %s, true)", (CHECK_STATEMENT_TIMEOUT,))
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                (CHECK_STATEMENT_TIMEOUT, CHECK_LOCK_TIMEOUT),
+            )
 
             def q(sql: str, params: Any) -> list[dict[str, Any]]:
                 with conn.cursor(row_factory=dict_row) as cur:
@@ -945,6 +962,8 @@ def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
             try:
                 with conn.transaction():
                     result = check(q, limits[name])
+            except psycopg.errors.LockNotAvailable:
+                result = Result(name, "skipped", detail=_lock_verdict(conn))
             except psycopg.Error as exc:
                 result = Result(name, "skipped", detail=f"could not run: {exc.diag.message_primary or exc}")
         result.threshold = result.threshold or _threshold(limits[name])
@@ -952,6 +971,20 @@ def run(conn: psycopg.Connection, loaded: LoadedProfile | None) -> list[Result]:
             result.suggestion = None
         results.append(result)
     return results
+
+
+def _lock_verdict(conn: psycopg.Connection) -> str:
+    """What a check waited for: the relations another session holds an exclusive lock on."""
+    from pgtune.names import qualified_text
+
+    rows = conn.execute(
+        "SELECT DISTINCT n.nspname, c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.granted AND l.locktype = 'relation' "
+        "AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid() ORDER BY 1, 2 LIMIT 5"
+    ).fetchall()
+    held = ", ".join(qualified_text(schema, name) for schema, name in rows)
+    where = f" on {held} (held ACCESS EXCLUSIVE by another session)" if held else ""
+    return f"waited {CHECK_LOCK_TIMEOUT} for a lock{where}: try again when it is released"
 
 
 def breached(results: list[Result], fail_on: str) -> bool:

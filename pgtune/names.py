@@ -26,3 +26,17 @@ def qualified_text(schema: str, name: str) -> str:
         return part if _UNQUOTED.match(part) and part == part.lower() else '"' + part.replace('"', '""') + '"'
 
     return f"{q(schema)}.{q(name)}"
+
+
+def quote_ident(name: str) -> str:
+    """One identifier as SQL text that reads back as exactly it: as PostgreSQL's quote_ident(), quoted
+    when it is not lower-case letters, digits and underscores, or is any keyword but an unreserved one."""
+    from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
+    if (
+        _UNQUOTED.match(name)
+        and "$" not in name
+        and name not in RESERVED_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS | COL_NAME_KEYWORDS
+    ):
+        return name
+    return '"' + name.replace('"', '""') + '"'

@@ -1,10 +1,13 @@
 """`pgtune advise`: the workload proposes changes to the profile — indexes costed with HypoPG,
 autovacuum storage values from observed write rates, per-role work_mem from temp-file spills.
 
-Advice is a profile diff, never DDL: pgtune executes nothing here but catalog reads and EXPLAINs
-(without ANALYZE) inside a READ ONLY transaction, under a statement timeout; hypothetical indexes
-live in this session only. `--into` writes the advice into the profile; the next `plan` shows the
-change and `apply` makes it; the next `advise` reports each declared index's users (docs/advise.md).
+Advice is a profile diff, never DDL. pgtune reads the catalog and statistics in short READ ONLY
+transactions, and plans the workload's statements in the workload lab (pgtune.advice.lab): each one
+as the role that ran it, in its own short transaction under lock and statement timeouts, within one
+overall deadline, and only when nothing it could make the planner run is untrusted
+(pgtune.advice.trust). Hypothetical indexes live in this session only. `--into` writes the advice
+into the profile; the next `plan` shows the change and `apply` makes it; the next `advise` reports
+each declared index's users (docs/advise.md).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pgtune.advice import catalog, indexes, maintenance
-from pgtune.advice.model import Advice, InUse, Report
+from pgtune.advice import catalog, indexes, maintenance, trust
+from pgtune.advice.lab import DEFAULT_DEADLINE, DeadlineReached, Lab
+from pgtune.advice.model import Advice, Coverage, InUse, Report
 from pgtune.kinds.tables import table_key
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
@@ -40,32 +44,35 @@ class Options:
     vacuum_interval_hours: float = 1.0  # autovacuum/analyze should fire at least this often on busy tables
     window_seconds: float = 0.0  # 0: rates since the statistics were reset; else sample over this window
     max_statements: int = catalog.MAX_STATEMENTS
+    deadline: float = DEFAULT_DEADLINE  # seconds the workload lab may plan for, in all
+    trust_functions: bool = False  # plan statements whatever functions they reach (still as their roles)
+    trusted_extensions: tuple[str, ...] = ()  # extensions whose SQL/PL functions count as built in
 
 
 def advise(conn: psycopg.Connection, loaded: LoadedProfile, options: Options = Options()) -> Report:
     session = catalog.Session(conn)
-    with conn.transaction():
-        session.rows("SET TRANSACTION READ ONLY")
-        session.rows("SELECT set_config('statement_timeout', %s, true)", (indexes.EXPLAIN_TIMEOUT,))
-        session.rows("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-        ((database, version_num),) = session.rows(
-            "SELECT current_database(), current_setting('server_version_num')::int"
-        )
+    lab = Lab(session, 0, options.deadline)
+    with lab.reading() as read:
+        ((database, version_num),) = read.rows("SELECT current_database(), current_setting('server_version_num')::int")
+        lab.version_num = version_num
         report = Report(database)
-        found = catalog.extensions(session)
-        before = maintenance.read_rates(session) if options.window_seconds > 0 else None
-        if "pg_stat_statements" in found:
-            statements = catalog.statements(
-                session, found["pg_stat_statements"][1], version_num, options.max_statements
-            )
-            _indexes(session, loaded, report, statements, found, version_num, options)
-            _work_mem(session, report, statements)
-        else:
-            report.missing.append(PGSS_MISSING)
-        if before is not None:
-            time.sleep(options.window_seconds)  # the sampling window itself, not a wait for a state
-            session.rows("SELECT pg_stat_clear_snapshot()")  # else the transaction reads its cached statistics
-        _vacuum(session, loaded, report, before, options, version_num)
+        found = catalog.extensions(read)
+        before = maintenance.read_rates(read) if options.window_seconds > 0 else None
+        statements = (
+            catalog.statements(read, found["pg_stat_statements"][1], version_num, options.max_statements)
+            if "pg_stat_statements" in found
+            else None
+        )
+    if statements is not None:
+        _indexes(lab, loaded, report, statements, found, version_num, options)
+        with lab.reading() as read:
+            _work_mem(read, report, statements)
+    else:
+        report.missing.append(PGSS_MISSING)
+    if before is not None:
+        time.sleep(options.window_seconds)  # the sampling window itself, outside any transaction
+    with lab.reading() as read:
+        _vacuum(read, loaded, report, before, options, version_num)
     report.statements = session.statements
     return report
 
@@ -94,7 +101,7 @@ def _declared(loaded: LoadedProfile, key: str | None) -> dict[str, tuple[str, ..
 
 
 def _indexes(
-    session: catalog.Session,
+    lab: Lab,
     loaded: LoadedProfile,
     report: Report,
     statements: list[catalog.Statement],
@@ -104,45 +111,97 @@ def _indexes(
 ) -> None:
     readable = [s for s in statements if s.shape is not None]
     names = sorted({key for s in readable if s.shape for key in s.shape.tables}, key=lambda k: (k[0] or "", k[1]))
-    facts = {
-        k: t for k, t in catalog.tables(session, names).items() if t.schema not in ("pg_catalog", "information_schema")
-    }
-    # The workload: statements on the database's own tables (not the catalog queries of tools, pgtune's included).
-    readable = [s for s in readable if s.shape and any(k in facts for k in s.shape.tables)]
+    with lab.reading() as read:
+        facts = {
+            k: t for k, t in catalog.tables(read, names).items() if t.schema not in ("pg_catalog", "information_schema")
+        }
+        # The workload: statements on the database's own tables (not the catalog queries of tools, pgtune's included).
+        readable = [s for s in readable if s.shape and any(k in facts for k in s.shape.tables)]
+        verdicts = (
+            None
+            if options.trust_functions
+            else trust.judge(
+                read, [s.shape.names for s in readable if s.shape], options.trusted_extensions, version_num
+            )
+        )
     workload_ms = sum(s.total_ms for s in readable)
     report.notes.append(
         f"read {len(statements)} statements from pg_stat_statements; {len(readable)} SELECT/INSERT/UPDATE/DELETE "
         f"on this database's tables, {workload_ms:.0f} ms in all"
     )
+    coverage = Coverage(len(statements), len(readable), workload_ms)
+    report.coverage = coverage
+    unplanned: dict[int, tuple[str, str]] = {}  # queryid -> (reason, detail)
+    for s in readable:
+        reached = verdicts.of(s.shape.names) if verdicts is not None and s.shape else []
+        if reached:
+            unplanned[s.queryid] = ("untrusted", "; ".join(reached[: trust.SHOWN]))
+    lab.assume(sorted({s.role for s in readable if s.queryid not in unplanned}))
+    for s in readable:
+        if s.queryid not in unplanned and s.role in lab.refused:
+            unplanned[s.queryid] = ("role", lab.refused[s.role])
     hypopg = found.get("hypopg")
     if hypopg is None:
         report.missing.append(HYPOPG_MISSING)
-    coster = indexes.Coster(session, version_num, hypopg[1] if hypopg else None)
+    coster = indexes.Coster(lab.session, version_num, hypopg[1] if hypopg else None, lab)
     threshold = options.min_saving * workload_ms
     by_oid: dict[int, list[tuple[str | None, str]]] = {}
     for key, table in facts.items():
-        by_oid.setdefault(table.oid, []).append(key)
-    for keys in by_oid.values():
-        table = facts[keys[0]]
-        profile_key = _profile_key(loaded, table.schema, table.name)
-        declared = _declared(loaded, table_key(loaded, table.schema, table.name))
-        # One table may be named two ways (qualified, through search_path): its statements as one workload.
-        mine = [s for s in readable if s.shape and any(k in s.shape.tables for k in keys)]
-        for key in keys[1:]:
-            for s in mine:
-                if s.shape and key in s.shape.tables and keys[0] not in s.shape.tables:
-                    s.shape.tables[keys[0]] = s.shape.tables[key]
-        existing = {n for n, _k, _p in table.indexes}
-        live_declared = [n for n in declared if n in existing]
-        if live_declared:
-            report.in_use += indexes.in_use(coster, table, mine, live_declared)
-        if hypopg is None:
-            continue
-        advice, notes = indexes.advise_table(
-            coster, keys[0], table, mine, [c for c in declared.values() if c], profile_key, threshold
-        )
-        report.advice += advice
-        report.notes += notes
+        if table.kind != "v":  # a view is in the workload; its tables are what gets indexed
+            by_oid.setdefault(table.oid, []).append(key)
+    skip = frozenset(unplanned)
+    try:
+        for keys in by_oid.values():
+            table = facts[keys[0]]
+            profile_key = _profile_key(loaded, table.schema, table.name)
+            declared = _declared(loaded, table_key(loaded, table.schema, table.name))
+            # One table may be named two ways (qualified, through search_path): its statements as one workload.
+            mine = [s for s in readable if s.shape and any(k in s.shape.tables for k in keys)]
+            for key in keys[1:]:
+                for s in mine:
+                    if s.shape and key in s.shape.tables and keys[0] not in s.shape.tables:
+                        s.shape.tables[keys[0]] = s.shape.tables[key]
+            existing = {n for n, _k, _p in table.indexes}
+            live_declared = [n for n in declared if n in existing]
+            if live_declared:
+                report.in_use += indexes.in_use(
+                    coster, table, [s for s in mine if s.queryid not in skip], live_declared
+                )
+            if hypopg is None:
+                continue
+            advice, notes = indexes.advise_table(
+                coster, keys[0], table, mine, [c for c in declared.values() if c], profile_key, threshold, skip
+            )
+            report.advice += advice
+            report.notes += notes
+        for s in readable:  # the rest planned once: every statement of the workload is accounted for
+            if s.queryid not in skip and s.shape is not None and s.shape.command != "insert":
+                coster.plan(s)
+    except DeadlineReached as exc:
+        coverage.stopped = f"{exc}: stopped planning after {lab.elapsed:.1f} s (--deadline)"
+    _account(coverage, readable, coster, lab, unplanned)
+    report.notes += coverage.notes()
+
+
+def _account(
+    coverage: Coverage,
+    readable: list[catalog.Statement],
+    coster: indexes.Coster,
+    lab: Lab,
+    unplanned: dict[int, tuple[str, str]],
+) -> None:
+    """Every statement of the workload accounted for: planned, or why not."""
+    for s in readable:
+        if coster.planned(s.queryid):
+            coverage.planned += 1
+            coverage.planned_ms += s.total_ms
+        elif s.queryid in unplanned:
+            coverage.add(s, *unplanned[s.queryid])
+        elif s.queryid in lab.failures:
+            failure = lab.failures[s.queryid]
+            coverage.add(s, failure.reason, failure.message)
+        elif coverage.stopped is not None and s.shape is not None and s.shape.command != "insert":
+            coverage.add(s, "deadline", "not reached before the deadline")
 
 
 def _work_mem(session: catalog.Session, report: Report, statements: list[catalog.Statement]) -> None:

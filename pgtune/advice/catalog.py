@@ -57,6 +57,7 @@ class TableFacts:
     reloptions: dict[str, str]
     columns: list[str]
     indexes: list[tuple[str, tuple[str, ...] | None, bool]] = field(default_factory=list)  # name, keys, partial
+    kind: str = "r"  # pg_class.relkind: r, p, m — or v, a view (in the workload, never indexed)
 
     @property
     def qualified(self) -> str:
@@ -99,12 +100,13 @@ WITH wanted AS (
 ), found AS (
     SELECT DISTINCT ON (w.i) w.i, c.oid
     FROM wanted w
-    JOIN pg_class c ON c.relname = w.rel AND c.relkind IN ('r', 'p', 'm')
+    JOIN pg_class c ON c.relname = w.rel AND c.relkind IN ('r', 'p', 'm', 'v')
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = w.nsp OR (w.nsp IS NULL AND n.nspname = ANY (current_schemas(false)))
     ORDER BY w.i, array_position(current_schemas(false), n.nspname::text)
 )
-SELECT f.i, c.oid::int8, n.nspname, c.relname, coalesce(s.n_live_tup, 0), greatest(c.reltuples, 0)::float8,
+SELECT f.i, c.oid::int8, c.relkind::text, n.nspname, c.relname, coalesce(s.n_live_tup, 0),
+       greatest(c.reltuples, 0)::float8,
        coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_hot_upd, 0), coalesce(s.n_tup_del, 0),
        coalesce(s.n_dead_tup, 0), coalesce(c.reloptions, '{}'),
        ARRAY(SELECT a.attname::text FROM pg_attribute a
@@ -126,8 +128,8 @@ LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 
 
 def tables(session: Session, names: list[tuple[str | None, str]]) -> dict[tuple[str | None, str], TableFacts]:
-    """The tables the statements name, resolved as the server would (search_path), with their
-    statistics, columns and btree indexes: one query."""
+    """The tables (and views) the statements name, resolved as the server would (search_path), with
+    their statistics, columns and btree indexes: one query."""
     import json
 
     if not names:
@@ -135,11 +137,12 @@ def tables(session: Session, names: list[tuple[str | None, str]]) -> dict[tuple[
     rows = session.rows(TABLES_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]})
     out: dict[tuple[str | None, str], TableFacts] = {}
     by_oid: dict[int, TableFacts] = {}
-    for i, oid, schema, name, live, reltuples, ins, upd, hot, dele, dead, reloptions, columns, indexes in rows:
+    for i, oid, kind, schema, name, live, reltuples, ins, upd, hot, dele, dead, reloptions, columns, indexes in rows:
         facts = by_oid.get(oid)
         if facts is None:
             options = dict(item.partition("=")[::2] for item in reloptions)
             facts = TableFacts(oid, schema, name, live, reltuples, ins, upd, hot, dele, dead, options, list(columns))
+            facts.kind = kind
             for text in indexes:
                 index_name, keys, partial = json.loads(text)
                 facts.indexes.append((index_name, tuple(keys) if keys is not None else None, bool(partial)))

@@ -11,8 +11,6 @@ with it in place, so a second index must earn its keep beside the first.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from pgtune.advice.catalog import Session, Statement, TableFacts
+from pgtune.advice.lab import Lab
 from pgtune.advice.model import Advice, InUse
 
 WRITE_MS_PER_ENTRY = 0.005
@@ -33,7 +32,6 @@ MIN_IMPROVEMENT = 0.10
 NARROWER_WINS = 0.05
 MAX_PER_TABLE = 3
 MAX_COLUMNS = 3
-EXPLAIN_TIMEOUT = "5s"
 
 
 @dataclass(frozen=True)
@@ -43,13 +41,14 @@ class Costed:
 
 
 class Coster:
-    """Generic-plan costs (no query runs: EXPLAIN without ANALYZE), with hypothetical indexes."""
+    """Generic-plan costs (no query runs: EXPLAIN without ANALYZE), with hypothetical indexes; every
+    statement planned by the workload lab, as its own role (pgtune.advice.lab)."""
 
-    def __init__(self, session: Session, version_num: int, hypopg_schema: str | None) -> None:
+    def __init__(self, session: Session, version_num: int, hypopg_schema: str | None, lab: Lab | None = None) -> None:
         self.session = session
         self.version_num = version_num
         self.hypopg = hypopg_schema
-        self._prepared = 0
+        self.lab = lab if lab is not None else Lab(session, version_num)
         self._imagining = False  # hypothetical indexes exist: plans are not the real ones
         self._real: dict[int, dict[str, Any] | None] = {}  # queryid -> plan with the real indexes only
 
@@ -65,37 +64,11 @@ class Coster:
     def _explain(self, statement: Statement) -> dict[str, Any] | None:
         shape = statement.shape
         assert shape is not None
-        conn = self.session.conn
-        row = None
-        if self.version_num >= 160000:
-            try:
-                with conn.transaction():
-                    self.session.statements += 1
-                    row = conn.execute(sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ") + sql.SQL(shape.sql)).fetchone()
-            except psycopg.Error:
-                return None
-        else:
-            # Before 16: a prepared statement's generic plan (plan_cache_mode = force_generic_plan),
-            # prepared afresh each time: a cached plan would not see a hypothetical index made after it.
-            self._prepared += 1
-            name = sql.Identifier(f"pgtune_advise_{self._prepared}")
-            args = (
-                sql.SQL("({})").format(sql.SQL(", ").join([sql.NULL] * shape.params)) if shape.params else sql.SQL("")
-            )
-            try:
-                with conn.transaction():
-                    self.session.statements += 2
-                    conn.execute(sql.SQL("PREPARE {} AS ").format(name) + sql.SQL(shape.sql))
-                    row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE {}{}").format(name, args)).fetchone()
-            except psycopg.Error:
-                row = None
-            with contextlib.suppress(psycopg.Error), conn.transaction():  # PREPARE is not undone by a rollback
-                self.session.statements += 1
-                conn.execute(sql.SQL("DEALLOCATE {}").format(name))
-        if row is None:
-            return None
-        doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])
-        return doc[0]["Plan"] if isinstance(doc, list) and doc and "Plan" in doc[0] else None
+        return self.lab.explain(statement.queryid, shape.sql, shape.params, statement.role)
+
+    def planned(self, queryid: int) -> bool:
+        """Whether this statement's plan with the real indexes was read (it was costed)."""
+        return self._real.get(queryid) is not None
 
     def cost(self, statement: Statement) -> float | None:
         plan = self.plan(statement)
@@ -116,13 +89,12 @@ class Coster:
                     .as_string(self.session.conn)
                 )
                 try:
-                    with self.session.conn.transaction():
-                        self.session.rows(sql.SQL("SELECT * FROM {}.hypopg_create_index(%s)").format(schema), (ddl,))
+                    self.lab.call(sql.SQL("SELECT * FROM {}.hypopg_create_index({})").format(schema, sql.Literal(ddl)))
                 except psycopg.Error:
                     ok = False  # a type without a btree operator class (json, vector ...): not a candidate
             yield ok
         finally:
-            self.session.rows(sql.SQL("SELECT {}.hypopg_reset()").format(schema))
+            self.lab.call(sql.SQL("SELECT {}.hypopg_reset()").format(schema), final=True)
             self._imagining = False
 
 
@@ -174,10 +146,17 @@ def advise_table(
     declared: list[tuple[str, ...]],
     profile_key: str,
     threshold_ms: float,
+    unplanned: frozenset[int] = frozenset(),
 ) -> tuple[list[Advice], list[str]]:
-    """Greedy choice of up to MAX_PER_TABLE indexes for one table; notes say what was left and why."""
+    """Greedy choice of up to MAX_PER_TABLE indexes for one table; notes say what was left and why.
+    Statements in `unplanned` (untrusted, or by a role pgtune may not become) are never planned; their
+    writes still count against an index."""
     mine = [s for s in statements if s.shape and table_key in s.shape.tables]
-    readers = [s for s in mine if s.shape and s.shape.command != "insert" and s.shape.tables[table_key].filters]
+    readers = [
+        s
+        for s in mine
+        if s.shape and s.shape.command != "insert" and s.shape.tables[table_key].filters and s.queryid not in unplanned
+    ]
     notes: list[str] = []
     if not readers:
         return [], notes

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgtune.advice.trust import Names, collect
+
 MAX_QUERY_CHARS = 100_000
 """Longer statements are skipped, not parsed (pg_stat_statements keeps up to track_activity_query_size)."""
 
@@ -42,6 +44,7 @@ class Shape:
     command: str  # select | update | delete | insert (not costed: its rows are the table's writes)
     params: int  # the highest $n
     tables: dict[tuple[str | None, str], Usage]  # (schema or None: search_path, table) -> usage
+    names: Names = field(default_factory=Names)  # every function, operator, type and relation it names
 
 
 class _Scope:
@@ -113,7 +116,7 @@ def parse(text: str) -> Shape | None:
         sql = RawStream()(stmt)
     except Exception:  # a tree pglast cannot print back is a query pgtune does not cost
         return None
-    return Shape(sql, command, _highest_param(stmt), tables)
+    return Shape(sql, command, _highest_param(stmt), tables, collect(stmt))
 
 
 def _relation(node: Any) -> tuple[str | None, str] | None:

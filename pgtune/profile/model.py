@@ -453,6 +453,11 @@ class Profile(_Strict):
         "pgtune must never touch, even under prune_indexes or retention. An exclusion beats a declaration.",
     )
     checks: ChecksSpec | None = Field(default=None, description="Thresholds for `pgtune check`.")
+    trusted_extensions: list[Annotated[str, StringConstraints(min_length=1, max_length=63)]] = Field(
+        default_factory=list,
+        description="Extensions whose SQL and PL functions `advise` may let the planner run while it plans the "
+        "workload's statements (their C functions, and PostgreSQL's own, always may).",
+    )
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )
