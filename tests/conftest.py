@@ -231,6 +231,21 @@ def pg18() -> Iterator[Server]:
     yield from _start("18")
 
 
+@pytest.fixture(scope="session")
+def workload15() -> Iterator[LocalCluster]:
+    """PostgreSQL 15 with pg_stat_statements preloaded (and Debian's HypoPG installable): the workload
+    lab's tests, each in a database of its own."""
+    if os.environ.get("PGTUNE_UNIT_LANE"):
+        pytest.fail("a test of the unit lane asked for a server: it needs @pytest.mark.server", pytrace=False)
+    cluster = LocalCluster(_bindir("15"), conf={"shared_preload_libraries": "pg_stat_statements"})
+    try:
+        with _timed("workload 15"):
+            cluster.init().start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
 @pytest.fixture(params=["16", "15", "18"])
 def pg(request: pytest.FixtureRequest) -> Iterator[Server]:
     """Each test using this runs on PostgreSQL 16, 15 and 18, from a clean configuration."""
@@ -537,6 +552,7 @@ SERVER_FIXTURES = frozenset(
         "patroni_session",
         "fresh_server",
         "advised_server",
+        "workload15",
     }
 )
 

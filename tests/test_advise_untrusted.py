@@ -21,23 +21,18 @@ import psycopg
 import pytest
 
 from pgtune.sandbox import LocalCluster
-from tests.conftest import CliResult, _bindir, _timed
+from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
 TENANT = "pgtune_tenant"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalCluster]:
-    cluster = LocalCluster(_bindir("15"), conf={"shared_preload_libraries": "pg_stat_statements"})
-    try:
-        with _timed("advise-untrusted 15"):
-            cluster.init().start()
-        with cluster.connect() as conn:
-            conn.execute(f"CREATE ROLE {TENANT} LOGIN")
-        yield cluster
-    finally:
-        cluster.destroy()
+def server(workload15: LocalCluster) -> Iterator[LocalCluster]:
+    with workload15.connect() as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {TENANT}")
+        conn.execute(f"CREATE ROLE {TENANT} LOGIN")
+    yield workload15
 
 
 def _database(cluster: LocalCluster, name: str) -> str:

@@ -11,6 +11,7 @@ with it in place, so a second index must earn its keep beside the first.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from psycopg import sql
 from pgtune.advice.catalog import Session, Statement, TableFacts
 from pgtune.advice.lab import Lab
 from pgtune.advice.model import Advice, InUse
+from pgtune.names import quote_ident
 
 WRITE_MS_PER_ENTRY = 0.005
 """The cost of one index entry written (an insert, a non-HOT update, a delete's later cleanup):
@@ -132,10 +134,17 @@ def covered(columns: tuple[str, ...], held: list[tuple[str, ...]]) -> bool:
 
 
 def index_name(table: str, columns: tuple[str, ...]) -> str:
-    base = "ix_" + "_".join([re.sub(r"[^a-z0-9_]+", "_", table.lower()), *(c.lower() for c in columns)])
-    while len(base.encode()) > 63:
+    """`ix_<table>_<columns>`: names from the catalog are data, so every character but [a-z0-9_] is
+    folded to `_` — an advised name is always a plain identifier, whatever its columns are called —
+    and a name that had to be folded ends with a hash of the real names, so two never collide."""
+    parts = [re.sub(r"[^a-z0-9_]+", "_", part.lower()) for part in (table, *columns)]
+    suffix = ""
+    if parts != [table, *columns]:
+        suffix = "_" + hashlib.sha256("\0".join((table, *columns)).encode()).hexdigest()[:8]
+    base = "ix_" + "_".join(parts)
+    while len((base + suffix).encode()) > 63:
         base = base[:-1]
-    return base.rstrip("_")
+    return base.rstrip("_") + suffix
 
 
 def advise_table(
@@ -231,7 +240,7 @@ def advise_table(
                 f"{sum(s.total_ms for s in helped):.0f} ms over {len(helped)} quer{'y' if len(helped) == 1 else 'ies'}"
                 f", writes cost ~{penalty:.1f} ms",
                 evidence,
-                ((("tables", profile_key, "indexes", name), {"columns": list(columns)}),),
+                ((("tables", profile_key, "indexes", name), {"columns": [quote_ident(c) for c in columns]}),),
                 columns=columns,
                 name=name,
             )

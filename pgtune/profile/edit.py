@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,6 @@ def dump_document(data: Any, header: str) -> str:
     out.write(header)
     yaml.dump(data, out)
     return out.getvalue()
-
-
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./%+(-][A-Za-z0-9_ ./%+:=<>()*-]*$")
-"""Text that stays itself as a plain scalar, also inside a flow collection (no , [ ] { } # ' ")."""
-_RESERVED = frozenset({"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"})
 
 
 @dataclass(frozen=True)
@@ -114,20 +110,77 @@ def value_spans(text: str) -> dict[PathKey, Span]:
     return spans
 
 
-def yaml_text(value: Any) -> str:
-    """A value as YAML a profile reader reads back as the same text (flow style for collections)."""
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+"""Characters a reviewer cannot see: written as escapes in a double-quoted scalar, never raw."""
+
+
+def yaml_scalar(value: Any) -> str:
+    """One scalar (a key or a value) as YAML text that reads back as exactly it, in block and in flow
+    context alike. Profiles read every scalar as text, so `1.1` and `true` stay plain; otherwise
+    ruamel's emitter chooses the quoting, and its choice is checked by reading it back (it is not
+    always right in flow context: `a::b`); a string holding characters a reviewer cannot see
+    (controls, format characters such as U+202E, line separators) is written double-quoted with those
+    characters escaped."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    quoted = '"' + "".join(_escaped(c) for c in text) + '"'
+    if any(unicodedata.category(c) in _HIDDEN for c in text):
+        return quoted
+    for candidate in (text, _emitted(text)):
+        if _reads_back(candidate, text):
+            return candidate
+    return quoted
+
+
+def _emitted(text: str) -> str:
+    yaml = YAML()
+    yaml.default_flow_style = True
+    yaml.width = 1 << 30  # never folded onto a second line
+    out = io.StringIO()
+    yaml.dump([text], out)  # inside a flow sequence: the emitter's strictest context
+    return out.getvalue().strip()[1:-1]
+
+
+def _reads_back(candidate: str, text: str) -> bool:
+    """`candidate` reads back as `text` as a value, as a key, and inside flow collections."""
+    from pgtune.errors import Location, PgtuneError
+    from pgtune.profile.source import parse_value
+
+    if not candidate or candidate != candidate.strip() or "\n" in candidate:
+        return False
+    where = Location("<advice>", 1, 1)
+    try:
+        return (
+            parse_value(candidate, where) == text
+            and parse_value(f"[{candidate}, x]", where) == [text, "x"]
+            and parse_value(f"{{{candidate}: x, y: z}}", where) == {text: "x", "y": "z"}
+            and parse_value(f"{candidate}: x", where) == {text: "x"}
+        )
+    except PgtuneError:
+        return False
+
+
+def _escaped(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if unicodedata.category(c) not in _HIDDEN:
+        return c
+    code = ord(c)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def yaml_text(value: Any) -> str:
+    """A value as YAML a profile reader reads back as the same text (flow style for collections)."""
     if isinstance(value, list):
         return "[" + ", ".join(yaml_text(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_text(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    if _PLAIN_SAFE.match(text) and text.lower() not in _RESERVED and not text.endswith(" ") and ": " not in text:
-        return text
-    return "'" + text.replace("'", "''") + "'"
+        return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_text(v)}" for k, v in value.items()) + "}"
+    return yaml_scalar(value)
 
 
 def replace_values(text: str, edits: dict[PathKey, Any]) -> str:
@@ -139,12 +192,11 @@ def replace_values(text: str, edits: dict[PathKey, Any]) -> str:
     return text
 
 
-
 def _block_lines(keys: PathKey, value: Any, indent: int, comment: str | None) -> list[str]:
     """Block mappings down to one value written in flow style: the lines an insertion adds."""
-    lines = [f"{' ' * (indent + 2 * i)}{yaml_text(key)}:" for i, key in enumerate(keys[:-1])]
-    tail = f"  # {comment}" if comment else ""
-    lines.append(f"{' ' * (indent + 2 * (len(keys) - 1))}{yaml_text(keys[-1])}: {yaml_text(value)}{tail}")
+    lines = [f"{' ' * (indent + 2 * i)}{yaml_scalar(key)}:" for i, key in enumerate(keys[:-1])]
+    tail = f"  # {_comment(comment)}" if comment else ""
+    lines.append(f"{' ' * (indent + 2 * (len(keys) - 1))}{yaml_scalar(keys[-1])}: {yaml_text(value)}{tail}")
     return lines
 
 
@@ -174,12 +226,14 @@ def insert_entries(text: str, entries: list[tuple[PathKey, Any, str | None]]) ->
             continue
         if span.kind != "mapping":
             raise ValueError(f"{'.'.join(map(str, prefix))} is not a mapping: cannot add {rest[0]!r} under it")
-        if span.flow:  # {a: 1}: written again as one flow mapping with the new key
-            current = YAML(typ="safe").load(text[span.start : span.end]) or {}
+        if span.flow:  # {a: 1}: the new key added before the closing brace, every other byte kept
             nested: Any = value
-            for key in reversed(rest):
+            for key in reversed(rest[1:]):
                 nested = {key: nested}
-            text = text[: span.start] + yaml_text(_merge(current, nested)) + text[span.end :]
+            body = text[span.start + 1 : span.end - 1]
+            separator = "" if not body.strip() or body.rstrip().endswith(",") else ", "
+            entry = f"{yaml_scalar(rest[0])}: {yaml_text(nested)}"
+            text = text[: span.end - 1].rstrip(" ") + separator + entry + text[span.end - 1 :]
             continue
         indent = span.start - _line_start(text, span.start)
         at = _line_end(text, span.end)
@@ -188,11 +242,9 @@ def insert_entries(text: str, entries: list[tuple[PathKey, Any, str | None]]) ->
     return text
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
-    return out
+def _comment(text: str) -> str:
+    """A comment's text on one line, nothing a reviewer cannot see."""
+    return "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text)
 
 
 def _line_start(text: str, index: int) -> int:
