@@ -155,7 +155,7 @@ def _reads_back(candidate: str, text: str) -> bool:
         return False
     where = Location("<advice>", 1, 1)
     try:
-        return (
+        return bool(
             parse_value(candidate, where) == text
             and parse_value(f"[{candidate}, x]", where) == [text, "x"]
             and parse_value(f"{{{candidate}: x, y: z}}", where) == {text: "x", "y": "z"}
