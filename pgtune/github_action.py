@@ -8,7 +8,14 @@ secrets, the same exit codes, the same Markdown a reviewer reads locally.
 One comment per profile and pull request: it carries a marker (`<!-- pgtune-plan: PROFILE -->`), and
 a later run edits that comment instead of adding another. GitHub's answers are untrusted input:
 the client bounds every call (pgtune.endpoints), and only a comment whose body starts with the
-marker is ever edited.
+marker **and** whose author is the token's own user is ever edited — anyone may post a comment that
+starts with the marker.
+
+The pull request controls the profile, so everything pgtune prints is untrusted too: the plan's
+output is passed through to the log with workflow commands stopped (`::stop-commands::` with a
+random token) and every line that could start one escaped; error text goes into the comment inside
+a code fence longer than any run of backticks it holds; `${VAR}` in the profile reads only the
+variables the workflow lists in `env-allow` ($PGTUNE_ENV_ALLOW), never the job's others.
 
     python -m pgtune.github_action plan      # INPUT_PROFILE, PGTUNE_DSN, INPUT_PLAN_FILE, INPUT_ARGS
     python -m pgtune.github_action comment   # GITHUB_TOKEN, GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_EVENT_PATH
@@ -18,15 +25,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pgtune.endpoints import EndpointError, HttpClient, shown
 from pgtune.errors import PgtuneError
+from pgtune.profile.compose import ALLOW_ENV
 
 MAX_COMMENT = 65536
 """Characters GitHub accepts in one comment body."""
@@ -34,6 +44,8 @@ PER_PAGE = 100
 MAX_PAGES = 50
 """Comments read looking for ours: 5,000 on one pull request is more than any review holds."""
 MARKDOWN_FILE = "pgtune-plan.md"
+ACTIONS_BOT = "github-actions[bot]"
+"""Who comments with the workflow's GITHUB_TOKEN (an installation token: GET /user answers 403)."""
 
 
 class ActionError(PgtuneError):
@@ -67,6 +79,30 @@ def _env(name: str, default: str | None = None) -> str:
     return value
 
 
+def fenced(text: str, info: str = "text") -> str:
+    """`text` in a code fence longer than any run of backticks inside it: nothing in it can close the
+    fence and become Markdown (a fake "No changes", a mention, an image)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def passthrough(text: str, stream: TextIO) -> None:
+    """Write a child's output to the job log with workflow commands stopped for its length, and every
+    line that could start one (`::`, `##[`) escaped besides."""
+    token = secrets.token_hex(16)
+    stream.write(f"::stop-commands::{token}\n")
+    for line in text.splitlines():
+        stream.write((" " + line if line.lstrip().startswith(("::", "##[")) else line) + "\n")
+    stream.write(f"::{token}::\n")
+    stream.flush()
+
+
+def command_data(text: str) -> str:
+    """A workflow command's message as the runner reads it back: %, CR and LF escaped."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _output(**values: str) -> None:
     """Step outputs, in the file GitHub names ($GITHUB_OUTPUT), one `key=value` line each."""
     path = os.environ.get("GITHUB_OUTPUT")
@@ -87,16 +123,18 @@ def plan_step() -> int:
     extra = shlex.split(os.environ.get("INPUT_ARGS", ""))
     command = [sys.executable, "-m", "pgtune", "plan", profile, "--format", "markdown", "--out", plan_file]
     command += ["--detailed-exitcode", *extra]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    sys.stderr.write(done.stderr)
+    env = dict(os.environ)
+    env.setdefault(ALLOW_ENV, "")  # run by the Action: ${VAR} reads only what the workflow allows
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    passthrough(done.stderr, sys.stdout)
     if done.returncode not in (0, 2):
         Path(markdown_file).write_text(
-            f"**pgtune plan failed** (exit {done.returncode}):\n\n```\n{done.stderr.strip()}\n```\n", encoding="utf-8"
+            f"**pgtune plan failed** (exit {done.returncode}):\n\n{fenced(done.stderr.strip())}\n", encoding="utf-8"
         )
         _output(markdown_file=markdown_file, has_changes="unknown", failed="true")
         return done.returncode
     Path(markdown_file).write_text(done.stdout, encoding="utf-8")
-    sys.stdout.write(done.stdout)
+    passthrough(done.stdout, sys.stdout)
     saved = json.loads(Path(plan_file).read_text(encoding="utf-8"))
     count = len(saved.get("changes", [])) if isinstance(saved, dict) else 0
     _output(
@@ -135,9 +173,28 @@ def pull_request() -> PullRequest | None:
     return PullRequest(_env("GITHUB_API_URL", "https://api.github.com").rstrip("/"), repository, number)
 
 
-def upsert_comment(client: HttpClient, pr: PullRequest, profile: str, body: str) -> tuple[str, str]:
-    """Edit our comment on the pull request, or post it: ("updated" | "created", its URL)."""
+def token_user(client: HttpClient, pr: PullRequest) -> str:
+    """The login comments made with this token carry: GET /user's, or — for the workflow's own
+    GITHUB_TOKEN, an installation token that GET /user refuses with 403 — github-actions[bot]."""
+    try:
+        me = client.json("GET", f"{pr.api}/user", authenticate=True)
+    except EndpointError as exc:
+        if ": HTTP 403 " in str(exc):
+            return ACTIONS_BOT
+        raise
+    login = me.get("login")
+    if not isinstance(login, str) or not 0 < len(login) <= 100 or any(c.isspace() for c in login):
+        raise ActionError("GitHub: GET /user answered no login")
+    return login
+
+
+def upsert_comment(
+    client: HttpClient, pr: PullRequest, profile: str, body: str, author: str | None = None
+) -> tuple[str, str]:
+    """Edit our comment on the pull request, or post it: ("updated" | "created", its URL). Ours: it
+    starts with the marker and its author is `author` (default: the token's own user)."""
     ours = marker(profile)
+    author = author or token_user(client, pr)
     for page in range(1, MAX_PAGES + 1):
         listed = client.json_value("GET", f"{pr.comments}?per_page={PER_PAGE}&page={page}", authenticate=True)
         if not isinstance(listed, list):
@@ -145,7 +202,15 @@ def upsert_comment(client: HttpClient, pr: PullRequest, profile: str, body: str)
         for comment in listed:
             text = comment.get("body") if isinstance(comment, dict) else None
             ident = comment.get("id") if isinstance(comment, dict) else None
-            if isinstance(text, str) and text.startswith(ours) and isinstance(ident, int):
+            user = comment.get("user") if isinstance(comment, dict) else None
+            login = user.get("login") if isinstance(user, dict) else None
+            if (
+                isinstance(text, str)
+                and text.startswith(ours)
+                and login == author
+                and isinstance(ident, int)
+                and not isinstance(ident, bool)
+            ):
                 url = f"{pr.api}/repos/{pr.repository}/issues/comments/{ident}"
                 edited = client.json("PATCH", url, {"body": body}, authenticate=True)
                 return "updated", _html_url(edited)
@@ -173,7 +238,8 @@ def comment_step() -> int:
     run_url = f"{server}/{pr.repository}/actions/runs/{run_id}" if run_id.isdigit() else None
     client = HttpClient("GitHub", bearer=_env("GITHUB_TOKEN"), error=GitHubError)
     client.trust(pr.api)  # the token goes to GitHub's API only, never to an address an answer names
-    how, url = upsert_comment(client, pr, profile, comment_body(profile, markdown, run_url))
+    author = os.environ.get("INPUT_COMMENT_AUTHOR") or None  # a GitHub App's token: its own `slug[bot]`
+    how, url = upsert_comment(client, pr, profile, comment_body(profile, markdown, run_url), author)
     print(f"{how} the plan's comment {url}".rstrip())
     _output(comment_url=url)
     return 0
@@ -188,7 +254,7 @@ def main(argv: list[str]) -> int:
         return steps[argv[0]]()
     except PgtuneError as exc:
         for line in exc.lines():
-            print(f"::error::{line}", file=sys.stderr)
+            print(f"::error::{command_data(line)}", file=sys.stderr)
         return 1
 
 

@@ -30,9 +30,12 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
 class FakeGitHub:
-    """Issue comments of one repository, as GitHub's REST API serves them."""
+    """Issue comments of one repository, as GitHub's REST API serves them. A comment carries its author
+    (`user.login`): the workflow's token (`ghs_...`, an installation token) comments as
+    github-actions[bot] and is refused GET /user (403), as on GitHub; a personal token is its user."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: str | None = None) -> None:
+        self.login = login  # None: the token is the workflow's own GITHUB_TOKEN
         self.comments: dict[int, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.next_id = 1000
@@ -59,16 +62,31 @@ class FakeGitHub:
                 doc = json.loads(self.rfile.read(length)) if length else None
                 listing = re.fullmatch(r"/repos/acme/db/issues/7/comments\?per_page=(\d+)&page=(\d+)", self.path)
                 one = re.fullmatch(r"/repos/acme/db/issues/comments/(\d+)", self.path)
-                if method == "GET" and listing:
+                if method == "GET" and self.path == "/user":
+                    if fake.login is None:
+                        self._reply(403, {"message": "Resource not accessible by integration"})
+                    else:
+                        self._reply(200, {"login": fake.login, "type": "User"})
+                elif method == "GET" and listing:
                     size, page = int(listing.group(1)), int(listing.group(2))
                     items = sorted(fake.comments.values(), key=lambda c: c["id"])
                     self._reply(200, items[(page - 1) * size : page * size])
                 elif method == "POST" and self.path == "/repos/acme/db/issues/7/comments":
                     fake.next_id += 1
                     url = f"https://github.com/acme/db/pull/7#issuecomment-{fake.next_id}"
-                    fake.comments[fake.next_id] = {"id": fake.next_id, "body": doc["body"], "html_url": url}
+                    author = {"login": fake.login or "github-actions[bot]", "type": "User" if fake.login else "Bot"}
+                    fake.comments[fake.next_id] = {
+                        "id": fake.next_id,
+                        "body": doc["body"],
+                        "html_url": url,
+                        "user": author,
+                    }
                     self._reply(201, fake.comments[fake.next_id])
                 elif method == "PATCH" and one and int(one.group(1)) in fake.comments:
+                    owner = (fake.comments[int(one.group(1))].get("user") or {}).get("login")
+                    if owner is not None and owner != (fake.login or "github-actions[bot]"):
+                        self._reply(403, {"message": "Resource not accessible by integration"})  # not ours
+                        return
                     fake.comments[int(one.group(1))]["body"] = doc["body"]
                     self._reply(200, fake.comments[int(one.group(1))])
                 else:

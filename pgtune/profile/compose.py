@@ -23,9 +23,22 @@ from pgtune.profile.source import PathKey, PositionIndex, parse_value, value_loc
 
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ALLOW_ENV = "PGTUNE_ENV_ALLOW"
+"""When set (the GitHub Action always sets it), only the variables it names (comma- or space-separated)
+can be interpolated: a profile edited in a pull request must not print the job's other variables."""
+
+
+def visible(env: Mapping[str, str]) -> tuple[Mapping[str, str], frozenset[str] | None]:
+    """The variables a profile may read, and the allow-list that narrowed them (None: no list)."""
+    if ALLOW_ENV not in env:
+        return env, None
+    allowed = frozenset(n for n in re.split(r"[\s,]+", env[ALLOW_ENV]) if n)
+    return {k: v for k, v in env.items() if k in allowed}, allowed
 
 
 def _expand(text: str, env: Mapping[str, str], where: Location | Deferred | None) -> str:
+    env, allowed = visible(env)
+
     def replace(m: re.Match[str]) -> str:
         token = m.group(0)
         if token == "$$":
@@ -47,7 +60,11 @@ def _expand(text: str, env: Mapping[str, str], where: Location | Deferred | None
         if op == "-":
             return value if value is not None else arg
         if op in (":?", "?") and (value is None or (op == ":?" and not value)):
+            if allowed is not None and name not in allowed:
+                raise ProfileError(where, f"environment variable {name} is not in ${ALLOW_ENV}: it cannot be read here")
             raise ProfileError(where, f"${{{name}}} is required: {arg or 'not set'}")
+        if value is None and allowed is not None and name not in allowed:
+            raise ProfileError(where, f"environment variable {name} is not in ${ALLOW_ENV}: it cannot be read here")
         if value is None:
             raise ProfileError(
                 where, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)"
