@@ -50,6 +50,7 @@ class EndpointError(PgtuneError):
 class Answer:
     status: int
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def text(self) -> str:
@@ -118,6 +119,7 @@ class HttpClient:
         deadline: float | None = None,
         max_body: int = MAX_BODY,
         error: type[EndpointError] = EndpointError,
+        proxies_from_environment: bool = False,
     ) -> None:
         self.what = what
         self.error = error  # what a failed call raises: the service's own error (PatroniError)
@@ -127,6 +129,7 @@ class HttpClient:
         self._credentials = credentials
         self._bearer = bearer  # a token (GitHub's API): sent instead of Basic credentials
         self._trusted: set[str] = set()
+        self._trust_env = proxies_from_environment  # AWS: HTTPS_PROXY as the SDK honours it (requests are signed)
 
     def trust(self, url: str) -> None:
         """Credentials may go to this URL's origin (the one the user gave; what that service advertises)."""
@@ -182,20 +185,54 @@ class HttpClient:
 
     def json_value(self, method: str, url: str, body: Any = None, *, authenticate: bool = False) -> Any:
         """A call whose answer must be JSON (of any shape: the caller checks it)."""
+        from pgtune.jsontext import JsonRefused, loads
+
         answer = self.call(method, url, body, authenticate=authenticate)
         try:
-            doc = json.loads(answer.body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            doc = loads(answer.body)
+        except JsonRefused as exc:
             raise self.error(
-                f"{self.what} {method} {shown(url)}: the answer is not JSON ({len(answer.body)} bytes: "
-                f"{shown(answer.text)!r})"
+                f"{self.what} {method} {shown(url)}: the answer is not JSON pgtune accepts ({shown(str(exc), 120)}; "
+                f"{len(answer.body)} bytes: {shown(answer.text)!r})"
             ) from None
         return doc
 
-    async def _bounded(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Answer:
+    def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        *,
+        deadline: float,
+        budget: float | None = None,
+    ) -> Answer:
+        """One request exactly as given (a signed AWS request: its headers and body untouched), under
+        the same bounds as `call` but within `deadline` seconds (what is left of the whole call's
+        `budget`); any status is returned (the caller's SDK reads its own error documents). Never carries
+        this client's credentials."""
         import asyncio
 
-        async with asyncio.timeout(self.deadline):
+        import httpx
+
+        where = f"{self.what} {method} {shown(url)}"
+        headers = {**headers, "Accept-Encoding": "identity"}
+        try:
+            return asyncio.run(self._bounded(method, url, headers, content, deadline))
+        except TimeoutError:
+            said = deadline if budget is None else budget
+            raise self.error(f"{where}: no complete answer within {said:g}s (${DEADLINE_ENV})") from None
+        except httpx.HTTPError as exc:
+            raise self.error(f"{where}: {shown(str(exc) or type(exc).__name__)}") from None
+        except OSError as exc:
+            raise self.error(f"{where}: {shown(str(exc))}") from None
+
+    async def _bounded(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, deadline: float | None = None
+    ) -> Answer:
+        import asyncio
+
+        async with asyncio.timeout(self.deadline if deadline is None else deadline):
             return await self._fetch(method, url, headers, content)
 
     async def _fetch(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Answer:
@@ -203,7 +240,9 @@ class HttpClient:
 
         timeout = httpx.Timeout(self.deadline)
         async with (
-            httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout, verify=self.verify) as client,
+            httpx.AsyncClient(
+                follow_redirects=False, trust_env=self._trust_env, timeout=timeout, verify=self.verify
+            ) as client,
             client.stream(method, url, headers=headers, content=content) as response,
         ):
             if response.is_redirect or 300 <= response.status_code < 400:
@@ -229,7 +268,7 @@ class HttpClient:
                 if size > self.max_body:
                     raise self._too_large(method, url, "went on past the limit")
                 chunks.append(chunk)
-            return Answer(response.status_code, b"".join(chunks))
+            return Answer(response.status_code, b"".join(chunks), tuple(response.headers.items()))
 
     def _too_large(self, method: str, url: str, detail: str) -> EndpointError:
         return self.error(

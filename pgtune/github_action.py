@@ -163,7 +163,12 @@ def pull_request() -> PullRequest | None:
     event_path = os.environ.get("GITHUB_EVENT_PATH")
     if not event_path:
         return None
-    event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    from pgtune.jsontext import JsonRefused, loads
+
+    try:
+        event = loads(Path(event_path).read_bytes())
+    except (OSError, JsonRefused) as exc:
+        raise ActionError(f"$GITHUB_EVENT_PATH: cannot read the event: {shown(str(exc))}") from None
     number = (event.get("pull_request") or {}).get("number") if isinstance(event, dict) else None
     if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
         return None

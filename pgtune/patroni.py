@@ -46,7 +46,8 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # strict: a JSON `true` is not a port, "5432" is not a number — an answer is what it says it is
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class MemberAnswer(_Answer):

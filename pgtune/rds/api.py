@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pgtune.errors import PgtuneError
+from pgtune.endpoints import DEADLINE_ENV, EndpointError, HttpClient, deadline_from_environment, shown
 from pgtune.secrets import remember_secret
 
 MAX_PER_CALL = 20
@@ -29,8 +29,21 @@ TEXT = 8192  # the longest value pgtune reads from an answer
 _GROUP_KEY = {False: "DBParameterGroupName", True: "DBClusterParameterGroupName"}
 
 
-class RdsError(PgtuneError):
+class RdsError(EndpointError):
     """An RDS call failed or answered what pgtune cannot trust (the message never holds credentials)."""
+
+
+class _Raw:
+    """A bounded answer's body as botocore reads one (AWSResponse.raw)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self.body
 
 
 class _Answer(BaseModel):
@@ -129,11 +142,22 @@ def _describe(exc: Exception) -> str:
 
 
 class Client:
-    """RDS for one region; one boto3 client, made on first use (boto3 is imported only here)."""
+    """RDS for one region; one boto3 client, made on first use (boto3 is imported only here).
 
-    def __init__(self, region: str | None = None) -> None:
+    boto3 reads an answer whole, however long, and waits as long as a server drips; so pgtune sends
+    every request itself (botocore's `before-send` event: the request is signed, its headers and
+    body are sent untouched) through the bounded HTTP client: one deadline for the whole call, its
+    retries included ($PGTUNE_HTTP_TIMEOUT), and at most MAX_ANSWER bytes of answer. What boto3 then
+    cannot parse is the endpoint's fault, said in one line."""
+
+    MAX_ANSWER = 4 * 1024 * 1024  # a page of 100 parameters with their descriptions is ~60 kB
+
+    def __init__(self, region: str | None = None, deadline: float | None = None) -> None:
         self._region = region
         self._client: Any = None
+        self.deadline = deadline_from_environment() if deadline is None else deadline
+        self._ends = 0.0
+        self._http: HttpClient | None = None
 
     @property
     def rds(self) -> Any:
@@ -147,6 +171,7 @@ class Client:
             try:
                 session = boto3.session.Session(region_name=self._region)
                 self._client = session.client("rds", config=config)
+                self._client.meta.events.register("before-send.rds", self._send)
                 credentials = session.get_credentials()
                 if credentials is not None:  # masked wherever pgtune prints, should an error ever quote them
                     frozen = credentials.get_frozen_credentials()
@@ -155,13 +180,55 @@ class Client:
                 raise RdsError(f"cannot reach RDS: {_describe(exc)} (set AWS_REGION or --rds-region)") from None
         return self._client
 
+    def _send(self, request: Any, **_: Any) -> Any:
+        """botocore's before-send hook: the signed request sent by the bounded client."""
+        import os
+        import time
+
+        from botocore.awsrequest import AWSResponse
+
+        left = self._ends - time.monotonic()
+        if left <= 0:
+            raise RdsError(f"RDS: no complete answer within {self.deadline:g}s (${DEADLINE_ENV})")
+        if self._http is None:
+            self._http = HttpClient(
+                "RDS", deadline=self.deadline, max_body=self.MAX_ANSWER, error=RdsError, proxies_from_environment=True
+            )
+            bundle = os.environ.get("AWS_CA_BUNDLE")
+            if bundle:
+                import ssl
+
+                self._http.verify = ssl.create_default_context(cafile=bundle)
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        answer = self._http.exchange(
+            request.method, request.url, headers, body or None, deadline=left, budget=self.deadline
+        )
+        return AWSResponse(request.url, answer.status, dict(answer.headers), _Raw(answer.body))
+
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        import time
+
         from botocore.exceptions import BotoCoreError, ClientError
 
+        client = self.rds
+        self._ends = time.monotonic() + self.deadline
         try:
-            answer = getattr(self.rds, operation)(**params)
+            answer = getattr(client, operation)(**params)
+        except RdsError:
+            raise
         except (ClientError, BotoCoreError) as exc:
             raise RdsError(f"RDS {operation}: {_describe(exc)}") from None
+        except Exception as exc:  # botocore's ResponseParserError and its kin: the answer, not pgtune
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RdsError(
+                f"RDS {operation}: the endpoint answered what the RDS API does not ({type(exc).__name__}: "
+                f"{shown(first, 160)})"
+            ) from None
         if not isinstance(answer, dict):
             raise RdsError(f"RDS {operation}: an answer that is not a document")
         return answer
