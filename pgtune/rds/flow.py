@@ -61,6 +61,40 @@ def _here(everything: list[Instance], conn: psycopg.Connection, named: str | Non
     return None
 
 
+def family(here: Instance, everything: list[Instance]) -> frozenset[str]:
+    """The instances that are one database with the one --dsn reaches: its Aurora cluster's members
+    and every reader that replicates from one of them, transitively. Only these are pgtune's to
+    reboot; anything else on the same group is someone else's."""
+    members = {here.identifier} | (
+        {i.identifier for i in everything if i.cluster == here.cluster} if here.cluster else set()
+    )
+    grown = True
+    while grown:
+        grown = False
+        for inst in everything:
+            if inst.identifier not in members and inst.replica_of is not None and inst.replica_of in members:
+                members.add(inst.identifier)
+                grown = True
+    return frozenset(members)
+
+
+def _shared(state: rdsgroup.GroupState, outside: list[Instance]) -> rdsgroup.GroupState:
+    """The group's state with only the instances of the cluster --dsn reaches, and a notice naming the others."""
+    if not outside:
+        return state
+    names = ", ".join(i.identifier for i in outside)
+    notice = Notice(
+        settings.KIND,
+        state.group.name,
+        "GROUP_SHARED",
+        f"{state.label if state.cluster else 'parameter group ' + state.group.name} is also used by {names}, "
+        "outside the cluster --dsn reaches: a change reaches them too "
+        "(dynamic values at once, static ones at their next reboot); pgtune never reboots them",
+    )
+    kept = tuple(i for i in state.instances if i not in outside)
+    return replace(state, instances=kept, notices=(*state.notices, notice))
+
+
 def read_states(
     client: Client, groups: Groups, conn: psycopg.Connection, named: str | None
 ) -> list[rdsgroup.GroupState]:
@@ -98,10 +132,12 @@ def read_states(
             groups.names(),
             "INSTANCE_UNKNOWN",
             "pgtune cannot tell which RDS instance --dsn reaches (no instance's endpoint is its host and port): "
-            "name it with --rds-instance ID to compare the group with what it runs",
+            "name it with --rds-instance ID to compare the group with what it runs (and to reboot anything)",
         )
-        states[0] = replace(states[0], notices=(notice,))
-    return states
+        states[0] = replace(states[0], notices=(*states[0].notices, notice))
+        return states
+    ours = family(here, everything)
+    return [_shared(state, [i for i in state.instances if i.identifier not in ours]) for state in states]
 
 
 def route(typed: list[settings.TypedSetting], states: list[rdsgroup.GroupState]) -> list[list[settings.TypedSetting]]:
@@ -161,7 +197,11 @@ def derive_group(
     if here is not None:
         instances.setdefault(here.identifier, here)
     values = _minimums(catalog, changes)
-    restart, reason = _reboot_order(instances, readers, pending, static, values)
+    if here is None:  # whose instances are these? pgtune reboots only what it can tell is the user's
+        restart: tuple[clusterplan.RestartStep, ...] = ()
+        reason = "no reboots: pgtune cannot tell which instance --dsn reaches (--rds-instance ID)" if pending else ""
+    else:
+        restart, reason = _reboot_order(instances, readers, pending, static, values)
     return clusterplan.ClusterPlan(
         clusterplan.Topology(tuple(nodes)),
         tuple(plans),
