@@ -80,7 +80,7 @@ def test_names_from_the_catalog_are_written_as_data(names_db: str, cli: Cli, tmp
     assert into.code == 0, into.stdout + into.stderr
     advised = {a["object"]: a for a in json.loads(into.stdout)["advice"] if a["kind"] == "index"}
     assert set(advised) == {f"public.{t}" for t in COLUMNS}, advised
-    assert [a["columns"] for a in advised.values()] == [[c] for c in COLUMNS.values()]
+    assert {t: a["columns"] for t, a in advised.items()} == {f"public.{t}": [c] for t, c in COLUMNS.items()}
     for a in advised.values():  # a plain identifier, whatever the column is called
         assert a["name"].replace("_", "").isalnum() and a["name"].islower(), a["name"]
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
-from pgtune.advice import catalog, indexes, maintenance, trust
+from pgtune.advice import catalog, choose, indexes, maintenance, resolved, trust
 from pgtune.advice.lab import DEFAULT_DEADLINE, DeadlineReached, Lab
 from pgtune.advice.model import Advice, Coverage, InUse, Report
+from pgtune.advice.resolved import Usage
 from pgtune.kinds.tables import table_key
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
@@ -110,13 +112,11 @@ def _indexes(
     options: Options,
 ) -> None:
     readable = [s for s in statements if s.shape is not None]
-    names = sorted({key for s in readable if s.shape for key in s.shape.tables}, key=lambda k: (k[0] or "", k[1]))
+    named = sorted({n for s in readable if s.shape for n in s.shape.names.relations}, key=lambda k: (k[0] or "", k[1]))
     with lab.reading() as read:
-        facts = {
-            k: t for k, t in catalog.tables(read, names).items() if t.schema not in ("pg_catalog", "information_schema")
-        }
-        # The workload: statements on the database's own tables (not the catalog queries of tools, pgtune's included).
-        readable = [s for s in readable if s.shape and any(k in facts for k in s.shape.tables)]
+        by_name = {k: t for k, t in catalog.tables(read, named).items() if t.schema not in _CATALOGS}
+        # The workload: statements on this database's own tables (not the catalog queries of tools).
+        readable = [s for s in readable if s.shape and any(n in by_name for n in s.shape.names.relations)]
         verdicts = (
             None
             if options.trust_functions
@@ -144,43 +144,64 @@ def _indexes(
     if hypopg is None:
         report.missing.append(HYPOPG_MISSING)
     coster = indexes.Coster(lab.session, version_num, hypopg[1] if hypopg else None, lab)
-    threshold = options.min_saving * workload_ms
-    by_oid: dict[int, list[tuple[str | None, str]]] = {}
-    for key, table in facts.items():
-        if table.kind != "v":  # a view is in the workload; its tables are what gets indexed
-            by_oid.setdefault(table.oid, []).append(key)
-    skip = frozenset(unplanned)
     try:
-        for keys in by_oid.values():
-            table = facts[keys[0]]
-            profile_key = _profile_key(loaded, table.schema, table.name)
-            declared = _declared(loaded, table_key(loaded, table.schema, table.name))
-            # One table may be named two ways (qualified, through search_path): its statements as one workload.
-            mine = [s for s in readable if s.shape and any(k in s.shape.tables for k in keys)]
-            for key in keys[1:]:
-                for s in mine:
-                    if s.shape and key in s.shape.tables and keys[0] not in s.shape.tables:
-                        s.shape.tables[keys[0]] = s.shape.tables[key]
-            existing = {n for n, _k, _p in table.indexes}
-            live_declared = [n for n in declared if n in existing]
-            if live_declared:
-                report.in_use += indexes.in_use(
-                    coster, table, [s for s in mine if s.queryid not in skip], live_declared
-                )
-            if hypopg is None:
-                continue
-            advice, notes = indexes.advise_table(
-                coster, keys[0], table, mine, [c for c in declared.values() if c], profile_key, threshold, skip
-            )
-            report.advice += advice
-            report.notes += notes
-        for s in readable:  # the rest planned once: every statement of the workload is accounted for
-            if s.queryid not in skip and s.shape is not None and s.shape.command != "insert":
-                coster.plan(s)
+        plans = {s.queryid: coster.plan(s) for s in readable if s.queryid not in unplanned}
+        members, facts = _members(lab, readable, plans)
+        declared = {
+            oid: [c for c in _declared(loaded, table_key(loaded, t.schema, t.name)).values() if c]
+            for oid, t in facts.items()
+        }
+        for oid, table in facts.items():
+            live = [
+                n
+                for n in _declared(loaded, table_key(loaded, table.schema, table.name))
+                if n in {name for name, _k, _p in table.indexes}
+            ]
+            if live:
+                users = [m.statement for m in members if oid in m.tables]
+                report.in_use += indexes.in_use(coster, table, users, live)
+        if hypopg is not None:
+            chooser = choose.Chooser(coster, members, facts, declared, options.min_saving * workload_ms)
+            chooser.choose()
+            keys = {oid: _profile_key(loaded, t.schema, t.name) for oid, t in facts.items()}
+            report.advice += chooser.advice(keys)
+            report.notes += chooser.notes
     except DeadlineReached as exc:
         coverage.stopped = f"{exc}: stopped planning after {lab.elapsed:.1f} s (--deadline)"
     _account(coverage, readable, coster, lab, unplanned)
     report.notes += coverage.notes()
+
+
+_CATALOGS = ("pg_catalog", "information_schema")
+
+
+def _members(
+    lab: Lab, readable: list[catalog.Statement], plans: dict[int, dict[str, Any] | None]
+) -> tuple[list[choose.Member], dict[int, catalog.TableFacts]]:
+    """The planned statements with, per table (a partition counts as its root), what they use of it."""
+    usages = {q: resolved.usages(plan) for q, plan in plans.items() if plan is not None}
+    writes = {q: resolved.written(plan) for q, plan in plans.items() if plan is not None}
+    scanned = sorted({t for u in usages.values() for t in u} | {w for w in writes.values() if w})
+    with lab.reading() as read:
+        roots = catalog.roots(read, scanned)
+        tables = catalog.tables(read, sorted(set(roots.values())))
+    facts = {t.oid: t for t in tables.values() if t.schema not in _CATALOGS}
+    oid_of = {
+        rel: tables[root].oid for rel, root in roots.items() if root in tables and tables[root].schema not in _CATALOGS
+    }
+    members = []
+    for s in readable:
+        plan = plans.get(s.queryid)
+        if plan is None:
+            continue
+        mine: dict[int, Usage] = {}
+        for rel, usage in usages[s.queryid].items():
+            if rel in oid_of:
+                mine[oid_of[rel]] = resolved.merged(mine.get(oid_of[rel]), usage)
+        target = writes[s.queryid]
+        if mine or (target and target in oid_of):
+            members.append(choose.Member(s, mine, oid_of.get(target) if target else None, float(plan["Total Cost"])))
+    return members, facts
 
 
 def _account(

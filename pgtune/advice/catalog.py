@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgtune.advice.shapes import Shape, parse
+from pgtune.advice.shapes import Shape, read
 
 _QUERY = re.compile(r"^\s*(select|with|insert|update|delete|merge|table|values)\b", re.IGNORECASE)
 MAX_STATEMENTS = 500
@@ -58,6 +58,7 @@ class TableFacts:
     columns: list[str]
     indexes: list[tuple[str, tuple[str, ...] | None, bool]] = field(default_factory=list)  # name, keys, partial
     kind: str = "r"  # pg_class.relkind: r, p, m — or v, a view (in the workload, never indexed)
+    unique: list[tuple[str, ...]] = field(default_factory=list)  # key columns of valid unique btrees
 
     @property
     def qualified(self) -> str:
@@ -86,7 +87,7 @@ def statements(session: Session, schema: str, version_num: int, limit: int = MAX
     ).format(sql.Identifier(schema), toplevel)
     out = []
     for queryid, role, calls, total, rows, temp, text in session.rows(query, (limit,)):
-        shape = parse(text) if text else None
+        shape = read(text) if text else None
         query_like = bool(_QUERY.match(text or ""))
         out.append(
             Statement(int(queryid), str(role), int(calls), float(total), int(rows), int(temp), shape, query_like)
@@ -117,7 +118,7 @@ SELECT f.i, c.oid::int8, c.relkind::text, n.nspname, c.relname, coalesce(s.n_liv
                       ELSE ARRAY(SELECT a.attname FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(att, o)
                                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.att
                                  WHERE k.o <= x.indnkeyatts ORDER BY k.o) END,
-                 x.indpred IS NOT NULL)::text
+                 x.indpred IS NOT NULL, x.indisunique)::text
              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am am ON am.oid = i.relam
              WHERE x.indrelid = c.oid AND x.indisvalid AND am.amname = 'btree')
 FROM found f
@@ -144,8 +145,35 @@ def tables(session: Session, names: list[tuple[str | None, str]]) -> dict[tuple[
             facts = TableFacts(oid, schema, name, live, reltuples, ins, upd, hot, dele, dead, options, list(columns))
             facts.kind = kind
             for text in indexes:
-                index_name, keys, partial = json.loads(text)
+                index_name, keys, partial, unique = json.loads(text)
                 facts.indexes.append((index_name, tuple(keys) if keys is not None else None, bool(partial)))
+                if unique and keys is not None and not partial:
+                    facts.unique.append(tuple(keys))
             by_oid[oid] = facts
         out[names[i - 1]] = facts
     return out
+
+
+ROOTS_SQL = """
+WITH RECURSIVE wanted AS (
+    SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(nsp, rel)
+), up(nsp, rel, oid) AS (
+    SELECT w.nsp, w.rel, c.oid FROM wanted w
+    JOIN pg_namespace n ON n.nspname = w.nsp JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
+    UNION ALL
+    SELECT up.nsp, up.rel, i.inhparent FROM up
+    JOIN pg_class c ON c.oid = up.oid AND c.relispartition JOIN pg_inherits i ON i.inhrelid = up.oid
+)
+SELECT up.nsp, up.rel, rn.nspname, rc.relname
+FROM up JOIN pg_class rc ON rc.oid = up.oid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE NOT rc.relispartition
+"""
+
+
+def roots(session: Session, names: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each relation a plan scans, mapped to the table an index on it belongs to: a partition to its
+    partitioned root (from pg_inherits: no lock), anything else to itself. One query."""
+    if not names:
+        return {}
+    rows = session.rows(ROOTS_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]})
+    return {(nsp, rel): (root_nsp, root) for nsp, rel, root_nsp, root in rows}

@@ -34,6 +34,10 @@ MIN_IMPROVEMENT = 0.10
 NARROWER_WINS = 0.05
 MAX_PER_TABLE = 3
 MAX_COLUMNS = 3
+RETYPE = frozenset({"42P18", "42725", "42883", "42804"})
+"""SQLSTATEs of a parameter the server could not type: indeterminate_datatype, ambiguous_function,
+undefined_function (`sum(text)` after an untyped CASE), datatype_mismatch."""
+_UNTYPED = re.compile(r"could not determine data type of parameter \$(\d+)")
 
 
 @dataclass(frozen=True)
@@ -53,20 +57,41 @@ class Coster:
         self.lab = lab if lab is not None else Lab(session, version_num)
         self._imagining = False  # hypothetical indexes exist: plans are not the real ones
         self._real: dict[int, dict[str, Any] | None] = {}  # queryid -> plan with the real indexes only
+        self._types: dict[int, dict[int, str]] = {}  # queryid -> the parameter types that planned it
 
     def plan(self, statement: Statement) -> dict[str, Any] | None:
-        """The generic plan; with the real indexes only, EXPLAINed once per statement (the baseline
-        costs and the in-use report read the same plan)."""
+        """The generic plan; with the real indexes only, EXPLAINed once per statement, VERBOSE (what
+        the planner resolved: pgtune.advice.resolved reads it; the baseline costs and the in-use
+        report read the same plan)."""
         if self._imagining:
-            return self._explain(statement)
+            return self._explain(statement, verbose=False)
         if statement.queryid not in self._real:
-            self._real[statement.queryid] = self._explain(statement)
+            self._real[statement.queryid] = self._explain(statement, verbose=True)
         return self._real[statement.queryid]
 
-    def _explain(self, statement: Statement) -> dict[str, Any] | None:
+    def _explain(self, statement: Statement, verbose: bool) -> dict[str, Any] | None:
+        """Planned as printed; when the server cannot type a parameter from its context, again with
+        the types its context implies (numeric for arithmetic and CASE results), remembered."""
         shape = statement.shape
         assert shape is not None
-        return self.lab.explain(statement.queryid, shape.sql, shape.params, statement.role)
+        lab = self.lab
+        types = self._types.get(statement.queryid, dict(shape.types))
+        plan = lab.explain(statement.queryid, shape.sql, shape.params, statement.role, verbose=verbose, types=types)
+        if plan is None and lab.sqlstate.get(statement.queryid) in RETYPE and statement.queryid not in self._types:
+            retyped = {**{n: "numeric" for n in shape.numeric}, **types}
+            match = (
+                _UNTYPED.search(lab.failures[statement.queryid].message) if statement.queryid in lab.failures else None
+            )
+            if match:
+                retyped.setdefault(int(match.group(1)), "text")
+            if retyped != types:
+                lab.failures.pop(statement.queryid, None)
+                plan = lab.explain(
+                    statement.queryid, shape.sql, shape.params, statement.role, verbose=verbose, types=retyped
+                )
+                if plan is not None:
+                    self._types[statement.queryid] = retyped
+        return plan
 
     def planned(self, queryid: int) -> bool:
         """Whether this statement's plan with the real indexes was read (it was costed)."""

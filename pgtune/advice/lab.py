@@ -69,6 +69,7 @@ class Lab:
     identities: dict[str, Identity] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # role -> why the lab cannot plan as it
     failures: dict[int, Failure] = field(default_factory=dict)  # queryid -> its first failure
+    sqlstate: dict[int, str] = field(default_factory=dict)  # queryid -> SQLSTATE of its last error
     _prepared: int = 0
 
     def __post_init__(self) -> None:
@@ -141,9 +142,20 @@ class Lab:
             if role not in found:
                 self.refused[role] = f"role {role} no longer exists"
 
-    def explain(self, queryid: int, text: str, params: int, role: str) -> dict[str, Any] | None:
-        """The generic plan of one statement as `role`; None (the reason in `failures`) when it
-        could not be planned. DeadlineReached when the lab's time is up."""
+    def explain(
+        self,
+        queryid: int,
+        text: str,
+        params: int,
+        role: str,
+        *,
+        verbose: bool = False,
+        types: dict[int, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """The generic plan of one statement as `role`; None when it could not be planned, why in
+        `failures` (a later success of the same statement clears it). `types` declares parameters'
+        types (a PREPARE with a type list, on every version); `verbose` adds what the planner resolved.
+        DeadlineReached when the lab's time is up."""
         if role not in self.identities and role not in self.refused:
             self.assume([role])
         identity = self.identities.get(role)
@@ -151,22 +163,33 @@ class Lab:
             self.failures.setdefault(queryid, Failure("privilege", self.refused.get(role, f"role {role} not assumed")))
             return None
         budget = self._budget_ms()
-        setup = self._setup(identity, budget)
+        options = sql.SQL("VERBOSE, FORMAT JSON" if verbose else "FORMAT JSON")
         statement = sql.SQL(text)
-        if self.version_num >= 160000:
-            body = sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ") + statement
-            rows = self._run(queryid, setup, [body], budget)
+        if self.version_num >= 160000 and not types:
+            setup = self._setup(identity, budget)
+            rows = self._run(
+                queryid, setup, [sql.SQL("EXPLAIN (GENERIC_PLAN, {}) ").format(options) + statement], budget
+            )
         else:
+            # A prepared statement's generic plan, prepared afresh each time (a cached plan would not
+            # see a hypothetical index made after it). Partition pruning off: the NULL arguments would
+            # prune every partition at executor start-up, which a generic plan's costs never assume.
+            setup = self._setup(identity, budget, (("enable_partition_pruning", "off"),))
             self._prepared += 1
             name = sql.Identifier(f"pgtune_lab_{self._prepared}")
+            declared: sql.Composable = sql.SQL("")
+            if types:
+                listed = [sql.SQL(types.get(i, "unknown")) for i in range(1, max(params, *types) + 1)]
+                declared = sql.SQL(" ({})").format(sql.SQL(", ").join(listed))
+                params = max(params, *types)
             args = sql.SQL("({})").format(sql.SQL(", ").join([sql.NULL] * params)) if params else sql.SQL("")
             try:
                 rows = self._run(
                     queryid,
                     setup,
                     [
-                        sql.SQL("PREPARE {} AS ").format(name) + statement,
-                        sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE {}{}").format(name, args),
+                        sql.SQL("PREPARE {}{} AS ").format(name, declared) + statement,
+                        sql.SQL("EXPLAIN ({}) EXECUTE {}{}").format(options, name, args),
                     ],
                     budget,
                 )
@@ -177,9 +200,13 @@ class Lab:
         if not rows:
             return None
         doc = rows[0][0] if not isinstance(rows[0][0], str) else json.loads(rows[0][0])
-        return doc[0]["Plan"] if isinstance(doc, list) and doc and "Plan" in doc[0] else None
+        plan = doc[0]["Plan"] if isinstance(doc, list) and doc and "Plan" in doc[0] else None
+        if plan is not None:
+            self.failures.pop(queryid, None)
+            self.sqlstate.pop(queryid, None)
+        return plan
 
-    def call(self, query: sql.Composable, *, final: bool = False) -> None:
+    def call(self, query: sql.Composable, *, final: bool = False) -> list[Any]:
         """A HypoPG call (creating or resetting hypothetical indexes, backend-local), as the advising
         role, in its own short transaction under the lab's timeouts; `final` (a reset) runs even
         after the deadline."""
@@ -187,13 +214,14 @@ class Lab:
         setup = sql.SQL(
             "BEGIN READ ONLY; SELECT set_config('statement_timeout', {}, true), set_config('lock_timeout', {}, true)"
         ).format(sql.Literal(str(budget)), sql.Literal(str(LOCK_TIMEOUT_MS)))
-        self._transaction(setup, [query])
+        return self._transaction(setup, [query])
 
-    def _setup(self, identity: Identity, budget_ms: int) -> sql.Composable:
+    def _setup(self, identity: Identity, budget_ms: int, extra: tuple[tuple[str, str], ...] = ()) -> sql.Composable:
         values = [
             ("statement_timeout", str(budget_ms)),
             ("lock_timeout", str(LOCK_TIMEOUT_MS)),
             ("plan_cache_mode", "force_generic_plan"),
+            *extra,
             *[
                 (n, v)
                 for n, v in identity.settings
@@ -218,6 +246,7 @@ class Lab:
             self.failures.setdefault(queryid, Failure("privilege", _message(exc)))
         except psycopg.Error as exc:
             self.failures.setdefault(queryid, Failure("error", _message(exc)))
+            self.sqlstate[queryid] = exc.sqlstate or ""
         return []
 
     def _transaction(self, setup: sql.Composable, body: list[sql.Composable]) -> list[Any]:

@@ -9,6 +9,7 @@ text as it came.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,10 @@ class Shape:
     params: int  # the highest $n
     tables: dict[tuple[str | None, str], Usage]  # (schema or None: search_path, table) -> usage
     names: Names = field(default_factory=Names)  # every function, operator, type and relation it names
+    written: tuple[str, ...] = ()  # UPDATE ... SET these columns
+    repaired: bool = False  # the text as pg_stat_statements kept it did not parse; a repaired form did
+    types: tuple[tuple[int, str], ...] = ()  # parameter -> the type it must be declared with
+    numeric: tuple[int, ...] = ()  # parameters whose type only arithmetic tells: numeric, on a retry
 
 
 class _Scope:
@@ -59,6 +64,103 @@ class _Scope:
         self.names[alias or table] = key
         if key not in self.order:
             self.order.append(key)
+
+
+_EXTRACT_FIELD = re.compile(r"\b(extract)\s*\(\s*\$(\d+)\s+from\b", re.IGNORECASE)
+"""extract(year FROM d) is normalised to extract($1 FROM d), which the server's parser refuses: the
+field does not change the plan, so `epoch` stands in (and $1, now unused, is declared text)."""
+_REPAIRS = (
+    (_EXTRACT_FIELD, r"\1(epoch FROM"),
+    # A typed literal (date '1998-12-01', interval '90' day) becomes `date $1`, `interval $2 day`.
+    (
+        re.compile(
+            r"\b(date|time|timestamp|timestamptz|interval)\s+(\$\d+)"
+            r"(?:\s+(?:year|month|day|hour|minute|second)\b(?:\s*\(\s*\d+\s*\))?)?",
+            re.IGNORECASE,
+        ),
+        r"(\2)::\1",
+    ),
+)
+
+
+def _one(text: str) -> tuple[Any, bool] | None:
+    """The one statement `text` holds (the parse tree), and whether it had to be repaired."""
+    if len(text) > MAX_QUERY_CHARS:
+        return None
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    candidates = [text]
+    repaired = text
+    for pattern, replacement in _REPAIRS:
+        repaired = pattern.sub(replacement, repaired)
+    if repaired != text:
+        candidates.append(repaired)
+    for i, candidate in enumerate(candidates):
+        try:
+            statements = parse_sql(candidate)
+        except (ParseError, RecursionError):
+            continue
+        return (statements[0].stmt, i > 0) if len(statements) == 1 else None
+    return None
+
+
+def read(text: str) -> Shape | None:
+    """One SELECT (joins, subqueries, set operations, CTEs and all), INSERT, UPDATE or DELETE that
+    names a relation, printed afresh from its parse tree; None for anything else. Which table each
+    column belongs to is left to the planner (pgtune.advice.resolved): this reads only what a
+    statement is, what it names, and which columns an UPDATE writes."""
+    from pglast import ast
+    from pglast.stream import RawStream
+
+    found = _one(text)
+    if found is None:
+        return None
+    stmt, repaired = found
+    commands = {ast.SelectStmt: "select", ast.InsertStmt: "insert", ast.UpdateStmt: "update", ast.DeleteStmt: "delete"}
+    command = next((c for kind, c in commands.items() if isinstance(stmt, kind)), None)
+    names = collect(stmt)
+    if command is None or not names.relations:
+        return None
+    written = tuple(str(t.name) for t in stmt.targetList or () if t.name) if command == "update" else ()
+    try:
+        printed = RawStream()(stmt)
+    except Exception:  # a tree pglast cannot print back is a statement pgtune does not plan
+        return None
+    fields = tuple((int(m.group(2)), "text") for m in _EXTRACT_FIELD.finditer(printed))
+    if fields:
+        printed = _EXTRACT_FIELD.sub(r"\1(epoch FROM", printed)
+        repaired = True
+    return Shape(printed, command, _highest_param(stmt), {}, names, written, repaired, fields, _arithmetic_params(stmt))
+
+
+def _arithmetic_params(stmt: Any) -> tuple[int, ...]:
+    """Parameters the server cannot type from their context alone: operands of + - * / and results of
+    CASE (`$1 + $2`, `sum(CASE WHEN ... THEN $3 ELSE $4 END)`)."""
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    found: set[int] = set()
+
+    def param(node: Any) -> None:
+        while isinstance(node, ast.TypeCast) and node.typeName is None:
+            node = node.arg
+        if isinstance(node, ast.ParamRef) and node.number:
+            found.add(int(node.number))
+
+    class Walk(Visitor):
+        def visit_A_Expr(self, ancestors: Any, node: ast.A_Expr) -> None:
+            if node.name and getattr(node.name[-1], "sval", "") in ("+", "-", "*", "/"):
+                param(node.lexpr)
+                param(node.rexpr)
+
+        def visit_CaseExpr(self, ancestors: Any, node: ast.CaseExpr) -> None:
+            for when in node.args or ():
+                param(when.result)
+            param(node.defresult)
+
+    Walk()(stmt)
+    return tuple(sorted(found))
 
 
 def parse(text: str) -> Shape | None:
