@@ -234,7 +234,52 @@ class Chooser:
             best = self.include(best)
             self.chosen.append(best)
             self.current.update(best.after)
+        self.consolidate()
         return self.chosen
+
+    def consolidate(self) -> None:
+        """An index another chosen one leads with is redundant: the wider one serves its queries. Then
+        each index's evidence is what it adds beside all the others (the set as it will be built), and
+        one that adds nothing is dropped."""
+        if not self.chosen:
+            return
+        kept = [
+            ch
+            for ch in self.chosen
+            if not any(
+                other is not ch
+                and other.candidate.table == ch.candidate.table
+                and len(other.candidate.columns) > len(ch.candidate.columns)
+                and other.candidate.columns[: len(ch.candidate.columns)] == ch.candidate.columns
+                for other in self.chosen
+            )
+        ]
+        if len(kept) == len(self.chosen) and len(kept) == 1:
+            return
+        tables = {ch.candidate.table for ch in kept}
+        members = [m for m in self.members if tables & set(m.tables)]
+        with self.imagined([ch.candidate for ch in kept]) as made:
+            sizes = {cand: size for cand, size in made.values()}
+            after = self.costs(members)
+        final = []
+        for ch in kept:
+            others = [o.candidate for o in kept if o is not ch]
+            touching = self.touching(ch.candidate.table)
+            with self.imagined(others):
+                before = self.costs(touching)
+            saved = sum(
+                m.statement.total_ms * (1 - after[q] / before[q])
+                for m in touching
+                if (q := m.statement.queryid) in after
+                and before.get(q)
+                and after[q] <= before[q] * (1 - MIN_IMPROVEMENT)
+            )
+            if saved <= 0:
+                continue
+            final.append(
+                Chosen(ch.candidate, saved, ch.penalty, before, after, sizes.get(ch.candidate, ch.bytes))
+            )
+        self.chosen = final
 
     def include(self, chosen: Chosen) -> Chosen:
         """The chosen index with INCLUDE columns, when they make its scans index-only and pay."""
