@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -95,7 +94,8 @@ def tpch(sf: float, directory: Path) -> tuple[dict[str, list[tuple[str, str]]], 
     tables: dict[str, list[tuple[str, str]]] = {}
     for (name,) in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall():
         columns = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
             [name],
         ).fetchall()
         tables[name] = [(c, TYPES.get(t, "numeric(15,2)" if t.startswith("DECIMAL") else "text")) for c, t in columns]
@@ -282,7 +282,8 @@ def _mb(n: int) -> str:
 def table(title: str, base: Measured, results: list[Measured], with_cost: bool) -> None:
     print(f"\n{title}")
     print(
-        f"  {'advisor':<12} {'time':>9} {'ratio':>7} {'cost ratio':>10} {'indexes':>7} {'bytes':>10} {'unused':>6} {'advisor':>8}"
+        f"  {'advisor':<12} {'time':>9} {'ratio':>7} {'cost ratio':>10} {'indexes':>7} {'bytes':>10} {'unused':>6} "
+        f"{'advisor':>8}"
     )
     for m in [base, *results]:
         cost = f"{m.cost / base.cost:.3f}" if with_cost and base.cost else "-"
@@ -356,7 +357,8 @@ def decision_support(cluster: LocalCluster, args: argparse.Namespace) -> bool:
     coverage = doc.get("coverage") or {}
     planned, total = coverage.get("planned", 0), coverage.get("workload_statements", 0)
     print(
-        f"  pgtune coverage: {planned} of {total} statements planned, {coverage.get('time_share_planned', 0):.1%} of the time"
+        f"  pgtune coverage: {planned} of {total} statements planned, "
+        f"{coverage.get('time_share_planned', 0):.1%} of the time"
     )
     for entry in coverage.get("not_planned") or []:
         print(f"    not planned {entry['queryid']}: {entry['reason']}: {entry['detail']}")
@@ -403,7 +405,7 @@ def oltp(cluster: LocalCluster, args: argparse.Namespace) -> bool:
 
     record(cluster, "pgb", workload)
     dsn = cluster.dsn("pgb")
-    ours, doc, seconds = pgtune_advice(dsn)
+    ours, _doc, seconds = pgtune_advice(dsn)
     theirs, their_seconds = qualstats_advice(dsn)
     base = evaluate(cluster, "pgb", Measured("baseline"), workload, args.runs, None)
     pg = evaluate(cluster, "pgb", Measured("pgtune", ours, advisor_seconds=seconds), workload, args.runs, None)
