@@ -36,6 +36,7 @@ from pgtune.advice.indexes import (
     NARROWER_WINS,
     WRITE_MS_PER_ENTRY,
     Coster,
+    candidates_from,
     covered,
     index_name,
 )
@@ -356,31 +357,6 @@ class Chooser:
                 )
             )
         return out
-
-
-def candidates_from(uses: list[Usage], facts: TableFacts) -> list[tuple[str, ...]]:
-    """Column lists worth costing: each column alone, the equality columns together, equality then
-    a range or the sort — the shapes a btree serves, leading columns first."""
-    known = set(facts.columns)
-    out: list[tuple[str, ...]] = []
-    for usage in uses:
-        if not usage.filters:
-            continue
-        eq = [c for c in usage.equality if c in known][:MAX_COLUMNS]
-        rng = [c for c in usage.ranges if c in known and c not in eq][:1]
-        order = [c for c in usage.order if c in known and c not in eq][:1]
-        shapes: list[tuple[str, ...]] = [(c,) for c in [*eq, *rng, *order]]
-        for k in range(2, len(eq) + 1):
-            shapes.append(tuple(eq[:k]))
-        for tail in (rng, order):
-            for k in range(1, min(len(eq), MAX_COLUMNS - 1) + 1) if tail else ():
-                shapes.append((*eq[:k], tail[0]))
-            for lead in eq[1:] if tail else ():
-                shapes.append((lead, tail[0]))
-        for shape in shapes:
-            if shape not in out:
-                out.append(shape)
-    return out
 
 
 def pinned(columns: tuple[str, ...], unique: list[tuple[str, ...]]) -> bool:

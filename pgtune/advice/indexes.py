@@ -23,8 +23,8 @@ from psycopg import sql
 
 from pgtune.advice.catalog import Session, Statement, TableFacts
 from pgtune.advice.lab import Lab
-from pgtune.advice.model import Advice, InUse
-from pgtune.names import quote_ident
+from pgtune.advice.model import InUse
+from pgtune.advice.resolved import Usage
 
 WRITE_MS_PER_ENTRY = 0.005
 """The cost of one index entry written (an insert, a non-HOT update, a delete's later cleanup):
@@ -128,13 +128,18 @@ class Coster:
 def candidates(
     statements: list[Statement], table_key: tuple[str | None, str], facts: TableFacts
 ) -> list[tuple[str, ...]]:
+    """Column lists worth costing for one table, from statements' parsed shapes (see candidates_from)."""
+    uses = [s.shape.tables[table_key] for s in statements if s.shape and table_key in s.shape.tables]
+    return candidates_from(uses, facts)  # type: ignore[arg-type]
+
+
+def candidates_from(uses: list[Usage], facts: TableFacts) -> list[tuple[str, ...]]:
     """Column lists worth costing: each column alone, the equality columns together, equality then
     a range or the sort — the shapes a btree serves, leading columns first."""
     known = set(facts.columns)
     out: list[tuple[str, ...]] = []
-    for s in statements:
-        usage = s.shape.tables.get(table_key) if s.shape else None
-        if usage is None or not usage.filters:
+    for usage in uses:
+        if not usage.filters:
             continue
         eq = [c for c in usage.equality if c in known][:MAX_COLUMNS]
         rng = [c for c in usage.ranges if c in known and c not in eq][:1]
@@ -170,145 +175,6 @@ def index_name(table: str, columns: tuple[str, ...]) -> str:
     while len((base + suffix).encode()) > 63:
         base = base[:-1]
     return base.rstrip("_") + suffix
-
-
-def advise_table(
-    coster: Coster,
-    table_key: tuple[str | None, str],
-    facts: TableFacts,
-    statements: list[Statement],
-    declared: list[tuple[str, ...]],
-    profile_key: str,
-    threshold_ms: float,
-    unplanned: frozenset[int] = frozenset(),
-) -> tuple[list[Advice], list[str]]:
-    """Greedy choice of up to MAX_PER_TABLE indexes for one table; notes say what was left and why.
-    Statements in `unplanned` (untrusted, or by a role pgtune may not become) are never planned; their
-    writes still count against an index."""
-    mine = [s for s in statements if s.shape and table_key in s.shape.tables]
-    readers = [
-        s
-        for s in mine
-        if s.shape and s.shape.command != "insert" and s.shape.tables[table_key].filters and s.queryid not in unplanned
-    ]
-    notes: list[str] = []
-    if not readers:
-        return [], notes
-    held = [keys for _n, keys, partial in facts.indexes if keys and not partial] + declared
-    current: dict[int, float] = {}
-    for s in readers:
-        cost = coster.cost(s)
-        if cost is not None:
-            current[s.queryid] = cost
-    readers = [s for s in readers if s.queryid in current]
-    chosen: list[tuple[str, ...]] = []
-    advice: list[Advice] = []
-    pool = [c for c in candidates(readers, table_key, facts) if not covered(c, held)]
-    for _round in range(MAX_PER_TABLE):
-        best: tuple[float, tuple[str, ...], dict[int, float], float, float] | None = None
-        for columns in pool:
-            if columns in chosen or covered(columns, chosen):
-                continue
-            with coster.hypothetical(facts, [*chosen, columns]) as ok:
-                if not ok:
-                    continue
-                costs = {s.queryid: coster.cost(s) for s in readers}
-            saved = 0.0
-            for s in readers:
-                cost = costs.get(s.queryid)
-                before = current[s.queryid]
-                if cost is not None and before > 0 and cost <= before * (1 - MIN_IMPROVEMENT):
-                    saved += s.total_ms * (1 - cost / before)
-            penalty = write_penalty(facts, mine, table_key, columns, len(chosen))
-            net = saved - penalty
-            if best is None or _better(net, columns, best[0], best[1]):
-                best = (net, columns, {k: v for k, v in costs.items() if v is not None}, saved, penalty)
-        if best is None or best[0] < threshold_ms:
-            if best is not None and best[3] > 0:
-                notes.append(
-                    f"{facts.qualified}: best further candidate ({', '.join(best[1])}) would save {best[3]:.1f} ms "
-                    f"less {best[4]:.1f} ms of writes: below the {threshold_ms:.1f} ms threshold"
-                )
-            break
-        net, columns, after, saved, penalty = best
-        helped = [
-            s for s in readers if after.get(s.queryid, current[s.queryid]) <= current[s.queryid] * (1 - MIN_IMPROVEMENT)
-        ]
-        name = index_name(facts.name, columns)
-        evidence = {
-            "queries": [
-                {
-                    "queryid": s.queryid,
-                    "calls": s.calls,
-                    "total_ms": round(s.total_ms, 3),
-                    "cost_before": round(current[s.queryid], 2),
-                    "cost_after": round(after[s.queryid], 2),
-                }
-                for s in helped
-            ],
-            "saved_ms": round(saved, 3),
-            "write_penalty_ms": round(penalty, 3),
-            "table": {
-                "rows": facts.live_rows,
-                "inserted": facts.inserted,
-                "updated": facts.updated,
-                "hot_updated": facts.hot_updated,
-                "deleted": facts.deleted,
-                "indexes": len(facts.indexes) + len(chosen),
-            },
-        }
-        advice.append(
-            Advice(
-                "index",
-                facts.qualified,
-                f"index {name} on {facts.qualified} ({', '.join(columns)}): saves ~{saved:.0f} ms of "
-                f"{sum(s.total_ms for s in helped):.0f} ms over {len(helped)} quer{'y' if len(helped) == 1 else 'ies'}"
-                f", writes cost ~{penalty:.1f} ms",
-                evidence,
-                ((("tables", profile_key, "indexes", name), {"columns": [quote_ident(c) for c in columns]}),),
-                columns=columns,
-                name=name,
-            )
-        )
-        chosen.append(columns)
-        current.update(after)
-    return advice, notes
-
-
-def _better(net: float, columns: tuple[str, ...], best_net: float, best_columns: tuple[str, ...]) -> bool:
-    """A wider index must save clearly more (NARROWER_WINS) than a narrower one to be preferred:
-    each column more costs space and writes the cost model does not see."""
-    if len(columns) < len(best_columns):
-        return net >= best_net * (1 - NARROWER_WINS)
-    if len(columns) > len(best_columns):
-        return net > best_net * (1 + NARROWER_WINS)
-    return net > best_net
-
-
-def write_penalty(
-    facts: TableFacts,
-    statements: list[Statement],
-    table_key: tuple[str | None, str],
-    columns: tuple[str, ...],
-    added: int,
-) -> float:
-    """What one more index costs the writes of the same workload window (pg_stat_statements' rows
-    of the INSERT/UPDATE/DELETE statements on the table): an entry per row inserted, deleted or
-    updated without HOT (the table's HOT share from pg_stat_user_tables), and, when the index holds
-    a column an UPDATE writes, every HOT update of it turned into one that writes every index."""
-    hot_share = facts.hot_updated / facts.updated if facts.updated else 0.0
-    indexes = len(facts.indexes) + added
-    penalty = 0.0
-    for s in statements:
-        if s.shape is None or s.shape.command == "select":
-            continue
-        if s.shape.command == "update":
-            penalty += s.rows * (1 - hot_share) * WRITE_MS_PER_ENTRY
-            if set(s.shape.tables[table_key].written) & set(columns):
-                penalty += s.rows * hot_share * WRITE_MS_PER_ENTRY * (indexes + 1)
-        else:
-            penalty += s.rows * WRITE_MS_PER_ENTRY
-    return penalty
 
 
 def in_use(coster: Coster, facts: TableFacts, statements: list[Statement], declared: list[str]) -> list[InUse]:
