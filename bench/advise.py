@@ -2,7 +2,7 @@
 distinct queries.
 
     python bench/advise.py                    # 120 distinct queries over 20 tables
-    python bench/advise.py --tables 40 --rounds 5
+    python bench/advise.py --tables 84        # 504: the 500 statements advise reads at most
 
 On a throwaway PostgreSQL 15 (Debian's, with pg_stat_statements preloaded and HypoPG): `--tables`
 tables of 20,000 rows and six columns with only a primary key, then six query shapes per table
@@ -25,6 +25,8 @@ from pgtune.advice import Options, advise
 from pgtune.profile.loader import load_profile
 from pgtune.sandbox import LocalCluster
 
+TARGET_SECONDS, TARGET_STATEMENTS = 10.0, 500
+"""Issue 40's floor for the advisor's time: 10 s for 500 statements."""
 SHAPES = (
     "SELECT * FROM bench.t{i} WHERE a = %s",
     "SELECT * FROM bench.t{i} WHERE a = %s AND b = %s",
@@ -80,6 +82,12 @@ def main() -> None:
         print(f"workload: {distinct} distinct statements over {args.tables} tables, {args.rounds} calls each")
         print(f"advise: {seconds:.2f} s, {report.statements} statements sent, {len(indexes)} indexes advised")
         print(f"        {seconds / distinct * 1000:.1f} ms and {report.statements / distinct:.1f} statements a query")
+        coverage = report.coverage
+        if coverage is not None:
+            print(f"        planned {coverage.planned} of {coverage.workload} statements; stopped: {coverage.stopped}")
+        floor = TARGET_SECONDS * distinct / TARGET_STATEMENTS
+        verdict = "met" if seconds <= floor else "MISSED"
+        print(f"target: <= {TARGET_SECONDS:g} s per {TARGET_STATEMENTS} statements -> <= {floor:.1f} s here: {verdict}")
     finally:
         cluster.destroy()
 
