@@ -229,3 +229,34 @@ def test_planted_slow_statements_cannot_hold_advise_or_its_locks(
     assert coverage["stopped"] and "deadline" in coverage["stopped"], coverage
     assert any(n["reason"] == "deadline" for n in coverage["not_planned"]), coverage
     assert elapsed < 3 + 5 + 5, f"advise ran {elapsed:.1f} s past a 3 s deadline"
+
+
+def test_an_extensions_sql_functions_are_trusted_when_the_profile_says_so(
+    server: LocalCluster, cli: Cli, tmp_path: Path
+) -> None:
+    """earthdistance's functions are SQL (not C): untrusted by default, planned once the profile lists
+    the extension in trusted_extensions; cube's C functions are trusted as they are. The extensions'
+    own views (pg_stat_statements') are never taken for the workload's tables."""
+    db = _database(server, "pgtune_test_trusted_ext")
+    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION cube")
+        conn.execute("CREATE EXTENSION earthdistance")
+        conn.execute(
+            "CREATE TABLE public.places (id int PRIMARY KEY, kind int, lat float8, lon float8);"
+            "INSERT INTO public.places SELECT g, g % 500, g % 90, g % 180 FROM generate_series(1, 20000) g;"
+            "ANALYZE public.places"
+        )
+        conn.execute("SELECT pg_stat_statements_reset()")
+        for kind in range(20):
+            conn.execute("SELECT earth() * lat FROM public.places WHERE kind = %s", (kind,)).fetchall()
+            conn.execute("SELECT cube(lat) FROM public.places WHERE kind = %s", (kind,)).fetchall()
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\n", encoding="utf-8")
+    doc = json.loads(cli("advise", str(profile), "--dsn", server.dsn(db), "--format", "json").stdout)
+    untrusted = [n for n in doc["coverage"]["not_planned"] if n["reason"] == "untrusted"]
+    assert len(untrusted) == 1 and "earth()" in untrusted[0]["detail"], doc["coverage"]
+    assert doc["coverage"]["planned"] == 1  # cube(float8) is C: trusted without a word
+    profile.write_text("name: p\ntrusted_extensions: [earthdistance]\n", encoding="utf-8")
+    doc = json.loads(cli("advise", str(profile), "--dsn", server.dsn(db), "--format", "json").stdout)
+    assert doc["coverage"]["workload_statements"] == doc["coverage"]["planned"] == 2, doc["coverage"]
+    assert not doc["coverage"]["not_planned"]

@@ -114,7 +114,7 @@ def _indexes(
     readable = [s for s in statements if s.shape is not None]
     named = sorted({n for s in readable if s.shape for n in s.shape.names.relations}, key=lambda k: (k[0] or "", k[1]))
     with lab.reading() as read:
-        by_name = {k: t for k, t in catalog.tables(read, named).items() if t.schema not in _CATALOGS}
+        by_name = {k: t for k, t in catalog.tables(read, named).items() if _ours(t)}
         # The workload: statements on this database's own tables (not the catalog queries of tools).
         readable = [s for s in readable if s.shape and any(n in by_name for n in s.shape.names.relations)]
         verdicts = (
@@ -173,6 +173,11 @@ def _indexes(
 
 
 _CATALOGS = ("pg_catalog", "information_schema")
+
+
+def _ours(table: catalog.TableFacts) -> bool:
+    """A relation of the database's own: not the catalog's, not an extension's (pg_stat_statements)."""
+    return table.schema not in _CATALOGS and not table.extension
 
 
 def _members(

@@ -59,6 +59,7 @@ class TableFacts:
     indexes: list[tuple[str, tuple[str, ...] | None, bool]] = field(default_factory=list)  # name, keys, partial
     kind: str = "r"  # pg_class.relkind: r, p, m — or v, a view (in the workload, never indexed)
     unique: list[tuple[str, ...]] = field(default_factory=list)  # key columns of valid unique btrees
+    extension: bool = False  # a member of an extension (pg_stat_statements' view): never the workload's
 
     @property
     def qualified(self) -> str:
@@ -106,7 +107,9 @@ WITH wanted AS (
     WHERE n.nspname = w.nsp OR (w.nsp IS NULL AND n.nspname = ANY (current_schemas(false)))
     ORDER BY w.i, array_position(current_schemas(false), n.nspname::text)
 )
-SELECT f.i, c.oid::int8, c.relkind::text, n.nspname, c.relname, coalesce(s.n_live_tup, 0),
+SELECT f.i, c.oid::int8, c.relkind::text,
+       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'),
+       n.nspname, c.relname, coalesce(s.n_live_tup, 0),
        greatest(c.reltuples, 0)::float8,
        coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_hot_upd, 0), coalesce(s.n_tup_del, 0),
        coalesce(s.n_dead_tup, 0), coalesce(c.reloptions, '{}'),
@@ -138,12 +141,29 @@ def tables(session: Session, names: list[tuple[str | None, str]]) -> dict[tuple[
     rows = session.rows(TABLES_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]})
     out: dict[tuple[str | None, str], TableFacts] = {}
     by_oid: dict[int, TableFacts] = {}
-    for i, oid, kind, schema, name, live, reltuples, ins, upd, hot, dele, dead, reloptions, columns, indexes in rows:
+    for (
+        i,
+        oid,
+        kind,
+        member,
+        schema,
+        name,
+        live,
+        reltuples,
+        ins,
+        upd,
+        hot,
+        dele,
+        dead,
+        reloptions,
+        columns,
+        indexes,
+    ) in rows:
         facts = by_oid.get(oid)
         if facts is None:
             options = dict(item.partition("=")[::2] for item in reloptions)
             facts = TableFacts(oid, schema, name, live, reltuples, ins, upd, hot, dele, dead, options, list(columns))
-            facts.kind = kind
+            facts.kind, facts.extension = kind, bool(member)
             for text in indexes:
                 index_name, keys, partial, unique = json.loads(text)
                 facts.indexes.append((index_name, tuple(keys) if keys is not None else None, bool(partial)))
