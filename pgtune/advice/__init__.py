@@ -161,7 +161,7 @@ def _indexes(
                 users = [m.statement for m in members if oid in m.tables]
                 report.in_use += indexes.in_use(coster, table, users, live)
         if hypopg is not None:
-            chooser = choose.Chooser(coster, members, facts, declared, options.min_saving * workload_ms)
+            chooser = choose.Chooser(coster, members, facts, declared, options.min_saving)
             chooser.choose()
             keys = {oid: _profile_key(loaded, t.schema, t.name) for oid, t in facts.items()}
             report.advice += chooser.advice(keys)

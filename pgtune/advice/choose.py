@@ -91,7 +91,7 @@ class Chooser:
     members: list[Member]
     facts: dict[int, TableFacts]
     declared: dict[int, list[tuple[str, ...]]]
-    threshold_ms: float
+    min_saving: float  # a fraction of the workload's time, as it is with the indexes chosen so far
     notes: list[str] = field(default_factory=list)
     chosen: list[Chosen] = field(default_factory=list)
 
@@ -155,6 +155,16 @@ class Chooser:
         if c.include:
             text += " INCLUDE ({})".format(", ".join(map(quote_ident, c.include)))
         return text
+
+    def remaining_ms(self) -> float:
+        """The workload's time as it would be with the indexes chosen so far: each statement's measured
+        time scaled by the share of its cost left (the threshold's base: once one index has cut the
+        workload tenfold, the next is judged against what is left, as a DBA would)."""
+        return sum(
+            m.statement.total_ms * min(1.0, self.current.get(m.statement.queryid, m.cost) / m.cost)
+            for m in self.members
+            if m.cost > 0
+        )
 
     def saving(self, m: Member, was: float | None, now: float | None) -> float:
         """The time a statement saves when its cost falls from `was` to `now`: its measured time scaled
@@ -228,13 +238,15 @@ class Chooser:
                 result = self.evaluate(c)
                 if result is not None and (best is None or _better(result, best)):
                     best = result
-            if best is None or best.saved - best.penalty <= 0 or best.saved - best.penalty < self.threshold_ms:
+            threshold = self.min_saving * self.remaining_ms()
+            if best is None or best.saved - best.penalty <= 0 or best.saved - best.penalty < threshold:
                 if best is not None and best.saved > 0:
                     facts = self.facts[best.candidate.table]
                     self.notes.append(
                         f"{facts.qualified}: best further candidate ({', '.join(best.candidate.columns)}) would "
                         f"save {best.saved:.1f} ms less {best.penalty:.1f} ms of writes: below the "
-                        f"{self.threshold_ms:.1f} ms threshold"
+                        f"{threshold:.1f} ms threshold ({self.min_saving:g} of the workload's {self.remaining_ms():.0f} ms "
+                        "with the indexes chosen before it)"
                     )
                 break
             best = self.include(best)
