@@ -62,11 +62,13 @@ def _os_user() -> str | None:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-    subprocess.run(
+    made = subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtune"],
-        check=True,
+        check=False,
         capture_output=True,
     )
+    if made.returncode not in (0, 9):  # 9: it exists (another process made it first)
+        raise SandboxError(f"useradd pgtune failed: {made.stderr.decode(errors='replace').strip()}")
     return "pgtune"
 
 
@@ -141,8 +143,19 @@ class LocalCluster:
             fh.write("\n# pgtune sandbox\n" + "\n".join(lines) + "\n")
         return self
 
-    def start(self) -> LocalCluster:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+    def start(self, attempts: int = 5) -> LocalCluster:
+        """Start; when the port the kernel gave was taken meanwhile (another test's server), take a
+        new one and try again, boundedly."""
+        for attempt in range(attempts):
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+                return self
+            except SandboxError as exc:
+                if "already in use" not in str(exc) or attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+                with (self.data / "postgresql.conf").open("a") as fh:
+                    fh.write(f"port = {self.port}\n")
         return self
 
     def standby(self, name: str = "standby") -> LocalCluster:
