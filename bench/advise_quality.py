@@ -137,18 +137,25 @@ class Measured:
     unused: list[str] = field(default_factory=list)
     advisor_seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
+    per_query: list[list[float]] = field(default_factory=list)  # each run's seconds per query
+
+    def query_median(self, i: int) -> float:
+        return statistics.median(run[i] for run in self.per_query)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
 
 
-def run_queries(dsn: str, queries: list[str]) -> float:
+def run_queries(dsn: str, queries: list[str], times: list[float] | None = None) -> float:
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"SET statement_timeout = '{QUERY_TIMEOUT}'".encode())
         for query in queries:
+            began = time.monotonic()
             conn.execute(query.encode()).fetchall()
+            if times is not None:
+                times.append(time.monotonic() - began)
     return time.monotonic() - started
 
 
@@ -190,40 +197,50 @@ def pgbench(cluster: LocalCluster, db: str, transactions: int) -> float:
 
 
 def evaluate(
-    cluster: LocalCluster, base: str, measured: Measured, workload: Any, runs: int, queries: list[str] | None
-) -> Measured:
-    """Build the advisor's indexes on a copy of `base`, run the workload warm, measure."""
-    copy = f"{base}_{measured.name}"
-    with cluster.connect() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {copy}".encode())
-        conn.execute(f"CREATE DATABASE {copy} TEMPLATE {base}".encode())
-    dsn = cluster.dsn(copy)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        before = {r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index")}
-        for ddl in measured.indexes:
-            try:
-                conn.execute(ddl.encode())
-            except psycopg.Error as exc:
-                measured.failed.append(f"{ddl}: {exc.diag.message_primary}")
-        conn.execute("ANALYZE")
-        new = [r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index") if r[0] not in before]
-        measured.built = new
-        measured.bytes = sum(
-            int(conn.execute("SELECT pg_relation_size(%s::regclass)", (n,)).fetchone()[0])  # type: ignore[index]
-            for n in new
-        )
-        conn.execute("SELECT pg_stat_reset()")
-    if queries is not None:
-        measured.cost = plan_cost(dsn, queries)
-    workload(copy)  # warm-up
-    measured.seconds = [workload(copy) for _ in range(runs)]
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_force_next_flush()")
-        scans = dict(conn.execute("SELECT indexrelid::regclass::text, idx_scan FROM pg_stat_user_indexes").fetchall())
-    measured.unused = [n for n in new if scans.get(n, 0) == 0]
-    with cluster.connect() as conn:
-        conn.execute(f"DROP DATABASE {copy}".encode())
-    return measured
+    cluster: LocalCluster, base: str, advisors: list[Measured], workload: Any, runs: int, queries: list[str] | None
+) -> None:
+    """Build each advisor's indexes on a copy of `base`, warm each copy, then run the workload on the
+    copies in turn, `runs` rounds (drift in the machine's speed falls on every advisor alike)."""
+    for measured in advisors:
+        copy = f"{base}_{measured.name}"
+        with cluster.connect() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {copy}".encode())
+            conn.execute(f"CREATE DATABASE {copy} TEMPLATE {base}".encode())
+        dsn = cluster.dsn(copy)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            before = {r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index")}
+            for ddl in measured.indexes:
+                try:
+                    conn.execute(ddl.encode())
+                except psycopg.Error as exc:
+                    measured.failed.append(f"{ddl}: {exc.diag.message_primary}")
+            conn.execute("VACUUM ANALYZE")
+            new = [r[0] for r in conn.execute("SELECT indexrelid::regclass::text FROM pg_index") if r[0] not in before]
+            measured.built = new
+            measured.bytes = sum(
+                int(conn.execute("SELECT pg_relation_size(%s::regclass)", (n,)).fetchone()[0])  # type: ignore[index]
+                for n in new
+            )
+            conn.execute("SELECT pg_stat_reset()")
+        if queries is not None:
+            measured.cost = plan_cost(dsn, queries)
+        workload(copy, None)  # warm-up
+    for _ in range(runs):
+        for measured in advisors:
+            times: list[float] = []
+            measured.seconds.append(workload(f"{base}_{measured.name}", times))
+            if times:
+                measured.per_query.append(times)
+    for measured in advisors:
+        copy = f"{base}_{measured.name}"
+        with psycopg.connect(cluster.dsn(copy), autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            scans = dict(
+                conn.execute("SELECT indexrelid::regclass::text, idx_scan FROM pg_stat_user_indexes").fetchall()
+            )
+        measured.unused = [n for n in measured.built if scans.get(n, 0) == 0]
+        with cluster.connect() as conn:
+            conn.execute(f"DROP DATABASE {copy}".encode())
 
 
 # --- the advisors ----------------------------------------------------------------------------------
@@ -339,8 +356,8 @@ def decision_support(cluster: LocalCluster, args: argparse.Namespace) -> bool:
     queries = load_tpch(cluster, "tpch", args.sf)
     print(f"\nTPC-H SF {args.sf}: loaded in {time.monotonic() - started:.0f} s, {len(queries)} queries")
 
-    def workload(db: str) -> float:
-        return run_queries(cluster.dsn(db), queries)
+    def workload(db: str, times: list[float] | None = None) -> float:
+        return run_queries(cluster.dsn(db), queries, times)
 
     record(cluster, "tpch", workload)
     dsn = cluster.dsn("tpch")
@@ -348,12 +365,17 @@ def decision_support(cluster: LocalCluster, args: argparse.Namespace) -> bool:
     theirs, their_seconds = qualstats_advice(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:  # the copies are made from it: no one connected
         conn.execute("SELECT pg_stat_statements_reset(), pg_qualstats_reset()")
-    base = evaluate(cluster, "tpch", Measured("baseline"), workload, args.runs, queries)
-    pg = evaluate(cluster, "tpch", Measured("pgtune", ours, advisor_seconds=seconds), workload, args.runs, queries)
-    qs = evaluate(
-        cluster, "tpch", Measured("pg_qualstats", theirs, advisor_seconds=their_seconds), workload, args.runs, queries
-    )
+    base = Measured("baseline")
+    pg = Measured("pgtune", ours, advisor_seconds=seconds)
+    qs = Measured("pg_qualstats", theirs, advisor_seconds=their_seconds)
+    evaluate(cluster, "tpch", [base, pg, qs], workload, args.runs, queries)
     table("decision support (TPC-H)", base, [pg, qs], True)
+    slower = [
+        f"Q{i + 1} {pg.query_median(i) * 1000:.0f} ms vs {qs.query_median(i) * 1000:.0f} ms"
+        for i in range(len(queries))
+        if pg.query_median(i) > 1.2 * qs.query_median(i) and pg.query_median(i) - qs.query_median(i) > 0.02
+    ]
+    print(f"  queries pgtune's indexes leave slower than pg_qualstats': {'; '.join(slower) or 'none'}")
     coverage = doc.get("coverage") or {}
     planned, total = coverage.get("planned", 0), coverage.get("workload_statements", 0)
     print(
@@ -400,18 +422,17 @@ def oltp(cluster: LocalCluster, args: argparse.Namespace) -> bool:
         conn.execute("ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid)")
         conn.execute("ALTER TABLE pgbench_tellers ADD PRIMARY KEY (tid)")
 
-    def workload(db: str) -> float:
+    def workload(db: str, times: list[float] | None = None) -> float:
         return pgbench(cluster, db, args.transactions)
 
     record(cluster, "pgb", workload)
     dsn = cluster.dsn("pgb")
     ours, _doc, seconds = pgtune_advice(dsn)
     theirs, their_seconds = qualstats_advice(dsn)
-    base = evaluate(cluster, "pgb", Measured("baseline"), workload, args.runs, None)
-    pg = evaluate(cluster, "pgb", Measured("pgtune", ours, advisor_seconds=seconds), workload, args.runs, None)
-    qs = evaluate(
-        cluster, "pgb", Measured("pg_qualstats", theirs, advisor_seconds=their_seconds), workload, args.runs, None
-    )
+    base = Measured("baseline")
+    pg = Measured("pgtune", ours, advisor_seconds=seconds)
+    qs = Measured("pg_qualstats", theirs, advisor_seconds=their_seconds)
+    evaluate(cluster, "pgb", [base, pg, qs], workload, args.runs, None)
     table("OLTP (pgbench TPC-B-like)", base, [pg, qs], False)
 
     def keyed(ddls: list[str]) -> set[tuple[str, str]]:

@@ -523,7 +523,22 @@ def _timed(name: str) -> Iterator[None]:
     STARTUP_REPORT[name] = time.monotonic() - started
 
 
+FILE_SECONDS: dict[str, float] = {}
+"""Wall seconds per test file (setup + call + teardown of its tests), for `make test-durations`."""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    FILE_SECONDS[path] = FILE_SECONDS.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get("PGTUNE_DURATIONS"):
+        terminalreporter.section("wall time per file (setup + call + teardown)")
+        total = sum(FILE_SECONDS.values())
+        for path, seconds in sorted(FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:8.1f} s  {seconds / total:6.1%}  {path}")
+        terminalreporter.write_line(f"{total:8.1f} s  in all, in {len(FILE_SECONDS)} files")
     # Tests import this file as `tests.conftest` or as `conftest`: gather from both.
     modules = [sys.modules[name] for name in ("conftest", "tests.conftest") if name in sys.modules]
     lines = [line for module in modules for line in getattr(module, "CORPUS_REPORT", [])]
