@@ -9,11 +9,14 @@ test roles and databases dropped, and a restart when a test left a restart pendi
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -474,10 +477,62 @@ def _cli_env(env: dict[str, str] | None) -> dict[str, str]:
     return full_env
 
 
+class _Zygote:
+    """tests/cli_zygote.py, started once per test process: forks a fresh `python -m pgtune` per call."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "cli_zygote.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self.dir = Path(tempfile.mkdtemp(prefix="pgtune-cli-"))
+
+    def run(self, args: tuple[str, ...], env: dict[str, str], cwd: Path, stdin: str, timeout: float) -> CliResult:
+        import json
+        import select
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        paths = {name: self.dir / name for name in ("stdin", "stdout", "stderr")}
+        paths["stdin"].write_text(stdin)
+        request = {"args": list(args), "env": env, "cwd": str(cwd), **{k: str(v) for k, v in paths.items()}}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        pid = json.loads(self.proc.stdout.readline())["pid"]
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            self.proc.stdout.readline()
+            raise subprocess.TimeoutExpired(["pgtune", *args], timeout)
+        code = json.loads(self.proc.stdout.readline())["code"]
+        read = {k: paths[k].read_text(errors="replace") for k in ("stdout", "stderr")}
+        return CliResult(int(code), read["stdout"], read["stderr"])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_ZYGOTE: list[_Zygote] = []
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None
 ) -> CliResult:
-    """Run the real `pgtune` command in a subprocess (real exit codes, real stdout/stderr)."""
+    """Run the real `pgtune` command as a process of its own (real exit codes, real stdout/stderr):
+    forked from tests/cli_zygote.py, which has the third-party libraries loaded already
+    ($PGTUNE_CLI_ZYGOTE=0: a new interpreter per call, as a user's shell starts it)."""
+    if os.environ.get("PGTUNE_CLI_ZYGOTE", "1") != "0":
+        if not _ZYGOTE or _ZYGOTE[0].proc.poll() is not None:
+            _ZYGOTE[:] = [_Zygote()]
+            atexit.register(_ZYGOTE[0].close)
+        return _ZYGOTE[0].run(args, _cli_env(env), cwd or REPO, stdin or "", 300)
     proc = subprocess.run(
         [sys.executable, "-m", "pgtune", *args],
         capture_output=True,

@@ -236,7 +236,7 @@ class _Metrics(threading.Thread):
         self.port = self.server.server_address[1]
 
     def run(self) -> None:
-        self.server.serve_forever()
+        self.server.serve_forever(poll_interval=0.02)
 
 
 def _get(url: str) -> dict:

@@ -103,7 +103,7 @@ class FakeGitHub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the kernel picks a free port
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
 
 @pytest.fixture
@@ -230,9 +230,7 @@ def test_a_failed_plan_is_commented_and_fails_the_step(pg16: Server, github: Fak
 
 
 @pytest.mark.server
-def test_no_comment_outside_a_pull_request_or_when_turned_off(
-    pg16: Server, github: FakeGitHub, tmp_path: Path
-) -> None:
+def test_no_comment_outside_a_pull_request_or_when_turned_off(pg16: Server, github: FakeGitHub, tmp_path: Path) -> None:
     pg16.reset()
     (tmp_path / "p.yaml").write_text("name: p\nsettings: {work_mem: 48MB}\n")
     given = {"profile": "p.yaml", "dsn": f"postgresql://postgres@127.0.0.1:{pg16.cluster.port}/postgres"}

@@ -1,0 +1,81 @@
+"""The suite's `pgtune` runner: a Python started once that forks a fresh `python -m pgtune` per call.
+
+Each test that runs the CLI used to pay for a new interpreter and its imports (~0.5 s, hundreds of
+times a run). This process imports the third-party libraries nearly every command loads, then, per
+request on stdin (one JSON line: args, env, cwd and the files for stdin, stdout and stderr), forks:
+the child takes the request's working directory, environment and standard streams, and runs
+`pgtune` exactly as `python -m pgtune ARGS` does (runpy, `__main__`), then exits with its code —
+pgtune's own modules are imported afresh in every child (none is loaded here), so each call starts
+from a clean pgtune as a new process would. The parent answers one JSON line per request: the
+child's pid at once, then its exit code (negative: the signal that ended it, as subprocess says).
+Tests that need a process of their own (its title, its peak memory, its start-up) still start one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import traceback
+
+PRELOAD = ("psycopg", "pydantic", "ruamel.yaml", "typer", "click")
+
+
+def _child(request: dict[str, object]) -> None:
+    code = 1
+    try:
+        os.chdir(str(request["cwd"]))
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})  # type: ignore[call-overload]
+        for fd, path, flags in (
+            (0, request["stdin"], os.O_RDONLY),
+            (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
+            opened = os.open(str(path), flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        sys.stdin = open(0, encoding=sys.stdin.encoding, closefd=False)  # noqa: SIM115 (nothing read ahead)
+        sys.argv = ["pgtune", *[str(a) for a in request["args"]]]  # type: ignore[attr-defined]
+        try:
+            runpy.run_module("pgtune", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None:
+                code = 0
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def main() -> None:
+    for name in PRELOAD:
+        __import__(name)
+    answers = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        answers.write(json.dumps({"pid": pid}) + "\n")
+        answers.flush()
+        _pid, status = os.waitpid(pid, 0)
+        answers.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()
