@@ -13,6 +13,7 @@ Tests that need a process of their own (its title, its peak memory, its start-up
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -54,10 +55,8 @@ def _child(request: dict[str, object]) -> None:
         code = 1
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:
-                pass
         os._exit(code)
 
 

@@ -245,8 +245,8 @@ class Chooser:
                     self.notes.append(
                         f"{facts.qualified}: best further candidate ({', '.join(best.candidate.columns)}) would "
                         f"save {best.saved:.1f} ms less {best.penalty:.1f} ms of writes: below the "
-                        f"{threshold:.1f} ms threshold ({self.min_saving:g} of the workload's {self.remaining_ms():.0f} ms "
-                        "with the indexes chosen before it)"
+                        f"{threshold:.1f} ms threshold ({self.min_saving:g} of the workload's "
+                        f"{self.remaining_ms():.0f} ms with the indexes chosen before it)"
                     )
                 break
             best = self.include(best)
