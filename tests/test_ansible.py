@@ -5,6 +5,7 @@ ansible-doc and ansible-test sanity accept the module."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -104,6 +105,21 @@ def test_ansible_doc_renders_the_module(installed: Path, tmp_path: Path) -> None
     assert "pgtune.postgresql.converge:" in doc["examples"] and "changes" in doc["return"]
 
 
+def _sanity_home(pip_version: str) -> Path:
+    """ansible-test's HOME, kept between runs in the user's cache and keyed by the hash of what it
+    installs (ansible-core's version, its pip, the sanity requirements it ships): it builds its
+    virtual environments there once, and reuses them while none of that changes. The sanity tests
+    themselves run every time."""
+    import ansible_test
+
+    requirements = sorted((Path(ansible_test.__file__).parent / "_data" / "requirements").glob("*.txt"))
+    digest = hashlib.sha256(pip_version.encode() + sys.version.encode())
+    for path in requirements:
+        digest.update(path.name.encode() + path.read_bytes())
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgtune-tests"
+    return root / f"ansible-test-{digest.hexdigest()[:16]}"
+
+
 @pytest.mark.installs
 def test_ansible_test_sanity_passes(installed: Path, tmp_path: Path) -> None:
     """Every sanity test ansible-test runs without containers (validate-modules, ansible-doc, pep8,
@@ -115,9 +131,9 @@ def test_ansible_test_sanity_passes(installed: Path, tmp_path: Path) -> None:
     internal = Path(__import__("ansible_test").__file__).parent / "_internal" / "python_requirements.py"
     match = re.search(r"pip='([0-9.]+)'", internal.read_text())
     assert match, f"ansible-test's pip version not found in {internal} ({source})"
-    home = tmp_path / "home"
+    home = _sanity_home(match.group(1))
     cache = home / ".ansible" / "test" / "cache"
-    cache.mkdir(parents=True)
+    cache.mkdir(parents=True, exist_ok=True)
     shutil.copy(GET_PIP, cache / f"get_pip_{match.group(1).replace('.', '_')}.py")
     for config in (Path.home() / ".config" / "pip" / "pip.conf", Path.home() / ".pip" / "pip.conf"):
         if config.exists():  # the machine's package index settings, under the temporary HOME

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pgtune.errors import ProfileError
 from pgtune.profile import blockyaml
 from pgtune.profile.source import _load, read_document
+from tests.conftest import budget
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -139,7 +140,7 @@ def mutated(draw: st.DrawFn) -> str:
 
 
 SETTINGS = settings(
-    max_examples=int(os.environ.get("PGTUNE_YAML_EXAMPLES", "800")),
+    max_examples=int(os.environ.get("PGTUNE_YAML_EXAMPLES", str(budget(800)))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

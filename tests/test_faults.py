@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from pgtune.errors import PgtuneError
 from pgtune.profile.loader import load_profile
-from tests.conftest import Server, run_cli, start_cli
+from tests.conftest import Server, budget, run_cli, start_cli
 
 HOSTILE_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from(list("'\";-{}[]:#&*!|>%@`\\\n\t ")),
@@ -56,7 +56,7 @@ DOCUMENTS = st.recursive(
 )
 
 
-FUZZ_EXAMPLES = int(os.environ.get("PGTUNE_FUZZ_EXAMPLES", "150"))
+FUZZ_EXAMPLES = int(os.environ.get("PGTUNE_FUZZ_EXAMPLES", str(budget(150))))
 """Derandomized in the suite (CI must not flake on a new find); raise the count to hunt locally."""
 
 
@@ -81,7 +81,7 @@ def test_random_profiles_fail_cleanly_with_a_position(tmp_path_factory, document
             assert line.startswith(f"{path}:") or line.startswith(str(path)), line
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=budget(60), deadline=None, derandomize=True)
 @given(st.binary(max_size=200))
 def test_random_bytes_fail_cleanly(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("bytes") / "profile.yaml"

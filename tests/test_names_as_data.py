@@ -16,6 +16,7 @@ from pgtune.errors import Location
 from pgtune.names import quote_ident
 from pgtune.profile.edit import insert_entries, yaml_scalar, yaml_text
 from pgtune.profile.source import parse_value
+from tests.conftest import budget
 
 WHERE = Location("t", 1, 1)
 names = st.text(min_size=1, max_size=40)
@@ -23,7 +24,7 @@ BLOCK = "name: p  # top\ntables:\n  s.t:\n    indexes:\n      ix_a: {columns: [a
 FLOW = "name: p\ntables:\n  s.t: {indexes: {ix_a: {columns: [a]}}}  # kept\n"
 
 
-@settings(max_examples=300)
+@settings(max_examples=budget(300))
 @given(names)
 def test_any_scalar_reads_back_as_itself_in_every_context(text: str) -> None:
     written = yaml_scalar(text)
@@ -35,7 +36,7 @@ def test_any_scalar_reads_back_as_itself_in_every_context(text: str) -> None:
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in written)  # all visible
 
 
-@settings(max_examples=150)
+@settings(max_examples=budget(150))
 @given(names, names, st.sampled_from([BLOCK, FLOW]))
 def test_an_inserted_key_and_value_read_back_exactly_in_block_and_flow_layouts(
     key: str, column: str, layout: str
