@@ -23,10 +23,11 @@ test: test-setup
 	$(PY) -m pytest $(PARALLEL)
 
 # The fast lane: every test that needs no PostgreSQL or PgBouncer, for the inner loop (docs/testing.md):
-# property tests on a fixed profile with an eighth of their examples (tests/conftest.py: budget).
+# property tests on a fixed profile with an eighth of their examples (tests/conftest.py: budget); no server
+# fixtures to keep together, so tests go to whichever worker is free (--dist load).
 test-unit: setup
 	$(PY) -m ruff check $(LINTED)
-	PGTUNE_UNIT_LANE=1 $(PY) -m pytest $(PARALLEL) -m "not server and not installs"
+	PGTUNE_UNIT_LANE=1 $(PY) -m pytest -n $(JOBS) --dist load -m "not server and not installs"
 
 # What costs what: wall time per file, the slowest tests, server start-ups (docs/testing.md).
 test-durations: test-setup

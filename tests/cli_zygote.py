@@ -1,13 +1,14 @@
 """The suite's `pgtune` runner: a Python started once that forks a fresh `python -m pgtune` per call.
 
 Each test that runs the CLI used to pay for a new interpreter and its imports (~0.5 s, hundreds of
-times a run). This process imports the third-party libraries nearly every command loads, then, per
-request on stdin (one JSON line: args, env, cwd and the files for stdin, stdout and stderr), forks:
-the child takes the request's working directory, environment and standard streams, and runs
-`pgtune` exactly as `python -m pgtune ARGS` does (runpy, `__main__`), then exits with its code —
-pgtune's own modules are imported afresh in every child (none is loaded here), so each call starts
-from a clean pgtune as a new process would. The parent answers one JSON line per request: the
-child's pid at once, then its exit code (negative: the signal that ended it, as subprocess says).
+times a run). This process imports the libraries and the pgtune modules nearly every command loads
+— and runs nothing — then, per request on stdin (one JSON line: args, env, cwd and the files for
+stdin, stdout and stderr), forks: the child takes the request's working directory, environment and
+standard streams, and runs `pgtune` exactly as `python -m pgtune ARGS` does (runpy, `__main__`),
+then exits with its code. Every child starts from the same state — modules imported, no command ever
+run (pgtune reads no environment variable at import) — so no call sees another's. The parent answers
+one JSON line per request: the child's pid at once, then its exit code (negative: the signal that
+ended it, as subprocess says).
 Tests that need a process of their own (its title, its peak memory, its start-up) still start one.
 """
 
@@ -20,7 +21,23 @@ import runpy
 import sys
 import traceback
 
-PRELOAD = ("psycopg", "pydantic", "ruamel.yaml", "typer", "click")
+PRELOAD = (
+    "psycopg",
+    "pydantic",
+    "ruamel.yaml",
+    "typer",
+    "click",
+    "pglast",
+    "deepdiff",
+    "httpx",
+    "boto3",
+    "pgtune.cli",
+    "pgtune.engine",
+    "pgtune.workflow",
+    "pgtune.profile.loader",
+    "pgtune.render",
+    "pgtune.kinds",
+)
 
 
 def _child(request: dict[str, object]) -> None:

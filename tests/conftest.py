@@ -664,6 +664,7 @@ SHARED_GROUPS = {"tests/test_patroni.py": "patroni", "tests/test_golden_clusters
 """Files whose expensive session fixture (a Patroni cluster) one worker should start for them all."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that starts or uses a server (its fixtures, transitively): `make test-unit`
     runs the rest — no PostgreSQL needed — as the fast inner loop. Under pytest-xdist (`--dist
