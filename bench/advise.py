@@ -22,8 +22,8 @@ from pathlib import Path
 import psycopg
 
 from pgtune.advice import Options, advise
+from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster
 
 TARGET_SECONDS, TARGET_STATEMENTS = 10.0, 500
 """Issue 40's floor for the advisor's time: 10 s for 500 statements."""

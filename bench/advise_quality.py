@@ -38,7 +38,7 @@ from typing import Any
 
 import psycopg
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 
 REPO = Path(__file__).resolve().parent.parent
 BINDIR = Path("/usr/lib/postgresql/15/bin")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 
 PROFILE = """
 name: online

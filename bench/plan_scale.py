@@ -35,7 +35,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 
 PARTITIONED = 200
 MONTHS = 24
@@ -225,8 +225,8 @@ def main() -> None:
             if args.profile:
                 import psycopg
 
-                from pgtune.engine import build_plan
                 from pgtune.profile.loader import load_profile
+                from pgtune.targets.engine import build_plan
 
                 profiler = cProfile.Profile()
                 with psycopg.connect(cluster.dsn(), autocommit=True) as conn:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pgtune.sandbox import LocalCluster, pgserver_bindir
+from pgtune.integrations.sandbox import LocalCluster, pgserver_bindir
 
 RUNS = 7
 PSYCOPG_CLIENT = "import sys, psycopg; psycopg.connect(sys.argv[1]).execute('select 1').fetchone()"

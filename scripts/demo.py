@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pgtune.sandbox import sandbox  # noqa: E402
+from pgtune.integrations.sandbox import sandbox  # noqa: E402
 
 PROFILE = Path("profiles") / "example.yaml"  # relative to ROOT, where the commands run
 PGTUNE = [sys.executable, "-m", "pgtune"]

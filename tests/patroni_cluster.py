@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgtune.sandbox import _os_user, _readable_bindir, free_port
+from pgtune.integrations.sandbox import _os_user, _readable_bindir, free_port
 
 PATRONI_VENV = Path(os.environ.get("PGTUNE_PATRONI_VENV", "/opt/pgtune-patroni"))
 """Patroni's own virtualenv (scripts/bootstrap --test): made from the system Python, so the
@@ -217,8 +217,8 @@ class PatroniCluster:
 
     def caught_up(self) -> bool:
         """The replica streams and has replayed everything the leader has written so far."""
-        from pgtune.cluster import caught_up
-        from pgtune.clusterplan import Node, Topology
+        from pgtune.plan.cluster import Node, Topology
+        from pgtune.targets.topology import caught_up
 
         leader, replica = self.leader(), self.replica()
         return caught_up(

@@ -35,8 +35,8 @@ from xml.sax.saxutils import escape
 import botocore.session
 from botocore.validate import ParamValidator
 
-from pgtune.rds import classes
-from pgtune.rds.formula import FormulaError, looks_like_formula, parse
+from pgtune.integrations.rds import classes
+from pgtune.integrations.rds.formula import FormulaError, looks_like_formula, parse
 from tests.fake_endpoint import FakeEndpoint
 
 MODEL = botocore.session.get_session().get_service_model("rds")

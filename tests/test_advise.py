@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 from tests.conftest import LETTA_EXAMPLE, REPO, CliResult, Server, _bindir, _timed
 
 Cli = Callable[..., CliResult]

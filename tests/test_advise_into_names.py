@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from pgtune.advice.model import Advice, Report
 from pgtune.advice.writeback import WriteRefused, verify, write_into
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]

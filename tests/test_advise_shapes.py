@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from pgtune.advice import Options, Report, advise
+from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster
 
 TEMPLATE = "pgtune_test_shapes_tpl"
 SCHEMA = """

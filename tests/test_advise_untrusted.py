@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]

@@ -22,12 +22,12 @@ import psycopg
 import pytest
 from ruamel.yaml import YAML
 
-from pgtune import alerts
-from pgtune.health import Result
-from pgtune.health import run as run_checks
+from pgtune.checks import alerts
+from pgtune.checks.health import Result
+from pgtune.checks.health import run as run_checks
+from pgtune.integrations.sandbox import free_port
 from pgtune.profile.loader import load_profile
 from pgtune.render.metrics import metric_name, render_openmetrics, units_of
-from pgtune.sandbox import free_port
 from tests.conftest import REPO, CliResult, Server
 
 LETTA = REPO / "profiles" / "letta.yaml"

@@ -52,14 +52,22 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("collection")
     built = subprocess.run(
         [_bin("ansible-galaxy"), "collection", "build", "--output-path", str(root), str(COLLECTION)],
-        capture_output=True, text=True, check=False, timeout=120, env=_clean_env(root),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=_clean_env(root),
     )
     assert built.returncode == 0, built.stdout + built.stderr
     (tarball,) = root.glob("pgtune-postgresql-*.tar.gz")
     path = root / "installed"
     done = subprocess.run(
         [_bin("ansible-galaxy"), "collection", "install", "-p", str(path), str(tarball)],
-        capture_output=True, text=True, check=False, timeout=120, env=_clean_env(root),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=_clean_env(root),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (path / "ansible_collections" / "pgtune" / "postgresql" / "plugins" / "modules" / "converge.py").exists()
@@ -145,7 +153,11 @@ def test_ansible_test_sanity_passes(installed: Path, tmp_path: Path) -> None:
     run = subprocess.run(
         [_bin("ansible-test"), "sanity", "--python", python, "--skip-test", "pylint"],
         cwd=installed / "ansible_collections" / "pgtune" / "postgresql",
-        capture_output=True, text=True, check=False, timeout=900, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        env=env,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert 'Running sanity test "validate-modules"' in run.stdout + run.stderr

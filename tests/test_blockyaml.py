@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pgtune.errors import ProfileError
+from pgtune.base.errors import ProfileError
 from pgtune.profile import blockyaml
 from pgtune.profile.source import _load, read_document
 from tests.conftest import budget

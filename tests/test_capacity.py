@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.capacity import AppPools, BouncerPools, ServerLimits, check
+from pgtune.kinds.capacity import AppPools, BouncerPools, ServerLimits, check
 
 PG15_DEFAULTS = ServerLimits(100, 3, None)
 PG16_DEFAULTS = ServerLimits(100, 3, 0)

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgtune import health
-from pgtune.health import Result, run
+from pgtune.checks import health
+from pgtune.checks.health import Result, run
 from tests.conftest import TEST_PREFIX, Server
 
 SCHEMA = """

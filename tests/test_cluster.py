@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pgtune import cluster
-from pgtune.clusterplan import ClusterError
+from pgtune.plan.cluster import ClusterError
+from pgtune.targets import topology as cluster
 from tests.conftest import CliResult, Pair, Server
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgtune.clusterplan import ClusterError, Node, Topology, check_running, restart_order
+from pgtune.plan.cluster import ClusterError, Node, Topology, check_running, restart_order
 
 TOPOLOGY = Topology(
     (

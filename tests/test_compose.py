@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pgtune.errors import ProfileError, ProfileErrors
+from pgtune.base.errors import ProfileError, ProfileErrors
 from pgtune.profile.compose import _expand
 from pgtune.profile.loader import load_profile
 from tests.conftest import REPO, CliResult

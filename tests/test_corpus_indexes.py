@@ -17,14 +17,33 @@ from tests.conftest import CORPUS_REPORT, CliResult, Server
 Cli = Callable[..., CliResult]
 
 COLUMNS = {
-    "c_int4": "int4", "c_int8": "int8", "c_text": "text", "c_varchar": "varchar", "c_ts": "timestamptz",
-    "c_date": "date", "c_num": "numeric", "c_jsonb": "jsonb", "c_range": "int4range", "c_tsv": "tsvector",
-    "c_point": "point", "c_box": "box", "c_inet": "inet", "c_uuid": "uuid", "c_bytea": "bytea", "c_bool": "bool",
-    "c_float": "float8", "c_arr": "int4[]",
+    "c_int4": "int4",
+    "c_int8": "int8",
+    "c_text": "text",
+    "c_varchar": "varchar",
+    "c_ts": "timestamptz",
+    "c_date": "date",
+    "c_num": "numeric",
+    "c_jsonb": "jsonb",
+    "c_range": "int4range",
+    "c_tsv": "tsvector",
+    "c_point": "point",
+    "c_box": "box",
+    "c_inet": "inet",
+    "c_uuid": "uuid",
+    "c_bytea": "bytea",
+    "c_bool": "bool",
+    "c_float": "float8",
+    "c_arr": "int4[]",
 }
-WITH = {"btree": {"fillfactor": ("80", " 80")}, "hash": {"fillfactor": ("70", "70")},
-        "gist": {"buffering": ("on", "ON")}, "spgist": {"fillfactor": ("90", "90")},
-        "gin": {"fastupdate": ("off", "false")}, "brin": {"pages_per_range": ("32", "32")}}
+WITH = {
+    "btree": {"fillfactor": ("80", " 80")},
+    "hash": {"fillfactor": ("70", "70")},
+    "gist": {"buffering": ("on", "ON")},
+    "spgist": {"fillfactor": ("90", "90")},
+    "gin": {"fastupdate": ("off", "false")},
+    "brin": {"pages_per_range": ("32", "32")},
+}
 
 
 @pytest.fixture
@@ -90,9 +109,11 @@ def test_index_corpus(wide: Server, cli: Cli, write_profile: Callable[..., Path]
     assert _plan(cli, spelled, wide.dsn) == []
     changed = _plan(cli, write_profile(_profile(cases, "changed"), name="changed.yaml"), wide.dsn)
     assert len(changed) == 2 * len(cases) and {a for _, a in changed} == {"replace"}, changed
-    CORPUS_REPORT.append(f"index corpus on PostgreSQL {wide.version}: {len(cases)} access method/opclass/type cases "
-          f"({', '.join(sorted(methods))}) x plain + partitioned: applied -> re-plan empty (TCP, socket); "
-          f"other spellings -> 0 changes; one change each -> {len(changed)} replaces")
+    CORPUS_REPORT.append(
+        f"index corpus on PostgreSQL {wide.version}: {len(cases)} access method/opclass/type cases "
+        f"({', '.join(sorted(methods))}) x plain + partitioned: applied -> re-plan empty (TCP, socket); "
+        f"other spellings -> 0 changes; one change each -> {len(changed)} replaces"
+    )
 
 
 FORMS = [
@@ -104,12 +125,18 @@ FORMS = [
     ({"columns": ["c_int4"], "include": ["c_text"]}, {"columns": ["C_INT4"], "include": ["C_TEXT"]}),
     ({"columns": ["c_int4"], "where": "c_int4 > 5"}, {"columns": ["c_int4"], "where": "(C_INT4>5)"}),
     ({"columns": ["c_int8"], "where": "c_bool"}, {"columns": ["c_int8"], "where": "(C_BOOL)"}),
-    ({"columns": ["c_uuid", "id"], "unique": True, "nulls_not_distinct": True},
-     {"columns": ["c_uuid", "ID"], "unique": True, "nulls_not_distinct": True, "method": "BTREE"}),
-    ({"columns": ["c_ts", "c_int4 DESC"], "with": {"deduplicate_items": "off"}},
-     {"columns": ["c_ts", "c_int4 desc"], "with": {"DEDUPLICATE_ITEMS": "0"}}),
-    ({"columns": ["c_jsonb jsonb_path_ops"], "method": "gin"},
-     {"columns": ["c_jsonb JSONB_PATH_OPS"], "method": "GIN"}),
+    (
+        {"columns": ["c_uuid", "id"], "unique": True, "nulls_not_distinct": True},
+        {"columns": ["c_uuid", "ID"], "unique": True, "nulls_not_distinct": True, "method": "BTREE"},
+    ),
+    (
+        {"columns": ["c_ts", "c_int4 DESC"], "with": {"deduplicate_items": "off"}},
+        {"columns": ["c_ts", "c_int4 desc"], "with": {"DEDUPLICATE_ITEMS": "0"}},
+    ),
+    (
+        {"columns": ["c_jsonb jsonb_path_ops"], "method": "gin"},
+        {"columns": ["c_jsonb JSONB_PATH_OPS"], "method": "GIN"},
+    ),
     ({"columns": ["(c_int4::int8)"]}, {"columns": ["((c_int4)::bigint)"]}),
     # Numeric literals the server keeps as written (the scale) where the value is what counts:
     ({"columns": ["c_float"], "where": "c_float > 0.5"}, {"columns": ["c_float"], "where": "c_float > 0.50"}),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgtune.units import MEMORY_UNITS, TIME_UNITS, BaseUnit
+from pgtune.base.units import MEMORY_UNITS, TIME_UNITS, BaseUnit
 from tests.conftest import CORPUS_REPORT, CliResult, Server
 
 Cli = Callable[..., CliResult]
@@ -157,8 +157,11 @@ def test_settings_corpus(pg: Server, cli: Cli, write_profile: Callable[..., Path
     planned = _changes(cli, write_profile(_profile(steps), name="moved.yaml"), pg.dsn)
     assert sorted(planned) == sorted(n.lower() for n in steps), set(planned) ^ {n.lower() for n in steps}
     # 3. A safe subset applied in those spellings: the re-plan is empty on both connections.
-    safe = {g.name: steps[g.name] for g in gucs if g.name in steps and g.context in ("user", "superuser", "sighup")
-            and not UNSAFE_TO_APPLY.search(g.name)}
+    safe = {
+        g.name: steps[g.name]
+        for g in gucs
+        if g.name in steps and g.context in ("user", "superuser", "sighup") and not UNSAFE_TO_APPLY.search(g.name)
+    }
     applied = write_profile(_profile(safe), name="applied.yaml")
     result = cli("apply", str(applied), "--dsn", _socket_dsn(pg), "--yes")
     assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]

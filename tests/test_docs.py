@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from pgtune.offline import description, validate
+from pgtune.kinds.offline import description, validate
 from pgtune.profile.loader import load_profile
 from pgtune.profile.model import Profile
 from tests.conftest import REPO

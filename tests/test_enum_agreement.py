@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from pgtune.guc import HIDDEN_ENUM_WORDS, ON_OFF_WORDS, GucSpec, InvalidValue
+from pgtune.base.guc import HIDDEN_ENUM_WORDS, ON_OFF_WORDS, GucSpec, InvalidValue
 from tests.conftest import Server
 
 PROBES = sorted(

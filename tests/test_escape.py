@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from pgtune.render.escape import _INVISIBLE, line, md_code, md_fence, md_text
+from pgtune.base.escape import _INVISIBLE, line, md_code, md_fence, md_text
 
 HOSTILE = ["t\n  + setting fsync: on -> off", "x`y", "``", "a | b", "<!-- hide", "\u202eevil", "\r\x1b[2J", " pad "]
 MD = MarkdownIt("commonmark").enable("table")

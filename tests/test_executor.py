@@ -8,8 +8,8 @@ import time
 import psycopg
 from conftest import Server
 
-from pgtune.executor import APPLIED, FAILED, SKIPPED, ExecOptions, execute
-from pgtune.plan import Address, Change, Plan, ServerInfo, Statement
+from pgtune.plan.model import Address, Change, Plan, ServerInfo, Statement
+from pgtune.targets.executor import APPLIED, FAILED, SKIPPED, ExecOptions, execute
 
 
 def change(obj: str, *sql: str, transactional: bool = True, reload: bool = False) -> Change:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from pgtune.errors import PgtuneError
+from pgtune.base.errors import PgtuneError
 from pgtune.profile.loader import load_profile
 from tests.conftest import Server, budget, run_cli, start_cli
 
@@ -169,9 +169,7 @@ def test_a_server_restart_mid_apply_is_a_clear_error_and_the_next_apply_converge
     pg.sql("DROP TABLE public.r")
 
 
-def test_kill_9_during_a_concurrent_detach_then_apply_finalizes(
-    pg: Server, write_profile: Callable[..., Path]
-) -> None:
+def test_kill_9_during_a_concurrent_detach_then_apply_finalizes(pg: Server, write_profile: Callable[..., Path]) -> None:
     """pgtune killed while DETACH PARTITION ... CONCURRENTLY waits out an older transaction: the
     server sees the closed connection (client_connection_check_interval) and stops the detach in
     its second transaction, leaving the partition 'detach pending'; the next apply FINALIZEs it."""
@@ -195,7 +193,15 @@ def test_kill_9_during_a_concurrent_detach_then_apply_finalizes(
     holder.execute("SELECT count(*) FROM public.kd")  # an older transaction the detach must wait out
     # A lock_timeout far beyond the test's patience: only the dead client can end the wait.
     proc = start_cli(
-        "apply", str(profile), "--dsn", pg.dsn, "--yes", "--lock-timeout", "10min", "--allow-hazards", "HIDES_DATA",
+        "apply",
+        str(profile),
+        "--dsn",
+        pg.dsn,
+        "--yes",
+        "--lock-timeout",
+        "10min",
+        "--allow-hazards",
+        "HIDES_DATA",
         *as_of,
     )
     try:

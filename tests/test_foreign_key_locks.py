@@ -88,8 +88,17 @@ def test_a_writer_on_the_referenced_table_waits_at_most_lock_timeout(
     writer.start()
     try:
         apply = start_cli(
-            "apply", str(profile), "--dsn", events.dsn, "--as-of", AS_OF, "--yes", "--lock-timeout", "1s",
-            "--retries", "2",
+            "apply",
+            str(profile),
+            "--dsn",
+            events.dsn,
+            "--as-of",
+            AS_OF,
+            "--yes",
+            "--lock-timeout",
+            "1s",
+            "--retries",
+            "2",
         )
         out, err = apply.communicate(timeout=120)
     finally:

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pgtune import github_action
-from pgtune.endpoints import HttpClient
+from pgtune.cli import github_action
+from pgtune.integrations.http import HttpClient
 from tests.conftest import REPO, Server
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())

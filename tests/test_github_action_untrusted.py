@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from pgtune import github_action
+from pgtune.cli import github_action
 from tests.conftest import Server
 from tests.test_github_action import FakeGitHub, _run_action
 

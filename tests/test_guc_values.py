@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.guc import GucSpec, InvalidValue, parse_bool, parse_list
+from pgtune.base.guc import GucSpec, InvalidValue, parse_bool, parse_list
 
 SHARED_BUFFERS = GucSpec("shared_buffers", "integer", "8kB", "postmaster", "16", "1073741823")
 JIT = GucSpec("jit", "bool", context="user")

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.errors import ProfileError
-from pgtune.health import Result, run
+from pgtune.base.errors import ProfileError
+from pgtune.checks.health import Result, run
 from pgtune.profile.loader import load_profile
 from tests.conftest import TEST_PREFIX, CliResult, Server
 
@@ -319,7 +319,7 @@ def test_cli_exit_codes_formats_and_read_only(db: Db, cli: Cli, write_profile: C
     assert result.code == 1
     assert f"{bad}:4:14:" in result.stderr  # unknown check name in disabled
     with pytest.raises(ProfileError, match=r"checks.cache_hit_ratio.warn: a ratio is between 0 and 1"):
-        from pgtune.health import resolve_limits
+        from pgtune.checks.health import resolve_limits
 
         resolve_limits(load_profile(write_profile("name: h\nchecks: {cache_hit_ratio: {warn: 2}}\n", name="b.yaml")))
     disabled = cli(

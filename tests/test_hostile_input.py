@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pgtune.errors import ProfileError
+from pgtune.base.errors import ProfileError
 from pgtune.profile.loader import load_profile
 from tests.conftest import CliResult, Server
 
@@ -63,9 +63,7 @@ def test_names_are_measured_in_bytes(tmp_path: Path) -> None:
 def test_a_5000_digit_number_and_a_newline_are_refused_at_plan(
     pg: Server, cli: Cli, write_profile: Callable[..., Path]
 ) -> None:
-    profile = write_profile(
-        "name: bad\nsettings:\n  work_mem: " + "9" * 5000 + '\n  application_name: "a\\nb"\n'
-    )
+    profile = write_profile("name: bad\nsettings:\n  work_mem: " + "9" * 5000 + '\n  application_name: "a\\nb"\n')
     position = pg.log_position()
     result = cli("plan", str(profile), "--dsn", pg.dsn)
     assert result.code == 1, result.stdout

@@ -8,15 +8,29 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pgtune.indexdef import option_text, parse_bool
-from pgtune.plan import Plan
+from pgtune.kinds.indexdef import option_text, parse_bool
+from pgtune.plan.model import Plan
 from tests.conftest import Server
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("on", True), ("OFF", False), ("t", True), ("tr", True), ("f", False), ("y", True), ("n", False), ("1", True),
-     ("0", False), (" yes ", True), ("o", None), ("2", None), ("", None), ("onn", None)],
+    [
+        ("on", True),
+        ("OFF", False),
+        ("t", True),
+        ("tr", True),
+        ("f", False),
+        ("y", True),
+        ("n", False),
+        ("1", True),
+        ("0", False),
+        (" yes ", True),
+        ("o", None),
+        ("2", None),
+        ("", None),
+        ("onn", None),
+    ],
 )
 def test_parse_bool_is_postgresqls(text: str, value: bool | None) -> None:
     assert parse_bool(text) is value

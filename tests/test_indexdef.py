@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.indexdef import IndexDefinitionError, anonymous, parse_declared, parse_live, printed_forms, restore
+from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, parse_live, printed_forms, restore
 from pgtune.kinds.indexes import MAX_NAME_BYTES, bounded_name, tmp_name
 from pgtune.profile.model import IndexSpec
 

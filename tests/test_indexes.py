@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from conftest import Server
 
-from pgtune.errors import PgtuneError
-from pgtune.plan import Plan
+from pgtune.base.errors import PgtuneError
+from pgtune.plan.model import Plan
 
 PlanFor = Callable[[str], Plan]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from pgtune.errors import Location
+from pgtune.base.errors import Location
 from pgtune.profile.edit import replace_values, value_spans, yaml_text
 from pgtune.profile.source import parse_value
 from tests.conftest import TEST_PREFIX, CliResult, Server

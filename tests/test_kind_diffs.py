@@ -17,16 +17,15 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from pgtune import offline
-from pgtune.errors import PgtuneError
-from pgtune.kinds import DiffEnv, KindResult, PlanContext, indexes, partitions, pool, settings, storage
+from pgtune.base.errors import PgtuneError
+from pgtune.integrations.pgbouncer.console import ConfigRow
+from pgtune.kinds import DiffEnv, KindResult, PlanContext, indexes, offline, partitions, pool, settings, storage
 from pgtune.kinds.indexes import Catalog, LiveIndex
 from pgtune.kinds.partitions import Child, Layout, PartitionLive
 from pgtune.kinds.pool import PoolLive
 from pgtune.kinds.settings import FileRow, Running, ScopedTarget, SettingsCatalog, SettingsLive
 from pgtune.kinds.tables import Leaf, Table
-from pgtune.pgbouncer.console import ConfigRow
-from pgtune.plan import ServerInfo
+from pgtune.plan.model import ServerInfo
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render.text import change_line
 
@@ -153,7 +152,7 @@ SETTINGS_CASES: list[tuple[str, str, LiveSettings, list[str]]] = [
         [
             "~ setting work_mem: 4MB -> 64MB",
             "error role 'postgres' may not run pg_reload_conf(): 1 setting(s) would be written and never take "
-            "effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO \"postgres\", or apply as a superuser)",
+            'effect (GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "postgres", or apply as a superuser)',
         ],
     ),
 ]

@@ -15,11 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.engine import build_plan
-from pgtune.errors import ProfileError
-from pgtune.executor import ExecOptions, execute
+from pgtune.base.errors import ProfileError
+from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
-from pgtune.sandbox import LocalCluster
+from pgtune.targets.engine import build_plan
+from pgtune.targets.executor import ExecOptions, execute
 from tests.conftest import FIXTURES, REPO, CliResult, Server, _bindir, letta_schema
 
 CATALOG = json.loads((FIXTURES / "letta_catalog.json").read_text(encoding="utf-8"))["tables"]

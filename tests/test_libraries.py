@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.engine import build_plan
-from pgtune.errors import PgtuneError
-from pgtune.hazards import gated_codes
-from pgtune.libraries import candidates
+from pgtune.base.errors import PgtuneError
+from pgtune.kinds.settings.libraries import candidates
+from pgtune.plan.hazards import gated_codes
 from pgtune.profile.loader import load_profile
+from pgtune.targets.engine import build_plan
 from tests.conftest import TEST_PREFIX, Server
 
 LIB = "/usr/lib/postgresql/15/lib"

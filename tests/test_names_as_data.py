@@ -12,8 +12,8 @@ from pglast import parse_sql
 
 from pgtune.advice.indexes import index_name
 from pgtune.advice.trust import collect
-from pgtune.errors import Location
-from pgtune.names import quote_ident
+from pgtune.base.errors import Location
+from pgtune.base.names import quote_ident
 from pgtune.profile.edit import insert_entries, yaml_scalar, yaml_text
 from pgtune.profile.source import parse_value
 from tests.conftest import budget

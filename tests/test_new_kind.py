@@ -15,17 +15,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgtune import engine, planfile, workflow
-from pgtune.adopt import pull_live_values
-from pgtune.executor import ExecOptions
+from pgtune.advice.adopt import pull_live_values
+from pgtune.advice.live_profile import inspect
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
 from pgtune.kinds.tables import Table
-from pgtune.live_profile import inspect
-from pgtune.plan import Address, Change, Plan, Statement
+from pgtune.plan import record as planfile
+from pgtune.plan.model import Address, Change, Plan, Statement
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render.jsonplan import render_json
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import render_sql, render_text
+from pgtune.targets import engine, workflow
+from pgtune.targets.executor import ExecOptions
 from tests.conftest import Server
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from pgtune.offline import BUNDLED, description
+from pgtune.kinds.offline import BUNDLED, description
 from tests.conftest import CliResult, Server
 
 Cli = Callable[..., CliResult]
@@ -44,8 +44,12 @@ def test_validate_offline_catches_what_every_server_would_refuse(cli: Cli, write
     assert len(lines) == 5, lines  # hidden enum words and an extension's setting pass
     newest = cli("validate", str(write_profile("name: ok\nsettings: {io_method: worker}\n", name="ok.yaml")))
     assert newest.code == 0 and "checked against PostgreSQL 18's settings" in newest.stdout
-    older = cli("validate", str(write_profile("name: ok\nsettings: {io_method: worker}\n", name="ok.yaml")),
-                "--pg-version", "17")
+    older = cli(
+        "validate",
+        str(write_profile("name: ok\nsettings: {io_method: worker}\n", name="ok.yaml")),
+        "--pg-version",
+        "17",
+    )
     assert older.code == 1 and "in PostgreSQL 16's settings (the nearest bundled to 17)" in older.stderr
 
 
@@ -65,5 +69,10 @@ def test_the_bundled_descriptions_are_what_the_servers_report(pg: Server) -> Non
     for name, (_, vartype, unit, context, lo, hi, enumvals) in live.items():
         row = bundled[name]
         assert (row["vartype"], row["unit"], row["context"], row["min_val"], row["max_val"], row["enumvals"]) == (
-            vartype, unit, context, lo, hi, enumvals
+            vartype,
+            unit,
+            context,
+            lo,
+            hi,
+            enumvals,
         ), name

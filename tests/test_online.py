@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from conftest import Server
 
-from pgtune.executor import FAILED, ExecOptions
-from pgtune.plan import Plan
+from pgtune.plan.model import Plan
+from pgtune.targets.executor import FAILED, ExecOptions
 
 PlanFor = Callable[[str], Plan]
 ROWS = 200_000

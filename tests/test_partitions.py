@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from conftest import Server
 
-from pgtune.engine import build_plan
-from pgtune.errors import PgtuneError
-from pgtune.plan import Plan, value_data
+from pgtune.base.errors import PgtuneError
+from pgtune.plan.model import Plan, value_data
 from pgtune.profile.loader import load_profile
+from pgtune.targets.engine import build_plan
 
 PlanAt = Callable[[str, str], Plan]
 

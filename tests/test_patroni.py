@@ -116,9 +116,11 @@ def test_killed_in_the_middle_of_the_restarts_the_next_apply_finishes(
     proc.wait(timeout=30)
     # Had pgtune already asked for the leader's restart, let it finish: the next apply reads every member over SQL.
     patroni.wait(
-        lambda: patroni._ready()
-        and all(m["state"] in ("running", "streaming") for m in patroni.cluster()["members"])
-        and patroni.caught_up(),  # over SQL: Patroni reports states a loop late, a restart may still be under way
+        lambda: (
+            patroni._ready()
+            and all(m["state"] in ("running", "streaming") for m in patroni.cluster()["members"])
+            and patroni.caught_up()
+        ),  # over SQL: Patroni reports states a loop late, a restart may still be under way
         60,
         "every member running, the replica streaming",
     )

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.pgbouncer.ini import read_settings, set_values, write_file
-from pgtune.pgbouncer.values import BouncerSetting, InvalidBouncerValue
+from pgtune.integrations.pgbouncer.ini import read_settings, set_values, write_file
+from pgtune.integrations.pgbouncer.values import BouncerSetting, InvalidBouncerValue
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.engine import build_plan
-from pgtune.errors import BouncerError, ConnectionFailed, PgtuneError, ProfileError, ProfileErrors
-from pgtune.executor import FAILED, ExecOptions, execute
-from pgtune.pgbouncer.console import Console
-from pgtune.plan import Plan
+from pgtune.base.errors import BouncerError, ConnectionFailed, PgtuneError, ProfileError, ProfileErrors
+from pgtune.integrations.pgbouncer.console import Console
+from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
+from pgtune.targets.engine import build_plan
+from pgtune.targets.executor import FAILED, ExecOptions, execute
 from tests.conftest import Bouncer, Server
 
 

@@ -181,8 +181,14 @@ def test_each_verdict_names_the_role_that_lacks_the_right(
         f"public.theirs: changing storage parameters needs the owner's rights on public.theirs: role {ROLE!r} does "
         f'not own it (GRANT "postgres" TO "{ROLE}", or apply as the owner)' in refused.stderr
     ), refused.stderr
-    hidden = cli("plan", str(write_profile("name: h\nsettings: {shared_preload_libraries: ''}\n", name="h.yaml")),
-                 "--dsn", reader_dsn, "--privileges-of", ROLE)
+    hidden = cli(
+        "plan",
+        str(write_profile("name: h\nsettings: {shared_preload_libraries: ''}\n", name="h.yaml")),
+        "--dsn",
+        reader_dsn,
+        "--privileges-of",
+        ROLE,
+    )
     assert hidden.code == 1
-    assert f'hidden from the connected role {READER!r}' in hidden.stderr
+    assert f"hidden from the connected role {READER!r}" in hidden.stderr
     assert f'GRANT pg_read_all_settings TO "{READER}"' in hidden.stderr, hidden.stderr

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.errors import Location, PgtuneError, ProfileError
+from pgtune.base.errors import Location, PgtuneError, ProfileError
 from pgtune.profile import load_profile
 from pgtune.profile.source import PositionIndex
 

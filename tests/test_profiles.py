@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.engine import build_plan
-from pgtune.errors import ProfileError
-from pgtune.plan import Plan
+from pgtune.base.errors import ProfileError
+from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
+from pgtune.targets.engine import build_plan
 from tests.conftest import REPO, Server
 
 EXAMPLES = REPO / "examples" / "letta"

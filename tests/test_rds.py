@@ -22,11 +22,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune import offline
-from pgtune.executor import _batches
-from pgtune.rds import classes
-from pgtune.rds.formula import FormulaError, parse
-from pgtune.rds.group import group_text, statement
+from pgtune.integrations.rds import classes
+from pgtune.integrations.rds.formula import FormulaError, parse
+from pgtune.kinds import offline
+from pgtune.targets.executor import _batches
+from pgtune.targets.rds.group import group_text, statement
 from tests.conftest import Server, run_cli
 from tests.rds_fake import FakeInstance, FakeRds, engine_defaults
 
@@ -117,7 +117,7 @@ def test_values_are_sent_in_the_servers_unit() -> None:
 
 
 def test_parameters_go_twenty_to_a_call() -> None:
-    from pgtune.plan import Address, Change
+    from pgtune.plan.model import Address, Change
 
     changes = tuple(
         Change(Address("setting", f"p{i}"), "update", None, "1", (statement(GROUP, f"p{i}", "1", "immediate"),))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pgtune.hazards import hazard
-from pgtune.plan import Address, Bound, Change, Check, Notice, Parameters, Plan, ServerInfo, Statement
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Address, Bound, Change, Check, Notice, Parameters, Plan, ServerInfo, Statement
 from pgtune.render.markdown import MARKER_PREFIX, render_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -136,7 +136,7 @@ def test_the_documented_hazard_table_is_the_registry() -> None:
     """Every hazard code is documented with its gate, and nothing else is."""
     import re
 
-    from pgtune.hazards import HAZARDS
+    from pgtune.plan.hazards import HAZARDS
     from tests.conftest import REPO
 
     text = (REPO / "docs" / "plans.md").read_text()
@@ -152,7 +152,7 @@ def test_renderers_import_neither_psycopg_nor_the_executor() -> None:
 
     code = (
         "import sys, pgtune.render, pgtune.render.health, pgtune.render.cluster; "
-        "bad = [m for m in ('psycopg', 'pgtune.executor') if m in sys.modules]; "
+        "bad = [m for m in ('psycopg', 'pgtune.targets.executor') if m in sys.modules]; "
         "assert not bad, bad"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

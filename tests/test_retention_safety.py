@@ -81,9 +81,9 @@ def test_a_retention_typo_is_gated_and_fixing_it_reattaches(
     applied = cli("apply", str(fixed), "--dsn", audit.dsn, "--as-of", AS_OF, "--yes")
     assert applied.code == 0, applied.stdout + applied.stderr
     assert _count(audit) == 7985
-    assert audit.one(
-        "SELECT count(*) FROM pg_constraint WHERE conname = 'pgtune_partition_bound'"
-    ) == 0  # pgtune's marks are gone once attached
+    assert (
+        audit.one("SELECT count(*) FROM pg_constraint WHERE conname = 'pgtune_partition_bound'") == 0
+    )  # pgtune's marks are gone once attached
     empty = cli("plan", str(fixed), "--dsn", audit.dsn, "--as-of", AS_OF, "--detailed-exitcode")
     assert empty.code == 0, empty.stdout + empty.stderr
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from pgtune.sandbox import LocalCluster
+from pgtune.integrations.sandbox import LocalCluster
 from tests.conftest import _bindir
 
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from pgtune.connection import redact, scrub
+from pgtune.integrations.postgres import redact, scrub
 from tests.conftest import LETTA_ROLE, PASSWORD_ROLE, REPO, CliResult, Server
 
 Cli = Callable[..., CliResult]
@@ -206,7 +206,7 @@ def test_a_password_that_is_also_a_name_is_masked_only_where_it_is_a_secret(
 
 
 def test_connection_strings_are_masked_by_their_place_and_names_are_not() -> None:
-    from pgtune.secrets import distinctive, mask_connection_strings
+    from pgtune.base.redact import distinctive, mask_connection_strings
 
     text = (
         'ALTER TABLE "letta"."messages" SET (fillfactor = 90) -- postgresql://letta:letta@db:5432/letta '

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from conftest import Server
 
-from pgtune.engine import build_plan
-from pgtune.errors import PgtuneError
-from pgtune.plan import Plan
+from pgtune.base.errors import PgtuneError
+from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
+from pgtune.targets.engine import build_plan
 
 PlanFor = Callable[[str], Plan]
 

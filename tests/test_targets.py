@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pgtune import planfile, targets
-from pgtune.errors import ApplyRefused
-from pgtune.executor import ExecOptions
-from pgtune.plan import Address, Change, Hazard, Plan, ServerInfo, Statement
+from pgtune import targets
+from pgtune.base.errors import ApplyRefused
+from pgtune.plan import record as planfile
+from pgtune.plan.model import Address, Change, Hazard, Plan, ServerInfo, Statement
+from pgtune.plan.report import APPLIED, FAILED, ApplyReport, Outcome
 from pgtune.profile.loader import load_profile
 from pgtune.render.text import render_apply_report, render_text
-from pgtune.report import APPLIED, FAILED, ApplyReport, Outcome
 from pgtune.targets import RestartReport, Where, sequence
-from pgtune.workflow import Inputs
+from pgtune.targets.executor import ExecOptions
+from pgtune.targets.workflow import Inputs
 
 SERVER = ServerInfo("16.2", 160002)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.units import INT_MAX, MEMORY_UNITS, TIME_UNITS, BaseUnit, UnitError, format_number, parse_number
+from pgtune.base.units import INT_MAX, MEMORY_UNITS, TIME_UNITS, BaseUnit, UnitError, format_number, parse_number
 
 PAGES = BaseUnit.parse("8kB")
 KB = BaseUnit.parse("kB")

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.jsontext import MAX_DEPTH, JsonRefused, loads
+from pgtune.base.jsontext import MAX_DEPTH, JsonRefused, loads
 from tests.conftest import CliResult, Server, run_cli
 from tests.fake_endpoint import FakeEndpoint, drip, endless, send_bytes
 from tests.test_untrusted_endpoints import _measured, _member

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from pgtune.connection import redact
-from pgtune.sandbox import SUPERUSER
+from pgtune.integrations.postgres import redact
+from pgtune.integrations.sandbox import SUPERUSER
 from tests.conftest import REPO, CliResult, Pair, _cli_env, run_cli
 from tests.fake_endpoint import FakeEndpoint, drip, endless, redirect, send_bytes, send_json, tls_pair
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtune.applylock import APPLY_LOCK_KEY, PGTUNE_LOCK_CLASS
+from pgtune.targets.lock import APPLY_LOCK_KEY, PGTUNE_LOCK_CLASS
 from tests.conftest import CliResult, Server, run_cli, start_cli
 
 Cli = Callable[..., CliResult]

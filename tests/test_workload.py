@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgtune.engine import build_plan
-from pgtune.errors import ProfileError, ProfileErrors
+from pgtune.base.errors import ProfileError, ProfileErrors
 from pgtune.profile.loader import load_profile
-from pgtune.workload import Workload, format_kb, host_cpus, host_memory_bytes, recommend
+from pgtune.profile.workload import Workload, format_kb, host_cpus, host_memory_bytes, recommend
+from pgtune.targets.engine import build_plan
 from tests.conftest import CliResult, Server
 
 GB = 2**30

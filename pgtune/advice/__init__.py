@@ -80,7 +80,7 @@ def advise(conn: psycopg.Connection, loaded: LoadedProfile, options: Options = O
 
 
 def _profile_key(loaded: LoadedProfile, schema: str, name: str) -> str:
-    from pgtune.names import qualified_text
+    from pgtune.base.names import qualified_text
 
     return table_key(loaded, schema, name) or qualified_text(schema, name)
 
@@ -246,7 +246,7 @@ def _work_mem(session: catalog.Session, report: Report, statements: list[catalog
         """,
         (roles,),
     )
-    from pgtune.guc import GucSpec, InvalidValue
+    from pgtune.base.guc import GucSpec, InvalidValue
 
     spec = GucSpec("work_mem", "integer", unit="kB")
     current = {}

@@ -63,7 +63,7 @@ class TableFacts:
 
     @property
     def qualified(self) -> str:
-        from pgtune.names import qualified_text
+        from pgtune.base.names import qualified_text
 
         return qualified_text(self.schema, self.name)
 

@@ -42,7 +42,7 @@ from pgtune.advice.indexes import (
 )
 from pgtune.advice.model import Advice
 from pgtune.advice.resolved import Usage
-from pgtune.names import quote_ident
+from pgtune.base.names import quote_ident
 
 MIN_ROWS = 1000
 """Below this many rows a table is read faster whole than through an index: never a candidate."""

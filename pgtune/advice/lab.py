@@ -270,7 +270,7 @@ class Lab:
 
 
 def _q(name: str) -> str:
-    from pgtune.names import quote_ident
+    from pgtune.base.names import quote_ident
 
     return quote_ident(name)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pgtune.advice.catalog import Session, Statement
 from pgtune.advice.model import Advice
-from pgtune.names import qualified_text
+from pgtune.base.names import qualified_text
 
 MIN_ROWS = 10_000
 """Smaller tables are left alone: vacuuming them is cheap whenever it comes, and the default threshold

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pgtune.advice.model import Advice, Report
-from pgtune.errors import PgtuneError
+from pgtune.base.errors import PgtuneError
 from pgtune.profile.edit import insert_entries
 from pgtune.profile.source import PathKey
 
@@ -75,7 +75,7 @@ def verify(path: Path, text: str, entries: list[tuple[PathKey, Any]]) -> None:
     `path` holds now with exactly `entries` set; WriteRefused says where it does not."""
     from pydantic import ValidationError
 
-    from pgtune.errors import Location
+    from pgtune.base.errors import Location
     from pgtune.profile.edit import yaml_text
     from pgtune.profile.loader import load_profile, resolve_document
     from pgtune.profile.model import Profile

@@ -13,13 +13,13 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
-import psycopg
-from psycopg import sql
-
-from pgtune.errors import ProfileError
-from pgtune.plan import Change, Check, Notice, ServerInfo
+from pgtune.base.errors import ProfileError
+from pgtune.plan.model import Change, Check, Notice, ServerInfo
 
 if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
     from pgtune.kinds.settings import SettingsCatalog
     from pgtune.kinds.tables import Table
     from pgtune.profile.loader import LoadedProfile

@@ -35,18 +35,8 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pgtune.errors import CatalogChanged, Location, ProfileError, raise_if_any
-from pgtune.hazards import hazard
-from pgtune.identifiers import identifier, qualified_text
-from pgtune.indexdef import (
-    IndexDefinitionError,
-    ParsedIndex,
-    anonymous,
-    parse_declared,
-    parse_live,
-    printed_forms,
-    restore,
-)
+from pgtune.base.errors import CatalogChanged, Location, ProfileError, raise_if_any
+from pgtune.base.identifiers import identifier, qualified_text
 from pgtune.kinds import (
     Adoption,
     Column,
@@ -58,8 +48,18 @@ from pgtune.kinds import (
     load_sql,
     load_versioned_sql,
 )
+from pgtune.kinds.indexdef import (
+    IndexDefinitionError,
+    ParsedIndex,
+    anonymous,
+    parse_declared,
+    parse_live,
+    printed_forms,
+    restore,
+)
 from pgtune.kinds.tables import Leaf, Table, not_owned
-from pgtune.plan import Address, Change, Hazard, Notice, Statement
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Address, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec
 from pgtune.profile.source import PathKey

@@ -25,9 +25,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
-from pgtune.hazards import hazard
-from pgtune.identifiers import identifier, qualified_text
+from pgtune.base.errors import Deferred, Location, ProfileError, raise_if_any
+from pgtune.base.identifiers import identifier, qualified_text
 from pgtune.kinds import (
     Adoption,
     Column,
@@ -38,9 +37,7 @@ from pgtune.kinds import (
     load_sql,
     load_versioned_sql,
 )
-from pgtune.kinds.storage import creation_options
-from pgtune.kinds.tables import Table, not_owned
-from pgtune.partitioning import (
+from pgtune.kinds.partitioning import (
     IntStep,
     PartitioningError,
     Step,
@@ -51,7 +48,10 @@ from pgtune.partitioning import (
     parse_period,
     partition_name,
 )
-from pgtune.plan import Address, Analyze, Bound, Change, Hazard, Notice, Statement
+from pgtune.kinds.storage import creation_options
+from pgtune.kinds.tables import Table, not_owned
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Address, Analyze, Bound, Change, Hazard, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PartitioningSpec
 from pgtune.profile.source import PathKey

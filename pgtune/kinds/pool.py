@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgtune import capacity
-from pgtune.errors import Location, ProfileError, raise_if_any
-from pgtune.hazards import hazard
-from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, settings
-from pgtune.pgbouncer import ini
-from pgtune.pgbouncer.console import ConfigRow, Console, resolve_dsn, set_command
-from pgtune.pgbouncer.values import PGBOUNCER_DEFAULTS, BouncerSetting, InvalidBouncerValue, number
-from pgtune.plan import Address, Change, Check, Hazard, IniEdit, Notice, Statement
+from pgtune.base.errors import Location, ProfileError, raise_if_any
+from pgtune.integrations.pgbouncer import ini
+from pgtune.integrations.pgbouncer.console import ConfigRow, Console, resolve_dsn, set_command
+from pgtune.integrations.pgbouncer.values import PGBOUNCER_DEFAULTS, BouncerSetting, InvalidBouncerValue, number
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, capacity, settings
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Address, Change, Check, Hazard, IniEdit, Notice, Statement
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import PgBouncerSpec, PoolSpec
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from psycopg import sql
 
-from pgtune.errors import ProfileError, raise_if_any
-from pgtune.guc import Canonical, GucSpec, InvalidValue
-from pgtune.hazards import hazard
-from pgtune.identifiers import identifier, qualified_text
+from pgtune.base.errors import ProfileError, raise_if_any
+from pgtune.base.guc import Canonical, GucSpec, InvalidValue
+from pgtune.base.identifiers import identifier, qualified_text
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, Render
+from pgtune.kinds.reloptions import lookup, unknown_message
 from pgtune.kinds.tables import Leaf, Table, not_owned, table_key
-from pgtune.plan import Address, Change, Hazard, Notice, Parameters, Statement
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Address, Change, Hazard, Notice, Parameters, Statement
 from pgtune.profile.loader import LoadedProfile
-from pgtune.reloptions import lookup, unknown_message
 
 KIND = "storage"
 

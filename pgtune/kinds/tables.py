@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
-from pgtune.errors import Deferred, Location, ProfileError
-from pgtune.identifiers import InvalidName, parse_qualified, qualified_text, quoted
+from pgtune.base.errors import Deferred, Location, ProfileError
+from pgtune.base.identifiers import InvalidName, parse_qualified, qualified_text, quoted
 from pgtune.kinds import load_sql
 from pgtune.profile.loader import LoadedProfile
 
@@ -106,7 +106,17 @@ def resolve(
         for oid, (schema, name, partitioned, multilevel, quoted, owned, may_create) in by_oid.items():
             mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
             found.setdefault(key, {})[oid] = Table(
-                key, location, oid, schema, name, partitioned, multilevel, tuple(mine), quoted, owned, may_create,
+                key,
+                location,
+                oid,
+                schema,
+                name,
+                partitioned,
+                multilevel,
+                tuple(mine),
+                quoted,
+                owned,
+                may_create,
                 applier=applier,
             )
     tables: dict[str, Table] = {}

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pgtune.errors import Deferred, Location, ProfileError
+from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.profile.source import PathKey, PositionIndex, parse_value, value_location
 
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$")

@@ -148,7 +148,7 @@ def _emitted(text: str) -> str:
 
 def _reads_back(candidate: str, text: str) -> bool:
     """`candidate` reads back as `text` as a value, as a key, and inside flow collections."""
-    from pgtune.errors import Location, PgtuneError
+    from pgtune.base.errors import Location, PgtuneError
     from pgtune.profile.source import parse_value
 
     if not candidate or candidate != candidate.strip() or "\n" in candidate:

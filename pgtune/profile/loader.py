@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pgtune.errors import Deferred, Location, ProfileError, raise_if_any
+from pgtune.base.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.profile.compose import apply_overrides, interpolate
 from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location

@@ -22,8 +22,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from pgtune.names import name_bytes_problem
-from pgtune.units import UnitError, parse_bytes, parse_seconds
+from pgtune.base.names import name_bytes_problem
+from pgtune.base.units import UnitError, parse_bytes, parse_seconds
 
 SETTING_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 PROFILE_NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -51,7 +51,7 @@ def _setting_value(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     if isinstance(value, dict) and list(value) == ["formula"] and isinstance(value["formula"], str):
-        from pgtune.rds.formula import FormulaError, parse
+        from pgtune.integrations.rds.formula import FormulaError, parse
 
         try:
             parse(value["formula"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pgtune import __version__
-from pgtune.connection import redact
+from pgtune.integrations.postgres import redact
 from pgtune.profile.edit import dump_document
 from pgtune.profile.loader import load_profile, resolve_document
 from pgtune.profile.model import Profile

@@ -35,7 +35,7 @@ from ruamel.yaml.events import (
     StreamEndEvent,
 )
 
-from pgtune.errors import Location, ProfileError
+from pgtune.base.errors import Location, ProfileError
 from pgtune.profile import blockyaml
 
 try:

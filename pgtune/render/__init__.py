@@ -1,6 +1,6 @@
 """Renderers: a Plan (and an apply report) as text, Markdown or JSON. Pure functions of data.
 
-The names below load on first use (PEP 562), so `pgtune.render.escape` — which `--help` and error
+The names below load on first use (PEP 562), so `pgtune.base.escape` — which `--help` and error
 messages need — comes without the renderers and the plan model."""
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pgtune.render.escape import lines as joined
-from pgtune.render.escape import md_code, md_text
+from pgtune.base.escape import lines as joined
+from pgtune.base.escape import md_code, md_text
 
 if TYPE_CHECKING:
     from pgtune.advice.model import Advice, Report

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgtune.clusterplan import ClusterPlan
-from pgtune.render.escape import line, md_code, md_text
+from pgtune.base.escape import line, md_code, md_text
+from pgtune.plan.cluster import ClusterPlan
 from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import STATUS_MARKS, render_text

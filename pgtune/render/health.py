@@ -6,13 +6,13 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from pgtune.render.escape import line, md_code, md_text
-from pgtune.render.escape import lines as joined
+from pgtune.base.escape import line, md_code, md_text
+from pgtune.base.escape import lines as joined
 from pgtune.render.markdown import STATUS_EMOJI
 from pgtune.render.text import STATUS_MARKS
 
 if TYPE_CHECKING:  # the results are data: rendering them needs no database driver
-    from pgtune.health import Result
+    from pgtune.checks.health import Result
 
 
 def _value(r: Result) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pgtune.plan import Change, Plan, value_data
+from pgtune.plan.model import Change, Plan, value_data
 
 FORMAT_VERSION = 1
 

@@ -8,10 +8,10 @@ line saying what was left out and where to find it (`pgtune show plan.json`, the
 
 from __future__ import annotations
 
-from pgtune.hazards import HAZARDS, gated_codes
-from pgtune.plan import MARKERS, Change, Parameters, Plan, Value, value_text
-from pgtune.render.escape import line, md_code, md_fence, md_text
-from pgtune.render.escape import lines as joined
+from pgtune.base.escape import line, md_code, md_fence, md_text
+from pgtune.base.escape import lines as joined
+from pgtune.plan.hazards import HAZARDS, gated_codes
+from pgtune.plan.model import MARKERS, Change, Parameters, Plan, Value, value_text
 from pgtune.render.text import statement_sql, summary_line
 
 MARKER_PREFIX = "<!-- pgtune-plan"

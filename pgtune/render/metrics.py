@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pgtune.health import Result
+    from pgtune.checks.health import Result
 
 UNITS = {"ratio": "_ratio", "duration": "_seconds", "size": "_bytes", "count": ""}
 STATUS_VALUES = {"ok": 0, "warn": 1, "critical": 2}
@@ -92,6 +92,6 @@ def render_openmetrics(results: list[Result], database: str, units: dict[str, st
 
 
 def units_of() -> dict[str, str]:
-    from pgtune.health import DEFINITIONS
+    from pgtune.checks.health import DEFINITIONS
 
     return {name: d.unit for name, d in DEFINITIONS.items()}

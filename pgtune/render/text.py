@@ -5,10 +5,10 @@ control character prints escaped, so catalog content cannot add a line of its ow
 
 from __future__ import annotations
 
-from pgtune.hazards import gated_codes
-from pgtune.plan import MARKERS, Address, Change, Parameters, Plan, Statement, Value, value_text
-from pgtune.render.escape import lines as joined
-from pgtune.report import ApplyReport
+from pgtune.base.escape import lines as joined
+from pgtune.plan.hazards import gated_codes
+from pgtune.plan.model import MARKERS, Address, Change, Parameters, Plan, Statement, Value, value_text
+from pgtune.plan.report import ApplyReport
 
 
 def _value(value: Value) -> str:

@@ -16,14 +16,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pgtune.errors import ApplyRefused
+from pgtune.base.errors import ApplyRefused
 
 if TYPE_CHECKING:
-    from pgtune.clusterplan import ClusterPlan
-    from pgtune.executor import ExecOptions
-    from pgtune.plan import Address, Plan
-    from pgtune.report import ApplyReport, Outcome
-    from pgtune.workflow import Inputs
+    from pgtune.plan.cluster import ClusterPlan
+    from pgtune.plan.model import Address, Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
 
 P = TypeVar("P", "Plan", "ClusterPlan")
 DCS = "patroni"
@@ -107,8 +107,8 @@ class Applied(Generic[P]):
 
     def statuses(self, node: str) -> dict[Address, str]:
         """Each applied change on `node` as the re-read shows it (restart pending, unconverged)."""
-        from pgtune.clusterplan import ClusterPlan
-        from pgtune.workflow import statuses
+        from pgtune.plan.cluster import ClusterPlan
+        from pgtune.targets.workflow import statuses
 
         report, after = self.reports.get(node), self.after
         if report is None or after is None:

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from pgtune.applylock import apply_lock
 from pgtune.targets import DCS, RestartReport, Where, register
+from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
-    from pgtune.clusterplan import ClusterPlan, Topology
-    from pgtune.executor import ExecOptions
-    from pgtune.patroni import Client, Member
-    from pgtune.plan import Plan
-    from pgtune.report import ApplyReport, Outcome
-    from pgtune.workflow import Inputs
+    from pgtune.integrations.patroni import Client, Member
+    from pgtune.plan.cluster import ClusterPlan, Topology
+    from pgtune.plan.model import Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
 
 
 @dataclass
@@ -35,7 +35,7 @@ class PatroniSession:
         return apply_lock(self.conns[self.topology.primary.name], wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.clusterflow import derive_patroni
+        from pgtune.targets.clusterflow import derive_patroni
 
         return derive_patroni(self.client, self.topology, self.members, self.conns, inputs)
 
@@ -46,10 +46,10 @@ class PatroniSession:
         self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
         """The leader's SQL changes, then the DCS key by key, then wait until every member has them."""
-        from pgtune import patroni
-        from pgtune.clusterflow import SETTLE_WAIT, settled
-        from pgtune.executor import execute
-        from pgtune.workflow import bouncer_for
+        from pgtune.integrations import patroni
+        from pgtune.targets.clusterflow import SETTLE_WAIT, settled
+        from pgtune.targets.executor import execute
+        from pgtune.targets.workflow import bouncer_for
 
         leader = self.topology.primary
         conn = self.conns[leader.name]
@@ -61,14 +61,12 @@ class PatroniSession:
         if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
             reports[DCS] = execute(plan.dcs, conn, options, on_outcome=on_outcome, patroni=self.client)
             if not reports[DCS].failed:
-                patroni.wait_for(
-                    lambda: settled(self.client, plan), SETTLE_WAIT, "Patroni to apply the new values"
-                )
+                patroni.wait_for(lambda: settled(self.client, plan), SETTLE_WAIT, "Patroni to apply the new values")
         return reports
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
-        from pgtune import cluster
-        from pgtune.clusterflow import derive_patroni, restart_members
+        from pgtune.targets import topology as cluster
+        from pgtune.targets.clusterflow import derive_patroni, restart_members
 
         members = {m.name: m for m in self.client.members()}
         with cluster.connections(self.topology) as conns:
@@ -76,8 +74,8 @@ class PatroniSession:
         return restart_members(self.client, now, members, on_step)
 
     def reread(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune import cluster
-        from pgtune.clusterflow import derive_patroni
+        from pgtune.targets import topology as cluster
+        from pgtune.targets.clusterflow import derive_patroni
 
         with cluster.connections(self.topology) as conns:
             members = {m.name: m for m in self.client.members()}
@@ -93,8 +91,9 @@ class PatroniCluster:
 
     @contextmanager
     def open(self) -> Iterator[PatroniSession]:
-        from pgtune import cluster, patroni
-        from pgtune.clusterflow import patroni_topology
+        from pgtune.integrations import patroni
+        from pgtune.targets import topology as cluster
+        from pgtune.targets.clusterflow import patroni_topology
 
         client = patroni.Client(self.url)
         topology, members = patroni_topology(client, self.base_dsn)

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from pgtune.applylock import apply_lock
 from pgtune.targets import GROUP, RestartReport, Where, register
+from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
-    from pgtune.clusterplan import ClusterPlan
-    from pgtune.executor import ExecOptions
-    from pgtune.plan import Plan
-    from pgtune.rds.api import Client
-    from pgtune.rds.flow import Groups
-    from pgtune.report import ApplyReport, Outcome
-    from pgtune.workflow import Inputs
+    from pgtune.integrations.rds.api import Client
+    from pgtune.plan.cluster import ClusterPlan
+    from pgtune.plan.model import Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.rds.flow import Groups
+    from pgtune.targets.workflow import Inputs
 
 OPTION_GROUP, OPTION_CLUSTER_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER = (
     "rds_parameter_group",
@@ -43,7 +43,7 @@ class GroupSession:
         return apply_lock(self.conn, wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.rds.flow import derive_group
+        from pgtune.targets.rds.flow import derive_group
 
         t = self.target
         return derive_group(self.client, t.groups, self.conn, t.dsn, inputs, t.instance)
@@ -55,9 +55,9 @@ class GroupSession:
         self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
         """The instance's SQL changes, then the group's parameters, then wait until RDS applied them."""
-        from pgtune.executor import execute
-        from pgtune.rds.flow import settled
-        from pgtune.workflow import bouncer_for
+        from pgtune.targets.executor import execute
+        from pgtune.targets.rds.flow import settled
+        from pgtune.targets.workflow import bouncer_for
 
         node = plan.topology.primary
         reports: dict[str, ApplyReport] = {}
@@ -72,8 +72,8 @@ class GroupSession:
         return reports
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
-        from pgtune.connection import connect
-        from pgtune.rds.flow import derive_group, reboot
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.rds.flow import derive_group, reboot
 
         t = self.target
         with connect(t.dsn) as conn:
@@ -81,8 +81,8 @@ class GroupSession:
         return reboot(self.client, t.groups, now, t.failover, on_step)
 
     def reread(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.connection import connect
-        from pgtune.rds.flow import derive_group
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.rds.flow import derive_group
 
         t = self.target
         with connect(t.dsn) as conn:  # the instance may have rebooted: a fresh connection
@@ -101,8 +101,8 @@ class RdsParameterGroup:
 
     @contextmanager
     def open(self) -> Iterator[GroupSession]:
-        from pgtune.connection import connect
-        from pgtune.rds.api import Client
+        from pgtune.integrations.postgres import connect
+        from pgtune.integrations.rds.api import Client
 
         client = Client(self.region)
         with connect(self.dsn) as conn:
@@ -110,7 +110,7 @@ class RdsParameterGroup:
 
 
 def _choose(where: Where) -> RdsParameterGroup | None:
-    from pgtune.rds.flow import Groups
+    from pgtune.targets.rds.flow import Groups
 
     groups = Groups(where.options.get(OPTION_GROUP), where.options.get(OPTION_CLUSTER_GROUP))
     if groups.instance is None and groups.cluster is None:

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from pgtune.applylock import apply_lock
-from pgtune.errors import ApplyRefused
+from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport, Where, register
+from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
-    from pgtune.clusterplan import ClusterPlan, Topology
-    from pgtune.executor import ExecOptions
-    from pgtune.plan import Plan
-    from pgtune.report import ApplyReport, Outcome
-    from pgtune.workflow import Inputs
+    from pgtune.plan.cluster import ClusterPlan, Topology
+    from pgtune.plan.model import Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ReplicasSession:
         return apply_lock(self.conns[self.topology.primary.name], wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.clusterflow import derive_cluster
+        from pgtune.targets.clusterflow import derive_cluster
 
         return derive_cluster(self.topology, self.conns, inputs)
 
@@ -43,9 +43,9 @@ class ReplicasSession:
         self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
         """Standbys' settings first (a raise must reach them before the primary), then the primary."""
-        from pgtune.executor import execute
-        from pgtune.plan import Plan
-        from pgtune.workflow import bouncer_for
+        from pgtune.plan.model import Plan
+        from pgtune.targets.executor import execute
+        from pgtune.targets.workflow import bouncer_for
 
         reports: dict[str, ApplyReport] = {}
         for p in sorted(plan.plans, key=lambda p: p.node.primary):
@@ -63,8 +63,8 @@ class ReplicasSession:
         raise ApplyRefused("pgtune does not restart plain replication: restart the nodes in the plan's order")
 
     def reread(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune import cluster
-        from pgtune.clusterflow import derive_cluster
+        from pgtune.targets import topology as cluster
+        from pgtune.targets.clusterflow import derive_cluster
 
         with cluster.connections(self.topology) as conns:
             return derive_cluster(self.topology, conns, inputs)
@@ -78,7 +78,7 @@ class Replicas:
 
     @contextmanager
     def open(self) -> Iterator[ReplicasSession]:
-        from pgtune import cluster
+        from pgtune.targets import topology as cluster
 
         topology = cluster.discover(self.dsns)
         with cluster.connections(topology) as conns:

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pgtune import planfile
-from pgtune.errors import ApplyRefused, PgtuneError
+from pgtune.base.errors import ApplyRefused, PgtuneError
+from pgtune.plan import record as planfile
 from pgtune.targets import Applied, Target
-from pgtune.workflow import Inputs, gate
+from pgtune.targets.workflow import Inputs, gate
 
 if TYPE_CHECKING:
-    from pgtune.executor import ExecOptions
-    from pgtune.report import Outcome
+    from pgtune.plan.report import Outcome
+    from pgtune.targets.executor import ExecOptions
 
 
 def preview(target: Target, inputs: Inputs) -> Any:

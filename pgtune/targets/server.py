@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from pgtune.applylock import apply_lock
-from pgtune.connection import connect
-from pgtune.errors import ApplyRefused
+from pgtune.base.errors import ApplyRefused
+from pgtune.integrations.postgres import connect
 from pgtune.targets import RestartReport, Where, register
+from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
-    from pgtune.executor import ExecOptions
-    from pgtune.plan import Plan
-    from pgtune.report import ApplyReport, Outcome
-    from pgtune.workflow import Inputs
+    from pgtune.plan.model import Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
 
 NODE = ""
 """A single server's report key (clusters key theirs by node name)."""
@@ -34,7 +34,7 @@ class ServerSession:
         return apply_lock(self.conn, wait)
 
     def derive(self, inputs: Inputs) -> Plan:
-        from pgtune.workflow import derive
+        from pgtune.targets.workflow import derive
 
         return derive(self.conn, inputs, self.dsn)
 
@@ -44,8 +44,8 @@ class ServerSession:
     def execute(
         self, plan: Plan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
-        from pgtune.executor import execute
-        from pgtune.workflow import bouncer_for
+        from pgtune.targets.executor import execute
+        from pgtune.targets.workflow import bouncer_for
 
         with bouncer_for(plan, inputs.loaded) as bouncer:
             return {NODE: execute(plan, self.conn, options, on_outcome=on_outcome, bouncer=bouncer)}
@@ -54,7 +54,7 @@ class ServerSession:
         raise ApplyRefused("pgtune does not restart a single server: restart it when the plan says so")
 
     def reread(self, inputs: Inputs) -> Plan:
-        from pgtune.workflow import derive
+        from pgtune.targets.workflow import derive
 
         with connect(self.dsn) as conn:
             return derive(conn, inputs, self.dsn)

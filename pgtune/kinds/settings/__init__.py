@@ -20,9 +20,8 @@ from typing import Any
 
 import psycopg
 
-from pgtune import workload
-from pgtune.errors import ProfileError
-from pgtune.identifiers import quoted
+from pgtune.base.errors import ProfileError
+from pgtune.base.identifiers import quoted
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, load_sql
 from pgtune.kinds.settings.catalog import read
 from pgtune.kinds.settings.comparison import configured_running, diff
@@ -40,7 +39,8 @@ from pgtune.kinds.settings.model import (
 )
 from pgtune.kinds.settings.outlook import Outlook, outlook, plan_catalog
 from pgtune.kinds.settings.validation import _check_libraries, adapt, validate
-from pgtune.plan import Change
+from pgtune.plan.model import Change
+from pgtune.profile import workload
 from pgtune.profile.loader import LoadedProfile
 
 __all__ = [
@@ -123,7 +123,6 @@ def desired_settings(loaded: LoadedProfile, derived: dict[str, str] | None = Non
     for role, scoped in profile.roles.items():
         add("role", role, ("roles", role, "settings"), scoped.settings)
     return out
-
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import dict_row
 
-from pgtune.guc import GucSpec
+from pgtune.base.guc import GucSpec
 from pgtune.kinds import load_sql
 from pgtune.kinds.settings.model import DesiredSetting, FileRow, Running, ScopedTarget, SettingsCatalog
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from psycopg import sql
 
-from pgtune.guc import Canonical, GucSpec
-from pgtune.hazards import hazard
-from pgtune.identifiers import identifier, setting_name
+from pgtune.base.guc import Canonical, GucSpec
+from pgtune.base.identifiers import identifier, setting_name
 from pgtune.kinds import KindResult, Render
 from pgtune.kinds.settings.model import (
     CONNECTION_DEPENDENT,
@@ -20,7 +19,8 @@ from pgtune.kinds.settings.model import (
     Unparsable,
 )
 from pgtune.kinds.settings.validation import _try_canonical
-from pgtune.plan import Change, Hazard, Notice, Statement
+from pgtune.plan.hazards import hazard
+from pgtune.plan.model import Change, Hazard, Notice, Statement
 
 # --- comparison -----------------------------------------------------------------------------
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgtune.integrations.patroni import patch_statement
 from pgtune.kinds import KindResult
 from pgtune.kinds.settings.comparison import _hazards, _same, _show, configured_running
 from pgtune.kinds.settings.model import KIND, SettingsCatalog, TypedSetting, Unparsable
 from pgtune.kinds.settings.validation import _try_canonical
-from pgtune.patroni import patch_statement
-from pgtune.plan import Address, Change, Notice
+from pgtune.plan.model import Address, Change, Notice
 
 # --- through Patroni's DCS ------------------------------------------------------------------
 

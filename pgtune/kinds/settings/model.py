@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgtune.errors import Deferred, Location
-from pgtune.guc import LIST_SETTINGS, Canonical, GucSpec
-from pgtune.plan import Address
+from pgtune.base.errors import Deferred, Location
+from pgtune.base.guc import LIST_SETTINGS, Canonical, GucSpec
+from pgtune.plan.model import Address
 from pgtune.profile.model import FormulaValue
 
 KIND = "setting"

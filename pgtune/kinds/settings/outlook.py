@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pgtune.guc import GucSpec
+from pgtune.base.guc import GucSpec
 from pgtune.kinds import PlanContext
 from pgtune.kinds.settings.catalog import read
 from pgtune.kinds.settings.comparison import _after_reset, _show, configured_running

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import psycopg
 
-from pgtune import libraries
-from pgtune.errors import ProfileError, raise_if_any
-from pgtune.guc import Canonical, GucSpec, InvalidValue, newline_problem
-from pgtune.identifiers import quoted
+from pgtune.base.errors import ProfileError, raise_if_any
+from pgtune.base.guc import Canonical, GucSpec, InvalidValue, newline_problem
+from pgtune.base.identifiers import quoted
+from pgtune.kinds.settings import libraries
 from pgtune.kinds.settings.model import (
     PRELOAD_SETTINGS,
     SCOPED_CONTEXTS,
@@ -93,7 +93,7 @@ def validate(
     (RDS). ALTER SYSTEM's rules (privilege per parameter, allow_alter_system, values set on the
     command line) do not apply; names, types, units, ranges and contexts do. A parameter group also
     needs no pg_file_settings (RDS does not grant it), and takes formulas: typed with no value here,
-    their text checked and evaluated by `pgtune.rds.group`."""
+    their text checked and evaluated by `pgtune.targets.rds.group`."""
     to_store = through is not None
     errors: list[ProfileError] = []
     typed: list[TypedSetting] = []

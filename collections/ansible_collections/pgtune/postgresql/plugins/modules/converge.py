@@ -183,7 +183,7 @@ def main() -> None:
 
 def _diff(changes: Iterable[Any]) -> list[dict[str, str]]:
     """Ansible's diff format, one entry per change: its address as the header, values as text."""
-    from pgtune.plan import value_text
+    from pgtune.plan.model import value_text
 
     return [
         {
@@ -197,13 +197,13 @@ def _diff(changes: Iterable[Any]) -> list[dict[str, str]]:
 
 
 def _server(module: AnsibleModule) -> None:
-    """One server: the plan (check mode), else the one apply sequence (pgtune.workflow.apply)."""
-    from pgtune import workflow
-    from pgtune.connection import connect, resolve_dsn, scrub
-    from pgtune.errors import PgtuneError
-    from pgtune.executor import APPLIED, ExecOptions
+    """One server: the plan (check mode), else the one apply sequence (pgtune.targets.workflow.apply)."""
+    from pgtune.base.errors import PgtuneError
+    from pgtune.integrations.postgres import connect, resolve_dsn, scrub
     from pgtune.profile.loader import load_profile
     from pgtune.render.jsonplan import change_to_dict
+    from pgtune.targets import workflow
+    from pgtune.targets.executor import APPLIED, ExecOptions
 
     p = module.params
     dsn = resolve_dsn(p["dsn"])
@@ -254,13 +254,13 @@ def _cluster_changes(plan: Any, by_dsn: dict[str, str]) -> Iterator[tuple[str, A
 
 def _cluster(module: AnsibleModule) -> None:
     """A primary with standbys (`nodes`), or a Patroni cluster (`patroni`): one plan, one apply."""
-    from pgtune import cluster, workflow
-    from pgtune.errors import PgtuneError
-    from pgtune.executor import APPLIED, ExecOptions
+    from pgtune.base.errors import PgtuneError
+    from pgtune.base.redact import scrub_known
     from pgtune.profile.loader import load_profile
     from pgtune.render.cluster import cluster_to_dict
-    from pgtune.secrets import scrub_known
-    from pgtune.targets import sequence
+    from pgtune.targets import sequence, workflow
+    from pgtune.targets import topology as cluster
+    from pgtune.targets.executor import APPLIED, ExecOptions
     from pgtune.targets.patroni_cluster import PatroniCluster
     from pgtune.targets.replicas import Replicas
 

@@ -1,0 +1,137 @@
+"""Offline validation: check a profile's settings against a bundled description of a PostgreSQL
+version's settings, with no server — what a pull-request check without a database can know.
+
+The descriptions (`pgtune/data/settings-pgN.json`) are `pg_settings` as real servers of each tested
+version report it (names, types, units, bounds, enum words, contexts), written by
+`scripts/gen_settings_catalog.py` and held to the live servers by the test suite; they are never
+typed by hand. Values are parsed by the same `GucSpec` code the plan uses, so `work_mem: 32mb` is
+refused offline exactly as the server would refuse it. What needs the server (custom settings of
+extensions, privileges, tables, indexes) is left to `plan`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from pgtune.base.errors import ProfileError
+from pgtune.base.guc import GucSpec, InvalidValue, newline_problem
+from pgtune.kinds.reloptions import lookup, unknown_message
+from pgtune.profile.loader import LoadedProfile
+from pgtune.profile.model import FormulaValue
+
+BUNDLED = (15, 16, 18)
+"""Versions with a bundled description (the versions the suite runs servers of)."""
+
+
+@dataclass(frozen=True)
+class Description:
+    version: int  # the bundled version used
+    asked: int  # the version asked for
+    specs: dict[str, GucSpec]
+    rds_family: str | None = None  # rds.* names checked against this family (None: any)
+
+    @property
+    def label(self) -> str:
+        used = f"PostgreSQL {self.version}'s settings"
+        return used if self.version == self.asked else f"{used} (the nearest bundled to {self.asked})"
+
+
+@cache
+def _load(version: int) -> dict[str, GucSpec]:
+    text = resources.files("pgtune").joinpath("data", f"settings-pg{version}.json").read_text(encoding="utf-8")
+    return {
+        row["name"].lower(): GucSpec(
+            row["name"],
+            row["vartype"],
+            row["unit"],
+            row["context"],
+            row["min_val"],
+            row["max_val"],
+            tuple(row["enumvals"] or ()),
+            row["boot_val"],
+        )
+        for row in json.loads(text)["settings"]
+    }
+
+
+def description(version: int | None = None, rds_family: str | None = None) -> Description:
+    """The bundled description for `version` (default: the newest), or the nearest older one."""
+    asked = version or BUNDLED[-1]
+    at = bisect.bisect_right(BUNDLED, asked)
+    used = BUNDLED[max(at - 1, 0)]
+    return Description(used, asked, _load(used), rds_family)
+
+
+def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
+    """Every problem with the profile's settings and storage parameters that needs no server."""
+    errors: list[ProfileError] = []
+    profile = loaded.profile
+    scoped = [
+        ("settings",),
+        *[("databases", d, "settings") for d in profile.databases],
+        *[("roles", r, "settings") for r in profile.roles],
+    ]
+    for prefix in scoped:
+        values = (
+            profile.settings
+            if prefix == ("settings",)
+            else (
+                profile.databases[prefix[1]].settings if prefix[0] == "databases" else profile.roles[prefix[1]].settings
+            )
+        )
+        for name, raw in values.items():
+            errors += _setting(loaded, desc, (*prefix, name), name, raw, system=prefix == ("settings",))
+    version_num = desc.asked * 10000
+    for key, table in profile.tables.items():
+        for name, raw in table.storage.items():
+            path = ("tables", key, "storage", name)
+            option = lookup(name, version_num)
+            if option is None:
+                errors.append(ProfileError(loaded.location(path, key=True), unknown_message(name, version_num)))
+                continue
+            if raw is not None:
+                try:
+                    option.spec.canonical(raw)
+                except InvalidValue as exc:
+                    errors.append(ProfileError(loaded.location(path), str(exc)))
+    return errors
+
+
+def _setting(
+    loaded: LoadedProfile, desc: Description, path: tuple[str, ...], name: str, raw: object, system: bool
+) -> list[ProfileError]:
+    if name.lower().startswith("rds."):
+        from pgtune.integrations.rds.names import problem as rds_problem
+
+        found = (
+            rds_problem(name, desc.rds_family) if system else f"{name} is a parameter-group setting: server-wide only"
+        )
+        return [ProfileError(loaded.location(path, key=True), found)] if found else []
+    if "." in name:
+        return []  # an extension's setting: known only to a server that loaded it
+    spec = desc.specs.get(name.lower())
+    if spec is None:
+        close = difflib.get_close_matches(name.lower(), list(desc.specs), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return [ProfileError(loaded.location(path, key=True), f"unknown setting {name!r} in {desc.label}{hint}")]
+    if raw is None:
+        return []
+    if isinstance(raw, FormulaValue):  # its grammar was checked as the profile loaded
+        if spec.vartype in ("integer", "real"):
+            return []
+        return [
+            ProfileError(loaded.location(path), f"{spec.name} is a {spec.vartype} setting: a formula gives a number")
+        ]
+    problem = newline_problem(spec.name, raw) if system else None  # type: ignore[arg-type]
+    if problem:
+        return [ProfileError(loaded.location(path), problem)]
+    try:
+        spec.canonical(raw)  # type: ignore[arg-type]
+    except InvalidValue as exc:
+        return [ProfileError(loaded.location(path), str(exc))]
+    return []

@@ -1,0 +1,173 @@
+"""Plan: read the catalog inside one snapshot, validate every kind, diff.
+
+The plan transaction is REPEATABLE READ. Kinds only read, except the index kind's probe, which
+builds the desired indexes on empty temporary copies of their tables inside a savepoint to let
+the server itself validate and canonicalise them; such a transaction is rolled back, leaving
+nothing behind. One that wrote nothing (no transaction id was ever assigned) is committed instead:
+the same outcome, without raising the database's rollback ratio that `pgtune check` judges.
+Validation problems from every kind are collected and raised together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pgtune.base.errors import ProfileError, ProfileErrors, raise_if_any
+from pgtune.kinds import (
+    Kind,
+    KindResult,
+    PlanContext,
+    excluded_by,
+    indexes,
+    partitions,
+    pool,
+    settings,
+    storage,
+    tables,
+)
+from pgtune.plan.model import Notice, Plan, ServerInfo
+from pgtune.profile.loader import LoadedProfile
+
+KINDS: tuple[Kind[Any, Any], ...] = (
+    settings.resource,
+    storage.resource,
+    indexes.resource,
+    partitions.resource,
+    pool.resource,
+)
+"""Kinds in the order their changes run. Indexes before partitions: a partition attached later
+gets every index of its parent, while one created first would miss a new ON ONLY index. Pools
+last: their capacity check reads the server settings as this plan leaves them."""
+
+CATALOG_STATEMENT_TIMEOUT = "30s"
+CATALOG_LOCK_TIMEOUT = "5s"
+"""Planning takes ACCESS SHARE locks on declared tables (the index probe's LIKE, counting rows in
+a default partition). Behind a session waiting for ACCESS EXCLUSIVE, such a request would queue
+and hold up everyone after it; lock_timeout makes the plan give up instead."""
+
+
+def server_info(conn: psycopg.Connection) -> ServerInfo:
+    return _server_and_applier(conn)[0]
+
+
+def _server_and_applier(conn: psycopg.Connection) -> tuple[ServerInfo, str]:
+    """The server, and the role whose privileges the plan judges (--privileges-of, else the connected one)."""
+    row = conn.execute(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+        "coalesce(nullif(current_setting('pgtune.privileges_of', true), ''), current_user)"
+    ).fetchone()
+    assert row is not None
+    return ServerInfo(version=row[0].split()[0], version_num=row[1]), str(row[2])
+
+
+def build_plan(
+    conn: psycopg.Connection,
+    loaded: LoadedProfile,
+    as_of: str | None = None,
+    exclude: tuple[str, ...] = (),
+    *,
+    server_settings: bool = True,
+    privileges_of: str | None = None,
+    standby: bool = False,
+) -> Plan:
+    """Compute the ordered plan that converges the server to the profile.
+
+    `server_settings=False`: server-wide settings are someone else's to change (Patroni's DCS):
+    no ALTER SYSTEM changes, but the pool checks still see the profile's values as planned.
+    `privileges_of`: judge the privileges an apply needs (ownership, CREATE, ALTER SYSTEM per
+    parameter, pg_reload_conf) for this role instead of the connected one — a read-only CI role
+    plans for the deploy role. Reading stays the connected role's.
+
+    `standby`: the node is a standby of a cluster: only the kinds whose state each node holds
+    (`runs_on = "every node"`: server-wide settings), the rest are the primary's.
+
+    `as_of` replaces the server's now() for time partitions (deterministic plans in CI);
+    `exclude` adds glob patterns of objects never touched to the profile's own `exclude:`."""
+    errors: list[ProfileError] = []
+    results: list[KindResult] = []
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))
+        conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
+        if privileges_of is not None:
+            _privileges_of(conn, privileges_of)
+        server, applier = _server_and_applier(conn)
+        if as_of is not None:
+            _check_as_of(conn, as_of)
+        resolved, table_errors = ({}, []) if standby else tables.resolve(conn, loaded, applier)
+        errors.extend(table_errors)
+        patterns = (*loaded.profile.exclude, *exclude)
+        skipped = KindResult()
+        for key, table in list(resolved.items()):
+            pattern = excluded_by(patterns, table.schema, table.name)
+            if pattern is not None:
+                del resolved[key]  # kinds skip keys that did not resolve
+                skipped.notices.append(
+                    Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
+                )
+        results.append(skipped)
+        ctx = PlanContext(
+            conn,
+            loaded,
+            server,
+            resolved,
+            as_of,
+            patterns,
+            server_settings=server_settings,
+            applier=applier,
+            standby=standby,
+        )
+        kinds = KINDS if not standby else tuple(k for k in KINDS if k.runs_on == "every node")
+        if settings.resource in kinds or pool.resource in kinds:
+            ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
+        for kind in kinds:
+            try:
+                result = plan_kind(kind, ctx)
+            except ProfileErrors as exc:
+                errors.extend(exc.errors)
+            except ProfileError as exc:
+                errors.append(exc)
+            else:
+                errors.extend(result.errors)
+                results.append(result)
+        _end_without_writes(conn)
+    raise_if_any(errors)
+    changes = tuple(c for r in results for c in r.changes)
+    notices = tuple(n for r in results for n in r.notices)
+    checks = tuple(c for r in results for c in r.checks)
+    return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
+
+
+def _privileges_of(conn: psycopg.Connection, role: str) -> None:
+    """The catalog queries judge privileges for `pgtune.privileges_of` (transaction-local)."""
+    if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        raise ProfileError(None, f"--privileges-of {role!r}: no such role on this server")
+    conn.execute("SELECT set_config('pgtune.privileges_of', %s, true)", (role,))
+
+
+def _end_without_writes(conn: psycopg.Connection) -> None:
+    """Roll back a plan transaction that wrote (the probe); let one that wrote nothing commit."""
+    row = conn.execute("SELECT txid_current_if_assigned() IS NOT NULL").fetchone()
+    if row is None or row[0]:
+        raise psycopg.Rollback()
+
+
+def plan_kind(kind: Kind[Any, Any], ctx: PlanContext) -> KindResult:
+    """One kind's phases: what the profile wants, what the catalog holds, the pure comparison."""
+    wants = kind.desired(ctx)
+    if wants is None:
+        return KindResult()
+    live = kind.read(ctx, wants)
+    return kind.diff(wants, live, ctx.env)
+
+
+def _check_as_of(conn: psycopg.Connection, as_of: str) -> None:
+    """--as-of must be a timestamp the server understands; fail before anything else."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT %s::timestamptz", (as_of,))
+    except psycopg.Error as exc:
+        raise ProfileError(None, f"--as-of {as_of!r} is not a date/time: {exc.diag.message_primary}") from None
