@@ -225,8 +225,8 @@ def main() -> None:
             if args.profile:
                 import psycopg
 
+                from pgtune.kinds.engine import build_plan
                 from pgtune.profile.loader import load_profile
-                from pgtune.targets.engine import build_plan
 
                 profiler = cProfile.Profile()
                 with psycopg.connect(cluster.dsn(), autocommit=True) as conn:

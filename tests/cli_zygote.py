@@ -32,7 +32,7 @@ PRELOAD = (
     "httpx",
     "boto3",
     "pgtune.cli",
-    "pgtune.targets.engine",
+    "pgtune.kinds.engine",
     "pgtune.targets.workflow",
     "pgtune.profile.loader",
     "pgtune.render",

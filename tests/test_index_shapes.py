@@ -17,12 +17,12 @@ from conftest import Server
 
 from pgtune.base.errors import ProfileError
 from pgtune.kinds import read_columns
+from pgtune.kinds.engine import build_plan, server_info
 from pgtune.kinds.indexes import read
 from pgtune.kinds.tables import resolve
 from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.profile.model import Profile, TableSpec
 from pgtune.profile.source import PositionIndex
-from pgtune.targets.engine import build_plan, server_info
 
 SCHEMA = """
 CREATE SCHEMA shapes;

@@ -17,8 +17,8 @@ import pytest
 
 from pgtune.base.errors import ProfileError
 from pgtune.integrations.sandbox import LocalCluster
+from pgtune.kinds.engine import build_plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from pgtune.targets.executor import ExecOptions, execute
 from tests.conftest import FIXTURES, REPO, CliResult, Server, _bindir, letta_schema
 

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from pgtune.base.errors import PgtuneError
+from pgtune.kinds.engine import build_plan
 from pgtune.kinds.settings.libraries import candidates
 from pgtune.plan.hazards import gated_codes
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from tests.conftest import TEST_PREFIX, Server
 
 LIB = "/usr/lib/postgresql/15/lib"

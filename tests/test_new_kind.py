@@ -17,7 +17,7 @@ from psycopg import sql
 
 from pgtune.advice.adopt import pull_live_values
 from pgtune.advice.live_profile import inspect
-from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, engine
 from pgtune.kinds.tables import Table
 from pgtune.plan import record as planfile
 from pgtune.plan.model import Address, Change, Plan, Statement
@@ -25,7 +25,7 @@ from pgtune.profile.loader import LoadedProfile, load_profile
 from pgtune.render.jsonplan import render_json
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import render_sql, render_text
-from pgtune.targets import engine, workflow
+from pgtune.targets import Where, choose, sequence, workflow
 from pgtune.targets.executor import ExecOptions
 from tests.conftest import Server
 
@@ -115,8 +115,8 @@ def test_a_kind_is_one_module_and_its_registration(with_comment_kind: Server, tm
     saved_path = tmp_path / "plan.json"
     planfile.save(plan, loaded, None, saved_path)
     saved = planfile.load(saved_path)
-    done = workflow.apply(pg.dsn, inputs, ExecOptions(), saved=saved)
-    assert done.report is not None and not done.report.failed
+    done = sequence.apply(choose(Where((pg.dsn,))), inputs, ExecOptions(), saved=saved)  # the one apply entrance
+    assert done.reports and not done.failed
     assert pg.one("SELECT obj_description('public.notes'::regclass, 'pg_class')") == "agent notes"
     assert done.after is not None and done.after.empty
 

@@ -13,9 +13,9 @@ import pytest
 from conftest import Server
 
 from pgtune.base.errors import PgtuneError
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan, value_data
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 
 PlanAt = Callable[[str, str], Plan]
 

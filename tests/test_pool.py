@@ -12,9 +12,9 @@ import pytest
 
 from pgtune.base.errors import BouncerError, ConnectionFailed, PgtuneError, ProfileError, ProfileErrors
 from pgtune.integrations.pgbouncer.console import Console
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from pgtune.targets.executor import FAILED, ExecOptions, execute
 from tests.conftest import Bouncer, Server
 

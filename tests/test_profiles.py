@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from pgtune.base.errors import ProfileError
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 from tests.conftest import REPO, Server
 
 EXAMPLES = REPO / "examples" / "letta"

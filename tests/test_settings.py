@@ -10,9 +10,9 @@ import pytest
 from conftest import Server
 
 from pgtune.base.errors import PgtuneError
+from pgtune.kinds.engine import build_plan
 from pgtune.plan.model import Plan
 from pgtune.profile.loader import load_profile
-from pgtune.targets.engine import build_plan
 
 PlanFor = Callable[[str], Plan]
 

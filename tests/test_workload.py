@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgtune.base.errors import ProfileError, ProfileErrors
+from pgtune.kinds.engine import build_plan
 from pgtune.profile.loader import load_profile
 from pgtune.profile.workload import Workload, format_kb, host_cpus, host_memory_bytes, recommend
-from pgtune.targets.engine import build_plan
 from tests.conftest import CliResult, Server
 
 GB = 2**30

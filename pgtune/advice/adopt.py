@@ -14,10 +14,10 @@ from typing import Any
 
 import psycopg
 
+from pgtune.kinds import engine
 from pgtune.profile.edit import replace_values, value_spans
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.source import PathKey, read_document
-from pgtune.targets import engine
 
 
 def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path) -> tuple[list[str], int]:

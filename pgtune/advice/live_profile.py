@@ -26,12 +26,11 @@ import psycopg
 from ruamel.yaml.comments import CommentedMap
 
 from pgtune.base.identifiers import qualified_text
-from pgtune.kinds import ExportOptions, PlanContext, tables
+from pgtune.kinds import ExportOptions, PlanContext, engine, tables
 from pgtune.profile.edit import dump_document, yaml_number
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import Profile, TableSpec
 from pgtune.profile.source import PositionIndex
-from pgtune.targets import engine
 
 
 @dataclass

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgtune.checks.health import DEFINITIONS, Limits, resolve_limits
+from pgtune.checks.metrics import metric_name
 from pgtune.profile.loader import LoadedProfile
-from pgtune.render.metrics import metric_name
 
 SEVERITIES = (("warn", "warning"), ("critical", "critical"))
 

@@ -7,7 +7,7 @@ secrets, the same exit codes, the same Markdown a reviewer reads locally.
 
 One comment per profile and pull request: it carries a marker (`<!-- pgtune-plan: PROFILE -->`), and
 a later run edits that comment instead of adding another. GitHub's answers are untrusted input:
-the client bounds every call (pgtune.integrations.http), and only a comment whose body starts with the
+the client bounds every call (pgtune.integrations.endpoints), and only a comment whose body starts with the
 marker **and** whose author is the token's own user is ever edited — anyone may post a comment that
 starts with the marker.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pgtune.base.errors import PgtuneError
-from pgtune.integrations.http import EndpointError, HttpClient, shown
+from pgtune.integrations.endpoints import EndpointError, HttpClient, shown
 from pgtune.profile.compose import ALLOW_ENV
 
 MAX_COMMENT = 65536

@@ -17,7 +17,6 @@ the members' `api_url` Patroni itself advertises there; they are never printed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -29,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from pgtune.base.errors import PgtuneError
 from pgtune.base.redact import remember_secret
-from pgtune.integrations.http import EndpointError, HttpClient, origin, shown
-from pgtune.plan.model import PatroniPatch, Statement
+from pgtune.integrations.endpoints import EndpointError, HttpClient, origin, shown
 
 USER_ENV, PASSWORD_ENV = "PGTUNE_PATRONI_USER", "PGTUNE_PATRONI_PASSWORD"
 
@@ -209,13 +207,6 @@ class Client:
     def member_status(self, member: Member) -> StatusAnswer:
         where = f"Patroni GET {member.api_url}"
         return _validated(StatusAnswer, self.http.json("GET", member.api_url), where)
-
-
-def patch_statement(name: str, value: str | None) -> Statement:
-    """PATCH /config of one key, exactly the one that changes: the body as the plan shows it, and the
-    typed action the executor sends (it never decodes the text back)."""
-    body = json.dumps({"postgresql": {"parameters": {name: value}}}, sort_keys=True)
-    return Statement(body, False, target="patroni", action=PatroniPatch(name, value))
 
 
 def wait_for(condition: Any, timeout: float, what: str, poll: float = 0.25) -> None:

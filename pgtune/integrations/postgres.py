@@ -10,6 +10,7 @@ is remembered, and the CLI passes everything it prints or writes through `scrub_
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from urllib.parse import quote
 
 import psycopg
@@ -115,3 +116,21 @@ def connect(dsn: str, *, autocommit: bool = True, cursor_factory: type | None = 
         ) from None
     remember("", conn.info.password)  # also a password libpq found in .pgpass or a service file
     return conn
+
+
+def replayed(primary: str, standbys: Sequence[str]) -> bool:
+    """Every standby streams and has replayed all the primary had written when asked (the state a
+    restart of the next node, or a test, waits for)."""
+    with connect(primary) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    for dsn in standbys:
+        with connect(dsn) as conn:
+            done = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AND "
+                "(SELECT status FROM pg_stat_wal_receiver) = 'streaming'",
+                (row[0],),
+            ).fetchone()
+        if not done or not done[0]:
+            return False
+    return True

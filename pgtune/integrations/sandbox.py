@@ -203,12 +203,10 @@ class LocalCluster:
     def wait_caught_up(self, standby: LocalCluster, timeout: float = 60) -> None:
         """Poll until the standby streams and has replayed everything this primary has written so
         far (after a restart: the parameter-change record a standby must see before its own)."""
-        from pgtune.plan.cluster import Node, Topology
-        from pgtune.targets.topology import caught_up
+        from pgtune.integrations.postgres import replayed
 
-        pair = Topology((Node("primary", self.dsn(), "primary", 0), Node("standby", standby.dsn(), "standby", 0)))
         deadline = time.monotonic() + timeout
-        while not caught_up(pair):
+        while not replayed(self.dsn(), [standby.dsn()]):
             if time.monotonic() >= deadline:
                 raise SandboxError(f"the standby on port {standby.port} did not catch up within {timeout:g}s")
             time.sleep(0.05)

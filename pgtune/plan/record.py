@@ -33,6 +33,7 @@ from typing import Any
 from pgtune import __version__
 from pgtune.base.errors import PgtuneError
 from pgtune.plan.cluster import ClusterPlan
+from pgtune.plan.codec import FORMAT_VERSION, plan_to_dict
 from pgtune.plan.model import (
     Address,
     Analyze,
@@ -48,7 +49,6 @@ from pgtune.plan.model import (
     Value,
 )
 from pgtune.profile.loader import LoadedProfile
-from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
 
 SAVED_FORMAT = 3
 """2: the fingerprint covers the whole record; 1 (fingerprint of changes and notices only) is refused."""
@@ -108,7 +108,7 @@ def record(plan: Plan) -> dict[str, Any]:
 
 def cluster_record(plan: ClusterPlan) -> dict[str, Any]:
     """A cluster's plan as its saved record: exactly the JSON `plan --format json` prints for it."""
-    from pgtune.render.cluster import cluster_to_dict
+    from pgtune.plan.codec import cluster_to_dict
 
     doc: dict[str, Any] = json.loads(_canonical(cluster_to_dict(plan)))
     return doc
@@ -189,7 +189,7 @@ def load(path: Path) -> SavedPlan:
 
 
 def plan_from_dict(doc: dict[str, Any]) -> Plan:
-    """The Plan a JSON plan describes (the inverse of render.jsonplan.plan_to_dict): for display."""
+    """The Plan a JSON plan describes (the inverse of plan.codec.plan_to_dict): for display."""
     try:
         return _plan_from_dict(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgtune.plan.model import Change
+from pgtune.plan.model import Address, Change, Plan
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
 
@@ -28,3 +28,19 @@ class ApplyReport:
     @property
     def failed(self) -> bool:
         return self.reload_error is not None or any(o.status == FAILED for o in self.outcomes)
+
+
+def statuses(report: ApplyReport, after: Plan) -> dict[Address, str]:
+    """Applied changes classified by what the server shows afterwards."""
+    pending = {n.address for n in after.notices if n.code == "RESTART_PENDING" and n.address is not None}
+    remaining = {c.address for c in after.changes}
+    out = {}
+    for outcome in report.outcomes:
+        if outcome.status != APPLIED:
+            continue
+        obj = outcome.change.address
+        if obj in pending:
+            out[obj] = "applied-restart-pending"
+        elif obj in remaining:
+            out[obj] = "unconverged"
+    return out

@@ -35,8 +35,8 @@ from ruamel.yaml.events import (
     StreamEndEvent,
 )
 
+import pgtune.profile.blockyaml as blockyaml
 from pgtune.base.errors import Location, ProfileError
-from pgtune.profile import blockyaml
 
 try:
     from _ruamel_yaml import CParser

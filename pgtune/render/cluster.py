@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pgtune.base.escape import line, md_code, md_text
 from pgtune.plan.cluster import ClusterPlan
-from pgtune.render.jsonplan import FORMAT_VERSION, plan_to_dict
+from pgtune.plan.codec import cluster_to_dict
 from pgtune.render.markdown import render_markdown
 from pgtune.render.text import STATUS_MARKS, render_text
 
@@ -108,28 +107,6 @@ def render_cluster_markdown(plan: ClusterPlan) -> str:
     restart = restart_lines(plan)
     out += ["", "**" + md_text(restart[0]) + "**", *[md_text(item.strip()) for item in restart[1:]]]
     return "\n".join(line(item) for item in out) + "\n"
-
-
-def cluster_to_dict(plan: ClusterPlan) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "profile": plan.profile,
-        "cluster": {
-            "nodes": [{"name": n.name, "role": n.role, "upstream": n.upstream} for n in plan.topology.nodes],
-            "restart_order": [{"node": s.node, "role": s.role} for s in plan.restart],
-            "restart_reason": plan.restart_reason or None,
-            "notices": [
-                {"kind": n.kind, "object": n.object, "code": n.code, "message": n.message} for n in plan.notices
-            ],
-            "checks": [{"code": c.code, "status": c.status, "message": c.message} for c in plan.checks],
-            "hot_standby_minimums": {
-                node: {name: {"running": r, "planned": p} for name, (r, p) in values.items()}
-                for node, values in plan.values.items()
-            },
-        },
-        "nodes": [{"node": p.node.name, "role": p.node.role, **plan_to_dict(p.plan)} for p in plan.plans],
-        plan.store: None if plan.dcs is None else plan_to_dict(plan.dcs),
-    }
 
 
 def render_cluster_json(plan: ClusterPlan) -> str:

@@ -1,64 +1,13 @@
-"""The JSON plan: a stable, documented contract (format_version 1). Add keys; never rename."""
+"""The JSON plan: the contract of pgtune.plan.codec, printed."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from pgtune.plan.model import Change, Plan, value_data
+from pgtune.plan.codec import FORMAT_VERSION, change_to_dict, plan_to_dict
+from pgtune.plan.model import Plan
 
-FORMAT_VERSION = 1
-
-
-def change_to_dict(change: Change) -> dict[str, Any]:
-    return {
-        "kind": change.kind,
-        "object": change.object,
-        "address": change.address.data(),
-        "action": change.action,
-        "before": value_data(change.before),
-        "after": value_data(change.after),
-        "sql": [s.sql for s in change.statements],
-        "transactional": change.transactional,
-        "lock": change.lock,
-        "other_locks": [{"relation": r, "mode": m} for r, m in change.other_locks],
-        "restart_required": change.restart_required,
-        "reload_required": change.reload_required,
-        "hazards": [{"code": h.code, "message": h.message} for h in change.hazards],
-        "note": change.note,
-        "source": change.source,
-        "reset": change.reset,
-        "statements": [
-            {
-                "sql": s.sql,
-                "transactional": s.transactional,
-                "lock": s.lock,
-                "retryable": s.retryable,
-                "progress": s.progress,
-                "target": s.target,
-                "file": s.file,
-                "locks": [{"relation": r, "mode": m} for r, m in s.locks],
-            }
-            for s in change.statements
-        ],
-    }
-
-
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "profile": plan.profile,
-        "server": {"version": plan.server.version, "version_num": plan.server.version_num},
-        "changes": [change_to_dict(c) for c in plan.changes],
-        "epilogue": [s.sql for s in plan.epilogue],
-        "epilogue_statements": [{"sql": s.sql, "target": s.target} for s in plan.epilogue],
-        "notices": [{"kind": n.kind, "object": n.object, "code": n.code, "message": n.message} for n in plan.notices],
-        "checks": [
-            {"code": c.code, "status": c.status, "message": c.message, "numbers": c.numbers} for c in plan.checks
-        ],
-        "summary": plan.summary(),
-    }
-
+__all__ = ["FORMAT_VERSION", "change_to_dict", "plan_to_dict", "render_json"]
 
 def render_json(plan: Plan) -> str:
     return json.dumps(plan_to_dict(plan), indent=2, sort_keys=False) + "\n"

@@ -14,21 +14,17 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from pgtune.checks.metrics import UNITS, metric_name, units_of
+
 if TYPE_CHECKING:
     from pgtune.checks.health import Result
 
-UNITS = {"ratio": "_ratio", "duration": "_seconds", "size": "_bytes", "count": ""}
+__all__ = ["UNITS", "metric_name", "render_openmetrics", "units_of"]
+
 STATUS_VALUES = {"ok": 0, "warn": 1, "critical": 2}
 SEVERITIES = {"warn": "warning", "critical": "critical"}
 OBJECT_LABELS = ("table", "index", "standby", "application_name")
 OBJECT_VALUES = ("ratio", "seconds", "bytes", "value", "lag_seconds")
-
-
-def metric_name(check: str, unit: str) -> str:
-    """`pgtune_` + the check + its unit suffix, once (cache_hit_ratio stays cache_hit_ratio)."""
-    suffix = UNITS.get(unit, "")
-    base = f"pgtune_{check}"
-    return base if not suffix or base.endswith(suffix) else base + suffix
 
 
 def _escape(value: object) -> str:
@@ -90,8 +86,3 @@ def render_openmetrics(results: list[Result], database: str, units: dict[str, st
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
-
-def units_of() -> dict[str, str]:
-    from pgtune.checks.health import DEFINITIONS
-
-    return {name: d.unit for name, d in DEFINITIONS.items()}

@@ -108,7 +108,7 @@ class Applied(Generic[P]):
     def statuses(self, node: str) -> dict[Address, str]:
         """Each applied change on `node` as the re-read shows it (restart pending, unconverged)."""
         from pgtune.plan.cluster import ClusterPlan
-        from pgtune.targets.workflow import statuses
+        from pgtune.plan.report import statuses
 
         report, after = self.reports.get(node), self.after
         if report is None or after is None:
@@ -123,16 +123,33 @@ class Applied(Generic[P]):
 
 @dataclass(frozen=True)
 class Where:
-    """What the user named: connection strings (one, or one per node), a Patroni REST API, and
-    options of targets yet to come (a parameter group, a region ...)."""
+    """What the user named: connection strings (one, or one per node), and the options the targets
+    declare (a Patroni REST API, a parameter group, a region ...), by key."""
 
     dsns: tuple[str, ...] = ()
-    patroni: str | None = None
+    patroni: str | None = None  # the Patroni target's option, also given on its own
     options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def base_dsn(self) -> str:
         return self.dsns[0] if self.dsns else ""
+
+    def option(self, key: str) -> str | None:
+        if key == "patroni" and self.patroni is not None:
+            return self.patroni
+        return self.options.get(key)
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """A command-line option a target declares: the CLI offers it on plan and apply (or apply only),
+    and passes its value in `Where.options[key]` — "yes" for a switch."""
+
+    key: str
+    flag: str  # --rds-parameter-group
+    help: str
+    metavar: str | None = None  # None: a switch
+    apply_only: bool = False
 
 
 Chooser = Callable[[Where], "Target | None"]
@@ -144,23 +161,35 @@ TARGET_MODULES = (
 )
 """Modules that register a chooser on import, most specific first."""
 _CHOOSERS: list[Chooser] = []
+_OPTIONS: list[TargetOption] = []
 _loaded = False
 
 
-def register(chooser: Chooser, *, first: bool = False) -> None:
+def register(chooser: Chooser, *, first: bool = False, options: tuple[TargetOption, ...] = ()) -> None:
     if first:
         _CHOOSERS.insert(0, chooser)
     elif chooser not in _CHOOSERS:
         _CHOOSERS.append(chooser)
+    _OPTIONS.extend(o for o in options if o not in _OPTIONS)
 
 
-def choose(where: Where) -> Target:
-    """The target the arguments name (the first chooser that takes them)."""
+def _load() -> None:
     global _loaded
     if not _loaded:
         for module in TARGET_MODULES:
             importlib.import_module(module)
         _loaded = True
+
+
+def declared_options() -> list[TargetOption]:
+    """Every option the targets declare, in the order of TARGET_MODULES (for the CLI to offer)."""
+    _load()
+    return list(_OPTIONS)
+
+
+def choose(where: Where) -> Target:
+    """The target the arguments name (the first chooser that takes them)."""
+    _load()
     for chooser in _CHOOSERS:
         target = chooser(where)
         if target is not None:

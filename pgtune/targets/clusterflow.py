@@ -14,11 +14,11 @@ from pgtune.base.errors import raise_if_any
 from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.integrations import patroni
 from pgtune.kinds import PlanContext, settings
+from pgtune.kinds.engine import server_info
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Change, Notice, Plan
 from pgtune.targets import RestartReport
 from pgtune.targets import topology as cluster
-from pgtune.targets.engine import server_info
 from pgtune.targets.workflow import Inputs, derive
 
 

@@ -10,12 +10,11 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import psycopg
-
-from pgtune.targets import DCS, RestartReport, Where, register
-from pgtune.targets.lock import apply_lock
+from pgtune.targets import DCS, RestartReport, TargetOption, Where, register
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pgtune.integrations.patroni import Client, Member
     from pgtune.plan.cluster import ClusterPlan, Topology
     from pgtune.plan.model import Plan
@@ -32,6 +31,8 @@ class PatroniSession:
     conns: dict[str, psycopg.Connection]
 
     def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
         return apply_lock(self.conns[self.topology.primary.name], wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
@@ -88,6 +89,8 @@ class PatroniCluster:
     base_dsn: str
     name: str = "Patroni cluster"
     restarts: bool = True
+    # what the CLI says when restarts remain
+    finish: str = "pgtune apply ... --patroni URL --restart (restarts through Patroni in this order)."
 
     @contextmanager
     def open(self) -> Iterator[PatroniSession]:
@@ -102,7 +105,19 @@ class PatroniCluster:
 
 
 def _choose(where: Where) -> PatroniCluster | None:
-    return PatroniCluster(where.patroni, where.base_dsn) if where.patroni is not None else None
+    url = where.option("patroni")
+    return PatroniCluster(url, where.base_dsn) if url is not None else None
 
 
-register(_choose)
+OPTIONS = (
+    TargetOption(
+        "patroni",
+        "--patroni",
+        "A Patroni cluster's REST API, http://host:8008 (its credentials in $PGTUNE_PATRONI_USER and "
+        "$PGTUNE_PATRONI_PASSWORD: a password in the URL is visible to other local users and warns): members and "
+        "leader from Patroni, settings through its DCS. --dsn then gives the SQL credentials for the members (host "
+        "and port from Patroni).",
+        "URL",
+    ),
+)
+register(_choose, options=OPTIONS)

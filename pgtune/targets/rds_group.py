@@ -10,12 +10,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import psycopg
-
-from pgtune.targets import GROUP, RestartReport, Where, register
-from pgtune.targets.lock import apply_lock
+from pgtune.base.errors import ApplyRefused
+from pgtune.targets import GROUP, RestartReport, TargetOption, Where, register
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pgtune.integrations.rds.api import Client
     from pgtune.plan.cluster import ClusterPlan
     from pgtune.plan.model import Plan
@@ -40,6 +40,8 @@ class GroupSession:
     conn: psycopg.Connection
 
     def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
         return apply_lock(self.conn, wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
@@ -98,6 +100,8 @@ class RdsParameterGroup:
     failover: bool = False
     name: str = "RDS parameter group"
     restarts: bool = True
+    # what the CLI says when restarts remain
+    finish: str = "pgtune apply ... --rds-parameter-group NAME --restart (reboots in this order)."
 
     @contextmanager
     def open(self) -> Iterator[GroupSession]:
@@ -114,7 +118,14 @@ def _choose(where: Where) -> RdsParameterGroup | None:
 
     groups = Groups(where.options.get(OPTION_GROUP), where.options.get(OPTION_CLUSTER_GROUP))
     if groups.instance is None and groups.cluster is None:
+        if any(where.options.get(k) not in (None, "no") for k in (OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER)):
+            raise ApplyRefused(
+                "--rds-region, --rds-instance and --rds-failover go with --rds-parameter-group "
+                "(or --rds-cluster-parameter-group)"
+            )
         return None
+    if where.option("patroni") is not None or len(where.dsns) > 1:
+        raise ApplyRefused("--rds-parameter-group takes one --dsn (the writer's endpoint) and no --patroni")
     return RdsParameterGroup(
         groups,
         where.base_dsn,
@@ -124,4 +135,33 @@ def _choose(where: Where) -> RdsParameterGroup | None:
     )
 
 
-register(_choose)
+OPTIONS = (
+    TargetOption(
+        OPTION_GROUP,
+        "--rds-parameter-group",
+        "Plan server-wide settings against this RDS DB parameter group (ModifyDBParameterGroup), the other kinds "
+        "over SQL on --dsn (the writer's endpoint). Region and credentials from boto3's chain (AWS_PROFILE, "
+        "AWS_REGION, AWS_ENDPOINT_URL).",
+        "NAME",
+    ),
+    TargetOption(
+        OPTION_CLUSTER_GROUP,
+        "--rds-cluster-parameter-group",
+        "Aurora: also plan against this DB cluster parameter group; a key goes there when only it offers the key.",
+        "NAME",
+    ),
+    TargetOption(OPTION_REGION, "--rds-region", "The group's region (else boto3's chain).", "REGION"),
+    TargetOption(
+        OPTION_INSTANCE,
+        "--rds-instance",
+        "The RDS instance --dsn reaches, when its endpoint is not the DSN's host (a proxy, a CNAME).",
+        "ID",
+    ),
+    TargetOption(
+        OPTION_FAILOVER,
+        "--rds-failover",
+        "With --restart: reboot a Multi-AZ writer with failover (ForceFailover).",
+        apply_only=True,
+    ),
+)
+register(_choose, options=OPTIONS)

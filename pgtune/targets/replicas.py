@@ -9,13 +9,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport, Where, register
-from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pgtune.plan.cluster import ClusterPlan, Topology
     from pgtune.plan.model import Plan
     from pgtune.plan.report import ApplyReport, Outcome
@@ -29,6 +28,8 @@ class ReplicasSession:
     conns: dict[str, psycopg.Connection]
 
     def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
         return apply_lock(self.conns[self.topology.primary.name], wait)
 
     def derive(self, inputs: Inputs) -> ClusterPlan:
@@ -86,7 +87,7 @@ class Replicas:
 
 
 def _choose(where: Where) -> Replicas | None:
-    return Replicas(where.dsns) if len(where.dsns) > 1 and where.patroni is None else None
+    return Replicas(where.dsns) if len(where.dsns) > 1 and where.option("patroni") is None else None
 
 
 register(_choose)

@@ -8,14 +8,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from pgtune.base.errors import ApplyRefused
-from pgtune.integrations.postgres import connect
 from pgtune.targets import RestartReport, Where, register
-from pgtune.targets.lock import apply_lock
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pgtune.plan.model import Plan
     from pgtune.plan.report import ApplyReport, Outcome
     from pgtune.targets.executor import ExecOptions
@@ -31,6 +29,8 @@ class ServerSession:
     conn: psycopg.Connection
 
     def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
         return apply_lock(self.conn, wait)
 
     def derive(self, inputs: Inputs) -> Plan:
@@ -54,6 +54,7 @@ class ServerSession:
         raise ApplyRefused("pgtune does not restart a single server: restart it when the plan says so")
 
     def reread(self, inputs: Inputs) -> Plan:
+        from pgtune.integrations.postgres import connect
         from pgtune.targets.workflow import derive
 
         with connect(self.dsn) as conn:
@@ -68,12 +69,14 @@ class Server:
 
     @contextmanager
     def open(self) -> Iterator[ServerSession]:
+        from pgtune.integrations.postgres import connect
+
         with connect(self.dsn) as conn:
             yield ServerSession(self.dsn, conn)
 
 
 def _choose(where: Where) -> Server | None:
-    return Server(where.base_dsn) if len(where.dsns) <= 1 and where.patroni is None else None
+    return Server(where.base_dsn) if len(where.dsns) <= 1 and where.option("patroni") is None else None
 
 
 register(_choose)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pgtune.integrations.postgres import connect, redact
+from pgtune.integrations.postgres import connect, redact, replayed
 from pgtune.kinds.settings import SettingsCatalog, configured_running
 from pgtune.plan.cluster import HOT_STANDBY_MINIMUMS, ClusterError, Node, Topology
 
@@ -193,19 +193,7 @@ def minimum_values(catalog: SettingsCatalog) -> dict[str, tuple[int, int]]:
 
 def caught_up(topology: Topology) -> bool:
     """Every standby streams and has replayed all the primary had written when asked."""
-    with connect(topology.primary.dsn) as conn:
-        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-    assert row is not None
-    for node in topology.standbys:
-        with connect(node.dsn) as conn:
-            done = conn.execute(
-                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AND "
-                "(SELECT status FROM pg_stat_wal_receiver) = 'streaming'",
-                (row[0],),
-            ).fetchone()
-        if not done or not done[0]:
-            return False
-    return True
+    return replayed(topology.primary.dsn, [node.dsn for node in topology.standbys])
 
 
 def wait_replicated(dsns: Sequence[str], timeout: float = 120) -> Topology:

@@ -1,12 +1,12 @@
 """What every apply is made of, for every target: the inputs a plan is derived from, deriving it
 on one connection, a saved plan's bindings, the hazard gate, PgBouncer's console when a plan needs
 it, and how applied changes stand afterwards. The sequence itself — lock, derive, verify, gate,
-confirm, execute, restart, re-read — is `pgtune.targets.sequence.apply`, over any target;
-`apply()` here is its single-server form (the CLI, the Ansible module and tests call it)."""
+confirm, execute, restart, re-read — is `pgtune.targets.sequence.apply`, over any target (one
+server included)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -16,13 +16,11 @@ from pgtune.base.errors import ApplyRefused, PgtuneError
 from pgtune.integrations.pgbouncer.console import Console
 from pgtune.integrations.pgbouncer.console import resolve_dsn as resolve_bouncer_dsn
 from pgtune.integrations.postgres import scrub
+from pgtune.kinds.engine import CATALOG_LOCK_TIMEOUT, build_plan
 from pgtune.plan import record as planfile
 from pgtune.plan.hazards import HAZARDS, gated_codes
-from pgtune.plan.model import Address, Plan
-from pgtune.plan.report import APPLIED, ApplyReport, Outcome
+from pgtune.plan.model import Plan
 from pgtune.profile.loader import LoadedProfile
-from pgtune.targets.engine import CATALOG_LOCK_TIMEOUT, build_plan
-from pgtune.targets.executor import ExecOptions
 
 
 @dataclass(frozen=True)
@@ -103,52 +101,6 @@ def gate(plan: Plan, allowed: set[str]) -> None:
         )
 
 
-@dataclass
-class Applied:
-    """What an apply did: the plan that ran (empty: nothing to do), the executor's report, the plan
-    the server needs afterwards (None: it could not be read again — `after_error` says why), and
-    each applied change's standing afterwards (restart pending, unconverged)."""
-
-    plan: Plan
-    report: ApplyReport | None = None
-    after: Plan | None = None
-    after_error: str | None = None
-
-    @property
-    def statuses(self) -> dict[Address, str]:
-        return statuses(self.report, self.after) if self.report is not None and self.after is not None else {}
-
-
-def apply(
-    dsn: str,
-    inputs: Inputs,
-    options: ExecOptions,
-    *,
-    wait: float = 0,
-    allowed: set[str] | None = None,
-    saved: planfile.SavedPlan | None = None,
-    show: Callable[[Plan], None] | None = None,
-    confirm: Callable[[Plan], bool] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-) -> Applied:
-    """The one apply sequence (`targets.sequence.apply`) on one server, as a single server's result."""
-    from pgtune.targets import sequence
-    from pgtune.targets.server import NODE, Server
-
-    done = sequence.apply(
-        Server(dsn),
-        inputs,
-        options,
-        wait=wait,
-        allowed=allowed,
-        saved=saved,
-        show=show,
-        confirm=confirm,
-        on_outcome=on_outcome,
-    )
-    return Applied(done.plan, done.reports.get(NODE), done.after, done.after_error)
-
-
 @contextmanager
 def bouncer_for(plan: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
     """PgBouncer's admin console, opened only when the plan sends it commands."""
@@ -162,19 +114,3 @@ def bouncer_for(plan: Plan, loaded: LoadedProfile) -> Iterator[Console | None]:
         return
     with Console(dsn) as console:
         yield console
-
-
-def statuses(report: ApplyReport, after: Plan) -> dict[Address, str]:
-    """Applied changes classified by what the server shows afterwards."""
-    pending = {n.address for n in after.notices if n.code == "RESTART_PENDING" and n.address is not None}
-    remaining = {c.address for c in after.changes}
-    out = {}
-    for outcome in report.outcomes:
-        if outcome.status != APPLIED:
-            continue
-        obj = outcome.change.address
-        if obj in pending:
-            out[obj] = "applied-restart-pending"
-        elif obj in remaining:
-            out[obj] = "unconverged"
-    return out

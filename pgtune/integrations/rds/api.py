@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pgtune.base.redact import remember_secret
-from pgtune.integrations.http import DEADLINE_ENV, EndpointError, HttpClient, deadline_from_environment, shown
+from pgtune.integrations.endpoints import DEADLINE_ENV, EndpointError, HttpClient, deadline_from_environment, shown
 
 MAX_PER_CALL = 20
 """ModifyDBParameterGroup and ResetDBParameterGroup take at most 20 parameters a call (RDS API

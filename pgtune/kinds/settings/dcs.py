@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pgtune.integrations.patroni import patch_statement
 from pgtune.kinds import KindResult
 from pgtune.kinds.settings.comparison import _hazards, _same, _show, configured_running
 from pgtune.kinds.settings.model import KIND, SettingsCatalog, TypedSetting, Unparsable
 from pgtune.kinds.settings.validation import _try_canonical
-from pgtune.plan.model import Address, Change, Notice
+from pgtune.plan.model import Address, Change, Notice, PatroniPatch, Statement
 
 # --- through Patroni's DCS ------------------------------------------------------------------
 
@@ -86,3 +86,10 @@ def behind_patroni(member: str, catalog: SettingsCatalog) -> list[Notice]:
                 )
             )
     return out
+
+
+def patch_statement(name: str, value: str | None) -> Statement:
+    """PATCH /config of one key, exactly the one that changes: the body as the plan shows it, and the
+    typed action the executor sends (it never decodes the text back)."""
+    body = json.dumps({"postgresql": {"parameters": {name: value}}}, sort_keys=True)
+    return Statement(body, False, target="patroni", action=PatroniPatch(name, value))

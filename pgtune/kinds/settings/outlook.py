@@ -33,9 +33,9 @@ def plan_catalog(ctx: PlanContext) -> SettingsCatalog | None:
     """The settings catalog one plan shares: read once by the engine, before any kind runs, for
     every kind that needs it — the settings kind's comparison, the pools' capacity checks — so no
     kind depends on another having run first. None: nothing in the profile needs it."""
-    from pgtune.kinds.settings import resource
+    from pgtune.kinds.settings.desired import desired
 
-    wants = resource.desired(ctx) or []
+    wants = desired(ctx) or []
     pools = ctx.loaded.profile.pool is not None
     if not wants and not pools:
         return None
@@ -49,7 +49,7 @@ def outlook(ctx: PlanContext, names: list[str]) -> dict[str, Outlook]:
     errors), else what the configuration files hold, which includes a pending restart."""
     given = ctx.settings_catalog
     catalog = given if given is not None and given.files is not None else read(ctx.conn, [], with_files=True)
-    from pgtune.kinds.settings import workload_settings
+    from pgtune.kinds.settings.desired import workload_settings
 
     declared: dict[str, str | list[str] | None] = {name.lower(): raw for name, raw in workload_settings(ctx).items()}
     declared |= {  # a formula's number depends on the instance class: the configured value stands

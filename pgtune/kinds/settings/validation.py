@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import psycopg
 
+import pgtune.kinds.settings.libraries as libraries
 from pgtune.base.errors import ProfileError, raise_if_any
 from pgtune.base.guc import Canonical, GucSpec, InvalidValue, newline_problem
 from pgtune.base.identifiers import quoted
-from pgtune.kinds.settings import libraries
 from pgtune.kinds.settings.model import (
     PRELOAD_SETTINGS,
     SCOPED_CONTEXTS,

@@ -15,12 +15,12 @@ from pgtune.base.errors import raise_if_any
 from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.integrations.rds.api import Client, Instance, RdsError
 from pgtune.kinds import PlanContext, settings
+from pgtune.kinds.engine import server_info
 from pgtune.kinds.settings.model import SESSION_SOURCES
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Change, Notice, Plan
 from pgtune.targets import RestartReport
 from pgtune.targets import topology as cluster
-from pgtune.targets.engine import server_info
 from pgtune.targets.rds import group as rdsgroup
 from pgtune.targets.workflow import Inputs, derive
 

@@ -197,12 +197,12 @@ def _diff(changes: Iterable[Any]) -> list[dict[str, str]]:
 
 
 def _server(module: AnsibleModule) -> None:
-    """One server: the plan (check mode), else the one apply sequence (pgtune.targets.workflow.apply)."""
+    """One server: the plan (check mode), else the one apply sequence (pgtune.targets.sequence.apply)."""
     from pgtune.base.errors import PgtuneError
     from pgtune.integrations.postgres import connect, resolve_dsn, scrub
+    from pgtune.plan.codec import change_to_dict
     from pgtune.profile.loader import load_profile
-    from pgtune.render.jsonplan import change_to_dict
-    from pgtune.targets import workflow
+    from pgtune.targets import Where, choose, sequence, workflow
     from pgtune.targets.executor import APPLIED, ExecOptions
 
     p = module.params
@@ -227,8 +227,9 @@ def _server(module: AnsibleModule) -> None:
         if module.check_mode or plan.empty:
             module.exit_json(**result)
         # Re-planned under the lock; that plan is gated and run, not the one above.
-        done = workflow.apply(dsn, inputs, ExecOptions(lock_timeout=p["lock_timeout"]), wait=p["wait"], allowed=allowed)
-        report = done.report
+        options = ExecOptions(lock_timeout=p["lock_timeout"])
+        done = sequence.apply(choose(Where((dsn,))), inputs, options, wait=p["wait"], allowed=allowed)
+        report = next(iter(done.reports.values()), None)
         if report is None:  # converged by someone else meanwhile
             module.exit_json(**{**result, "changed": False})
         result["outcomes"] = [
@@ -256,8 +257,8 @@ def _cluster(module: AnsibleModule) -> None:
     """A primary with standbys (`nodes`), or a Patroni cluster (`patroni`): one plan, one apply."""
     from pgtune.base.errors import PgtuneError
     from pgtune.base.redact import scrub_known
+    from pgtune.plan.codec import cluster_to_dict
     from pgtune.profile.loader import load_profile
-    from pgtune.render.cluster import cluster_to_dict
     from pgtune.targets import sequence, workflow
     from pgtune.targets import topology as cluster
     from pgtune.targets.executor import APPLIED, ExecOptions
