@@ -1,0 +1,273 @@
+"""What health checks are judged by: each check's definition and defaults, a profile's overrides
+resolved into limits, the result a check returns, and how long statistics have been watching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgtune.base.errors import ProfileError, raise_if_any
+from pgtune.base.identifiers import InvalidName, parse_qualified
+from pgtune.base.units import UnitError, parse_bytes, parse_seconds
+from pgtune.profile.loader import LoadedProfile
+
+STATUSES = ("ok", "warn", "critical", "skipped")
+
+
+SEVERITY = {"skipped": 0, "ok": 0, "warn": 1, "critical": 2}
+
+
+CHECK_STATEMENT_TIMEOUT = "5s"
+
+
+CHECK_LOCK_TIMEOUT = "1s"
+"""No check waits longer than this for a lock: they read catalogs and statistics, which need none;
+should one ever wait, its verdict names the lock instead of hanging behind a migration."""
+
+
+_BYTES = (
+    "CASE WHEN {0}.oid IN (SELECT l.relation FROM pg_locks l WHERE l.locktype = 'relation' "
+    "AND l.mode = 'AccessExclusiveLock') THEN {0}.relpages::bigint * current_setting('block_size')::int "
+    "ELSE pg_relation_size({0}.oid) END"
+)
+"""A relation's size: exact (pg_relation_size, which takes ACCESS SHARE) unless a session holds or awaits
+ACCESS EXCLUSIVE on it — then as of its last VACUUM/ANALYZE (pg_class.relpages), read without a lock."""
+
+
+MIN_BLOCKS = 1000  # below this many block reads a hit ratio means nothing
+
+
+MIN_XACTS = 100
+
+
+HIGH_WRITE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    unit: str  # ratio | duration | count | size
+    worse: str  # low | high: which direction breaches
+    warn: str | None
+    critical: str | None
+    doc: str
+    min_size: str | None = None
+    min_age: str | None = None
+
+
+DEFINITIONS: dict[str, Definition] = {
+    d.name: d
+    for d in (
+        Definition("cache_hit_ratio", "ratio", "low", "0.95", "0.90", "database buffer cache hit ratio"),
+        Definition("table_cache_hit_ratio", "ratio", "low", "0.98", None, "per-table heap hit ratio (busy tables)"),
+        Definition("index_cache_hit_ratio", "ratio", "low", "0.99", None, "index blocks found in the buffer cache"),
+        Definition("table_bloat", "ratio", "high", "0.30", "0.50", "estimated wasted fraction of tables", "10MB"),
+        Definition(
+            "index_bloat", "ratio", "high", "0.40", "0.70", "estimated wasted fraction of btree indexes", "10MB"
+        ),
+        Definition("dead_tuples", "ratio", "high", "0.20", None, "dead rows past the table's own autovacuum trigger"),
+        Definition(
+            "autovacuum_recency", "duration", "high", "1d", None, "busy tables not vacuumed/analyzed lately"
+        ),  # min_age: the warn threshold (an age longer than the statistics watched cannot be seen)
+        Definition("long_transactions", "duration", "high", "1min", "10min", "oldest open transaction"),
+        Definition("idle_in_transaction", "duration", "high", "5min", None, "sessions idle inside a transaction"),
+        Definition("lock_waits", "duration", "high", "10s", None, "sessions waiting for a lock, with who blocks them"),
+        Definition("deadlocks", "count", "high", "1", None, "deadlocks since the statistics were reset"),
+        Definition("rollback_ratio", "ratio", "high", "0.05", None, "rolled back / all transactions"),
+        Definition("connections_used", "ratio", "high", "0.80", "0.95", "client connections / available slots"),
+        Definition("xid_age", "ratio", "high", "0.50", "0.75", "xid and multixact age / freeze max age"),
+        Definition("replication_lag", "duration", "high", "30s", None, "standby replay lag"),
+        Definition("invalid_indexes", "count", "high", "1", None, "indexes left INVALID (failed concurrent builds)"),
+        Definition(
+            "unused_indexes", "count", "high", "1", None, "indexes never scanned since stats reset", "1MB", "7d"
+        ),
+        Definition(
+            "duplicate_indexes", "count", "high", "1", None, "indexes identical to another (a constraint's too)"
+        ),
+        Definition(
+            "fk_without_index",
+            "count",
+            "high",
+            "1",
+            None,
+            "foreign keys with no index whose referenced rows are deleted or re-keyed",
+            "1MB",
+            "7d",
+        ),
+        Definition("pending_restart", "count", "high", "1", None, "settings waiting for a restart"),
+        Definition("file_settings_errors", "count", "high", None, "1", "errors in the configuration files"),
+        Definition("top_queries", "count", "high", None, None, "pg_stat_statements top queries by total time"),
+    )
+}
+
+
+@dataclass
+class Result:
+    name: str
+    status: str
+    value: Any = None
+    threshold: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resolved thresholds of one check (numbers in the check's unit)."""
+
+    warn: float | None
+    critical: float | None
+    min_size: int = 0
+    tables: tuple[str, ...] = ()
+    min_age: float | None = None  # seconds of statistics history a judgement needs (None: the check's default)
+    declared: frozenset[str] = frozenset()  # index names the profile declares: never suggested for removal
+
+    def judge(self, value: float | None, worse: str) -> str:
+        if value is None:
+            return "skipped"
+        for status, limit in (("critical", self.critical), ("warn", self.warn)):
+            if limit is None:
+                continue
+            if (worse == "low" and value < limit) or (worse == "high" and value >= limit):
+                return status
+        return "ok"
+
+
+def _number(unit: str, raw: str) -> float:
+    if unit == "duration":
+        return parse_seconds(raw)
+    if unit == "size":
+        return float(parse_bytes(raw))
+    value = float(raw)
+    if unit == "ratio" and not 0 <= value <= 1:
+        raise ValueError("a ratio is between 0 and 1")
+    return value
+
+
+def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set[str]]:
+    """Defaults overlaid with the profile's `checks:`; bad values are profile errors at their position."""
+    spec = loaded.profile.checks if loaded is not None else None
+    errors: list[ProfileError] = []
+    limits: dict[str, Limits] = {}
+    for name, d in DEFINITIONS.items():
+        override = getattr(spec, name, None) if spec is not None else None
+        raw = {"warn": d.warn, "critical": d.critical, "min_size": d.min_size, "min_age": d.min_age}
+        if override is not None:
+            raw |= {k: v for k, v in override.model_dump(exclude_unset=True).items() if k in raw}
+        values: dict[str, float | None] = {}
+        for key, text in raw.items():
+            if text is None:
+                values[key] = None
+                continue
+            try:
+                unit = {"min_size": "size", "min_age": "duration"}.get(key, d.unit)
+                values[key] = _number(unit, str(text))
+            except (ValueError, UnitError) as exc:
+                where = loaded.location(("checks", name, key)) if loaded is not None else None
+                errors.append(ProfileError(where, f"checks.{name}.{key}: {exc}"))
+        tables = tuple(override.tables) if override is not None else ()
+        limits[name] = Limits(
+            values.get("warn"),
+            values.get("critical"),
+            int(values.get("min_size") or 0),
+            tables,
+            None if values.get("min_age") is None else float(values["min_age"] or 0),
+            _declared_indexes(loaded),
+        )
+    raise_if_any(errors)
+    disabled: set[str] = set(spec.disabled) if spec is not None else set()
+    return limits, disabled
+
+
+def _declared_indexes(loaded: LoadedProfile | None) -> frozenset[str]:
+    """schema.index of every index the profile declares (present or absent), as the checks name them."""
+    if loaded is None:
+        return frozenset()
+    out = set()
+    for key, table in loaded.profile.tables.items():
+        try:
+            schema, _name = parse_qualified(key)
+        except InvalidName:
+            continue
+        out |= {f"{schema or 'public'}.{index}" for index in table.indexes}
+    return frozenset(out)
+
+
+def _threshold(limits: Limits) -> dict[str, Any]:
+    return {k: v for k, v in (("warn", limits.warn), ("critical", limits.critical)) if v is not None}
+
+
+Query = Callable[[str, Any], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How long this database's statistics have been collecting: the history a judgement rests on.
+
+    From `stats_reset`, else from the server's start (a lower bound: statistics survive a clean
+    restart from PostgreSQL 15 on). A database created on a server that has run for long inherits
+    the server's start — its own age is not recorded anywhere a role without file access can read."""
+
+    seconds: float
+    was_reset: bool
+
+    def __str__(self) -> str:
+        since = "since the statistics were reset" if self.was_reset else "since the server started"
+        return f"{_duration(self.seconds)} of statistics ({since})"
+
+    def short_of(self, needed: float, check: str) -> str | None:
+        """Why the check waits, or None when the statistics are old enough."""
+        if self.seconds >= needed:
+            return None
+        return f"not judged: {self}, less than the {_duration(needed)} it needs (checks.{check}.min_age)"
+
+
+WATCH_SQL = (
+    "SELECT extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time()))::float AS seconds, "
+    "stats_reset IS NOT NULL AS was_reset FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+def watched(q: Query) -> Watch:
+    [row] = q(WATCH_SQL, None)
+    return Watch(max(0.0, float(row["seconds"])), bool(row["was_reset"]))
+
+
+def _ratio(hit: float, read: float) -> float | None:
+    return None if hit + read < MIN_BLOCKS else hit / (hit + read)
+
+
+def _ratios(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Per-relation hit ratios, for those with enough block reads to judge."""
+    out = []
+    for row in rows:
+        ratio = _ratio(row["hit"] or 0, row["read"] or 0)
+        if ratio is not None:
+            out.append({key: row[key], "ratio": round(ratio, 4)})
+    return out
+
+
+def _breaching(objects: list[dict[str, Any]], field: str, lim: Limits, worse: str) -> list[dict[str, Any]]:
+    return [o for o in objects if lim.judge(o[field], worse) != "ok"]
+
+
+def _count_result(name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str | None) -> Result:
+    r = Result(name, lim.judge(float(len(objects)), "high"), len(objects), objects=objects)
+    r.detail, r.suggestion = detail, suggestion
+    return r
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{seconds:.0f} s"
+
+
+def _size(n: float) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{n:.0f} B"
