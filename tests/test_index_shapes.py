@@ -1,4 +1,4 @@
-"""Index definitions read once per shape (kinds/indexes.py `read`) against PostgreSQL 15 and 16.
+"""Index definitions read once per shape (kinds/indexes/read.py `read`) against PostgreSQL 15 and 16.
 
 pgtune asks pg_get_indexdef() for one index of each shape and rebuilds the others' text from
 it. These tables are made to tempt a wrong share: same attnums with other names, types or

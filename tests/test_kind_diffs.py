@@ -365,7 +365,7 @@ def test_index_diff(
     wants = kind.desired(ctx)
     assert wants is not None
     catalog = Catalog({100: {i.name: i for i in live}})
-    errors = indexes._parse(wants.desired, catalog)  # pure: pglast
+    errors = indexes.parse_definitions(wants.desired, catalog)  # pure: pglast
     assert errors == []
     found = indexes.IndexLive(catalog, wants.desired, extra.get("probed", True), extra.get("building", {}), [])
     assert _lines(kind.diff(wants, found, ENV)) == expected
@@ -378,7 +378,7 @@ def test_index_replace_statements(tmp_path: Path) -> None:
     wants = kind.desired(ctx)
     assert wants is not None
     catalog = Catalog({100: {"ix_a": _index("ix_a", "CREATE INDEX ix_a ON app.t USING btree (a)")}})
-    indexes._parse(wants.desired, catalog)
+    indexes.parse_definitions(wants.desired, catalog)
     [change] = kind.diff(wants, indexes.IndexLive(catalog, wants.desired, True, {}, []), ENV).changes
     assert [(s.sql, s.transactional, s.retryable) for s in change.statements] == [
         ('CREATE INDEX CONCURRENTLY "ix_a_pgtune_new" ON "app"."t" USING "btree" (a, b)', False, False),

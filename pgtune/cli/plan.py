@@ -133,64 +133,75 @@ def plan(
         raise typer.Exit(2)
 
 
+# apply's own options (plan, check and advise share those in pgtune.cli.options)
+ApplyProfileArg = Annotated[
+    Path | None, typer.Argument(help="Profile file (with --plan too: the reviewed profile the plan was made from).")
+]
+SavedPlanOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--plan",
+        metavar="FILE",
+        help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
+    ),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
+        "not PostgreSQL's lock_timeout).",
+    ),
+]
+LockTimeoutOption = Annotated[
+    str, typer.Option("--lock-timeout", metavar="DURATION", help="PostgreSQL lock_timeout for each statement.")
+]
+StatementTimeoutOption = Annotated[
+    str | None,
+    typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none)."),
+]
+RetriesOption = Annotated[
+    int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")
+]
+AllowHazardsOption = Annotated[
+    str,
+    typer.Option(
+        "--allow-hazards",
+        metavar="CODES",
+        help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE.",
+    ),
+]
+RestartOption = Annotated[
+    bool,
+    typer.Option(
+        "--restart",
+        help="Patroni or RDS: restart (reboot) what is pending through their API, in the safe order, and wait for "
+        "each.",
+    ),
+]
+
+
 def apply(
-    profile: Annotated[
-        Path | None, typer.Argument(help="Profile file (with --plan too: the reviewed profile the plan was made from).")
-    ] = None,
+    profile: ApplyProfileArg = None,
     dsn: NodesOption = None,
-    saved_plan: Annotated[
-        Path | None,
-        typer.Option(
-            "--plan",
-            metavar="FILE",
-            help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
-        ),
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            metavar="SECONDS",
-            min=0,
-            help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
-            "not PostgreSQL's lock_timeout).",
-        ),
-    ] = 0,
-    lock_timeout: Annotated[
-        str, typer.Option("--lock-timeout", metavar="DURATION", help="PostgreSQL lock_timeout for each statement.")
-    ] = "5s",
-    statement_timeout: Annotated[
-        str | None,
-        typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none)."),
-    ] = None,
-    retries: Annotated[
-        int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")
-    ] = 3,
-    allow_hazards: Annotated[
-        str,
-        typer.Option(
-            "--allow-hazards",
-            metavar="CODES",
-            help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE.",
-        ),
-    ] = "",
+    saved_plan: SavedPlanOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    wait: WaitOption = 0,
+    lock_timeout: LockTimeoutOption = "5s",
+    statement_timeout: StatementTimeoutOption = None,
+    retries: RetriesOption = 3,
+    allow_hazards: AllowHazardsOption = "",
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
-    restart: Annotated[
-        bool,
-        typer.Option(
-            "--restart",
-            help="Patroni or RDS: restart (reboot) what is pending through their API, in the safe order, and wait for "
-            "each.",
-        ),
-    ] = False,
+    restart: RestartOption = False,
     **target_options: Any,
 ) -> None:
     """Converge a server to a profile.

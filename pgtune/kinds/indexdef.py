@@ -16,7 +16,7 @@ the thousands of tables sharing an index shape share one parse.
 
 What the parse cannot know (the server adds casts and folds constants: `status = 'x'` is stored
 as `((status)::text = 'x'::text)`) is settled by the index kind's probe, which asks the server
-to canonicalise the desired definition; see `kinds/indexes.py`.
+to canonicalise the desired definition; see `kinds/indexes/`.
 """
 
 from __future__ import annotations

@@ -94,10 +94,33 @@ def validate(
     command line) do not apply; names, types, units, ranges and contexts do. A parameter group also
     needs no pg_file_settings (RDS does not grant it), and takes formulas: typed with no value here,
     their text checked and evaluated by `pgtune.targets.rds.group`."""
-    to_store = through is not None
-    errors: list[ProfileError] = []
+    errors = _server_wide_errors(desired, catalog, through)
     typed: list[TypedSetting] = []
     seen: dict[tuple[str, str | None, str], DesiredSetting] = {}
+    for d in desired:
+        where = (d.scope, d.target, d.key)
+        if where in seen:
+            errors.append(
+                ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})")
+            )
+            continue
+        seen[where] = d
+        outcome = _typed(d, catalog, through)
+        if isinstance(outcome, ProfileError):
+            errors.append(outcome)
+        elif outcome is not None:
+            typed.append(outcome)
+    errors.extend(_scope_errors(desired, catalog))
+    errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
+    raise_if_any(errors)
+    return typed
+
+
+def _server_wide_errors(
+    desired: list[DesiredSetting], catalog: SettingsCatalog, through: str | None
+) -> list[ProfileError]:
+    """What stops every server-wide setting at once: pg_file_settings unreadable, ALTER SYSTEM disabled."""
+    errors: list[ProfileError] = []
     system_declared = any(d.scope == "system" for d in desired)
     if system_declared and catalog.files is None and through != "parameter group":
         errors.append(
@@ -112,66 +135,68 @@ def validate(
             )
         )
     allow = catalog.running.get("allow_alter_system")
-    if system_declared and allow is not None and allow.setting == "off" and not to_store:
+    if system_declared and allow is not None and allow.setting == "off" and through is None:
         errors.append(
             ProfileError(desired[0].key_location, "allow_alter_system is off on this server: ALTER SYSTEM is disabled")
         )
-    for d in desired:
-        where = (d.scope, d.target, d.key)
-        if where in seen:
-            errors.append(
-                ProfileError(d.key_location, f"setting {d.name!r} is declared twice (also as {seen[where].name!r})")
-            )
-            continue
-        seen[where] = d
-        spec, placeholder, problem = _spec_for(d, catalog)
-        if spec is None:
-            errors.append(ProfileError(d.key_location, (problem or "unknown setting") + _provenance(d)))
-            continue
-        if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
-            continue  # reported once per target below
-        problem = _context_error(d, spec) or (None if to_store else _privilege_error(d, spec, catalog))
-        if problem is None and d.scope == "system" and not to_store:
-            source = catalog.running.get(d.key)
-            if source is not None and source.source in UNOVERRIDABLE_SOURCES and isinstance(d.raw, str | list):
-                value = _try_canonical(spec, d.raw)
-                live = _try_canonical(spec, source.setting)
-                if not isinstance(value, Unparsable) and (isinstance(live, Unparsable) or not spec.equal(value, live)):
-                    problem = (
-                        f"{spec.name} is set on the server's {source.source}, which overrides "
-                        "postgresql.auto.conf: ALTER SYSTEM cannot change it"
-                    )
-        if problem:
-            errors.append(ProfileError(d.key_location, problem))
-            continue
-        if d.raw is None:
-            typed.append(TypedSetting(d, spec, None, placeholder))
-            continue
-        if isinstance(d.raw, FormulaValue):
-            if through == "parameter group":
-                typed.append(TypedSetting(d, spec, None, placeholder))
-            else:
-                errors.append(ProfileError(d.location, FORMULA_ELSEWHERE))
-            continue
-        problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
-        if problem:
-            errors.append(ProfileError(d.location, problem))
-            continue
-        if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
-            errors.append(
-                ProfileError(
-                    d.location,
-                    (
-                        f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
-                        "use null to remove the override"
-                    ),
-                )
-            )
-            continue
-        try:
-            typed.append(TypedSetting(d, spec, spec.canonical(d.raw), placeholder))
-        except InvalidValue as exc:
-            errors.append(ProfileError(d.location, str(exc) + _provenance(d)))
+    return errors
+
+
+def _typed(d: DesiredSetting, catalog: SettingsCatalog, through: str | None) -> TypedSetting | ProfileError | None:
+    """One setting typed against the server's own definition, or why it cannot be (None: its scope's
+    target is unknown, reported once per target by `_scope_errors`)."""
+    to_store = through is not None
+    spec, placeholder, problem = _spec_for(d, catalog)
+    if spec is None:
+        return ProfileError(d.key_location, (problem or "unknown setting") + _provenance(d))
+    if d.scope != "system" and (d.scope, d.target) not in catalog.scoped:
+        return None
+    problem = _context_error(d, spec) or (None if to_store else _privilege_error(d, spec, catalog))
+    if problem is None and d.scope == "system" and not to_store:
+        problem = _overridden(d, spec, catalog)
+    if problem:
+        return ProfileError(d.key_location, problem)
+    if d.raw is None:
+        return TypedSetting(d, spec, None, placeholder)
+    if isinstance(d.raw, FormulaValue):
+        if through == "parameter group":
+            return TypedSetting(d, spec, None, placeholder)
+        return ProfileError(d.location, FORMULA_ELSEWHERE)
+    problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
+    if problem:
+        return ProfileError(d.location, problem)
+    if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
+        return ProfileError(
+            d.location,
+            (
+                f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
+                "use null to remove the override"
+            ),
+        )
+    try:
+        return TypedSetting(d, spec, spec.canonical(d.raw), placeholder)
+    except InvalidValue as exc:
+        return ProfileError(d.location, str(exc) + _provenance(d))
+
+
+def _overridden(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog) -> str | None:
+    """A value set on the command line (or another source above postgresql.auto.conf) that differs."""
+    source = catalog.running.get(d.key)
+    if source is None or source.source not in UNOVERRIDABLE_SOURCES or not isinstance(d.raw, str | list):
+        return None
+    value = _try_canonical(spec, d.raw)
+    live = _try_canonical(spec, source.setting)
+    if isinstance(value, Unparsable) or (not isinstance(live, Unparsable) and spec.equal(value, live)):
+        return None
+    return (
+        f"{spec.name} is set on the server's {source.source}, which overrides "
+        "postgresql.auto.conf: ALTER SYSTEM cannot change it"
+    )
+
+
+def _scope_errors(desired: list[DesiredSetting], catalog: SettingsCatalog) -> list[ProfileError]:
+    """Databases and roles named by settings: they must exist, and the role must be allowed to ALTER them."""
+    errors: list[ProfileError] = []
     for scope in ("database", "role"):
         targets = {d.target: d for d in desired if d.scope == scope}
         known = [t for (s, t) in catalog.scoped if s == scope]
@@ -193,9 +218,7 @@ def validate(
                         ),
                     )
                 )
-    errors.sort(key=lambda e: (str(e.location.path), e.location.line, e.location.col) if e.location else ("", 0, 0))
-    raise_if_any(errors)
-    return typed
+    return errors
 
 
 FORMULA_ELSEWHERE = (

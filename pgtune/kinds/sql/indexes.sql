@@ -6,7 +6,7 @@
 -- indexes this returns instead what that text is a function of, besides the index's name and
 -- table and the table's columns: the access method, the index's relkind (ON ONLY), the pg_index
 -- row without its own oids, WITH and per-column opclass options (`shape`, an md5 of them), and
--- expressions and predicate as node trees. kinds/indexes.py groups indexes by that and asks pg_get_indexdef()
+-- expressions and predicate as node trees. kinds/indexes/read.py groups indexes by that and asks pg_get_indexdef()
 -- once per group (index_definitions.sql).
 SELECT i.indexrelid AS oid, i.indrelid AS table_oid, n.nspname AS schema, c.relname AS name,
        c.relkind = 'I' AS partitioned, i.indisvalid AS valid,
