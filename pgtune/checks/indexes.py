@@ -6,23 +6,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pgtune.checks.limits import _BYTES, Limits, Query, Result, _count_result, _size, watched
+from pgtune.checks.limits import _BYTES, Limits, Query, Result, _count_result, _size, listed, watched
 
-
-def invalid_indexes(q: Query, lim: Limits) -> Result:
-    rows = q(
-        "SELECT n.nspname || '.' || c.relname AS index, t.relname AS table FROM pg_index x "
-        "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT x.indisvalid",
-        None,
-    )
-    return _count_result(
-        "invalid_indexes",
-        lim,
-        [dict(r) for r in rows],
-        f"{len(rows)} invalid indexes",
-        "declare each in the profile (pgtune replaces INVALID indexes), or declare it absent",
-    )
+invalid_indexes = listed(
+    "invalid_indexes",
+    "SELECT n.nspname || '.' || c.relname AS index, t.relname AS table FROM pg_index x "
+    "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT x.indisvalid",
+    "{n} invalid indexes",
+    always=True,
+)
 
 
 def unused_indexes(q: Query, lim: Limits) -> Result:

@@ -102,6 +102,32 @@ DEFINITIONS: dict[str, Definition] = {
 }
 
 
+ADVICE: dict[str, str] = {
+    "cache_hit_ratio": "raise shared_buffers (settings:) or workload.memory, or look for sequential scans",
+    "table_cache_hit_ratio": "raise shared_buffers, or add the index these tables are scanned without",
+    "index_cache_hit_ratio": "raise shared_buffers; drop unused indexes that compete for cache",
+    "table_bloat": "pg_repack (online) or VACUUM FULL in a window; then lower autovacuum_vacuum_scale_factor "
+    "(storage:)",
+    "index_bloat": "REINDEX INDEX CONCURRENTLY the bloated index",
+    "autovacuum_recency": "check autovacuum_enabled on them; raise autovacuum_max_workers or lower autovacuum_naptime "
+    "(settings:)",
+    "long_transactions": "find the application holding it; set statement_timeout / idle_in_transaction_session_timeout "
+    "for its role (roles: <name>: settings:)",
+    "idle_in_transaction": "set idle_in_transaction_session_timeout (settings:, e.g. 5min)",
+    "lock_waits": "end or fix the blocking session; DDL should run under lock_timeout (pgtune apply does)",
+    "deadlocks": "make transactions take rows/tables in one consistent order; see the server log for the statements",
+    "rollback_ratio": "look for failing statements in the application (errors roll back transactions)",
+    "connections_used": "pool connections (pool: application / pgbouncer) or raise max_connections (settings:)",
+    "xid_age": "VACUUM (FREEZE) the oldest tables; make sure autovacuum is not blocked by long transactions",
+    "replication_lag": "check the standby's I/O and network; consider wal_compression (settings:)",
+    "invalid_indexes": "declare each in the profile (pgtune replaces INVALID indexes), or declare it absent",
+    "pending_restart": "restart PostgreSQL in a window",
+    "file_settings_errors": "fix the lines named; a reload ignores a broken file",
+}
+"""What to do about a breach, per check, where it does not depend on what was found (those checks
+build their own, in profile terms)."""
+
+
 @dataclass
 class Result:
     name: str
@@ -200,6 +226,7 @@ def _threshold(limits: Limits) -> dict[str, Any]:
 
 
 Query = Callable[[str, Any], list[dict[str, Any]]]
+Check = Callable[[Query, "Limits"], "Result"]
 
 
 @dataclass(frozen=True)
@@ -254,9 +281,56 @@ def _breaching(objects: list[dict[str, Any]], field: str, lim: Limits, worse: st
 
 
 def _count_result(name: str, lim: Limits, objects: list[dict[str, Any]], detail: str, suggestion: str | None) -> Result:
-    r = Result(name, lim.judge(float(len(objects)), "high"), len(objects), objects=objects)
-    r.detail, r.suggestion = detail, suggestion
-    return r
+    return Result(
+        name,
+        lim.judge(float(len(objects)), "high"),
+        len(objects),
+        objects=objects,
+        detail=detail,
+        suggestion=suggestion,
+    )
+
+
+_AS_JUDGED = object()
+
+
+def verdict(
+    name: str,
+    lim: Limits,
+    value: float | None,
+    detail: str,
+    *,
+    shown: Any = _AS_JUDGED,
+    objects: list[dict[str, Any]] | None = None,
+) -> Result:
+    """A check's result: `value` judged in the direction its definition says is worse, shown as
+    `shown` (a rounding) when given, with the check's standing advice."""
+    return Result(
+        name,
+        lim.judge(value, DEFINITIONS[name].worse),
+        value if shown is _AS_JUDGED else shown,
+        objects=objects or [],
+        detail=detail,
+        suggestion=ADVICE.get(name),
+    )
+
+
+def first(q: Query, statement: str) -> dict[str, Any]:
+    """The row of a one-row statistics query."""
+    return q(statement, None)[0]
+
+
+def listed(name: str, statement: str, detail: str, *, always: bool = False) -> Check:
+    """A check that counts what `statement` lists, every row a finding; `detail` is formatted with
+    `n`, the count; the check's advice is given when something was found (or `always`)."""
+
+    def check(q: Query, lim: Limits) -> Result:
+        rows = [dict(r) for r in q(statement, None)]
+        advice = ADVICE[name] if rows or always else None
+        return _count_result(name, lim, rows, detail.format(n=len(rows)), advice)
+
+    check.__name__ = name
+    return check
 
 
 def _duration(seconds: float) -> str:

@@ -6,49 +6,55 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pgtune.checks.limits import HIGH_WRITE_ROWS, Limits, Query, Result, _breaching, _ratio, _ratios, watched
+from pgtune.checks.limits import (
+    ADVICE,
+    HIGH_WRITE_ROWS,
+    Limits,
+    Query,
+    Result,
+    _breaching,
+    _ratio,
+    _ratios,
+    first,
+    verdict,
+    watched,
+)
+
+DATABASE_BLOCKS_SQL = """
+SELECT blks_hit::float AS hit, blks_read::float AS read
+FROM pg_stat_database WHERE datname = current_database()
+"""
+TABLE_BLOCKS_SQL = """
+SELECT schemaname || '.' || relname AS table, heap_blks_hit::float AS hit, heap_blks_read::float AS read
+FROM pg_statio_user_tables
+"""
+INDEX_BLOCKS_SQL = """
+SELECT schemaname || '.' || indexrelname AS index, idx_blks_hit::float AS hit, idx_blks_read::float AS read
+FROM pg_statio_user_indexes
+"""
 
 
 def cache_hit_ratio(q: Query, lim: Limits) -> Result:
-    row = q(
-        "SELECT blks_hit::float AS hit, blks_read::float AS read FROM pg_stat_database "
-        "WHERE datname = current_database()",
-        None,
-    )[0]
+    row = first(q, DATABASE_BLOCKS_SQL)
     value = _ratio(row["hit"], row["read"])
-    r = Result("cache_hit_ratio", lim.judge(value, "low"), value and round(value, 4))
-    r.detail = "not enough block reads yet to judge" if value is None else f"{value:.2%} of block reads hit the cache"
-    r.suggestion = "raise shared_buffers (settings:) or workload.memory, or look for sequential scans"
-    return r
+    detail = "not enough block reads yet to judge" if value is None else f"{value:.2%} of block reads hit the cache"
+    return verdict("cache_hit_ratio", lim, value, detail, shown=value and round(value, 4))
 
 
 def table_cache_hit_ratio(q: Query, lim: Limits) -> Result:
-    rows = q(
-        "SELECT schemaname || '.' || relname AS table, heap_blks_hit::float AS hit, heap_blks_read::float AS read "
-        "FROM pg_statio_user_tables",
-        None,
-    )
+    rows = q(TABLE_BLOCKS_SQL, None)
     judged = _ratios([row for row in rows if not lim.tables or row["table"] in lim.tables], "table")
     worst = min((o["ratio"] for o in judged), default=None)
-    r = Result("table_cache_hit_ratio", lim.judge(worst, "low"), worst)
-    r.objects = _breaching(judged, "ratio", lim, "low")
-    r.detail = "no table has enough reads yet" if worst is None else f"lowest of {len(judged)} busy tables: {worst:.2%}"
-    r.suggestion = "raise shared_buffers, or add the index these tables are scanned without"
-    return r
+    detail = "no table has enough reads yet" if worst is None else f"lowest of {len(judged)} busy tables: {worst:.2%}"
+    return verdict("table_cache_hit_ratio", lim, worst, detail, objects=_breaching(judged, "ratio", lim, "low"))
 
 
 def index_cache_hit_ratio(q: Query, lim: Limits) -> Result:
-    rows = q(
-        "SELECT schemaname || '.' || indexrelname AS index, idx_blks_hit::float AS hit, "
-        "idx_blks_read::float AS read FROM pg_statio_user_indexes",
-        None,
-    )
+    rows = q(INDEX_BLOCKS_SQL, None)
     total = _ratio(sum(r["hit"] or 0 for r in rows), sum(r["read"] or 0 for r in rows))
-    r = Result("index_cache_hit_ratio", lim.judge(total, "low"), total and round(total, 4))
-    r.objects = _breaching(_ratios(rows, "index"), "ratio", lim, "low")
-    r.detail = "not enough index reads yet" if total is None else f"{total:.2%} of index block reads hit the cache"
-    r.suggestion = "raise shared_buffers; drop unused indexes that compete for cache"
-    return r
+    detail = "not enough index reads yet" if total is None else f"{total:.2%} of index block reads hit the cache"
+    slow = _breaching(_ratios(rows, "index"), "ratio", lim, "low")
+    return verdict("index_cache_hit_ratio", lim, total, detail, shown=total and round(total, 4), objects=slow)
 
 
 TABLE_BLOAT_SQL = """
@@ -83,7 +89,6 @@ def table_bloat(q: Query, lim: Limits) -> Result:
         if objects
         else "no table above min_size"
     )
-    r.suggestion = "pg_repack (online) or VACUUM FULL in a window; then lower autovacuum_vacuum_scale_factor (storage:)"
     return r
 
 
@@ -91,7 +96,7 @@ def _bloat_result(name: str, objects: list[dict[str, Any]], lim: Limits) -> tupl
     """Judged by the worst reliable estimate; unreliable ones are listed, never judged."""
     reliable = [o for o in objects if not o["unreliable"]]
     worst = max((o["bloat"] for o in reliable), default=None)
-    r = Result(name, lim.judge(worst, "high") if reliable else "skipped", worst)
+    r = Result(name, lim.judge(worst, "high") if reliable else "skipped", worst, suggestion=ADVICE[name])
     r.objects = [o for o in objects if o["unreliable"] or lim.judge(o["bloat"], "high") != "ok"]
     return r, reliable
 
@@ -177,7 +182,6 @@ def index_bloat(q: Query, lim: Limits) -> Result:
             "as full as page splits alone leave such an index: the estimate cannot tell bloat from natural fill "
             "there (pgstattuple's pgstatindex can)"
         )
-    r.suggestion = "REINDEX INDEX CONCURRENTLY the bloated index"
     return r
 
 
@@ -270,7 +274,5 @@ def autovacuum_recency(q: Query, lim: Limits) -> Result:
         f"{len(objects)} busy tables not vacuumed and analyzed within the threshold, in {watch} "
         "(never: not in all that time)"
     )
-    r.suggestion = (
-        "check autovacuum_enabled on them; raise autovacuum_max_workers or lower autovacuum_naptime (settings:)"
-    )
+    r.suggestion = ADVICE["autovacuum_recency"]
     return r

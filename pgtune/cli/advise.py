@@ -3,57 +3,27 @@ PGTune's formulas for a machine and a workload."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.cli.app import Format, _err, _out
+from pgtune.cli.flags import argument, flag
 from pgtune.cli.options import DsnOption
 
 
 def advise(
-    profile: Annotated[Path, typer.Argument(help="Profile the advice is for (and, with --into, written into).")],
+    profile: Annotated[Path, argument("advise.profile")],
     dsn: DsnOption = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
-    into: Annotated[
-        bool, typer.Option("--into", help="Write the advice into PROFILE, comments and layout kept.")
-    ] = False,
-    min_saving: Annotated[
-        float,
-        typer.Option(
-            "--min-saving", metavar="FRACTION", help="An index must save this fraction of the workload's time."
-        ),
-    ] = 0.02,
-    vacuum_interval: Annotated[
-        str,
-        typer.Option(
-            "--vacuum-interval", metavar="DURATION", help="How often autovacuum should fire on busy tables: 1h, 30min."
-        ),
-    ] = "1h",
-    window: Annotated[
-        str,
-        typer.Option(
-            "--window",
-            metavar="DURATION",
-            help="Sample write rates over this long (30s, 5min); 0: since the stats reset.",
-        ),
-    ] = "0",
-    deadline: Annotated[
-        float,
-        typer.Option(
-            "--deadline", metavar="SECONDS", help="Stop planning the workload after this long and say what it covered."
-        ),
-    ] = 60.0,
-    trust_functions: Annotated[
-        bool,
-        typer.Option(
-            "--trust-functions",
-            help="Plan statements that reach functions pgtune does not trust (still as the roles that ran them).",
-        ),
-    ] = False,
+    fmt: Annotated[Format, flag("advise.fmt")] = Format.text,
+    into: Annotated[bool, flag("advise.into")] = False,
+    min_saving: Annotated[float, flag("min_saving")] = 0.02,
+    vacuum_interval: Annotated[str, flag("vacuum_interval")] = "1h",
+    window: Annotated[str, flag("window")] = "0",
+    deadline: Annotated[float, flag("deadline")] = 60.0,
+    trust_functions: Annotated[bool, flag("trust_functions")] = False,
 ) -> None:
     """Propose profile changes from the live workload.
 
@@ -109,28 +79,15 @@ def advise(
         raise typer.Exit(3)
 
 
-class RecommendFormat(StrEnum):
-    yaml = "yaml"
-    conf = "conf"
-    json = "json"
-
-
 def recommend(
-    type_: Annotated[str, typer.Option("--type", metavar="WORKLOAD", help="web | oltp | dw | desktop | mixed.")],
-    memory: Annotated[str, typer.Option("--memory", metavar="SIZE", help="RAM for PostgreSQL: 16GB, 512MB, or auto.")],
-    cpus: Annotated[str | None, typer.Option("--cpus", metavar="N", help="CPUs for PostgreSQL, or auto.")] = None,
-    storage: Annotated[str, typer.Option("--storage", metavar="KIND", help="ssd | nvme | hdd | san.")] = "ssd",
-    connections: Annotated[
-        int | None, typer.Option("--connections", metavar="N", min=1, help="max_connections.")
-    ] = None,
-    pg_version: Annotated[
-        int | None,
-        typer.Option("--pg-version", metavar="MAJOR", help="PostgreSQL major version (default: newest supported, 18)."),
-    ] = None,
-    db_size: Annotated[
-        str, typer.Option("--db-size", metavar="SIZE", help="less_than_ram | around_ram | more_than_ram.")
-    ] = "around_ram",
-    fmt: Annotated[RecommendFormat, typer.Option("--format", "-f", help="Output format.")] = RecommendFormat.yaml,
+    type_: Annotated[str, flag("type")],
+    memory: Annotated[str, flag("memory")],
+    cpus: Annotated[str | None, flag("cpus")] = None,
+    storage: Annotated[str, flag("storage")] = "ssd",
+    connections: Annotated[int | None, flag("connections")] = None,
+    pg_version: Annotated[int | None, flag("recommend.pg_version")] = None,
+    db_size: Annotated[str, flag("db_size")] = "around_ram",
+    fmt: Annotated[Literal["yaml", "conf", "json"], flag("recommend.fmt")] = "yaml",
 ) -> None:
     """Print PGTune's settings for a machine and workload.
 
@@ -169,11 +126,11 @@ def recommend(
         f"pgtune recommend: {w.type}, {gib:g}GB RAM, {w.cpus or 'unknown'} CPUs, {w.storage}, "
         f"PostgreSQL {w.pg_version} (le0pard's PGTune formulas)"
     )
-    if fmt == RecommendFormat.json:
+    if fmt == "json":
         import json
 
         _out(json.dumps({"settings": result.settings, "reasons": result.reasons}, indent=2) + "\n")
-    elif fmt == RecommendFormat.conf:
+    elif fmt == "conf":
         width = max(len(f"{k} = {v}") for k, v in result.settings.items())
         lines = [f"# {title}"]
         lines += [f"{f'{k} = {v}':<{width}}  # {result.reasons[k]}" for k, v in result.settings.items()]

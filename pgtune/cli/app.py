@@ -27,6 +27,7 @@ from pgtune.base.redact import (
     remember_environment,
     scrub_known,
 )
+from pgtune.cli.flags import flag
 from pgtune.cli.terminal import UI, colorize_error, colorize_plan
 
 app = typer.Typer(
@@ -84,13 +85,9 @@ def _err(text: str, *, always: bool = False) -> None:
 
 @app.callback()
 def _options(
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress or notes.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Also print each statement apply runs, with its duration.")
-    ] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
+    quiet: Annotated[bool, flag("quiet")] = False,
+    verbose: Annotated[bool, flag("verbose")] = False,
+    no_color: Annotated[bool, flag("no_color")] = False,
 ) -> None:
     """PostgreSQL performance configuration as code: validate, plan, apply."""
     UI.quiet, UI.verbose, UI.no_color = quiet, verbose and not quiet, no_color

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pgtune.cli.app import _err, _out
+from pgtune.cli.flags import argument, flag
 from pgtune.cli.options import DsnOption, SandboxOption, SchemaOption, _target
 
 
@@ -27,15 +28,10 @@ class CheckFormat(StrEnum):
 
 
 def check(
-    profile: Annotated[Path | None, typer.Argument(help="Profile whose checks: section sets thresholds.")] = None,
+    profile: Annotated[Path | None, argument("check.profile")] = None,
     dsn: DsnOption = None,
-    fmt: Annotated[
-        CheckFormat,
-        typer.Option("--format", "-f", help="Output format (openmetrics: for Prometheus / the textfile collector)."),
-    ] = CheckFormat.text,
-    fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Exit 3 when a check reaches this status.")
-    ] = FailOn.critical,
+    fmt: Annotated[CheckFormat, flag("check.fmt")] = CheckFormat.text,
+    fail_on: Annotated[FailOn, flag("fail_on")] = FailOn.critical,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
 ) -> None:
@@ -72,18 +68,9 @@ def check(
 
 
 def alerts(
-    profile: Annotated[Path, typer.Argument(help="Profile whose checks: thresholds the alerts use.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the rules file here (else stdout).")
-    ] = None,
-    for_: Annotated[
-        str | None,
-        typer.Option(
-            "--for",
-            metavar="DURATION",
-            help="One `for:` for every rule (e.g. 0s in tests); default: per check, as mixins do.",
-        ),
-    ] = None,
+    profile: Annotated[Path, argument("alerts.profile")],
+    out: Annotated[Path | None, flag("alerts.out")] = None,
+    for_: Annotated[str | None, flag("for")] = None,
 ) -> None:
     """Write Prometheus alerting rules from the profile's checks.
 

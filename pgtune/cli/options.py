@@ -14,71 +14,27 @@ import typer
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.cli.app import _err
+from pgtune.cli.flags import flag
 
-DsnOption = Annotated[
-    str | None,
-    typer.Option(
-        "--dsn",
-        metavar="DSN",
-        help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Keep the password "
-        "out of it (PGPASSWORD, ~/.pgpass): arguments are visible to other local users.",
-    ),
-]
+DsnOption = Annotated[str | None, flag("dsn")]
 
 
-NodesOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--dsn",
-        metavar="DSN",
-        help="Connection string. Else $PGTUNE_DSN, $DATABASE_URL, then libpq's PG* variables. Repeat it once per "
-        "node for a primary with standbys (any order): one plan for the cluster. Keep the password out of it "
-        "(PGPASSWORD, ~/.pgpass): arguments are visible to other local users.",
-    ),
-]
+NodesOption = Annotated[list[str] | None, flag("nodes")]
 
 
-SandboxOption = Annotated[
-    bool, typer.Option("--sandbox", help="Run against a throwaway embedded PostgreSQL 16 (pgserver), removed after.")
-]
+SandboxOption = Annotated[bool, flag("sandbox")]
 
 
-AsOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        metavar="WHEN",
-        envvar="PGTUNE_AS_OF",
-        help="Plan time partitions as if now were this date/time (e.g. 2026-11-23). Default: the server's now().",
-    ),
-]
+AsOfOption = Annotated[str | None, flag("as_of")]
 
 
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="PATH=VALUE",
-        help="Override a profile value, e.g. --set settings.work_mem=64MB (repeatable; beats every file).",
-    ),
-]
+SetOption = Annotated[list[str] | None, flag("set")]
 
 
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude",
-        metavar="GLOB",
-        help="Glob of schema.name (table, index, partition) never to touch, on top of the profile's exclude: "
-        "(repeatable).",
-    ),
-]
+ExcludeOption = Annotated[list[str] | None, flag("exclude")]
 
 
-SchemaOption = Annotated[
-    Path | None,
-    typer.Option("--schema", metavar="FILE", help="With --sandbox: a SQL file loaded into the sandbox first."),
-]
+SchemaOption = Annotated[Path | None, flag("schema")]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,6 +15,7 @@ import typer
 
 from pgtune.base.errors import ApplyFailed, ApplyRefused
 from pgtune.cli.app import CONTROL, Format, _confirmer, _err, _out, _out_plan, _render, one_line
+from pgtune.cli.flags import argument, flag
 from pgtune.cli.options import (
     AsOfOption,
     ExcludeOption,
@@ -73,32 +74,17 @@ def _print(result: Any, fmt: Format) -> None:
 
 
 def plan(
-    profile: Annotated[Path, typer.Argument(help="Profile file.")],
+    profile: Annotated[Path, argument("plan.profile")],
     dsn: NodesOption = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
-    detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
-    ] = False,
+    fmt: Annotated[Format, flag("plan.fmt")] = Format.text,
+    detailed_exitcode: Annotated[bool, flag("detailed_exitcode")] = False,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", metavar="FILE", help="Also save the plan (JSON + state fingerprint) for `apply --plan FILE`."
-        ),
-    ] = None,
+    out: Annotated[Path | None, flag("plan.out")] = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
-    privileges_of: Annotated[
-        str | None,
-        typer.Option(
-            "--privileges-of",
-            metavar="ROLE",
-            help="Judge what an apply needs (ownership, CREATE, ALTER SYSTEM, pg_reload_conf) for ROLE, e.g. the "
-            "deploy role, while a read-only role plans.",
-        ),
-    ] = None,
+    privileges_of: Annotated[str | None, flag("privileges_of")] = None,
     **target_options: Any,
 ) -> None:
     """Print the ordered change plan for a server.
@@ -133,75 +119,23 @@ def plan(
         raise typer.Exit(2)
 
 
-# apply's own options (plan, check and advise share those in pgtune.cli.options)
-ApplyProfileArg = Annotated[
-    Path | None, typer.Argument(help="Profile file (with --plan too: the reviewed profile the plan was made from).")
-]
-SavedPlanOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--plan",
-        metavar="FILE",
-        help="A saved plan (pgtune plan --out): apply only if what PROFILE needs now equals it in every field.",
-    ),
-]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the exact SQL and execute nothing.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking (required without a terminal).")]
-WaitOption = Annotated[
-    float,
-    typer.Option(
-        "--wait",
-        metavar="SECONDS",
-        min=0,
-        help="Seconds to wait for another pgtune apply on this database to finish (pgtune's own lock; "
-        "not PostgreSQL's lock_timeout).",
-    ),
-]
-LockTimeoutOption = Annotated[
-    str, typer.Option("--lock-timeout", metavar="DURATION", help="PostgreSQL lock_timeout for each statement.")
-]
-StatementTimeoutOption = Annotated[
-    str | None,
-    typer.Option("--statement-timeout", metavar="DURATION", help="PostgreSQL statement_timeout (default: none)."),
-]
-RetriesOption = Annotated[
-    int, typer.Option("--retries", metavar="N", min=0, max=20, help="Retries after a lock timeout.")
-]
-AllowHazardsOption = Annotated[
-    str,
-    typer.Option(
-        "--allow-hazards",
-        metavar="CODES",
-        help="Comma-separated gated hazard codes to allow, e.g. DELETES_DATA,DATA_MOVE.",
-    ),
-]
-RestartOption = Annotated[
-    bool,
-    typer.Option(
-        "--restart",
-        help="Patroni or RDS: restart (reboot) what is pending through their API, in the safe order, and wait for "
-        "each.",
-    ),
-]
-
-
 def apply(
-    profile: ApplyProfileArg = None,
+    profile: Annotated[Path | None, argument("apply.profile")] = None,
     dsn: NodesOption = None,
-    saved_plan: SavedPlanOption = None,
-    dry_run: DryRunOption = False,
-    yes: YesOption = False,
-    wait: WaitOption = 0,
-    lock_timeout: LockTimeoutOption = "5s",
-    statement_timeout: StatementTimeoutOption = None,
-    retries: RetriesOption = 3,
-    allow_hazards: AllowHazardsOption = "",
+    saved_plan: Annotated[Path | None, flag("apply.plan")] = None,
+    dry_run: Annotated[bool, flag("dry_run")] = False,
+    yes: Annotated[bool, flag("yes")] = False,
+    wait: Annotated[float, flag("wait")] = 0,
+    lock_timeout: Annotated[str, flag("lock_timeout")] = "5s",
+    statement_timeout: Annotated[str | None, flag("statement_timeout")] = None,
+    retries: Annotated[int, flag("retries")] = 3,
+    allow_hazards: Annotated[str, flag("allow_hazards")] = "",
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
     set_: SetOption = None,
     exclude: ExcludeOption = None,
-    restart: RestartOption = False,
+    restart: Annotated[bool, flag("restart")] = False,
     **target_options: Any,
 ) -> None:
     """Converge a server to a profile.
@@ -338,8 +272,8 @@ def _report(done: Any, target: Target, where: Where, watching: bool) -> None:
 
 
 def show(
-    saved_plan: Annotated[Path, typer.Argument(help="A saved plan (pgtune plan --out FILE).")],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    saved_plan: Annotated[Path, argument("show.saved_plan")],
+    fmt: Annotated[Format, flag("show.fmt")] = Format.text,
 ) -> None:
     """Render a saved plan without connecting.
 

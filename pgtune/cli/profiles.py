@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from pgtune.base.errors import PgtuneError
 from pgtune.base.redact import scrub_known
 from pgtune.cli.app import _err, _out
+from pgtune.cli.flags import argument, flag
 from pgtune.cli.options import AsOfOption, DsnOption, SandboxOption, SchemaOption, SetOption, _target
 
 if TYPE_CHECKING:
@@ -25,22 +26,10 @@ class RdsFamily(StrEnum):
 
 
 def validate(
-    profiles: Annotated[list[Path], typer.Argument(help="Profile files.", exists=False)],
+    profiles: Annotated[list[Path], argument("profiles")],
     set_: SetOption = None,
-    pg_version: Annotated[
-        int | None,
-        typer.Option(
-            "--pg-version",
-            metavar="MAJOR",
-            min=13,
-            max=18,
-            help="Check settings against this PostgreSQL version's bundled description (default: the newest, 18).",
-        ),
-    ] = None,
-    rds_family: Annotated[
-        RdsFamily | None,
-        typer.Option("--rds-family", help="Check rds.* names against this engine family (default: either)."),
-    ] = None,
+    pg_version: Annotated[int | None, flag("validate.pg_version")] = None,
+    rds_family: Annotated[RdsFamily | None, flag("rds_family")] = None,
 ) -> None:
     """Check profiles offline, without a database.
 
@@ -71,32 +60,13 @@ def validate(
         raise typer.Exit(1)
 
 
-class SettingsMode(StrEnum):
-    changed = "changed"
-    all = "all"
-    none = "none"
-
-
 def inspect(
     dsn: DsnOption = None,
-    tables: Annotated[
-        list[str] | None,
-        typer.Option("--tables", metavar="GLOB", help="Glob of schema.table to adopt (repeatable), e.g. 'letta.*'."),
-    ] = None,
-    settings_mode: Annotated[
-        SettingsMode,
-        typer.Option("--settings", help="changed: settings a configuration file sets; all: every settable one."),
-    ] = SettingsMode.changed,
-    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The adopted profile's name.")] = "adopted",
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the profile here instead of stdout.")
-    ] = None,
-    into: Annotated[
-        Path | None,
-        typer.Option(
-            "--into", metavar="FILE", help="Update this profile in place to the live values of what it declares."
-        ),
-    ] = None,
+    tables: Annotated[list[str] | None, flag("tables")] = None,
+    settings_mode: Annotated[Literal["changed", "all", "none"], flag("settings_mode")] = "changed",
+    name: Annotated[str, flag("name")] = "adopted",
+    out: Annotated[Path | None, flag("inspect.out")] = None,
+    into: Annotated[Path | None, flag("inspect.into")] = None,
     sandbox: SandboxOption = False,
     schema: SchemaOption = None,
     as_of: AsOfOption = None,
@@ -118,7 +88,7 @@ def inspect(
         _inspect_into(into, dsn, sandbox, schema)
         return
     with _target(dsn, sandbox, schema) as target, connect(target) as conn:
-        found = read_live(conn, name=name, settings_mode=settings_mode.value, table_patterns=tables, as_of=as_of)
+        found = read_live(conn, name=name, settings_mode=settings_mode, table_patterns=tables, as_of=as_of)
         header = _schema_modeline(out) + f"# adopted from {redact(target)} by pgtune inspect\n"
         text = to_yaml(found.document, header)
         for warning in found.warnings:
@@ -174,7 +144,7 @@ def _inspect_into(path: Path, dsn: str | None, sandbox: bool, schema: Path | Non
     _err(f"Updated {path}: {edited} value(s) now match the server." if edited else f"{path}: nothing to update.")
 
 
-def render(profile: Annotated[Path, typer.Argument(help="Profile file.")], set_: SetOption = None) -> None:
+def render(profile: Annotated[Path, argument("render.profile")], set_: SetOption = None) -> None:
     """Print the fully resolved profile.
 
     extends merged, ${VAR} expanded, --set applied (passwords masked).

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -397,6 +397,38 @@ def _unwrapped(element: str) -> str:
     return match.group(1)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """A declared index's parts as the profile writes them: hashable, so parses and printed forms
+    are cached per definition (a fleet of alike tables declares a handful of distinct indexes)."""
+
+    unique: bool
+    method: str
+    columns: tuple[str, ...]
+    include: tuple[str, ...]
+    nnd: bool
+    where: str | None
+
+    @classmethod
+    def of(cls, spec: IndexSpec) -> Parts:
+        return cls(
+            spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where
+        )
+
+    def text(self, only: bool = False) -> str:
+        on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
+        unique = "UNIQUE " if self.unique else ""
+        text = f"CREATE {unique}INDEX {NAME_PLACEHOLDER} {on} {TABLE_PLACEHOLDER} USING {self.method} ("
+        text += ", ".join(self.columns) + ")"
+        if self.include:
+            text += " INCLUDE (" + ", ".join(self.include) + ")"
+        if self.nnd:
+            text += " NULLS NOT DISTINCT"
+        if self.where is not None:
+            text += f" WHERE {self.where}"
+        return text
+
+
 def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     """How pg_get_indexdef() prints this declared index (`anonymous` form), when the profile spells
     it the way the server does; () when it has WITH options (the server's spelling of those
@@ -405,50 +437,18 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     spelling is compared by parsing, as before; nothing is executed from these texts."""
     if spec.with_:
         return ()
-    return _printed_forms(
-        spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where, only
-    )
+    return _printed_forms(Parts.of(spec), only)
 
 
 @lru_cache(maxsize=4096)
-def _printed_forms(
-    unique: bool,
-    method: str,
-    columns: tuple[str, ...],
-    include: tuple[str, ...],
-    nnd: bool,
-    where: str | None,
-    only: bool,
-) -> tuple[str, ...]:
-    """Cached by definition: a fleet of alike tables declares a handful of distinct indexes."""
+def _printed_forms(parts: Parts, only: bool) -> tuple[str, ...]:
     forms: list[str] = []
-    predicate = None if where is None else f"({where})"  # the server parenthesises a predicate
-    for spelled in (columns, tuple(_unwrapped(c) for c in columns)):
-        text = _declared_text(unique, method, spelled, include, nnd, predicate, only)
+    predicate = None if parts.where is None else f"({parts.where})"  # the server parenthesises a predicate
+    for spelled in (parts.columns, tuple(_unwrapped(c) for c in parts.columns)):
+        text = replace(parts, columns=spelled, where=predicate).text(only)
         if text not in forms:
             forms.append(text)
     return tuple(forms)
-
-
-def _declared_text(
-    unique: bool,
-    method: str,
-    columns: tuple[str, ...],
-    include: tuple[str, ...],
-    nnd: bool,
-    where: str | None,
-    only: bool = False,
-) -> str:
-    on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
-    text = f"CREATE {'UNIQUE ' if unique else ''}INDEX {NAME_PLACEHOLDER} {on} {TABLE_PLACEHOLDER} USING {method} ("
-    text += ", ".join(columns) + ")"
-    if include:
-        text += " INCLUDE (" + ", ".join(include) + ")"
-    if nnd:
-        text += " NULLS NOT DISTINCT"
-    if where is not None:
-        text += f" WHERE {where}"
-    return text
 
 
 def parse_declared(spec: IndexSpec) -> ParsedIndex:
@@ -457,40 +457,24 @@ def parse_declared(spec: IndexSpec) -> ParsedIndex:
     The SQL pgtune executes is re-printed from this tree, never the profile's text, so a column
     or predicate cannot smuggle in another statement or clause. Cached by definition: tables
     that declare the same index share one parse."""
-    return _parse_declared(
-        spec.unique,
-        spec.method,
-        tuple(spec.columns),
-        tuple(spec.include),
-        spec.nulls_not_distinct,
-        spec.where,
-        tuple(sorted(spec.with_.items())),
-    )
+    return _parse_declared(Parts.of(spec), tuple(sorted(spec.with_.items())))
 
 
 @lru_cache(maxsize=65536)
-def _parse_declared(
-    unique: bool,
-    method: str,
-    columns: tuple[str, ...],
-    include: tuple[str, ...],
-    nnd: bool,
-    where: str | None,
-    with_: tuple[tuple[str, str], ...],
-) -> ParsedIndex:
-    text = _declared_text(unique, method, columns, include, nnd, where)
+def _parse_declared(parts: Parts, with_: tuple[tuple[str, str], ...]) -> ParsedIndex:
+    text = parts.text()
     try:
         stmt: Tree | None = parse_tree(text)
     except IndexDefinitionError:
         stmt = None
-    if stmt is None or len(stmt.get("indexParams") or ()) != len(columns):
-        _locate_error(unique, method, columns, include, nnd, where)
+    if stmt is None or len(stmt.get("indexParams") or ()) != len(parts.columns):
+        _locate_error(parts)
         raise IndexDefinitionError("the index definition does not parse")
     including = _elements(stmt, "indexIncludingParams")
-    if len(including) != len(include) or any(e.get("name") is None for e in including):
+    if len(including) != len(parts.include) or any(e.get("name") is None for e in including):
         raise IndexDefinitionError("include: expected plain column names")
-    if (where is None) != (stmt.get("whereClause") is None):
-        raise IndexDefinitionError(f"where: {where!r} is not a predicate")
+    if (parts.where is None) != (stmt.get("whereClause") is None):
+        raise IndexDefinitionError(f"where: {parts.where!r} is not a predicate")
     parsed = from_tree(stmt, text)
     options = tuple(sorted((k, option_text(k, v)) for k, v in with_))
     canon = (*parsed.canon[:4], options, *parsed.canon[5:])
@@ -507,24 +491,23 @@ def _parse_declared(
     )
 
 
-def _locate_error(
-    unique: bool, method: str, columns: tuple[str, ...], include: tuple[str, ...], nnd: bool, where: str | None
-) -> None:
+def _locate_error(parts: Parts) -> None:
     """Re-parse part by part to say which column, include entry or predicate is wrong."""
-    for i, column in enumerate(columns):
+    one = replace(parts, unique=False, columns=("x",), include=(), where=None)
+    for i, column in enumerate(parts.columns):
         try:
-            stmt = parse_tree(_declared_text(False, method, (column,), (), nnd, None))
+            stmt = parse_tree(replace(one, columns=(column,)).text())
         except IndexDefinitionError as exc:
             raise IndexDefinitionError(f"columns[{i}] {column!r}: {exc}") from None
         if len(stmt.get("indexParams") or ()) != 1:
             raise IndexDefinitionError(f"columns[{i}] {column!r}: expected one column or expression")
-    for i, column in enumerate(include):
+    for i, column in enumerate(parts.include):
         try:
-            parse_tree(_declared_text(unique, method, ("x",), (column,), nnd, None))
+            parse_tree(replace(one, unique=parts.unique, include=(column,)).text())
         except IndexDefinitionError as exc:
             raise IndexDefinitionError(f"include[{i}] {column!r}: {exc}") from None
-    if where is not None:
+    if parts.where is not None:
         try:
-            parse_tree(_declared_text(unique, method, ("x",), (), nnd, where))
+            parse_tree(replace(one, unique=parts.unique, where=parts.where).text())
         except IndexDefinitionError as exc:
-            raise IndexDefinitionError(f"where {where!r}: {exc}") from None
+            raise IndexDefinitionError(f"where {parts.where!r}: {exc}") from None

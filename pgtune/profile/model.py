@@ -7,6 +7,7 @@ docs through the JSON Schema (`pgtune schema`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -237,14 +238,20 @@ class TableSpec(_Strict):
     )
 
 
+def _with_unit(value: Any, parse: Callable[[str], float], expected: str, example: str) -> float:
+    """`value` parsed by `parse`, or a ValueError saying what was expected."""
+    if not isinstance(value, str):
+        raise ValueError(expected)
+    try:
+        return parse(value)
+    except UnitError as exc:
+        raise ValueError(f"{exc} ({example})") from None
+
+
 def _duration(value: Any) -> Any:
     """Seconds from `30`, `30s`, `5min`, `1h`, `500ms`; -1 means off (SQLAlchemy's pool_recycle)."""
-    if not isinstance(value, str):
-        raise ValueError("a duration is a number of seconds or a number with a unit (30s, 5min, 1h)")
-    try:
-        seconds = parse_seconds(value)
-    except UnitError as exc:
-        raise ValueError(f"{exc} (a duration: 30, 30s, 5min, 1h)") from None
+    expected = "a duration is a number of seconds or a number with a unit (30s, 5min, 1h)"
+    seconds = _with_unit(value, parse_seconds, expected, "a duration: 30, 30s, 5min, 1h")
     if seconds < 0 and seconds != -1:
         raise ValueError("a duration cannot be negative (-1 means off)")
     return seconds
@@ -315,12 +322,7 @@ class PoolSpec(_Strict):
 def _memory(value: Any) -> Any:
     if value == "auto":
         return value
-    if not isinstance(value, str):
-        raise ValueError("memory is a size (16GB, 512MB) or auto")
-    try:
-        size = parse_bytes(value)
-    except UnitError as exc:
-        raise ValueError(f"{exc} (a size: 16GB, 512MB, or auto)") from None
+    size = _with_unit(value, parse_bytes, "memory is a size (16GB, 512MB) or auto", "a size: 16GB, 512MB, or auto")
     if size < 64 * 1024 * 1024:
         raise ValueError("memory must be at least 64MB")
     return value

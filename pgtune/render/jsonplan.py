@@ -9,5 +9,6 @@ from pgtune.plan.model import Plan
 
 __all__ = ["FORMAT_VERSION", "change_to_dict", "plan_to_dict", "render_json"]
 
+
 def render_json(plan: Plan) -> str:
     return json.dumps(plan_to_dict(plan), indent=2, sort_keys=False) + "\n"

@@ -85,4 +85,3 @@ def render_openmetrics(results: list[Result], database: str, units: dict[str, st
             lines.extend(dict.fromkeys(samples))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
-

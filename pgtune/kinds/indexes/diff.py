@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from pgtune.base.errors import ProfileError
-from pgtune.kinds import (
-    DiffEnv,
-    KindResult,
-)
+from pgtune.kinds import DiffEnv, KindResult
 from pgtune.kinds.indexes.model import KIND, Catalog, Desired, IndexLive, LiveIndex, Wanted, tables_of, tmp_name
 from pgtune.kinds.indexes.statements import Builder, build_hazards, drop_change, index_change, leaf_builds
 from pgtune.kinds.indexes.validate import constraint_error

@@ -5,16 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pgtune.base.errors import raise_if_any
-from pgtune.kinds import (
-    Adoption,
-    DiffEnv,
-    ExportOptions,
-    KindResult,
-    PlanContext,
-)
-from pgtune.kinds.indexdef import (
-    parse_live,
-)
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
+from pgtune.kinds.indexdef import parse_live
 from pgtune.kinds.indexes.diff import diff
 from pgtune.kinds.indexes.model import KIND, IndexLive, Wanted, tables_of
 from pgtune.kinds.indexes.read import declared_indexes, in_flight, parse_definitions, read

@@ -9,11 +9,7 @@ from functools import lru_cache
 
 from pgtune.base.errors import Location, ProfileError
 from pgtune.base.identifiers import qualified_text
-from pgtune.kinds.indexdef import (
-    ParsedIndex,
-    parse_live,
-    restore,
-)
+from pgtune.kinds.indexdef import ParsedIndex, parse_live, restore
 from pgtune.kinds.tables import Leaf, Table
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import IndexSpec

@@ -9,18 +9,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pgtune.base.errors import CatalogChanged, ProfileError
-from pgtune.kinds import (
-    Column,
-    PlanContext,
-    load_sql,
-    load_versioned_sql,
-)
-from pgtune.kinds.indexdef import (
-    IndexDefinitionError,
-    anonymous,
-    parse_declared,
-    printed_forms,
-)
+from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
 from pgtune.kinds.indexes.model import Catalog, Desired, LiveIndex
 from pgtune.kinds.tables import Table
 

@@ -6,12 +6,8 @@ from __future__ import annotations
 from psycopg import sql
 
 from pgtune.base.identifiers import identifier
-from pgtune.kinds import (
-    Render,
-)
-from pgtune.kinds.indexdef import (
-    ParsedIndex,
-)
+from pgtune.kinds import Render
+from pgtune.kinds.indexdef import ParsedIndex
 from pgtune.kinds.indexes.model import CIC_LOCK, KIND, Catalog, Desired, LiveIndex, leaf_index_name
 from pgtune.plan.hazards import hazard
 from pgtune.plan.model import Address, Change, Hazard, Statement

@@ -14,12 +14,8 @@ from psycopg import sql
 
 from pgtune.base.errors import ProfileError
 from pgtune.base.identifiers import identifier
-from pgtune.kinds import (
-    PlanContext,
-)
-from pgtune.kinds.indexdef import (
-    parse_live,
-)
+from pgtune.kinds import PlanContext
+from pgtune.kinds.indexdef import parse_live
 from pgtune.kinds.indexes.model import PROBE_PREFIX, Catalog, Desired, LiveIndex
 from pgtune.kinds.indexes.statements import create_sql
 

@@ -11,14 +11,8 @@ from psycopg.rows import dict_row
 
 from pgtune.base.errors import ProfileError, raise_if_any
 from pgtune.base.identifiers import identifier, qualified_text
-from pgtune.kinds import (
-    DiffEnv,
-    KindResult,
-    load_sql,
-)
-from pgtune.kinds.partitioning import (
-    partition_name,
-)
+from pgtune.kinds import DiffEnv, KindResult, load_sql
+from pgtune.kinds.partitioning import partition_name
 from pgtune.kinds.partitions.model import (
     KIND,
     ROW_COUNT_CAP,

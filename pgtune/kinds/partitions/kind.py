@@ -7,18 +7,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pgtune.base.errors import ProfileError, raise_if_any
-from pgtune.kinds import (
-    Adoption,
-    DiffEnv,
-    ExportOptions,
-    KindResult,
-    PlanContext,
-)
-from pgtune.kinds.partitioning import (
-    default_naming,
-    parse_interval,
-    partition_name,
-)
+from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
+from pgtune.kinds.partitioning import default_naming, parse_interval, partition_name
 from pgtune.kinds.partitions.diff import ServerFacts, diff
 from pgtune.kinds.partitions.model import (
     KIND,

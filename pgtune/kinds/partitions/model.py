@@ -17,12 +17,7 @@ from psycopg.rows import dict_row
 
 from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.base.identifiers import identifier, qualified_text
-from pgtune.kinds import (
-    Column,
-    PlanContext,
-    load_sql,
-    load_versioned_sql,
-)
+from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.partitioning import (
     IntStep,
     PartitioningError,

@@ -13,10 +13,7 @@ import psycopg
 from psycopg import sql
 
 from pgtune.base.identifiers import identifier, qualified_text
-from pgtune.kinds import (
-    DiffEnv,
-    load_sql,
-)
+from pgtune.kinds import DiffEnv, load_sql
 from pgtune.kinds.partitions.model import (
     BOUND_CHECK,
     KIND,

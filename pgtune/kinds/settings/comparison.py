@@ -122,38 +122,33 @@ def _system_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> 
             source=t.desired.source,
             reset=True,
         )
-    if not _same(spec, t.value, configured):
-        note = None
-        if not _same(spec, configured, running):
-            note = f"running value: {_show(spec, running)}"
+    statements = (render(_set_statement(prefix, spec, t.value), False),)
+
+    def set_from(before: Any, restart: bool, note: str | None) -> Change:
+        after = spec.display(t.value)
+        hazards = _hazards(t)
         return Change(
             d.address,
             "update",
-            _show(spec, configured),
-            spec.display(t.value),
-            (render(_set_statement(prefix, spec, t.value), False),),
-            restart_required=spec.restart_required and not _same(spec, t.value, running),
+            _show(spec, before),
+            after,
+            statements,
+            restart_required=restart,
             reload_required=True,
-            hazards=_hazards(t),
-            source=t.desired.source,
+            hazards=hazards,
+            source=d.source,
             note=note,
         )
+
+    if not _same(spec, t.value, configured):
+        note = None if _same(spec, configured, running) else f"running value: {_show(spec, running)}"
+        return set_from(configured, spec.restart_required and not _same(spec, t.value, running), note)
     if _same(spec, t.value, running):
         return None
     if spec.restart_required:
         return pending_restart()
     # Written to the files but never reloaded: the reload is the change.
-    return Change(
-        d.address,
-        "update",
-        _show(spec, running),
-        spec.display(t.value),
-        (render(_set_statement(prefix, spec, t.value), False),),
-        reload_required=True,
-        hazards=_hazards(t),
-        source=t.desired.source,
-        note="written to the configuration files but not reloaded",
-    )
+    return set_from(running, False, "written to the configuration files but not reloaded")
 
 
 def _scoped_diff(t: TypedSetting, catalog: SettingsCatalog, render: _Render) -> Change | None:
