@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -27,6 +26,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from pgtune.base.errors import PgtuneError
+from pgtune.base.poll import PollTimeout
+from pgtune.base.poll import poll as poll_until
 from pgtune.base.redact import remember_secret
 from pgtune.integrations.endpoints import EndpointError, HttpClient, origin, shown
 
@@ -209,16 +210,10 @@ class Client:
         return _validated(StatusAnswer, self.http.json("GET", member.api_url), where)
 
 
-def wait_for(condition: Any, timeout: float, what: str, poll: float = 0.25) -> None:
+def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.25) -> None:
     """Poll (never a fixed sleep) until `condition()` holds, for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            if condition():
-                return
-        except PgtuneError as exc:  # a member restarting does not answer for a moment
-            last = f" (last: {exc})"
-        if time.monotonic() >= deadline:
-            raise PatroniError(f"timed out after {timeout:g}s waiting for {what}{last}")
-        time.sleep(poll)
+    try:  # a member restarting does not answer for a moment
+        poll_until(condition, timeout, interval=interval, tolerate=(PgtuneError,))
+    except PollTimeout as exc:
+        last = f" (last: {exc.last})" if exc.last else ""
+        raise PatroniError(f"timed out after {timeout:g}s waiting for {what}{last}") from None

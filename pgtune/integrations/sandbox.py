@@ -20,13 +20,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
 from pgtune.base.errors import SandboxError
+from pgtune.base.poll import PollTimeout, poll
 
 SUPERUSER = "postgres"
 
@@ -186,30 +186,33 @@ class LocalCluster:
 
     def wait_streaming(self, standby: LocalCluster, timeout: float = 60) -> None:
         """Poll the primary until this standby's WAL sender streams."""
-        deadline = time.monotonic() + timeout
         with self.connect() as conn:
-            while time.monotonic() < deadline:
+
+            def streaming() -> bool:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_activity a ON a.pid = r.pid "
                     "WHERE r.state = 'streaming' AND r.client_port IS NOT NULL"
                 ).fetchone()
                 with standby.connect() as sconn:
                     srow = sconn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
-                if row and row[0] and srow and srow[0] == "streaming":
-                    return
-                time.sleep(0.1)
-        raise SandboxError(f"the standby on port {standby.port} did not start streaming within {timeout:g}s")
+                return bool(row and row[0] and srow and srow[0] == "streaming")
+
+            try:
+                poll(streaming, timeout, interval=0.1)
+            except PollTimeout:
+                raise SandboxError(
+                    f"the standby on port {standby.port} did not start streaming within {timeout:g}s"
+                ) from None
 
     def wait_caught_up(self, standby: LocalCluster, timeout: float = 60) -> None:
         """Poll until the standby streams and has replayed everything this primary has written so
         far (after a restart: the parameter-change record a standby must see before its own)."""
         from pgtune.integrations.postgres import replayed
 
-        deadline = time.monotonic() + timeout
-        while not replayed(self.dsn(), [standby.dsn()]):
-            if time.monotonic() >= deadline:
-                raise SandboxError(f"the standby on port {standby.port} did not catch up within {timeout:g}s")
-            time.sleep(0.05)
+        try:
+            poll(lambda: replayed(self.dsn(), [standby.dsn()]), timeout, interval=0.05)
+        except PollTimeout:
+            raise SandboxError(f"the standby on port {standby.port} did not catch up within {timeout:g}s") from None
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():
@@ -318,12 +321,16 @@ class LocalPgBouncer:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise SandboxError(f"pgbouncer failed to start: {result.stderr.strip() or result.stdout.strip()}")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return self
-            time.sleep(0.05)
-        raise SandboxError(f"pgbouncer did not listen on port {self.port}: {self.log_tail()}")
+
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        try:
+            poll(listening, 10, interval=0.05, tolerate=(OSError,))
+        except PollTimeout:
+            raise SandboxError(f"pgbouncer did not listen on port {self.port}: {self.log_tail()}") from None
+        return self
 
     def _pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
@@ -336,13 +343,16 @@ class LocalPgBouncer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                break
-            time.sleep(0.05)
+                return True
+            return False
+
+        with contextlib.suppress(PollTimeout):  # still there after 10 s: the pidfile goes anyway
+            poll(gone, 10, interval=0.05)
         with contextlib.suppress(OSError):
             self.pidfile.unlink()
 

@@ -19,10 +19,10 @@ from functools import cache
 from importlib import resources
 
 from pgtune.base.errors import ProfileError
-from pgtune.base.guc import GucSpec, InvalidValue, newline_problem
+from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.kinds.reloptions import lookup, unknown_message
+from pgtune.kinds.settings.validation import checked_value
 from pgtune.profile.loader import LoadedProfile
-from pgtune.profile.model import FormulaValue
 
 BUNDLED = (15, 16, 18)
 """Versions with a bundled description (the versions the suite runs servers of)."""
@@ -119,19 +119,8 @@ def _setting(
         close = difflib.get_close_matches(name.lower(), list(desc.specs), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return [ProfileError(loaded.location(path, key=True), f"unknown setting {name!r} in {desc.label}{hint}")]
-    if raw is None:
-        return []
-    if isinstance(raw, FormulaValue):  # its grammar was checked as the profile loaded
-        if spec.vartype in ("integer", "real"):
-            return []
-        return [
-            ProfileError(loaded.location(path), f"{spec.name} is a {spec.vartype} setting: a formula gives a number")
-        ]
-    problem = newline_problem(spec.name, raw) if system else None  # type: ignore[arg-type]
-    if problem:
-        return [ProfileError(loaded.location(path), problem)]
-    try:
-        spec.canonical(raw)  # type: ignore[arg-type]
+    try:  # the same rules as against a server; offline a formula may be meant for a parameter group
+        checked_value(spec, raw, system=system, formulas=True)  # type: ignore[arg-type]
     except InvalidValue as exc:
         return [ProfileError(loaded.location(path), str(exc))]
     return []

@@ -11,7 +11,7 @@ nothing else (tests/test_targets.py registers a toy target the same way).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from pgtune.base.errors import ApplyRefused
 
 if TYPE_CHECKING:
-    from pgtune.plan.cluster import ClusterPlan
+    from pgtune.plan.cluster import ClusterPlan, RestartStep
     from pgtune.plan.model import Address, Plan
     from pgtune.plan.report import ApplyReport, Outcome
     from pgtune.targets.executor import ExecOptions
@@ -42,6 +42,27 @@ class RestartReport:
         self.steps.append(text)
         if on_step is not None:
             on_step(text)
+
+
+def restart_walk(
+    steps: Sequence[RestartStep],
+    begin: Callable[[RestartStep], tuple[str, Callable[[], object]]],
+    back: Callable[[RestartStep], str],
+    on_step: Callable[[str], None] | None = None,
+) -> RestartReport:
+    """The one restart walk of every target: each node in the plan's order (pgtune.plan.cluster's
+    restart-order rules), one at a time. `begin` says how a node restarts and gives the call that
+    does it (said first, so a watcher sees what is under way); `back` waits (bounded) until it is
+    back, raising when it is not, and says in what state — only then the next."""
+    report = RestartReport()
+    for step in steps:
+        text, restart = begin(step)
+        report.step(text, on_step)
+        restart()
+        state = back(step)
+        report.done.append(step.node)
+        report.step(f"{step.node} is back: {state}", on_step)
+    return report
 
 
 class Session(Protocol[P]):

@@ -11,13 +11,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgtune.base.errors import raise_if_any
-from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.integrations import patroni
 from pgtune.kinds import PlanContext, settings
 from pgtune.kinds.engine import server_info
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Change, Notice, Plan
-from pgtune.targets import RestartReport
+from pgtune.targets import RestartReport, restart_walk
 from pgtune.targets import topology as cluster
 from pgtune.targets.workflow import Inputs, derive
 
@@ -164,27 +163,25 @@ def restart_members(
 ) -> RestartReport:
     """POST /restart to each pending member in the plan's order; after each, wait (bounded) until
     it runs with nothing pending and every replica streams and has replayed the leader's position."""
-    report = RestartReport()
 
-    for s in plan.restart:
-        member = members[s.node]
-        report.step(f"restarting {s.node} ({s.role}) through Patroni", on_step)
-        client.restart(member)
+    def begin(s: clusterplan.RestartStep) -> tuple[str, Callable[[], object]]:
+        return f"restarting {s.node} ({s.role}) through Patroni", lambda: client.restart(members[s.node])
 
-        def back(name: str = s.node) -> bool:
+    def back(s: clusterplan.RestartStep) -> str:
+        def up() -> bool:
             now = {m.name: m for m in client.members()}
-            me = now.get(name)
+            me = now.get(s.node)
             if me is None or me.pending_restart or me.state not in ("running", "streaming"):
                 return False
             return all(m.state == "streaming" for m in now.values() if not m.leader)
 
-        patroni.wait_for(back, wait, f"{s.node} to be back with nothing pending and every replica streaming")
+        patroni.wait_for(up, wait, f"{s.node} to be back with nothing pending and every replica streaming")
         patroni.wait_for(
             lambda: cluster.caught_up(plan.topology), wait, "every replica to replay the leader's position"
         )
-        report.done.append(s.node)
-        report.step(f"{s.node} is back: nothing pending, replicas streaming and caught up", on_step)
-    return report
+        return "nothing pending, replicas streaming and caught up"
+
+    return restart_walk(plan.restart, begin, back, on_step)
 
 
 def settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
@@ -205,13 +202,6 @@ def settled(client: patroni.Client, plan: clusterplan.ClusterPlan) -> bool:
             if value is None:
                 continue
             with connect(n.dsn) as conn:
-                row = conn.execute("SELECT setting, unit, vartype FROM pg_settings WHERE name = %s", (name,)).fetchone()
-            if row is None:
-                return False
-            spec = GucSpec(name, row[2], row[1])
-            try:
-                if not spec.equal(spec.canonical(row[0], check_range=False), spec.canonical(str(value))):
+                if settings.runs(conn, name, value) is not True:  # cannot tell: not settled
                     return False
-            except InvalidValue:
-                return False
     return True

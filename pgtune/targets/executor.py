@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from psycopg import errors as pgerrors
 from psycopg.rows import dict_row
 
 from pgtune.base.errors import BouncerError
+from pgtune.base.poll import PollTimeout, poll
 from pgtune.integrations.patroni import Client as PatroniClient
 from pgtune.integrations.patroni import PatroniError
 from pgtune.integrations.pgbouncer import ini
@@ -331,10 +332,11 @@ def _reload_pgbouncer(bouncer: Console | None, edited: list[Outcome], report: Ap
 
 def _wait_for_reload(conn: psycopg.Connection, before: object, limit: float) -> None:
     """SIGHUP is handled asynchronously: wait until a new session sees the new load time."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+
+    def loaded() -> bool:
         with _other_connection(conn) as probe:
             row = probe.execute("SELECT pg_conf_load_time()").fetchone()
-        if row and row[0] != before:
-            return
-        time.sleep(0.05)
+        return bool(row and row[0] != before)
+
+    with suppress(PollTimeout):  # not seen in time: the verifying re-plan says what runs
+        poll(loaded, limit, interval=0.05)

@@ -12,13 +12,13 @@ pgtune's own; PostgreSQL's `lock_timeout` (`--lock-timeout`) bounds each stateme
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import psycopg
 
 from pgtune.base.errors import PgtuneError
+from pgtune.base.poll import PollTimeout, poll
 
 PGTUNE_LOCK_CLASS = 0x70677475  # "pgtu"
 APPLY_LOCK_KEY = 0x6170706C  # "appl": one apply per database
@@ -49,17 +49,18 @@ def _holder(conn: psycopg.Connection) -> str:
 @contextmanager
 def apply_lock(conn: psycopg.Connection, wait_seconds: float) -> Iterator[None]:
     """Hold pgtune's apply lock on this database while the block runs."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
+
+    def taken() -> bool:
         got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (PGTUNE_LOCK_CLASS, APPLY_LOCK_KEY)).fetchone()
-        if got and got[0]:
-            break
-        if time.monotonic() >= deadline:
-            raise ApplyLocked(
-                f"another pgtune apply is running on this database (any profile): {_holder(conn)}; "
-                f"waited {wait_seconds:g}s (--wait). Nothing was executed."
-            )
-        time.sleep(POLL_SECONDS)
+        return bool(got and got[0])
+
+    try:
+        poll(taken, wait_seconds, interval=POLL_SECONDS)
+    except PollTimeout:
+        raise ApplyLocked(
+            f"another pgtune apply is running on this database (any profile): {_holder(conn)}; "
+            f"waited {wait_seconds:g}s (--wait). Nothing was executed."
+        ) from None
     try:
         yield
     finally:

@@ -17,7 +17,6 @@ identifier (`pg_control_system()`) and every standby streams from a node of the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from pgtune.base.poll import PollTimeout, poll
 from pgtune.integrations.postgres import connect, redact, replayed
 from pgtune.kinds.settings import SettingsCatalog, configured_running
 from pgtune.plan.cluster import HOT_STANDBY_MINIMUMS, ClusterError, Node, Topology
@@ -199,15 +199,14 @@ def caught_up(topology: Topology) -> bool:
 def wait_replicated(dsns: Sequence[str], timeout: float = 120) -> Topology:
     """After a restart: wait (bounded, polling) until the nodes are one cluster again with every
     standby streaming and caught up — what must hold before the next node restarts."""
-    deadline = time.monotonic() + timeout
-    last = "not checked yet"
-    while time.monotonic() < deadline:
-        try:
-            topology = discover(dsns)
-            if caught_up(topology):
-                return topology
-            last = "a standby is not streaming or has not caught up"
-        except (ClusterError, psycopg.Error) as exc:
-            last = str(exc)
-        time.sleep(0.25)
-    raise ClusterError(f"the cluster did not settle within {timeout:g}s: {last}")
+
+    def settled() -> Topology:
+        topology = discover(dsns)
+        if not caught_up(topology):
+            raise ClusterError("a standby is not streaming or has not caught up")
+        return topology
+
+    try:
+        return poll(settled, timeout, tolerate=(ClusterError, psycopg.Error))
+    except PollTimeout as exc:
+        raise ClusterError(f"the cluster did not settle within {timeout:g}s: {exc.last or 'not checked'}") from None

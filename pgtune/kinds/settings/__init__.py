@@ -16,14 +16,12 @@ What "the current value" means, per scope:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ProfileError
 from pgtune.base.identifiers import quoted
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext, load_sql
-from pgtune.kinds.settings.catalog import read
+from pgtune.kinds.settings.catalog import read, runs
 from pgtune.kinds.settings.comparison import configured_running, diff
 from pgtune.kinds.settings.dcs import behind_patroni, patroni_diff
 from pgtune.kinds.settings.desired import desired, desired_settings, workload_settings
@@ -42,6 +40,9 @@ from pgtune.kinds.settings.outlook import Outlook, outlook, plan_catalog
 from pgtune.kinds.settings.validation import _check_libraries, adapt, validate
 from pgtune.plan.model import Change
 from pgtune.profile.loader import LoadedProfile
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "KIND",
@@ -65,6 +66,7 @@ __all__ = [
     "plan_catalog",
     "read",
     "resource",
+    "runs",
     "validate",
     "workload_settings",
 ]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import dict_row
 
-from pgtune.base.guc import GucSpec
+from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.kinds import load_sql
-from pgtune.kinds.settings.model import DesiredSetting, FileRow, Running, ScopedTarget, SettingsCatalog
+from pgtune.kinds.settings.model import SESSION_SOURCES, DesiredSetting, FileRow, Running, ScopedTarget, SettingsCatalog
 
 # --- catalog --------------------------------------------------------------------------------
 
@@ -61,3 +61,17 @@ def read(conn: psycopg.Connection, desired: list[DesiredSetting], *, with_files:
             for row in cur.execute(load_sql("parameter_privileges"), {"names": names}):
                 catalog.privileges[row["name"]] = (row["may_alter_system"], row["may_set"])
     return catalog
+
+
+def runs(conn: psycopg.Connection, name: str, value: object) -> bool | None:
+    """Whether the server `conn` reaches runs `value` for `name` now — the one "has it taken
+    effect?" check of every store (Patroni's DCS, a parameter group). None: it cannot tell (the
+    name is unknown there, set per session, or `value` is no value of it, such as a formula)."""
+    row = conn.execute("SELECT setting, unit, vartype, source FROM pg_settings WHERE name = %s", (name,)).fetchone()
+    if row is None or row[3] in SESSION_SOURCES:
+        return None
+    spec = GucSpec(name, row[2], row[1])
+    try:
+        return spec.equal(spec.canonical(row[0], check_range=False), spec.canonical(str(value)))
+    except InvalidValue:
+        return None

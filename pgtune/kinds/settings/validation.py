@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-
-import psycopg
+from typing import TYPE_CHECKING
 
 import pgtune.kinds.settings.libraries as libraries
 from pgtune.base.errors import ProfileError, raise_if_any
 from pgtune.base.guc import Canonical, GucSpec, InvalidValue, newline_problem
 from pgtune.base.identifiers import quoted
+from pgtune.integrations.rds.formula import type_problem
 from pgtune.kinds.settings.model import (
     PRELOAD_SETTINGS,
     SCOPED_CONTEXTS,
@@ -23,6 +23,9 @@ from pgtune.kinds.settings.model import (
     Unparsable,
 )
 from pgtune.profile.model import FormulaValue
+
+if TYPE_CHECKING:
+    import psycopg
 
 # --- validation -----------------------------------------------------------------------------
 
@@ -156,27 +159,35 @@ def _typed(d: DesiredSetting, catalog: SettingsCatalog, through: str | None) -> 
         problem = _overridden(d, spec, catalog)
     if problem:
         return ProfileError(d.key_location, problem)
-    if d.raw is None:
-        return TypedSetting(d, spec, None, placeholder)
-    if isinstance(d.raw, FormulaValue):
-        if through == "parameter group":
-            return TypedSetting(d, spec, None, placeholder)
-        return ProfileError(d.location, FORMULA_ELSEWHERE)
-    problem = newline_problem(spec.name, d.raw) if d.scope == "system" else None
-    if problem:
-        return ProfileError(d.location, problem)
-    if spec.is_list and (d.raw == [] or (isinstance(d.raw, str) and not d.raw.strip())):
-        return ProfileError(
-            d.location,
-            (
-                f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
-                "use null to remove the override"
-            ),
-        )
     try:
-        return TypedSetting(d, spec, spec.canonical(d.raw), placeholder)
+        value = checked_value(spec, d.raw, system=d.scope == "system", formulas=through == "parameter group")
     except InvalidValue as exc:
         return ProfileError(d.location, str(exc) + _provenance(d))
+    return TypedSetting(d, spec, value, placeholder)
+
+
+def checked_value(
+    spec: GucSpec, raw: str | list[str] | FormulaValue | None, *, system: bool, formulas: bool
+) -> Canonical | None:
+    """The rules a declared value obeys wherever it is checked (a live server, a parameter group,
+    offline with no server): its canonical form, or InvalidValue saying what is wrong. None: no
+    value here (null removes an override; a formula is computed by the parameter group)."""
+    if raw is None:
+        return None
+    if isinstance(raw, FormulaValue):
+        problem = type_problem(spec.name, spec.vartype) if formulas else FORMULA_ELSEWHERE
+        if problem:
+            raise InvalidValue(problem)
+        return None
+    problem = newline_problem(spec.name, raw) if system else None
+    if problem:
+        raise InvalidValue(problem)
+    if spec.is_list and (raw == [] or (isinstance(raw, str) and not raw.strip())):
+        raise InvalidValue(
+            f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
+            "use null to remove the override"
+        )
+    return spec.canonical(raw)
 
 
 def _overridden(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog) -> str | None:

@@ -4,7 +4,6 @@ and what each instance reports. The target is `pgtune.targets.rds_group`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -12,14 +11,13 @@ from dataclasses import dataclass, replace
 import psycopg
 
 from pgtune.base.errors import raise_if_any
-from pgtune.base.guc import GucSpec, InvalidValue
+from pgtune.base.poll import PollTimeout, poll
 from pgtune.integrations.rds.api import Client, Instance, RdsError
 from pgtune.kinds import PlanContext, settings
 from pgtune.kinds.engine import server_info
-from pgtune.kinds.settings.model import SESSION_SOURCES
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Change, Notice, Plan
-from pgtune.targets import RestartReport
+from pgtune.targets import RestartReport, restart_walk
 from pgtune.targets import topology as cluster
 from pgtune.targets.rds import group as rdsgroup
 from pgtune.targets.workflow import Inputs, derive
@@ -272,12 +270,10 @@ def _reboot_order(
 
 def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll with a growing interval (RDS states change in seconds to minutes), boundedly."""
-    deadline, interval = time.monotonic() + timeout, 0.2
-    while not condition():
-        if time.monotonic() >= deadline:
-            raise RdsError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 1.5, 15.0)
+    try:
+        poll(condition, timeout, interval=0.2, growth=1.5, cap=15.0)
+    except PollTimeout:
+        raise RdsError(f"timed out after {timeout:g}s waiting for {what}") from None
 
 
 def settled(
@@ -304,20 +300,8 @@ def settled(
         return not any(status == "applying" for s in states for status in s.statuses.values())
 
     def running() -> bool:
-        with connect(dsn) as conn:
-            for change in dynamic:
-                row = conn.execute(
-                    "SELECT setting, unit, vartype, source FROM pg_settings WHERE name = %s", (change.address.name,)
-                ).fetchone()
-                if row is None or row[3] in SESSION_SOURCES:
-                    continue
-                spec = GucSpec(change.address.name, row[2], row[1])
-                try:
-                    if not spec.equal(spec.canonical(row[0], check_range=False), spec.canonical(str(change.after))):
-                        return False
-                except InvalidValue:
-                    continue  # a formula's text: what it runs is compared by the re-read, not here
-        return True
+        with connect(dsn) as conn:  # cannot tell (a formula's text ...): the re-read compares it
+            return all(settings.runs(conn, c.address.name, c.after) is not False for c in dynamic)
 
     _poll(applied, wait, f"RDS to apply the new values of {groups.names()}")
     with suppress(RdsError):
@@ -335,16 +319,15 @@ def reboot(
     """RebootDBInstance for each pending instance in the plan's order; after each, wait (bounded)
     until it is available with its groups in-sync. Failover only when asked (--rds-failover) and only
     for a Multi-AZ writer (an Aurora writer fails over with FailoverDBCluster, which pgtune never calls)."""
-    report = RestartReport()
 
-    for s in plan.restart:
-        inst = client.instance(s.node)
-        over = failover and s.role == "writer" and inst.multi_az
-        report.step(f"rebooting {s.node} ({s.role}){' with failover' if over else ''} through RDS", on_step)
-        client.reboot(s.node, over)
+    def begin(s: clusterplan.RestartStep) -> tuple[str, Callable[[], object]]:
+        over = failover and s.role == "writer" and client.instance(s.node).multi_az
+        text = f"rebooting {s.node} ({s.role}){' with failover' if over else ''} through RDS"
+        return text, lambda: client.reboot(s.node, over)
 
-        def back(name: str = s.node) -> bool:
-            now = client.instance(name)
+    def back(s: clusterplan.RestartStep) -> str:
+        def up() -> bool:
+            now = client.instance(s.node)
             if now.status != "available":
                 return False
             if groups.instance is not None and now.apply_status(groups.instance) not in ("in-sync", None):
@@ -353,10 +336,10 @@ def reboot(
                 members = {
                     m.instance: m.status for c in client.clusters() if c.group == groups.cluster for m in c.members
                 }
-                return members.get(name, "in-sync") == "in-sync"
+                return members.get(s.node, "in-sync") == "in-sync"
             return True
 
-        _poll(back, wait, f"{s.node} to be available with {groups.names()} in-sync")
-        report.done.append(s.node)
-        report.step(f"{s.node} is back: available, {groups.names()} in-sync", on_step)
-    return report
+        _poll(up, wait, f"{s.node} to be available with {groups.names()} in-sync")
+        return f"available, {groups.names()} in-sync"
+
+    return restart_walk(plan.restart, begin, back, on_step)
