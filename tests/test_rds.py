@@ -27,6 +27,7 @@ from pgtune.integrations.rds.formula import FormulaError, parse
 from pgtune.kinds import offline
 from pgtune.targets.executor import _batches
 from pgtune.targets.rds.group import group_text, statement
+from pgtune.targets.rds_group import GroupStore
 from tests.conftest import Server, run_cli
 from tests.rds_fake import FakeInstance, FakeRds, engine_defaults
 
@@ -127,7 +128,8 @@ def test_parameters_go_twenty_to_a_call() -> None:
         Change(Address("setting", f"r{i}"), "delete", "1", None, (statement(GROUP, f"r{i}", None, "immediate"),))
         for i in range(3)
     )
-    assert [len(b) for b in _batches(changes + resets)] == [20, 5, 3]  # a Reset is its own call
+    store = GroupStore(None, None)  # type: ignore[arg-type]  # grouping reads neither
+    assert [len(b) for b, stored in _batches(changes + resets, store)] == [20, 5, 3]  # a Reset is its own call
 
 
 # --- the fake's documented behaviours, through boto3 --------------------------------------------------

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -30,15 +30,15 @@ from psycopg.rows import dict_row
 
 from pgtune.base.errors import BouncerError
 from pgtune.base.poll import PollTimeout, poll
-from pgtune.integrations.patroni import Client as PatroniClient
-from pgtune.integrations.patroni import PatroniError
+from pgtune.integrations.endpoints import EndpointError
 from pgtune.integrations.pgbouncer import ini
 from pgtune.integrations.pgbouncer.console import Console
 from pgtune.integrations.pgbouncer.values import BouncerSetting
-from pgtune.integrations.rds.api import MAX_PER_CALL, Edit, RdsError
-from pgtune.integrations.rds.api import Client as RdsClient
-from pgtune.plan.model import PGBOUNCER_RELOAD, RELOAD, Change, GroupEdit, IniEdit, PatroniPatch, Plan, Statement
+from pgtune.plan.model import PGBOUNCER_RELOAD, RELOAD, Change, IniEdit, Plan, Statement
 from pgtune.plan.report import APPLIED, FAILED, SKIPPED, ApplyReport, Outcome
+
+if TYPE_CHECKING:
+    from pgtune.targets.store import Store
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ExecOptions:
     trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
 
 
-STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError, PatroniError, RdsError)
+STATEMENT_ERRORS = (psycopg.Error, BouncerError, ini.IniError, EndpointError)
 """What a statement may fail with: reported per change, never raised out of execute()."""
 
 
@@ -107,7 +107,6 @@ def _run_change(
     change: Change,
     options: ExecOptions,
     bouncer: Console | None,
-    patroni: PatroniClient | None = None,
 ) -> None:
     statements = change.statements
     if change.transactional and len(statements) > 1:
@@ -124,21 +123,11 @@ def _run_change(
     for stmt in statements:
         if stmt.target == "postgres":
             _run_statement(conn, stmt, options)
-        elif stmt.target == "patroni":
-            with _traced(stmt, options):
-                _run_patroni(stmt, patroni)
+        elif not stmt.target.startswith("pgbouncer"):
+            raise EndpointError(f"this plan writes to {stmt.target}, but that target was not given: not sent")
         else:
             with _traced(stmt, options):
                 _run_pgbouncer(stmt, bouncer)
-
-
-def _run_patroni(stmt: Statement, patroni: PatroniClient | None) -> None:
-    """PATCH /config of the one key this statement's typed action names."""
-    if patroni is None:
-        raise PatroniError("this plan changes Patroni's configuration, but no Patroni REST API was given")
-    if not isinstance(stmt.action, PatroniPatch):
-        raise PatroniError("a Patroni statement without its action (not derived by pgtune in this run): not sent")
-    patroni.patch_parameters({stmt.action.key: stmt.action.value})
 
 
 def _run_pgbouncer(stmt: Statement, bouncer: Console | None) -> None:
@@ -216,23 +205,22 @@ def execute(
     options: ExecOptions,
     on_outcome: Callable[[Outcome], None] | None = None,
     bouncer: Console | None = None,
-    patroni: PatroniClient | None = None,
-    rds: RdsClient | None = None,
+    store: Store | None = None,
 ) -> ApplyReport:
-    """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it);
-    never raises for a failing statement, reports it."""
+    """Run the plan on an autocommit connection (and PgBouncer's console when the plan changes it,
+    the target's store when it writes there); never raises for a failing statement, reports it."""
     report = ApplyReport()
     _watch_client(conn)
     stopped = False
-    for batch in _batches(plan.changes):
+    for batch, stored in _batches(plan.changes, store):
         if stopped:
             outcomes = [Outcome(change, SKIPPED, "not run: an earlier change failed") for change in batch]
         else:
             try:
-                if _group_call(batch[0]) is not None:
-                    _run_group(batch, rds, options)
+                if stored and store is not None:
+                    _run_stored(batch, store, options)
                 else:
-                    _run_change(conn, batch[0], options, bouncer, patroni)
+                    _run_change(conn, batch[0], options, bouncer)
                 outcomes = [Outcome(change, APPLIED) for change in batch]
             except STATEMENT_ERRORS as exc:
                 outcomes = [Outcome(change, FAILED, _describe(exc)) for change in batch]
@@ -255,45 +243,25 @@ def execute(
     return report
 
 
-def _group_call(change: Change) -> tuple[str, bool, bool] | None:
-    """(group, cluster group, reset) of a change that is one parameter of an RDS call; None for anything else."""
-    if len(change.statements) != 1 or change.statements[0].target != "rds":
-        return None
-    action = change.statements[0].action
-    if not isinstance(action, GroupEdit):
-        return ("", False, False)
-    return (action.group, action.cluster, action.value is None)
-
-
-def _batches(changes: tuple[Change, ...]) -> list[list[Change]]:
-    """Each change alone, but consecutive parameters of one RDS call together, at most 20 a call."""
-    out: list[list[Change]] = []
+def _batches(changes: tuple[Change, ...], store: Store | None) -> list[tuple[list[Change], bool]]:
+    """Each change alone, but consecutive changes of one store call together, at most the store's
+    per_call a call; each batch with whether the store writes it."""
+    out: list[tuple[list[Change], bool]] = []
+    last: Hashable | None = None
     for change in changes:
-        call = _group_call(change)
-        if call is not None and out and _group_call(out[-1][0]) == call and len(out[-1]) < MAX_PER_CALL:
-            out[-1].append(change)
+        call = store.call(change) if store is not None else None
+        if store is not None and call is not None and out and last == call and len(out[-1][0]) < store.per_call:
+            out[-1][0].append(change)
         else:
-            out.append([change])
+            out.append(([change], call is not None))
+        last = call
     return out
 
 
-def _run_group(batch: list[Change], rds: RdsClient | None, options: ExecOptions) -> None:
-    """One ModifyDBParameterGroup (or ResetDBParameterGroup) call for up to 20 parameters."""
-    if rds is None:
-        raise RdsError("this plan changes an RDS parameter group, but no RDS client was given")
-    edits, actions = [], []
-    for change in batch:
-        action = change.statements[0].action
-        if not isinstance(action, GroupEdit):
-            raise RdsError("an RDS statement without its action (not derived by pgtune in this run): not sent")
-        actions.append(action)
-        edits.append(Edit(action.key, action.value, action.apply_method))
-    first = actions[0]
+def _run_stored(batch: list[Change], store: Store, options: ExecOptions) -> None:
+    """One write of the store (a PATCH, a ModifyDBParameterGroup call), traced per change."""
     started = time.monotonic()
-    if first.value is None:
-        rds.reset(first.group, edits, cluster=first.cluster)
-    else:
-        rds.modify(first.group, edits, cluster=first.cluster)
+    store.write(batch)
     if options.trace is not None:
         for change in batch:
             options.trace(change.statements[0], (time.monotonic() - started) / len(batch))

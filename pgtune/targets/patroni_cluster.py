@@ -5,22 +5,50 @@ order, each waited for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgtune.targets import DCS, RestartReport, TargetOption, Where, register
+from pgtune.targets.store import execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgtune.integrations.patroni import Client, Member
     from pgtune.plan.cluster import ClusterPlan, Topology
-    from pgtune.plan.model import Plan
+    from pgtune.plan.model import Change, Plan
     from pgtune.plan.report import ApplyReport, Outcome
     from pgtune.targets.executor import ExecOptions
     from pgtune.targets.workflow import Inputs
+
+
+@dataclass(frozen=True)
+class DcsStore:
+    """Patroni's DCS as the settings' store: one PATCH /config per key."""
+
+    client: Client
+    report_key: str = DCS
+    per_call: int = 1
+
+    def call(self, change: Change) -> Hashable | None:
+        return DCS if change.statements and all(s.target == "patroni" for s in change.statements) else None
+
+    def write(self, batch: list[Change]) -> None:
+        from pgtune.integrations.patroni import PatroniError
+        from pgtune.plan.model import PatroniPatch
+
+        for stmt in (s for change in batch for s in change.statements):
+            if not isinstance(stmt.action, PatroniPatch):
+                raise PatroniError(not_derived("a Patroni"))
+            self.client.patch_parameters({stmt.action.key: stmt.action.value})
+
+    def wait_settled(self, plan: ClusterPlan) -> None:
+        from pgtune.integrations import patroni
+        from pgtune.targets.clusterflow import SETTLE_WAIT, settled
+
+        patroni.wait_for(lambda: settled(self.client, plan), SETTLE_WAIT, "Patroni to apply the new values")
 
 
 @dataclass
@@ -41,29 +69,14 @@ class PatroniSession:
         return derive_patroni(self.client, self.topology, self.members, self.conns, inputs)
 
     def gated(self, plan: ClusterPlan) -> list[Plan]:
-        return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
+        return gated(plan)
 
     def execute(
         self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
         """The leader's SQL changes, then the DCS key by key, then wait until every member has them."""
-        from pgtune.integrations import patroni
-        from pgtune.targets.clusterflow import SETTLE_WAIT, settled
-        from pgtune.targets.executor import execute
-        from pgtune.targets.workflow import bouncer_for
-
-        leader = self.topology.primary
-        conn = self.conns[leader.name]
-        reports: dict[str, ApplyReport] = {}
-        primary_plan = plan.plans[0].plan
-        if not primary_plan.empty:
-            with bouncer_for(primary_plan, inputs.loaded) as bouncer:
-                reports[leader.name] = execute(primary_plan, conn, options, on_outcome=on_outcome, bouncer=bouncer)
-        if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
-            reports[DCS] = execute(plan.dcs, conn, options, on_outcome=on_outcome, patroni=self.client)
-            if not reports[DCS].failed:
-                patroni.wait_for(lambda: settled(self.client, plan), SETTLE_WAIT, "Patroni to apply the new values")
-        return reports
+        conn = self.conns[self.topology.primary.name]
+        return execute_with_store(plan, conn, DcsStore(self.client), inputs, options, on_outcome)
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
         from pgtune.targets import topology as cluster

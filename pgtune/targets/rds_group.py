@@ -5,20 +5,21 @@ readers first and the writer last, each waited for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import GROUP, RestartReport, TargetOption, Where, register
+from pgtune.targets.store import execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgtune.integrations.rds.api import Client
     from pgtune.plan.cluster import ClusterPlan
-    from pgtune.plan.model import Plan
+    from pgtune.plan.model import Change, Plan
     from pgtune.plan.report import ApplyReport, Outcome
     from pgtune.targets.executor import ExecOptions
     from pgtune.targets.rds.flow import Groups
@@ -31,6 +32,56 @@ OPTION_GROUP, OPTION_CLUSTER_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILO
     "rds_instance",
     "rds_failover",
 )
+
+
+@dataclass(frozen=True)
+class GroupStore:
+    """A parameter group as the settings' store: consecutive parameters of one group in one
+    ModifyDBParameterGroup (or ResetDBParameterGroup) call, at most 20 a call."""
+
+    client: Client
+    target: RdsParameterGroup
+    report_key: str = GROUP
+
+    @property
+    def per_call(self) -> int:
+        from pgtune.integrations.rds.api import MAX_PER_CALL
+
+        return MAX_PER_CALL
+
+    def call(self, change: Change) -> Hashable | None:
+        """(group, cluster group, reset): the call a parameter's change belongs to."""
+        from pgtune.plan.model import GroupEdit
+
+        if len(change.statements) != 1 or change.statements[0].target != "rds":
+            return None
+        action = change.statements[0].action
+        if not isinstance(action, GroupEdit):
+            return ("", False, False)
+        return (action.group, action.cluster, action.value is None)
+
+    def write(self, batch: list[Change]) -> None:
+        from pgtune.integrations.rds.api import Edit, RdsError
+        from pgtune.plan.model import GroupEdit
+
+        edits, actions = [], []
+        for change in batch:
+            action = change.statements[0].action
+            if not isinstance(action, GroupEdit):
+                raise RdsError(not_derived("an RDS"))
+            actions.append(action)
+            edits.append(Edit(action.key, action.value, action.apply_method))
+        first = actions[0]
+        if first.value is None:
+            self.client.reset(first.group, edits, cluster=first.cluster)
+        else:
+            self.client.modify(first.group, edits, cluster=first.cluster)
+
+    def wait_settled(self, plan: ClusterPlan) -> None:
+        from pgtune.targets.rds.flow import settled
+
+        t = self.target
+        settled(self.client, t.groups, plan, t.dsn, t.instance)
 
 
 @dataclass
@@ -51,27 +102,13 @@ class GroupSession:
         return derive_group(self.client, t.groups, self.conn, t.dsn, inputs, t.instance)
 
     def gated(self, plan: ClusterPlan) -> list[Plan]:
-        return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
+        return gated(plan)
 
     def execute(
         self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
     ) -> dict[str, ApplyReport]:
         """The instance's SQL changes, then the group's parameters, then wait until RDS applied them."""
-        from pgtune.targets.executor import execute
-        from pgtune.targets.rds.flow import settled
-        from pgtune.targets.workflow import bouncer_for
-
-        node = plan.topology.primary
-        reports: dict[str, ApplyReport] = {}
-        sql_plan = plan.plans[0].plan
-        if not sql_plan.empty:
-            with bouncer_for(sql_plan, inputs.loaded) as bouncer:
-                reports[node.name] = execute(sql_plan, self.conn, options, on_outcome=on_outcome, bouncer=bouncer)
-        if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
-            reports[GROUP] = execute(plan.dcs, self.conn, options, on_outcome=on_outcome, rds=self.client)
-            if not reports[GROUP].failed:
-                settled(self.client, self.target.groups, plan, self.target.dsn, self.target.instance)
-        return reports
+        return execute_with_store(plan, self.conn, GroupStore(self.client, self.target), inputs, options, on_outcome)
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
         from pgtune.integrations.postgres import connect

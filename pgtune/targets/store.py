@@ -1,0 +1,83 @@
+"""Settings kept outside the server: a target whose server-wide settings live in a store (Patroni's
+DCS, an RDS parameter group; later an operator's manifest or a cloud API) gives a `Store`, and
+`execute_with_store` is the one execute step of all of them — the primary's SQL changes, then the
+store's changes through the one executor, then wait (bounded) until the nodes have them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgtune.plan.cluster import ClusterPlan
+    from pgtune.plan.model import Change, Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
+
+
+class Store(Protocol):
+    """What the executor needs to write a store's changes, and the step needs to wait for them."""
+
+    @property
+    def report_key(self) -> str:
+        """The key of the store's report beside the nodes' (pgtune.targets.DCS, GROUP)."""
+        ...
+
+    @property
+    def per_call(self) -> int:
+        """At most this many changes in one write (one call of the store's API)."""
+        ...
+
+    def call(self, change: Change) -> Hashable | None:
+        """The call a change belongs to: consecutive changes of the same call are written together;
+        None when the change is not the store's (it runs over SQL or PgBouncer as usual)."""
+        ...
+
+    def write(self, batch: list[Change]) -> None:
+        """One call for these changes; raises an EndpointError (reported per change) when it fails."""
+        ...
+
+    def wait_settled(self, plan: ClusterPlan) -> None:
+        """Wait (bounded) until the nodes have the written values, running them or pending a restart."""
+        ...
+
+
+def not_derived(what: str) -> str:
+    """Why a store statement without its typed action is refused: only what this run derived is sent."""
+    return f"{what} statement without its action (not derived by pgtune in this run): not sent"
+
+
+def gated(plan: ClusterPlan) -> list[Plan]:
+    """The plans a store target's hazards are gated over: each node's and the store's."""
+    return [*(n.plan for n in plan.plans), *([plan.dcs] if plan.dcs is not None else [])]
+
+
+def execute_with_store(
+    plan: ClusterPlan,
+    conn: psycopg.Connection,
+    store: Store,
+    inputs: Inputs,
+    options: ExecOptions,
+    on_outcome: Callable[[Outcome], None] | None,
+) -> dict[str, ApplyReport]:
+    """The primary's SQL changes on `conn`, then (when they all succeeded) the store's, then wait
+    until the nodes have them. A failed write is in the report; nothing is waited for then."""
+    from pgtune.targets.executor import execute
+    from pgtune.targets.workflow import bouncer_for
+
+    reports: dict[str, ApplyReport] = {}
+    sql_plan = plan.plans[0].plan
+    if not sql_plan.empty:
+        with bouncer_for(sql_plan, inputs.loaded) as bouncer:
+            reports[plan.topology.primary.name] = execute(
+                sql_plan, conn, options, on_outcome=on_outcome, bouncer=bouncer
+            )
+    if plan.dcs is not None and not plan.dcs.empty and not any(r.failed for r in reports.values()):
+        written = execute(plan.dcs, conn, options, on_outcome=on_outcome, store=store)
+        reports[store.report_key] = written
+        if not written.failed:
+            store.wait_settled(plan)
+    return reports
