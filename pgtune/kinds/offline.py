@@ -21,7 +21,7 @@ from importlib import resources
 from pgtune.base.errors import ProfileError
 from pgtune.base.guc import GucSpec, InvalidValue
 from pgtune.kinds.reloptions import lookup, unknown_message
-from pgtune.kinds.settings.validation import checked_value
+from pgtune.kinds.value_rules import checked_value
 from pgtune.profile.loader import LoadedProfile
 
 BUNDLED = (15, 16, 18)

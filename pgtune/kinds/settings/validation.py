@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 import pgtune.kinds.settings.libraries as libraries
 from pgtune.base.errors import ProfileError, raise_if_any
-from pgtune.base.guc import Canonical, GucSpec, InvalidValue, newline_problem
+from pgtune.base.guc import Canonical, GucSpec, InvalidValue
 from pgtune.base.identifiers import quoted
-from pgtune.integrations.rds.formula import type_problem
 from pgtune.kinds.settings.model import (
     PRELOAD_SETTINGS,
     SCOPED_CONTEXTS,
@@ -22,7 +21,7 @@ from pgtune.kinds.settings.model import (
     TypedSetting,
     Unparsable,
 )
-from pgtune.profile.model import FormulaValue
+from pgtune.kinds.value_rules import checked_value
 
 if TYPE_CHECKING:
     import psycopg
@@ -166,30 +165,6 @@ def _typed(d: DesiredSetting, catalog: SettingsCatalog, through: str | None) -> 
     return TypedSetting(d, spec, value, placeholder)
 
 
-def checked_value(
-    spec: GucSpec, raw: str | list[str] | FormulaValue | None, *, system: bool, formulas: bool
-) -> Canonical | None:
-    """The rules a declared value obeys wherever it is checked (a live server, a parameter group,
-    offline with no server): its canonical form, or InvalidValue saying what is wrong. None: no
-    value here (null removes an override; a formula is computed by the parameter group)."""
-    if raw is None:
-        return None
-    if isinstance(raw, FormulaValue):
-        problem = type_problem(spec.name, spec.vartype) if formulas else FORMULA_ELSEWHERE
-        if problem:
-            raise InvalidValue(problem)
-        return None
-    problem = newline_problem(spec.name, raw) if system else None
-    if problem:
-        raise InvalidValue(problem)
-    if spec.is_list and (raw == [] or (isinstance(raw, str) and not raw.strip())):
-        raise InvalidValue(
-            f"{spec.name}: an empty list would be written as '\"\"' and can stop the server from starting; "
-            "use null to remove the override"
-        )
-    return spec.canonical(raw)
-
-
 def _overridden(d: DesiredSetting, spec: GucSpec, catalog: SettingsCatalog) -> str | None:
     """A value set on the command line (or another source above postgresql.auto.conf) that differs."""
     source = catalog.running.get(d.key)
@@ -230,12 +205,6 @@ def _scope_errors(desired: list[DesiredSetting], catalog: SettingsCatalog) -> li
                     )
                 )
     return errors
-
-
-FORMULA_ELSEWHERE = (
-    "a formula is computed by an RDS parameter group: plan it with --rds-parameter-group NAME "
-    "(a server's ALTER SYSTEM takes a value)"
-)
 
 
 def _provenance(d: DesiredSetting) -> str:
