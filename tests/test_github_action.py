@@ -203,6 +203,8 @@ def test_plan_comment_and_update_on_a_pull_request(pg16: Server, github: FakeGit
     assert comment["body"].startswith("<!-- pgtune-plan: profiles/db.yaml -->\n")
     assert "work_mem" in comment["body"] and "48MB" in comment["body"]
     assert "[run](https://github.com/acme/db/actions/runs/4242)" in comment["body"]
+    # impact: auto by default — this database has no pg_stat_statements, so the comment says so and passes.
+    assert "### Workload impact" in comment["body"] and "needs pg_stat_statements" in comment["body"]
     assert steps["comment"]["comment_url"] == comment["html_url"]
     everything = json.dumps(github.comments) + "".join(r.stdout + r.stderr for r in results)
     assert secret not in everything + (tmp_path / "pgtune-plan.json").read_text()

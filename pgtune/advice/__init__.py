@@ -19,9 +19,9 @@ from typing import Any
 
 import psycopg
 
-from pgtune.advice import catalog, choose, indexes, maintenance, resolved, trust
+from pgtune.advice import catalog, choose, indexes, maintenance, resolved, workload
 from pgtune.advice.lab import DEFAULT_DEADLINE, DeadlineReached, Lab
-from pgtune.advice.model import Advice, Coverage, InUse, Report
+from pgtune.advice.model import Advice, InUse, Report
 from pgtune.advice.resolved import Usage
 from pgtune.kinds.tables import table_key
 from pgtune.profile.loader import LoadedProfile
@@ -111,41 +111,25 @@ def _indexes(
     version_num: int,
     options: Options,
 ) -> None:
-    readable = [s for s in statements if s.shape is not None]
-    named = sorted({n for s in readable if s.shape for n in s.shape.names.relations}, key=lambda k: (k[0] or "", k[1]))
-    with lab.reading() as read:
-        by_name = {k: t for k, t in catalog.tables(read, named).items() if _ours(t)}
-        # The workload: statements on this database's own tables (not the catalog queries of tools).
-        readable = [s for s in readable if s.shape and any(n in by_name for n in s.shape.names.relations)]
-        verdicts = (
-            None
-            if options.trust_functions
-            else trust.judge(
-                read, [s.shape.names for s in readable if s.shape], options.trusted_extensions, version_num
-            )
-        )
-    workload_ms = sum(s.total_ms for s in readable)
+    work = workload.read(
+        lab,
+        statements,
+        trust_functions=options.trust_functions,
+        trusted_extensions=options.trusted_extensions,
+        version_num=version_num,
+    )
+    readable, coverage = work.statements, work.coverage
     report.notes.append(
         f"read {len(statements)} statements from pg_stat_statements; {len(readable)} SELECT/INSERT/UPDATE/DELETE "
-        f"on this database's tables, {workload_ms:.0f} ms in all"
+        f"on this database's tables, {coverage.workload_ms:.0f} ms in all"
     )
-    coverage = Coverage(len(statements), len(readable), workload_ms)
     report.coverage = coverage
-    unplanned: dict[int, tuple[str, str]] = {}  # queryid -> (reason, detail)
-    for s in readable:
-        reached = verdicts.of(s.shape.names) if verdicts is not None and s.shape else []
-        if reached:
-            unplanned[s.queryid] = ("untrusted", "; ".join(reached[: trust.SHOWN]))
-    lab.assume(sorted({s.role for s in readable if s.queryid not in unplanned}))
-    for s in readable:
-        if s.queryid not in unplanned and s.role in lab.refused:
-            unplanned[s.queryid] = ("role", lab.refused[s.role])
     hypopg = found.get("hypopg")
     if hypopg is None:
         report.missing.append(HYPOPG_MISSING)
     coster = indexes.Coster(lab.session, version_num, hypopg[1] if hypopg else None, lab)
     try:
-        plans = {s.queryid: coster.plan(s) for s in readable if s.queryid not in unplanned}
+        plans = {s.queryid: coster.plan(s) for s in work.plannable}
         members, facts = _members(lab, readable, plans)
         declared = {
             oid: [c for c in _declared(loaded, table_key(loaded, t.schema, t.name)).values() if c]
@@ -168,16 +152,11 @@ def _indexes(
             report.notes += chooser.notes
     except DeadlineReached as exc:
         coverage.stopped = f"{exc}: stopped planning after {lab.elapsed:.1f} s (--deadline)"
-    _account(coverage, readable, coster, lab, unplanned)
+    work.account({s.queryid for s in readable if coster.planned(s.queryid)}, lab)
     report.notes += coverage.notes()
 
 
 _CATALOGS = ("pg_catalog", "information_schema")
-
-
-def _ours(table: catalog.TableFacts) -> bool:
-    """A relation of the database's own: not the catalog's, not an extension's (pg_stat_statements)."""
-    return table.schema not in _CATALOGS and not table.extension
 
 
 def _members(
@@ -207,27 +186,6 @@ def _members(
         if mine or (target and target in oid_of):
             members.append(choose.Member(s, mine, oid_of.get(target) if target else None, float(plan["Total Cost"])))
     return members, facts
-
-
-def _account(
-    coverage: Coverage,
-    readable: list[catalog.Statement],
-    coster: indexes.Coster,
-    lab: Lab,
-    unplanned: dict[int, tuple[str, str]],
-) -> None:
-    """Every statement of the workload accounted for: planned, or why not."""
-    for s in readable:
-        if coster.planned(s.queryid):
-            coverage.planned += 1
-            coverage.planned_ms += s.total_ms
-        elif s.queryid in unplanned:
-            coverage.add(s, *unplanned[s.queryid])
-        elif s.queryid in lab.failures:
-            failure = lab.failures[s.queryid]
-            coverage.add(s, failure.reason, failure.message)
-        elif coverage.stopped is not None and s.shape is not None and s.shape.command != "insert":
-            coverage.add(s, "deadline", "not reached before the deadline")
 
 
 def _work_mem(session: catalog.Session, report: Report, statements: list[catalog.Statement]) -> None:

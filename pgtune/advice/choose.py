@@ -128,7 +128,7 @@ class Chooser:
         assert self.coster.hypopg is not None
         schema = sql.Identifier(self.coster.hypopg)
         made: dict[str, tuple[Candidate, int]] = {}
-        self.coster._imagining = True
+        self.coster.imagining = True
         try:
             for c in candidates:
                 try:
@@ -145,7 +145,7 @@ class Chooser:
             yield made
         finally:
             self.coster.lab.call(sql.SQL("SELECT {}.hypopg_reset()").format(schema), final=True)
-            self.coster._imagining = False
+            self.coster.imagining = False
 
     def ddl(self, c: Candidate) -> str:
         facts = self.facts[c.table]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +55,7 @@ class Coster:
         self.version_num = version_num
         self.hypopg = hypopg_schema
         self.lab = lab if lab is not None else Lab(session, version_num)
-        self._imagining = False  # hypothetical indexes exist: plans are not the real ones
+        self.imagining = False  # hypothetical indexes exist: plans are not the real ones
         self._real: dict[int, dict[str, Any] | None] = {}  # queryid -> plan with the real indexes only
         self._types: dict[int, dict[int, str]] = {}  # queryid -> the parameter types that planned it
 
@@ -63,20 +63,35 @@ class Coster:
         """The generic plan; with the real indexes only, EXPLAINed once per statement, VERBOSE (what
         the planner resolved: pgtune.advice.resolved reads it; the baseline costs and the in-use
         report read the same plan)."""
-        if self._imagining:
+        if self.imagining:
             return self._explain(statement, verbose=False)
         if statement.queryid not in self._real:
             self._real[statement.queryid] = self._explain(statement, verbose=True)
         return self._real[statement.queryid]
 
-    def _explain(self, statement: Statement, verbose: bool) -> dict[str, Any] | None:
+    def replan(self, statement: Statement, overrides: Mapping[str, str | None]) -> dict[str, Any] | None:
+        """The generic plan (VERBOSE) under other settings for this one transaction, never cached:
+        the plan's changes as `pgtune plan --impact` models them."""
+        return self._explain(statement, verbose=True, overrides=overrides)
+
+    def _explain(
+        self, statement: Statement, verbose: bool, overrides: Mapping[str, str | None] | None = None
+    ) -> dict[str, Any] | None:
         """Planned as printed; when the server cannot type a parameter from its context, again with
         the types its context implies (numeric for arithmetic and CASE results), remembered."""
         shape = statement.shape
         assert shape is not None
         lab = self.lab
         types = self._types.get(statement.queryid, dict(shape.types))
-        plan = lab.explain(statement.queryid, shape.sql, shape.params, statement.role, verbose=verbose, types=types)
+        plan = lab.explain(
+            statement.queryid,
+            shape.sql,
+            shape.params,
+            statement.role,
+            verbose=verbose,
+            types=types,
+            overrides=overrides,
+        )
         if plan is None and lab.sqlstate.get(statement.queryid) in RETYPE and statement.queryid not in self._types:
             retyped = {**{n: "numeric" for n in shape.numeric}, **types}
             match = (
@@ -87,7 +102,13 @@ class Coster:
             if retyped != types:
                 lab.failures.pop(statement.queryid, None)
                 plan = lab.explain(
-                    statement.queryid, shape.sql, shape.params, statement.role, verbose=verbose, types=retyped
+                    statement.queryid,
+                    shape.sql,
+                    shape.params,
+                    statement.role,
+                    verbose=verbose,
+                    types=retyped,
+                    overrides=overrides,
                 )
                 if plan is not None:
                     self._types[statement.queryid] = retyped
@@ -107,7 +128,7 @@ class Coster:
         assert self.hypopg is not None
         schema = sql.Identifier(self.hypopg)
         ok = True
-        self._imagining = True
+        self.imagining = True
         try:
             for columns in indexes:
                 ddl = (
@@ -122,7 +143,7 @@ class Coster:
             yield ok
         finally:
             self.lab.call(sql.SQL("SELECT {}.hypopg_reset()").format(schema), final=True)
-            self._imagining = False
+            self.imagining = False
 
 
 def candidates(

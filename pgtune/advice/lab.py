@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,10 +151,12 @@ class Lab:
         *,
         verbose: bool = False,
         types: dict[int, str] | None = None,
+        overrides: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any] | None:
         """The generic plan of one statement as `role`; None when it could not be planned, why in
         `failures` (a later success of the same statement clears it). `types` declares parameters'
-        types (a PREPARE with a type list, on every version); `verbose` adds what the planner resolved.
+        types (a PREPARE with a type list, on every version); `verbose` adds what the planner resolved;
+        `overrides` replace the role's settings for this transaction (None: the session's own value).
         DeadlineReached when the lab's time is up."""
         if role not in self.identities and role not in self.refused:
             self.assume([role])
@@ -162,6 +164,9 @@ class Lab:
         if identity is None:
             self.failures.setdefault(queryid, Failure("privilege", self.refused.get(role, f"role {role} not assumed")))
             return None
+        if overrides:
+            kept = [(n, v) for n, v in identity.settings if n not in overrides]
+            identity = Identity(role, (*kept, *((n, v) for n, v in overrides.items() if v is not None)))
         budget = self._budget_ms()
         options = sql.SQL("VERBOSE, FORMAT JSON" if verbose else "FORMAT JSON")
         statement = sql.SQL(text)

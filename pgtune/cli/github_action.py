@@ -115,19 +115,40 @@ def _output(**values: str) -> None:
             fh.write(f"{key}={value}\n")
 
 
+IMPACT_FLAGS = {"auto": ["--impact-if-available"], "true": ["--impact"], "false": []}
+REGRESSED = 4
+"""`pgtune plan`'s exit code when --max-regression refuses: the comment is still posted, the step fails."""
+
+
+def _impact_args() -> list[str]:
+    """The impact inputs as `pgtune plan` flags: checked here, so a typo fails the step by name."""
+    impact = (os.environ.get("INPUT_IMPACT") or "auto").strip().lower()
+    if impact not in IMPACT_FLAGS:
+        raise ActionError(f"impact: want auto, true or false, not {impact!r}")
+    limit = (os.environ.get("INPUT_MAX_REGRESSION") or "").strip()
+    if not limit:
+        return IMPACT_FLAGS[impact]
+    try:
+        float(limit)
+    except ValueError:
+        raise ActionError(f"max-regression: want a fraction such as 0.2, not {limit!r}") from None
+    return [*IMPACT_FLAGS[impact], "--max-regression", limit]
+
+
 def plan_step() -> int:
-    """`pgtune plan PROFILE --format markdown --out PLAN_FILE --detailed-exitcode [ARGS]` as a child process."""
+    """`pgtune plan PROFILE --format markdown --out PLAN_FILE --detailed-exitcode [IMPACT] [ARGS]` as a
+    child process."""
     profile = _env("INPUT_PROFILE")
     plan_file = _env("INPUT_PLAN_FILE", "pgtune-plan.json")
     markdown_file = os.environ.get("INPUT_MARKDOWN_FILE") or MARKDOWN_FILE
     extra = shlex.split(os.environ.get("INPUT_ARGS", ""))
     command = [sys.executable, "-m", "pgtune", "plan", profile, "--format", "markdown", "--out", plan_file]
-    command += ["--detailed-exitcode", *extra]
+    command += ["--detailed-exitcode", *_impact_args(), *extra]
     env = dict(os.environ)
     env.setdefault(ALLOW_ENV, "")  # run by the Action: ${VAR} reads only what the workflow allows
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     passthrough(done.stderr, sys.stdout)
-    if done.returncode not in (0, 2):
+    if done.returncode not in (0, 2, REGRESSED):
         Path(markdown_file).write_text(
             f"**pgtune plan failed** (exit {done.returncode}):\n\n{fenced(done.stderr.strip())}\n", encoding="utf-8"
         )
@@ -137,14 +158,16 @@ def plan_step() -> int:
     passthrough(done.stdout, sys.stdout)
     saved = json.loads(Path(plan_file).read_text(encoding="utf-8"))
     count = len(saved.get("changes", [])) if isinstance(saved, dict) else 0
+    changed = done.returncode == 2 or (done.returncode == REGRESSED and count > 0)
     _output(
         markdown_file=markdown_file,
         plan_file=plan_file,
-        has_changes="true" if done.returncode == 2 else "false",
+        has_changes="true" if changed else "false",
         changes=str(count),
+        regressed="true" if done.returncode == REGRESSED else "false",
         failed="false",
     )
-    return 0
+    return REGRESSED if done.returncode == REGRESSED else 0
 
 
 @dataclass(frozen=True)

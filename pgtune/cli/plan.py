@@ -30,7 +30,9 @@ from pgtune.cli.options import (
 from pgtune.cli.terminal import UI
 
 if TYPE_CHECKING:
+    from pgtune.advice.impact.model import Impact
     from pgtune.plan.model import Plan, Statement
+    from pgtune.profile.loader import LoadedProfile
     from pgtune.targets import Target, Where
 
 
@@ -58,8 +60,16 @@ def _cluster(result: object) -> bool:
     return isinstance(result, ClusterPlan)
 
 
-def _print(result: Any, fmt: Format) -> None:
-    """A plan of any target, in the format asked."""
+def _print(result: Any, fmt: Format, impact: Impact | None = None, limit: float | None = None) -> None:
+    """A plan of any target, in the format asked; the workload impact after it when measured."""
+    if fmt == Format.json and impact is not None:
+        import json
+
+        from pgtune.plan.codec import cluster_to_dict, plan_to_dict
+
+        doc = cluster_to_dict(result) if _cluster(result) else plan_to_dict(result)
+        _out(json.dumps({**doc, "impact": impact.to_dict()}, indent=2) + "\n")
+        return
     if _cluster(result):
         from pgtune.render.cluster import render_cluster_json, render_cluster_markdown, render_cluster_text
 
@@ -67,10 +77,29 @@ def _print(result: Any, fmt: Format) -> None:
         text = renderers.get(fmt, render_cluster_json)(result)
     else:
         text = _render().FORMATS[fmt.value](result)
+    if impact is not None:
+        from pgtune.render.impact import render_impact_markdown, render_impact_text
+
+        text += (render_impact_markdown if fmt == Format.markdown else render_impact_text)(impact, limit)
     if fmt == Format.text:
         _out_plan(text)
     else:
         _out(text)
+
+
+def _measure_impact(result: Any, dsn: str, loaded: LoadedProfile, top: int) -> Impact:
+    """The workload impact of a plan's changes (a cluster's: the primary's and its store's), on the
+    database the plan was made for."""
+    from pgtune.advice.impact import Options, measure
+    from pgtune.integrations.postgres import connect
+
+    if _cluster(result):
+        changes = [*result.plans[0].plan.changes, *(result.dcs.changes if result.dcs is not None else ())]
+    else:
+        changes = list(result.changes)
+    options = Options(top=top, trusted_extensions=tuple(loaded.profile.trusted_extensions))
+    with connect(dsn) as conn:
+        return measure(conn, changes, options)
 
 
 def plan(
@@ -85,6 +114,10 @@ def plan(
     set_: SetOption = None,
     exclude: ExcludeOption = None,
     privileges_of: Annotated[str | None, flag("privileges_of")] = None,
+    impact: Annotated[bool, flag("plan.impact")] = False,
+    impact_if_available: Annotated[bool, flag("plan.impact_if_available")] = False,
+    impact_top: Annotated[int, flag("plan.impact_top")] = 200,
+    max_regression: Annotated[float | None, flag("plan.max_regression")] = None,
     **target_options: Any,
 ) -> None:
     """Print the ordered change plan for a server.
@@ -104,9 +137,13 @@ def plan(
     if out is not None and sandbox:
         raise ApplyRefused("--out makes no sense with --sandbox: the server the plan was made for is gone")
     inputs = workflow.Inputs(loaded, as_of, tuple(exclude or ()), privileges_of=privileges_of)
+    asked = impact or max_regression is not None
+    measured = None
     with _where(dsn, sandbox, schema, target_options) as where:
         result = sequence.preview(choose(where), inputs)
-    _print(result, fmt)
+        if asked or impact_if_available:
+            measured = _measure_impact(result, where.base_dsn, loaded, impact_top)
+    _print(result, fmt, measured, max_regression)
     if out is not None:
         planfile.save(result, loaded, as_of, out, exclude or ())
         if _cluster(result):
@@ -115,6 +152,13 @@ def plan(
             flags = (f" --as-of {as_of}" if as_of else "") + "".join(f" --exclude '{p}'" for p in exclude or ())
             flags += "".join(f" --set '{v}'" for v in set_ or ())
             _err(f"Saved the plan to {out}. To apply exactly these changes: pgtune apply {profile} --plan {out}{flags}")
+    if measured is not None and measured.missing and asked:
+        raise typer.Exit(3)
+    regressed = measured.regressions(max_regression) if measured is not None and max_regression is not None else []
+    if regressed:
+        listed = ", ".join(f"queryid {s.queryid} ({s.ratio:+.0%})" for s in regressed)
+        _err(f"{len(regressed)} statements regress by more than {max_regression:.0%} (--max-regression): {listed}")
+        raise typer.Exit(4)
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
 
