@@ -79,8 +79,10 @@ def main() -> None:
             ]
     finally:
         cluster.destroy()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"PostgreSQL 16 (pgserver); medians of {RUNS} runs")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"PostgreSQL 16 (pgserver); medians of {RUNS} runs"
+    )
     print(f"{'command':32} {'seconds':>8} {'floor':>8} {'ratio':>6}  {'target':>7}  floor is")
     for name, seconds, floor, floor_name, target in rows:
         met = "met" if seconds <= target * floor else "MISSED"

@@ -156,7 +156,7 @@ def plan(
         raise typer.Exit(3)
     regressed = measured.regressions(max_regression) if measured is not None and max_regression is not None else []
     if regressed:
-        listed = ", ".join(f"queryid {s.queryid} ({s.ratio:+.0%})" for s in regressed)
+        listed = ", ".join(f"queryid {s.queryid} as {s.role} ({s.ratio:+.0%})" for s in regressed)
         _err(f"{len(regressed)} statements regress by more than {max_regression:.0%} (--max-regression): {listed}")
         raise typer.Exit(4)
     if detailed_exitcode and not result.empty:

@@ -52,7 +52,7 @@ def _gate_lines(impact: Impact, limit: float | None) -> list[str]:
     found = impact.regressions(limit)
     if not found:
         return [f"No statement regresses by more than {limit:.0%} (--max-regression)."]
-    return [f"{len(found)} statements regress by more than {limit:.0%} (--max-regression): "] + [
+    return [f"{len(found)} statements regress by more than {limit:.0%} (--max-regression):"] + [
         f"  queryid {s.queryid} ({s.role}): {_query(s)} ({s.ratio:+.0%}, {s.time_share:.1%} of the time)"
         for s in found
         if s.ratio is not None
