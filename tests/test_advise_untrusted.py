@@ -260,3 +260,19 @@ def test_an_extensions_sql_functions_are_trusted_when_the_profile_says_so(
     doc = json.loads(cli("advise", str(profile), "--dsn", server.dsn(db), "--format", "json").stdout)
     assert doc["coverage"]["workload_statements"] == doc["coverage"]["planned"] == 2, doc["coverage"]
     assert not doc["coverage"]["not_planned"]
+
+
+def test_plan_impact_never_runs_a_planted_function(server: LocalCluster, cli: Cli, tmp_path: Path) -> None:
+    """`plan --impact` plans the workload in the same lab as advise: a planted function is not planned."""
+    db = _database(server, "pgtune_test_planted_impact")
+    target = tmp_path / "written-as-postgres.txt"
+    _plant(server, db, "direct", target)
+    position = server.log.stat().st_size
+    profile = tmp_path / "impact.yaml"
+    profile.write_text("name: p\nsettings:\n  work_mem: 64MB\n  enable_seqscan: off\n", encoding="utf-8")
+    result = cli("plan", str(profile), "--dsn", server.dsn(db), "--impact", "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    assert not target.exists() and "postgres" not in _ran_as(server, position, "direct")
+    coverage = json.loads(result.stdout)["impact"]["coverage"]
+    untrusted = [n for n in coverage["not_planned"] if n["reason"] == "untrusted"]
+    assert untrusted and coverage["planned"] == 0, coverage

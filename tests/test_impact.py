@@ -134,6 +134,27 @@ def test_a_work_mem_raise_that_removes_a_sorts_spill_improves(impact_db: str, tm
     assert "work_mem = 512MB" in ranked.applied
 
 
+def test_the_spill_is_real_and_a_per_database_setting_reaches_the_databases_statements(
+    impact_db: str, tmp_path: Path
+) -> None:
+    """The sort spills with work_mem 4MB and not with 512MB when really run; the database's level
+    reaches every role's statements there."""
+    with psycopg.connect(impact_db, autocommit=True) as conn:
+        query = f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT max(r) FROM (SELECT {RANKED} AS r FROM orders) s"
+        methods = []
+        for work_mem in ("4MB", "512MB"):
+            conn.execute("SELECT set_config('work_mem', %s, false)", (work_mem,))
+            (doc,) = conn.execute(query).fetchone()  # type: ignore[misc]
+            methods.append(json.dumps(doc))
+    assert '"Sort Space Type": "Disk"' in methods[0] and '"Sort Space Type": "Memory"' in methods[1]
+    impact, conn = _measure(
+        impact_db, _profile(tmp_path, f"databases:\n  {DB}:\n    settings:\n      work_mem: 512MB\n")
+    )
+    conn.close()
+    assert _one(impact, RANKED, REPORT).verdict == "improves"
+    assert impact.modelled == [f"work_mem = 512MB (database {DB})"]
+
+
 def test_enable_hashjoin_off_regresses_and_max_regression_exits_4(impact_db: str, tmp_path: Path, cli: Cli) -> None:
     profile = _profile(tmp_path, "settings:\n  enable_hashjoin: off\n")
     result = cli("plan", str(profile), "--dsn", impact_db, "--impact", "--max-regression", "0.2", "--format", "json")
