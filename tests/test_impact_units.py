@@ -20,6 +20,7 @@ META = {
     "statement_timeout": Meta("user", "Client Connection Defaults / Statement Behavior"),
     "default_statistics_target": Meta("user", "Query Tuning / Other Planner Options"),
     "enable_hashjoin": Meta("user", "Query Tuning / Planner Method Configuration"),
+    "plan_cache_mode": Meta("user", "Query Tuning / Other Planner Options"),
 }
 
 
@@ -37,6 +38,7 @@ def test_what_a_session_models_and_why_not_the_rest() -> None:
         _setting("default_statistics_target", "500"),
         _setting("enable_hashjoin", "off", "database", "elsewhere"),
         _setting("no_such_setting", "1"),
+        _setting("plan_cache_mode", "force_custom_plan"),
         Change(Address("storage", "t", "public"), "update", None, None, ()),
         Change(Address("index", "ix", "public"), "create", None, "CREATE INDEX ix ON public.t USING btree (a)", ()),
         Change(Address("index", "old", "public"), "delete", "CREATE INDEX old ON public.t (b)", None, ()),
@@ -53,6 +55,7 @@ def test_what_a_session_models_and_why_not_the_rest() -> None:
     assert "ANALYZE" in reasons["default_statistics_target"]
     assert "elsewhere" in reasons["database:elsewhere/enable_hashjoin"]
     assert "not a setting" in reasons["no_such_setting"]
+    assert "generic" in reasons["plan_cache_mode"]
     assert "storage" in reasons["public.t"] and "HypoPG 1.4" in reasons["public.old"]
     assert classify(changes, META, "app", can_hide=True).hide == [("public", "old")]
 

@@ -15,6 +15,9 @@ PLANNER_NAMES = frozenset({"work_mem", "hash_mem_multiplier", "max_parallel_work
 SESSION_CONTEXTS = frozenset({"user", "superuser"})
 AFTER_ANALYZE = frozenset({"default_statistics_target"})
 """Planner settings that act through the statistics: only the next ANALYZE makes them matter."""
+GENERIC_ONLY = frozenset({"plan_cache_mode"})
+"""Settings that choose between generic and custom plans when a statement runs: the impact compares
+generic plans, so it cannot show them."""
 SERVER_WIDE = None  # a SessionSetting's scope for postgresql.auto.conf (or Patroni's DCS, a parameter group)
 
 
@@ -103,6 +106,8 @@ def _setting(change: Change, meta: Meta | None, database: str, out: Modelled) ->
 
     if meta is None:
         return skip("not a setting this server knows: no plan reads it")
+    if name in GENERIC_ONLY:
+        return skip("chooses generic or custom plans at execution: the impact compares generic plans")
     if name in AFTER_ANALYZE:
         return skip("acts through the statistics: plans change only after the next ANALYZE")
     if meta.context not in SESSION_CONTEXTS:
