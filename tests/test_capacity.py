@@ -117,3 +117,25 @@ def test_more_max_connections_never_breaks_a_fit(
     apps = AppPools(instances, pool_size, overflow, False)
     if check(ServerLimits(max_conn, 3, 0), apps, None, 0).fits:
         assert check(ServerLimits(max_conn + extra, 3, 0), apps, None, 0).fits
+
+
+def test_an_application_that_does_not_pool_holds_a_connection_per_session() -> None:
+    """Letta's default (NullPool): the peak is instances x concurrency; without a concurrency it is unbounded."""
+    direct = check(PG15_DEFAULTS, AppPools(2, 5, 10, False, pooled=False, concurrency=40), None, 10)
+    assert direct.fits and direct.numbers["application_peak"] == 80 and direct.numbers["server_demand"] == 90
+    assert direct.lines == [
+        "server: applications 2 x concurrency 40 (pool: none, a connection per session) = 80 + other connections 10 "
+        "= 90 ≤ 97 available (max_connections 100 - superuser_reserved_connections 3)"
+    ]
+    unbounded = check(PG15_DEFAULTS, AppPools(2, 5, 10, False, pooled=False), None, 0)
+    assert not unbounded.fits and "unpooled (pool: none without concurrency" in unbounded.violations[0]
+    # Behind PgBouncer the clients are Letta's sessions; the server sees PgBouncer's pools only.
+    bouncer = BouncerPools(1, 25, 5, 80, 500)
+    fronted = check(PG15_DEFAULTS, AppPools(2, 5, 10, True, pooled=False, concurrency=100), bouncer, 10)
+    assert fronted.fits and fronted.numbers["server_demand"] == 40
+    assert (
+        fronted.lines[0].startswith("PgBouncer clients: applications 2 x concurrency 100")
+        and "≤ max_client_conn 500" in (fronted.lines[0])
+    )
+    crowded = check(PG15_DEFAULTS, AppPools(6, 5, 10, True, pooled=False, concurrency=100), bouncer, 10)
+    assert not crowded.fits and "= 600 > max_client_conn 500" in crowded.violations[0]

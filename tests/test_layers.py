@@ -7,6 +7,7 @@ lines and no function over 100, nothing named like the standard library. Read fr
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +81,9 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     return out
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
+    """Every module's pgtune imports, read once for the tests that judge them (never mutated)."""
     known = modules()
     return {name: imports(name, path, known) for name, path in known.items()}
 

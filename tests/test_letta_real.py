@@ -292,7 +292,13 @@ def test_check_judges_a_quiet_letta_database_like_a_careful_dba(
     assert duplicates["objects"][0]["indexes"] == (
         "letta.unique_agent_tag (constraint unique_agent_tag), letta.ix_agents_tags_agent_id_tag"
     )
-    assert duplicates["objects"][0]["drop"] == ["letta.ix_agents_tags_agent_id_tag"]
+    # Letta's migrations own both (owned_by: letta-migrations): found, but never suggested for dropping.
+    assert duplicates["objects"][0]["drop"] == []
+    assert duplicates["objects"][0]["owned"] == [
+        "letta.ix_agents_tags_agent_id_tag is owned by letta-migrations: change it in a new Alembic revision in "
+        "Letta (letta/alembic/versions), upstream"
+    ]
+    assert "declare absent" not in duplicates["suggestion"] and "letta-migrations" in duplicates["suggestion"]
     # Judged anyway (min_age 0): Letta's indexes the profile declares are never suggested for removal.
     judged = write_profile(
         f"name: judged\nextends: [{letta}]\nchecks: {{unused_indexes: {{min_size: 0, min_age: 0s}}}}\n"
@@ -303,7 +309,11 @@ def test_check_judges_a_quiet_letta_database_like_a_careful_dba(
             "checks"
         ]
     }
-    flagged = {o["index"] for o in checks["unused_indexes"]["objects"]}
+    unused = checks["unused_indexes"]
+    flagged = {o["index"] for o in unused["objects"]}
+    # Flagged, but as Letta's: the suggestion sends them to its migrations, never to `absent`.
+    assert all(o["owned"] and "letta-migrations" in o["owned"] for o in unused["objects"])
+    assert unused["suggestion"] is None or "absent" not in unused["suggestion"]
     assert flagged and not flagged & {
         f"letta.{n}"
         for n in (

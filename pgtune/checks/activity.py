@@ -102,6 +102,35 @@ def connections_used(q: Query, lim: Limits) -> Result:
     return verdict("connections_used", lim, value, detail, shown=round(value, 3))
 
 
+CHURN_SQL = """
+SELECT sessions::float AS sessions, sessions_abandoned::float AS abandoned, sessions_fatal::float AS fatal,
+       sessions_killed::float AS killed, numbackends::float AS now,
+       extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time()))::float AS seconds,
+       stats_reset IS NOT NULL AS was_reset
+FROM pg_stat_database WHERE datname = current_database()
+"""
+MIN_CHURN_SECONDS = 10.0
+"""Fewer seconds of statistics than this say nothing about a rate."""
+
+
+def connection_churn(q: Query, lim: Limits) -> Result:
+    """New sessions a second into this database, since its statistics were reset (pg_stat_database,
+    PostgreSQL 14+): an application that does not pool opens one per request — a fork,
+    authentication and cold caches each time — where a pooler keeps a few open."""
+    row = first(q, CHURN_SQL)
+    seconds = float(row["seconds"])
+    since = "since the statistics were reset" if row["was_reset"] else "since the server started"
+    if seconds < MIN_CHURN_SECONDS:
+        return verdict("connection_churn", lim, None, f"not judged: {seconds:.0f} s of statistics ({since})")
+    rate = row["sessions"] / seconds
+    detail = (
+        f"{int(row['sessions'])} sessions opened in {seconds:.0f} s ({since}): {rate:.2f} a second; "
+        f"{int(row['now'])} open now; {int(row['abandoned'])} abandoned by the client, {int(row['fatal'])} ended by "
+        f"a fatal error, {int(row['killed'])} killed"
+    )
+    return verdict("connection_churn", lim, rate, detail, shown=round(rate, 3))
+
+
 def xid_age(q: Query, lim: Limits) -> Result:
     rows = q(XID_SQL, None)
     worst = max((max(r["xid"], r["mxid"]) for r in rows), default=0.0)

@@ -66,6 +66,7 @@ FOR = {
     "deadlocks": "0m",
     "rollback_ratio": "10m",
     "connections_used": "5m",
+    "connection_churn": "10m",
     "xid_age": "15m",
     "replication_lag": "5m",
     "invalid_indexes": "15m",
@@ -82,6 +83,7 @@ WORDS = {
     "ratio": lambda v: f"{v * 100:g}%",
     "duration": lambda v: f"{v:g}s",
     "count": lambda v: f"{v:g}",
+    "rate": lambda v: f"{v:g} a second",
     "size": lambda v: f"{v:g} bytes",
 }
 

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pgtune.checks.activity import (
+    connection_churn,
     connections_used,
     deadlocks,
     file_settings_errors,
@@ -70,6 +71,7 @@ CHECKS: dict[str, Callable[[Query, Limits], Result]] = {
         deadlocks,
         rollback_ratio,
         connections_used,
+        connection_churn,
         xid_age,
         replication_lag,
         invalid_indexes,

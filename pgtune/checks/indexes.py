@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pgtune.base.identifiers import quoted
 from pgtune.checks.limits import _BYTES, Limits, Query, Result, _count_result, _size, listed, watched
 
 invalid_indexes = listed(
@@ -34,14 +35,23 @@ def unused_indexes(q: Query, lim: Limits) -> Result:
         f"AND {_BYTES.format('i')} >= %s",
         (lim.min_size,),
     )
-    rows = [r for r in rows if r["index"] not in lim.declared]
-    names = ", ".join(r["index"] for r in rows[:3])
+    rows = [dict(r) for r in rows if r["index"] not in lim.declared]
+    for r in rows:
+        r["owned"] = lim.owned(r["index"])
+    ours = [r["index"] for r in rows if r["owned"] is None]
+    theirs = [r["owned"] for r in rows if r["owned"] is not None]
+    advice = []
+    if ours:
+        advice.append(
+            f"set them absent in the profile (tables: <table>: indexes: <name>: absent): {', '.join(ours[:3])}"
+        )
+    advice += theirs[:3]
     return _count_result(
         "unused_indexes",
         lim,
-        [dict(r) for r in rows],
+        rows,
         f"{len(rows)} never scanned in {watch} (indexes the profile declares are not judged)",
-        f"set them absent in the profile (tables: <table>: indexes: <name>: absent): {names}" if rows else None,
+        "; ".join(advice) if advice else None,
     )
 
 
@@ -63,22 +73,31 @@ def duplicate_indexes(q: Query, lim: Limits) -> Result:
         "c.relam HAVING count(*) > 1",
         None,
     )
-    objects = [{"indexes": r["indexes"], "table": r["table"], "drop": list(r["names"][1:])} for r in rows]
+    objects = []
+    for r in rows:
+        extra = list(r["names"][1:])
+        owned = {name: lim.owned(name) for name in extra}
+        drop = [name for name in extra if owned[name] is None]
+        o = {"indexes": r["indexes"], "table": r["table"], "drop": drop}
+        o["owned"] = [note for note in owned.values() if note is not None]
+        objects.append(o)
     drops = [name for o in objects for name in o["drop"]]
+    notes = [note for o in objects for note in o["owned"]]
+    advice = []
+    if drops:
+        advice.append(
+            f"keep the first of each set (a constraint's, when there is one); declare absent: {', '.join(drops[:5])}"
+        )
+    if notes:
+        advice.append("; ".join(notes[:3]) + " (the duplicate goes there, not in the profile)")
     return _count_result(
-        "duplicate_indexes",
-        lim,
-        objects,
-        f"{len(rows)} sets of identical indexes",
-        f"keep the first of each set (a constraint's, when there is one); declare absent: {', '.join(drops[:5])}"
-        if rows
-        else None,
+        "duplicate_indexes", lim, objects, f"{len(rows)} sets of identical indexes", "; ".join(advice) or None
     )
 
 
 FK_SQL = """
 WITH fk AS (
-    SELECT k.oid, k.conrelid, k.confrelid, k.conkey, k.conname
+    SELECT k.oid, k.conrelid, k.confrelid, k.conkey, k.confkey, k.conname
     FROM pg_constraint k
     WHERE k.contype = 'f' AND k.conparentid = 0  -- a partitioned table's key once, not per partition
       AND NOT EXISTS (
@@ -94,7 +113,7 @@ WITH fk AS (
     SELECT down.root, down.rel AS leaf FROM down JOIN pg_class c ON c.oid = down.rel WHERE c.relkind <> 'p'
 ), activity AS (
     SELECT tree.root, sum(s.n_tup_ins)::float AS inserts, sum(s.n_tup_upd)::float AS updates,
-           sum(s.n_tup_hot_upd)::float AS hot_updates, sum(s.n_tup_del)::float AS deletes,
+           sum(s.n_tup_del)::float AS deletes,
            sum(BYTES)::float AS bytes,
            sum(greatest(c.reltuples, 0))::float AS tuples
     FROM tree JOIN pg_class c ON c.oid = tree.leaf
@@ -108,9 +127,10 @@ SELECT n.nspname || '.' || t.relname AS table, fk.conname AS constraint,
           JOIN pg_attribute a ON a.attrelid = fk.conrelid AND a.attnum = u.attnum
           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
        )::float AS width,
-       rn.nspname || '.' || r.relname AS referenced,
+       rn.nspname || '.' || r.relname AS referenced, rn.nspname AS referenced_schema, r.relname AS referenced_table,
+       (SELECT array_agg(a.attname ORDER BY u.ord) FROM unnest(fk.confkey) WITH ORDINALITY u(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = u.attnum) AS referenced_columns,
        coalesce(ra.deletes, 0) AS referenced_deletes,
-       coalesce(ra.updates - ra.hot_updates, 0) AS referenced_key_updates,
        coalesce(ta.inserts + ta.updates + ta.deletes, 0) AS writes,
        coalesce(ta.bytes, 0) AS bytes, coalesce(ta.tuples, 0) AS tuples,
        current_setting('block_size')::int AS block
@@ -121,21 +141,67 @@ ORDER BY 1, 2
 """.replace("BYTES", _BYTES.format("c"))
 
 
+PGSS_SQL = """
+SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_stat_statements'
+  AND EXISTS (SELECT FROM pg_settings WHERE name = 'pg_stat_statements.max')  -- the library is loaded
+"""
+MAX_UPDATE_STATEMENTS = 5000
+"""UPDATE statements read from pg_stat_statements, the most called first: bounded like every answer."""
+
+
+def _key_updates(q: Query) -> dict[tuple[str | None, str], list[tuple[frozenset[str], float]]] | None:
+    """The workload's UPDATEs per table they write: (columns SET, rows updated), from
+    pg_stat_statements in this database; None where it is not installed and loaded."""
+    from pgtune.base.updates import updates_in
+
+    present = q(PGSS_SQL, None)
+    if not present:
+        return None
+    view = quoted(present[0]["schema"], "pg_stat_statements").replace("%", "%%")
+    rows = q(
+        f"SELECT query, rows::float AS rows FROM {view} "
+        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND query ~* '\\mupdate\\M' ORDER BY calls DESC LIMIT %s",
+        (MAX_UPDATE_STATEMENTS,),
+    )
+    out: dict[tuple[str | None, str], list[tuple[frozenset[str], float]]] = {}
+    for row in rows:
+        for update in updates_in(row["query"] or "") or ():
+            out.setdefault((update.schema, update.table), []).append((update.columns, float(row["rows"])))
+    return out
+
+
+def _rekeyed(updates: dict[tuple[str | None, str], list[tuple[frozenset[str], float]]], row: dict[str, Any]) -> float:
+    """Rows of the referenced table whose key an UPDATE set (an unqualified name counts for the table
+    of that name in any schema: the workload's search_path is not known here)."""
+    key = set(row["referenced_columns"] or ())
+    found = updates.get((row["referenced_schema"], row["referenced_table"]), [])
+    found += updates.get((None, row["referenced_table"]), [])
+    return sum(n for columns, n in found if columns & key)
+
+
 def fk_without_index(q: Query, lim: Limits) -> Result:
     """A foreign key without an index on its columns costs something only when a referenced row is
     deleted or its key updated: each such change scans the referencing table. An index costs every
-    write of the referencing table. So each key is weighed on the statistics: the referenced
-    table's deletes and non-HOT updates (an upper bound of key updates; a HOT update changes no
-    indexed column) against the referencing table's writes. Counted: keys whose scans cost more
-    than the index would (pages scanned by those changes ≥ index entries written). Listed, not
-    counted: keys whose referenced rows are never deleted nor re-keyed (`organizations` in Letta),
-    or whose table is small enough to scan (below min_size). Absence of deletes is judged only
-    after `min_age` of statistics; deletes already seen are judged at once."""
+    write of the referencing table. So each key is weighed on what the tables do: the referenced
+    table's deletes, and the rows whose referenced key an UPDATE set (pg_stat_statements' UPDATE
+    statements, read with the parser; without it only deletes count, and the detail says so — an
+    update that keeps the key, however frequent, scans nothing), against the referencing table's
+    writes. Counted: keys whose scans cost more than the index would (pages scanned by those
+    changes ≥ index entries written). Listed, not counted: keys whose referenced rows are never
+    deleted nor re-keyed (`organizations` in Letta), or whose table is small enough to scan (below
+    min_size). Absence of deletes is judged only after `min_age` of statistics; deletes already
+    seen are judged at once."""
     watch = watched(q)
     young = watch.short_of(lim.min_age or 0.0, "fk_without_index")
     objects: list[dict[str, Any]] = []
     counted: list[dict[str, Any]] = []
-    for row in q(FK_SQL, None):
+    fks = q(FK_SQL, None)
+    updates = _key_updates(q) if fks else {}
+    for row in fks:
+        row = dict(row)
+        row["referenced_key_updates"] = _rekeyed(updates, row) if updates is not None else 0.0
         changes = row["referenced_deletes"] + row["referenced_key_updates"]
         pages = row["bytes"] / row["block"]
         entry = 8 + 8 * math.ceil(float(row["width"] or 8) / 8) + 4
@@ -178,6 +244,13 @@ def fk_without_index(q: Query, lim: Limits) -> Result:
     r.detail = (
         f"{len(counted)} of {len(objects)} foreign keys without an index cost scans worth an index, weighed on {watch}"
     )
+    if updates is None:
+        r.detail += (
+            "; key updates not counted: pg_stat_statements is not in this database, so only deletes of referenced "
+            "rows are (an update that keeps the key scans nothing)"
+        )
+    elif objects:
+        r.detail += "; key updates from pg_stat_statements' UPDATE statements that set a referenced key"
     if counted:
         o = max(counted, key=lambda x: x["referenced_deletes"] + x["referenced_key_updates"])
         name = "ix_" + o["table"].split(".", 1)[1] + "_" + "_".join(o["columns"])

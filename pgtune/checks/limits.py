@@ -66,7 +66,9 @@ DEFINITIONS: dict[str, Definition] = {
         Definition(
             "index_bloat", "ratio", "high", "0.40", "0.70", "estimated wasted fraction of btree indexes", "10MB"
         ),
-        Definition("dead_tuples", "ratio", "high", "0.20", None, "dead rows past the table's own autovacuum trigger"),
+        Definition(
+            "dead_tuples", "ratio", "high", "0.20", None, "dead rows past the table's own autovacuum trigger", "1MB"
+        ),  # min_size: a table this small is vacuumed in milliseconds; its dead rows cost nothing
         Definition(
             "autovacuum_recency", "duration", "high", "1d", None, "busy tables not vacuumed/analyzed lately"
         ),  # min_age: the warn threshold (an age longer than the statistics watched cannot be seen)
@@ -76,6 +78,7 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("deadlocks", "count", "high", "1", None, "deadlocks since the statistics were reset"),
         Definition("rollback_ratio", "ratio", "high", "0.05", None, "rolled back / all transactions"),
         Definition("connections_used", "ratio", "high", "0.80", "0.95", "client connections / available slots"),
+        Definition("connection_churn", "rate", "high", "5", None, "new sessions a second (an application not pooling)"),
         Definition("xid_age", "ratio", "high", "0.50", "0.75", "xid and multixact age / freeze max age"),
         Definition("replication_lag", "duration", "high", "30s", None, "standby replay lag"),
         Definition("invalid_indexes", "count", "high", "1", None, "indexes left INVALID (failed concurrent builds)"),
@@ -118,6 +121,9 @@ ADVICE: dict[str, str] = {
     "deadlocks": "make transactions take rows/tables in one consistent order; see the server log for the statements",
     "rollback_ratio": "look for failing statements in the application (errors roll back transactions)",
     "connections_used": "pool connections (pool: application / pgbouncer) or raise max_connections (settings:)",
+    "connection_churn": "put a pooler in front (PgBouncer in transaction mode: the profile's pool.pgbouncer, with "
+    "pool.application.through: pgbouncer) or pool in the application (pool.application.pool: queue); each new "
+    "session costs a process fork, authentication and cold caches",
     "xid_age": "VACUUM (FREEZE) the oldest tables; make sure autovacuum is not blocked by long transactions",
     "replication_lag": "check the standby's I/O and network; consider wal_compression (settings:)",
     "invalid_indexes": "declare each in the profile (pgtune replaces INVALID indexes), or declare it absent",
@@ -140,6 +146,15 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Ownership:
+    """Objects another tool owns (a profile's owned_by): suggestions never drop them."""
+
+    who: str
+    patterns: tuple[str, ...]
+    change: str | None = None
+
+
+@dataclass(frozen=True)
 class Limits:
     """Resolved thresholds of one check (numbers in the check's unit)."""
 
@@ -149,6 +164,21 @@ class Limits:
     tables: tuple[str, ...] = ()
     min_age: float | None = None  # seconds of statistics history a judgement needs (None: the check's default)
     declared: frozenset[str] = frozenset()  # index names the profile declares: never suggested for removal
+    owners: tuple[Ownership, ...] = ()  # the profile's owned_by
+
+    def owned(self, obj: str) -> str | None:
+        """What to say instead of "drop obj" ("schema.name") when another tool owns it — None when
+        nobody does, or the profile declares it (then the profile is where it changes)."""
+        from fnmatch import fnmatchcase
+
+        from pgtune.profile.model import owned_note
+
+        if obj in self.declared:
+            return None
+        for o in self.owners:
+            if any(fnmatchcase(obj, pattern) for pattern in o.patterns):
+                return owned_note(o.who, o.change, obj)
+        return None
 
     def judge(self, value: float | None, worse: str) -> str:
         if value is None:
@@ -169,6 +199,8 @@ def _number(unit: str, raw: str) -> float:
     value = float(raw)
     if unit == "ratio" and not 0 <= value <= 1:
         raise ValueError("a ratio is between 0 and 1")
+    if unit == "rate" and value < 0:
+        raise ValueError("a rate (a second) is not negative")
     return value
 
 
@@ -177,6 +209,10 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
     spec = loaded.profile.checks if loaded is not None else None
     errors: list[ProfileError] = []
     limits: dict[str, Limits] = {}
+    owners = tuple(
+        Ownership(who, tuple(o.objects), o.change)
+        for who, o in (loaded.profile.owned_by.items() if loaded is not None else ())
+    )
     for name, d in DEFINITIONS.items():
         override = getattr(spec, name, None) if spec is not None else None
         raw = {"warn": d.warn, "critical": d.critical, "min_size": d.min_size, "min_age": d.min_age}
@@ -201,6 +237,7 @@ def resolve_limits(loaded: LoadedProfile | None) -> tuple[dict[str, Limits], set
             tables,
             None if values.get("min_age") is None else float(values["min_age"] or 0),
             _declared_indexes(loaded),
+            owners,
         )
     raise_if_any(errors)
     disabled: set[str] = set(spec.disabled) if spec is not None else set()

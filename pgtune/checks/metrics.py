@@ -4,7 +4,7 @@ conventions: a `pgtune_` prefix, base units in the name (`_seconds`, `_bytes`, `
 
 from __future__ import annotations
 
-UNITS = {"ratio": "_ratio", "duration": "_seconds", "size": "_bytes", "count": ""}
+UNITS = {"ratio": "_ratio", "duration": "_seconds", "size": "_bytes", "rate": "_per_second", "count": ""}
 
 
 def metric_name(check: str, unit: str) -> str:

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from pgtune.checks.limits import (
+    _BYTES,
     ADVICE,
     HIGH_WRITE_ROWS,
     Limits,
@@ -190,22 +191,26 @@ SELECT s.schemaname || '.' || s.relname AS table, s.n_live_tup::float AS live, s
        greatest(c.reltuples, 0)::float AS tuples,
        coalesce(o.threshold, current_setting('autovacuum_vacuum_threshold')::float) AS base,
        coalesce(o.scale, current_setting('autovacuum_vacuum_scale_factor')::float) AS scale,
-       coalesce(o.enabled, true) AS enabled
+       coalesce(o.enabled, true) AS enabled, BYTES AS bytes
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 LEFT JOIN LATERAL (
     SELECT max(split_part(x, '=', 2)) FILTER (WHERE x LIKE 'autovacuum_vacuum_threshold=%%')::float AS threshold,
            max(split_part(x, '=', 2)) FILTER (WHERE x LIKE 'autovacuum_vacuum_scale_factor=%%')::float AS scale,
            bool_and(split_part(x, '=', 2)::bool) FILTER (WHERE x LIKE 'autovacuum_enabled=%%') AS enabled
     FROM unnest(c.reloptions) x) o ON true
-"""
+""".replace("BYTES", _BYTES.format("c"))
 
 
 def dead_tuples(q: Query, lim: Limits) -> Result:
     objects = []
+    small = 0
     for row in q(DEAD_SQL, None):
         trigger = row["base"] + row["scale"] * row["tuples"]
         total = row["live"] + row["dead"]
         if row["dead"] <= trigger or total == 0:
+            continue
+        if row["bytes"] < lim.min_size:
+            small += 1  # below the floor: vacuumed in a moment, its dead rows cost nothing worth a warning
             continue
         ratio = row["dead"] / total
         objects.append(
@@ -224,6 +229,8 @@ def dead_tuples(q: Query, lim: Limits) -> Result:
     r.detail = (
         f"{len(objects)} tables past their own autovacuum trigger" if objects else "every table below its trigger"
     )
+    if small:
+        r.detail += f"; {small} smaller than min_size past theirs, not judged"
     if flagged:
         o = max(flagged, key=lambda x: x["ratio"])
         scale = max(round(o["scale_factor"] / 2, 3), 0.01)

@@ -7,7 +7,10 @@ Pure functions over plain numbers, so every topology can be tested with exact fi
   ordinary connections (`reserved_connections` exists from PostgreSQL 16; walsenders, autovacuum
   and background workers do not count).
 - An application process's pool peaks at `pool_size + max_overflow` (SQLAlchemy); `pool_size = 0`
-  or `max_overflow = -1` means no limit, which no server can be sized for.
+  or `max_overflow = -1` means no limit, which no server can be sized for. An application that does
+  not pool (`pool: none`, SQLAlchemy's NullPool) holds one connection per session it runs at once:
+  its peak is `instances x concurrency`, and every session opens and closes a connection (the churn
+  `pgtune check`'s connection_churn measures).
 - Through PgBouncer, the applications' peak must fit `max_client_conn`, and the server sees
   PgBouncer's pools instead: `pools x (default_pool_size + reserve_pool_size)`, capped by
   `max_db_connections` when set (pgtune profiles describe one database).
@@ -46,16 +49,29 @@ class AppPools:
     pool_size: int
     max_overflow: int
     through_pgbouncer: bool
+    pooled: bool = True  # False: no pool (NullPool): a connection per session, opened and closed each time
+    concurrency: int | None = None  # unpooled: sessions a process runs at once (None: unbounded)
 
     @property
     def bounded(self) -> bool:
+        if not self.pooled:
+            return self.concurrency is not None
         return self.pool_size > 0 and self.max_overflow >= 0
 
     @property
     def peak(self) -> int | None:
-        return self.instances * (self.pool_size + self.max_overflow) if self.bounded else None
+        if not self.bounded:
+            return None
+        if not self.pooled:
+            return self.instances * (self.concurrency or 0)
+        return self.instances * (self.pool_size + self.max_overflow)
 
     def explain(self) -> str:
+        if not self.pooled:
+            if self.concurrency is None:
+                return f"{self.instances} x unpooled (pool: none without concurrency: a connection per session)"
+            per = f"concurrency {self.concurrency} (pool: none, a connection per session)"
+            return f"{self.instances} x {per} = {self.peak}"
         if not self.bounded:
             why = "pool_size 0" if self.pool_size == 0 else "max_overflow -1"
             return f"{self.instances} x unlimited pools ({why})"

@@ -272,7 +272,13 @@ def _checks(wants: Wanted, outlook: dict[str, settings.Outlook], bouncer: Bounce
             wants.location(("pool", "application", "through")),
             "through: pgbouncer needs a pool.pgbouncer section (its pool sizes decide the server's connections)",
         )
-    app_pools = None if app is None else capacity.AppPools(app.instances, app.pool_size, app.max_overflow, through)
+    app_pools = (
+        None
+        if app is None
+        else capacity.AppPools(
+            app.instances, app.pool_size, app.max_overflow, through, app.pool == "queue", app.concurrency
+        )
+    )
     bouncer_pools = None
     if bouncer is not None and spec.pgbouncer is not None:
         bouncer_pools = capacity.BouncerPools(
@@ -339,7 +345,14 @@ def _timeout_checks(
     through = app is not None and app.through == "pgbouncer"
     idle = outlook.get("idle_session_timeout")
     idle_s = _seconds(idle) if idle is not None else 0.0
-    if idle_s > 0 and app is not None and not through and (app.pool_recycle < 0 or app.pool_recycle > idle_s):
+    pooled = app is not None and app.pool == "queue"  # an unpooled application keeps no idle connections
+    if (
+        idle_s > 0
+        and app is not None
+        and pooled
+        and not through
+        and (app.pool_recycle < 0 or app.pool_recycle > idle_s)
+    ):
         recycle = "never" if app.pool_recycle < 0 else f"{app.pool_recycle:g}s"
         result.checks.append(
             Check(

@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     WithJsonSchema,
+    model_validator,
 )
 
 from pgtune.base.names import name_bytes_problem
@@ -284,6 +285,42 @@ class ApplicationPool(_Strict):
     through: Literal["direct", "pgbouncer"] = Field(
         default="direct", description="Where the pools connect: straight to PostgreSQL, or to PgBouncer."
     )
+    pool: Literal["queue", "none"] = Field(
+        default="queue",
+        description="queue: a bounded pool (pool_size + max_overflow); none: no pool — every session opens its own "
+        "connection and closes it (SQLAlchemy's NullPool, Letta's default), so connections = concurrency.",
+    )
+    concurrency: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None,
+        description="With pool: none, the sessions a process runs at once (each holds a connection): the peak is "
+        "instances x concurrency. Without it an unpooled application is unbounded.",
+    )
+
+    @model_validator(mode="after")
+    def _concurrency_needs_no_pool(self) -> ApplicationPool:
+        if self.concurrency is not None and self.pool != "none":
+            raise ValueError("concurrency is for pool: none (a pooled application's peak is pool_size + max_overflow)")
+        return self
+
+
+class Owner(_Strict):
+    """Objects another tool creates and changes (an application's migrations): pgtune never suggests dropping
+    them and never prunes them; its suggestions name the owner and where to change them instead."""
+
+    objects: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        min_length=1, description='Glob patterns ("schema.name") of the tables and indexes it owns: letta.*, *.ix_*.'
+    )
+    change: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Where a change to them belongs, shown in suggestions (a new Alembic revision in ...).",
+    )
+
+
+def owned_note(who: str, change: str | None, obj: str) -> str:
+    """What a suggestion says of an object another tool owns: who, and where a change belongs."""
+    where = change or f"{who}, not here (it would undo or trip over a change made behind its back)"
+    return f"{obj} is owned by {who}: change it in {where}"
 
 
 class PgBouncerSpec(_Strict):
@@ -379,6 +416,7 @@ CheckName = Literal[
     "deadlocks",
     "rollback_ratio",
     "connections_used",
+    "connection_churn",
     "xid_age",
     "replication_lag",
     "invalid_indexes",
@@ -407,6 +445,7 @@ class ChecksSpec(_Strict):
     deadlocks: CheckLimits | None = None
     rollback_ratio: CheckLimits | None = None
     connections_used: CheckLimits | None = None
+    connection_churn: CheckLimits | None = None
     xid_age: CheckLimits | None = None
     replication_lag: CheckLimits | None = None
     invalid_indexes: CheckLimits | None = None
@@ -454,6 +493,11 @@ class Profile(_Strict):
         description='Glob patterns ("schema.name": letta.audit_*, *.tmp_*) of tables, indexes and partitions '
         "pgtune must never touch, even under prune_indexes or retention. An exclusion beats a declaration.",
     )
+    owned_by: dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], Owner] = Field(
+        default_factory=dict,
+        description="Who else owns which objects (e.g. migrations: {objects: [letta.*]}): never pruned, never "
+        "suggested for removal; suggestions about them say who owns them and where to change them.",
+    )
     checks: ChecksSpec | None = Field(default=None, description="Thresholds for `pgtune check`.")
     trusted_extensions: list[Annotated[str, StringConstraints(min_length=1, max_length=63)]] = Field(
         default_factory=list,
@@ -463,3 +507,13 @@ class Profile(_Strict):
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )
+
+    def owner_of(self, schema: str, name: str) -> tuple[str, Owner] | None:
+        """Who owns "schema.name" (the first owner whose pattern matches, case-sensitive like the catalog)."""
+        from fnmatch import fnmatchcase
+
+        target = f"{schema}.{name}"
+        for who, owner in self.owned_by.items():
+            if any(fnmatchcase(target, pattern) for pattern in owner.objects):
+                return who, owner
+        return None

@@ -100,17 +100,28 @@ def plan_index(d: Desired, catalog: Catalog, b: Builder) -> list[Change]:
 
 
 def prune(
-    table: Table, declared: set[str], catalog: Catalog, b: Builder, env: DiffEnv, building: dict[int, int]
-) -> list[Change]:
-    changes = []
+    table: Table,
+    declared: set[str],
+    catalog: Catalog,
+    b: Builder,
+    env: DiffEnv,
+    building: dict[int, int],
+    wants: Wanted,
+) -> tuple[list[Change], list[Notice]]:
+    changes, notices = [], []
     keep = declared | {tmp_name(n) for n in declared}
     for name, live in sorted(catalog.by_table.get(table.oid, {}).items()):
         if name in keep or live.constraint or live.parent_index is not None or live.oid in building:
             continue  # declared, a constraint's, a partition's, or being built by someone right now
         if env.excluded(table.schema, name):
             continue  # never touched
+        owner = wants.owner(table.schema, name)
+        if owner is not None:  # another tool's: dropping it here would fight that tool's next run
+            message = f"not pruned: owned by {owner} (owned_by); drop it there if it should go"
+            notices.append(Notice(KIND, f"{table.schema}.{name}", "OWNED_NOT_PRUNED", message))
+            continue
         changes.append(drop_change(live, b, "not in the profile (prune_indexes: true)"))
-    return changes
+    return changes, notices
 
 
 def building_now(d: Desired, catalog: Catalog, building: dict[int, int]) -> int | None:
@@ -171,7 +182,9 @@ def diff(wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
             for change in changes:
                 (drops if change.action == "delete" else builds).append(change)
         if table.oid in pruned_oids:
-            drops += prune(table, {d.name for d in mine}, catalog, b, env, building)
+            pruned, owned = prune(table, {d.name for d in mine}, catalog, b, env, building, wants)
+            drops += pruned
+            result.notices += owned
         if len(builds) > built_before or len(drops) > dropped_before:
             problem = not_owned(table, "building and dropping its indexes")
             if problem is None and table.partitioned:

@@ -25,7 +25,8 @@ class IndexKind:
         if not desired and not pruned:
             raise_if_any(errors)
             return None
-        return Wanted(desired, pruned, errors)
+        owned = tuple((who, tuple(o.objects)) for who, o in ctx.loaded.profile.owned_by.items())
+        return Wanted(desired, pruned, errors, owned)
 
     def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
         tables = tables_of(wants)

@@ -132,6 +132,14 @@ class Wanted:
     desired: list[Desired]  # declared indexes (spec None: absent)
     pruned: list[Table]  # tables with prune_indexes: true
     errors: list[ProfileError]
+    owned: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (owner, patterns): never pruned (profile owned_by)
+
+    def owner(self, schema: str, name: str) -> str | None:
+        """Who owns schema.name, by the profile's owned_by (None: nobody else)."""
+        from fnmatch import fnmatchcase
+
+        target = f"{schema}.{name}"
+        return next((who for who, patterns in self.owned if any(fnmatchcase(target, p) for p in patterns)), None)
 
 
 @dataclass
