@@ -55,7 +55,16 @@ class GroupEdit:
     cluster: bool = False  # an Aurora cluster parameter group (ModifyDBClusterParameterGroup)
 
 
-Action = IniEdit | PatroniPatch | GroupEdit
+@dataclass(frozen=True)
+class ManifestEdit:
+    """What a manifest statement does: set one key of an operator's parameters map in the manifest
+    file (`Statement.file`) to `value` (None removes it)."""
+
+    key: str
+    value: str | None
+
+
+Action = IniEdit | PatroniPatch | GroupEdit | ManifestEdit
 """The typed payload of a statement that is not SQL: the executor dispatches on it, never on text."""
 
 
@@ -67,6 +76,7 @@ class Statement:
     retryable: bool = True  # safe to retry after a lock timeout (never a concurrent index build)
     progress: str | None = None  # pg_stat_progress_* view that reports on it (create_index)
     target: str = "postgres"  # postgres | pgbouncer (admin console) | pgbouncer.ini (a line in `file`) | patroni | rds
+    # | manifest (an operator's cluster manifest, `file`)
     file: str | None = None  # the file a pgbouncer.ini statement edits
     locks: tuple[tuple[str, str], ...] = ()  # other relations it locks: (schema.name, mode), e.g. FK targets
     action: Action | None = None  # what a pgbouncer.ini or Patroni statement does (its `sql` is how it reads)

@@ -24,7 +24,8 @@ STORE_TITLES = {
 
 
 def _store_title(plan: ClusterPlan, markdown: bool = False) -> str:
-    text, md = STORE_TITLES[plan.store]
+    """A store this module does not know is headed by the name its target gives it."""
+    text, md = STORE_TITLES.get(plan.store, ("{name}", "{name}"))
     return md.format(name=md_code(plan.store_name)) if markdown else text.format(name=plan.store_name)
 
 
@@ -48,7 +49,7 @@ def _nodes_line(plan: ClusterPlan) -> str:
 
 def restart_lines(plan: ClusterPlan) -> list[str]:
     if not plan.restart:
-        return ["Restart: none needed."]
+        return [f"Restart: {plan.restart_reason}." if plan.restart_reason else "Restart: none needed."]
     steps = ", then ".join(f"{s.node} ({s.role})" for s in plan.restart)
     if plan.store == "parameter_group":
         return [

@@ -100,6 +100,8 @@ def statement_sql(stmt: Statement) -> str:
         return f"-- Patroni REST API: PATCH /config {stmt.sql}"
     if stmt.target == "rds":
         return f"-- RDS API: {stmt.sql}"
+    if stmt.target != "postgres":  # another target's store: the statement says what it does there
+        return f"-- {stmt.target} {stmt.file}: {stmt.sql}" if stmt.file else f"-- {stmt.target}: {stmt.sql}"
     return f"{stmt.sql};"
 
 
