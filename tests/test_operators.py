@@ -272,3 +272,13 @@ def test_a_manifest_of_another_kind_or_operator_is_refused(tmp_path: Path, cli: 
     assert wrong.code == 1 and "is not CloudNativePG's" in wrong.stderr
     both = cli("plan", str(profile), "--cnpg-cluster", str(pgo), "--pgo-cluster", str(pgo))
     assert both.code == 1 and "give one of --cnpg-cluster" in both.stderr
+
+
+def test_version_names_the_operator_releases_the_rules_come_from(cli: Cli) -> None:
+    result = cli("--verbose", "version")
+    assert result.code == 0
+    assert (
+        "operator rules: CloudNativePG 1.30.0" in result.stdout and "Zalando postgres-operator 2.0.1" in result.stdout
+    )
+    for crd, version in (("cnpg", "1.30.0"), ("pgo", "6.0.3"), ("zalando", "2.0.1")):
+        assert json.loads((CRDS / f"{crd}-{version}.json").read_text())["operator_version"] == version

@@ -109,12 +109,19 @@ def _confirmer(given: bool, question: str) -> Callable[[object], bool]:
 def version() -> None:
     """Print pgtune's version.
 
+    With the global --verbose (pgtune --verbose version), also what the targets' rules were read
+    from: each operator's release.
+
     Example:
 
     \b
       pgtune version
     """
     _out(f"pgtune {__version__}\n")
+    if UI.verbose:  # what the targets' rules were read from (an operator's release ...)
+        from pgtune.targets import declared_about
+
+        _out("".join(f"{line}\n" for line in declared_about()))
 
 
 def main() -> None:

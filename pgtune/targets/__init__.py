@@ -184,10 +184,15 @@ TARGET_MODULES = (
 """Modules that register a chooser on import, most specific first."""
 _CHOOSERS: list[Chooser] = []
 _OPTIONS: list[TargetOption] = []
+_ABOUT: list[str] = []
 _loaded = False
 
 
-def register(chooser: Chooser, *, first: bool = False, options: tuple[TargetOption, ...] = ()) -> None:
+def register(
+    chooser: Chooser, *, first: bool = False, options: tuple[TargetOption, ...] = (), about: tuple[str, ...] = ()
+) -> None:
+    """A target's chooser, the options it declares, and what it rests on (`pgtune version --verbose`)."""
+    _ABOUT.extend(line for line in about if line not in _ABOUT)
     if first:
         _CHOOSERS.insert(0, chooser)
     elif chooser not in _CHOOSERS:
@@ -207,6 +212,12 @@ def declared_options() -> list[TargetOption]:
     """Every option the targets declare, in the order of TARGET_MODULES (for the CLI to offer)."""
     _load()
     return list(_OPTIONS)
+
+
+def declared_about() -> list[str]:
+    """What the targets' rules rest on (an operator's release, ...), for `pgtune version --verbose`."""
+    _load()
+    return list(_ABOUT)
 
 
 def choose(where: Where) -> Target:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pgtune.targets.operators.rules as rules
 from pgtune.base.errors import ApplyRefused
 from pgtune.integrations.endpoints import EndpointError
 from pgtune.targets import RestartReport, TargetOption, Where, register
@@ -174,4 +175,4 @@ OPTIONS = (
     _option("pgo_cluster", "--pgo-cluster", "Crunchy PGO PostgresCluster"),
     _option("zalando_cluster", "--zalando-cluster", "Zalando postgresql"),
 )
-register(_choose, options=OPTIONS)
+register(_choose, options=OPTIONS, about=tuple(f"operator rules: {line}" for line in rules.versions()))
