@@ -193,9 +193,12 @@ def index_name(table: str, columns: tuple[str, ...]) -> str:
     if parts != [table, *columns]:
         suffix = "_" + hashlib.sha256("\0".join((table, *columns)).encode()).hexdigest()[:8]
     base = "ix_" + "_".join(parts)
+    cut = False
     while len((base + suffix).encode()) > 63:
-        base = base[:-1]
-    return base.rstrip("_") + suffix
+        base, cut = base[:-1], True
+    if cut:  # a name cut short does not end on a dangling separator ("ix_" itself stays)
+        base = base.rstrip("_") if len(base.rstrip("_")) > 3 else base
+    return base + suffix
 
 
 def in_use(coster: Coster, facts: TableFacts, statements: list[Statement], declared: list[str]) -> list[InUse]:
