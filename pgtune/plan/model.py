@@ -64,7 +64,17 @@ class ManifestEdit:
     value: str | None
 
 
-Action = IniEdit | PatroniPatch | GroupEdit | ManifestEdit
+@dataclass(frozen=True)
+class ParameterEdit:
+    """What a managed service's statement does: set one of its parameters (Azure's configurations,
+    Cloud SQL's flags) to `value` in the store named `store`."""
+
+    store: str
+    key: str
+    value: str
+
+
+Action = IniEdit | PatroniPatch | GroupEdit | ManifestEdit | ParameterEdit
 """The typed payload of a statement that is not SQL: the executor dispatches on it, never on text."""
 
 

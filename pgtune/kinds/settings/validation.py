@@ -124,7 +124,7 @@ def _server_wide_errors(
     """What stops every server-wide setting at once: pg_file_settings unreadable, ALTER SYSTEM disabled."""
     errors: list[ProfileError] = []
     system_declared = any(d.scope == "system" for d in desired)
-    if system_declared and catalog.files is None and through != "parameter group":
+    if system_declared and catalog.files is None and through in (None, "patroni"):  # a service keeps no files
         errors.append(
             ProfileError(
                 desired[0].key_location,

@@ -1,0 +1,176 @@
+"""An Azure Database for PostgreSQL flexible server (--azure-server RESOURCE_ID): server-wide settings
+planned against its configurations and written one at a time (the service refuses parallel writes),
+waiting for the server to be Ready before each, bounded; every other kind over SQL on --dsn; restarts
+only with apply --restart, after the writes, read replicas first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgtune.base.errors import ApplyRefused
+from pgtune.targets import RestartReport, TargetOption, Where, register, restart_walk
+from pgtune.targets.store import execute_with_store, gated, not_derived
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgtune.plan.cluster import ClusterPlan, RestartStep
+    from pgtune.plan.model import Change, Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.azure.api import Client
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
+
+REPORT_KEY = "azure"
+READY_WAIT = 600.0
+"""Longest pgtune waits for the server to be Ready (before a write, after a restart)."""
+RUN_GRACE = 10.0
+
+
+def wait_ready(client: Client, server: str | None = None, wait: float = READY_WAIT) -> None:
+    from pgtune.base.poll import PollTimeout, poll
+    from pgtune.targets.azure.api import AzureError
+
+    try:
+        poll(lambda: client.state(server).lower() == "ready", wait, interval=0.2, growth=1.5, cap=15.0)
+    except PollTimeout:
+        raise AzureError(
+            f"timed out after {wait:g}s waiting for {server or client.resource.server} to be Ready"
+        ) from None
+
+
+@dataclass
+class AzureStore:
+    client: Client
+    dsn: str
+    report_key: str = REPORT_KEY
+    per_call: int = 1  # one configuration at a time: parallel writes fail with ServerBusy
+
+    def call(self, change: Change) -> Hashable | None:
+        return REPORT_KEY if change.statements and all(s.target == "azure" for s in change.statements) else None
+
+    def write(self, batch: list[Change]) -> None:
+        from pgtune.plan.model import ParameterEdit
+        from pgtune.targets.azure.api import AzureError
+
+        for stmt in (s for change in batch for s in change.statements):
+            if not isinstance(stmt.action, ParameterEdit) or stmt.action.store != "azure":
+                raise AzureError(not_derived("an Azure"))
+            wait_ready(self.client)
+            self.client.update(stmt.action.key, stmt.action.value)
+
+    def wait_settled(self, plan: ClusterPlan) -> None:
+        """The server Ready again; then a short grace for it to run each dynamic value."""
+        from contextlib import suppress
+
+        from pgtune.base.poll import PollTimeout, poll
+        from pgtune.integrations.postgres import connect
+        from pgtune.kinds import settings
+
+        wait_ready(self.client)
+        dynamic = [c for c in plan.dcs.changes if not c.restart_required] if plan.dcs is not None else []
+        if not dynamic or not self.dsn:
+            return
+
+        def running() -> bool:
+            with connect(self.dsn) as conn:
+                return all(settings.runs(conn, c.address.name, c.after) is not False for c in dynamic)
+
+        with suppress(PollTimeout):
+            poll(running, RUN_GRACE, interval=0.2)
+
+
+@dataclass
+class AzureSession:
+    target: AzureServer
+    client: Client
+    conn: psycopg.Connection
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
+        return apply_lock(self.conn, wait)
+
+    def derive(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.targets.azure.derive import derive
+
+        return derive(self.client, self.conn, self.target.dsn, inputs)
+
+    def gated(self, plan: ClusterPlan) -> list[Plan]:
+        return gated(plan)
+
+    def execute(
+        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        """The server's SQL changes, then the configurations one at a time, then Ready again."""
+        return execute_with_store(
+            plan, self.conn, AzureStore(self.client, self.target.dsn), inputs, options, on_outcome
+        )
+
+    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.azure.derive import derive
+
+        with connect(self.target.dsn) as conn:
+            now = derive(self.client, conn, self.target.dsn, inputs)
+
+        def begin(step: RestartStep) -> tuple[str, Callable[[], object]]:
+            return f"restarting {step.node} ({step.role}) through Azure", lambda: self.client.restart(step.node)
+
+        def back(step: RestartStep) -> str:
+            wait_ready(self.client, step.node)
+            return "Ready"
+
+        return restart_walk(now.restart, begin, back, on_step)
+
+    def reread(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.azure.derive import derive
+
+        with connect(self.target.dsn) as conn:  # the server may have restarted: a fresh connection
+            return derive(self.client, conn, self.target.dsn, inputs)
+
+
+@dataclass(frozen=True)
+class AzureServer:
+    resource_id: str
+    dsn: str
+    transport: Any = None  # tests give a fake's transport; else pgtune's bounded one
+    credential: Any = None
+    name: str = "Azure flexible server"
+    restarts: bool = True
+    finish: str = "pgtune apply ... --azure-server ID --restart (restarts through Azure, read replicas first)."
+
+    @contextmanager
+    def open(self) -> Iterator[AzureSession]:
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.azure.api import Client, ResourceId
+
+        client = Client(ResourceId.parse(self.resource_id), self.transport, self.credential)
+        with connect(self.dsn) as conn:
+            yield AzureSession(self, client, conn)
+
+
+def _choose(where: Where) -> AzureServer | None:
+    resource = where.options.get("azure_server")
+    if not resource:
+        return None
+    if len(where.dsns) != 1:
+        raise ApplyRefused("--azure-server takes one --dsn: the server's (the SQL kinds run there)")
+    return AzureServer(resource, where.base_dsn)
+
+
+OPTIONS = (
+    TargetOption(
+        "azure_server",
+        "--azure-server",
+        "Plan server-wide settings against this Azure Database for PostgreSQL flexible server's configurations "
+        "(its resource ID), the other kinds over SQL on --dsn. Credentials from azure-identity's default chain; "
+        "$PGTUNE_AZURE_ENDPOINT overrides the management endpoint.",
+        "RESOURCE_ID",
+    ),
+)
+register(_choose, options=OPTIONS, about=("Azure: azure-mgmt-postgresqlflexibleservers 3.x (api-version 2026-10-01)",))
