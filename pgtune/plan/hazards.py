@@ -52,6 +52,12 @@ HAZARDS: dict[str, HazardKind] = {
             "and I/O for as long as it scans the table, and waits for running transactions to finish.",
         ),
         HazardKind(
+            "RESTARTS_NOW",
+            True,
+            "The service restarts the instance as soon as the change is sent (Cloud SQL: a flag that requires a "
+            "restart, in the one patch that carries every flag): connections drop, without a window of your own.",
+        ),
+        HazardKind(
             "INDEX_DROPPED",
             False,
             "Drops an index (or replaces its definition): queries that used it may get slower.",

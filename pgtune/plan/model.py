@@ -71,7 +71,7 @@ class ParameterEdit:
 
     store: str
     key: str
-    value: str
+    value: str | None  # None: the parameter removed (the service's default applies)
 
 
 Action = IniEdit | PatroniPatch | GroupEdit | ManifestEdit | ParameterEdit

@@ -176,6 +176,7 @@ class TargetOption:
 Chooser = Callable[[Where], "Target | None"]
 TARGET_MODULES = (
     "pgtune.targets.azure",
+    "pgtune.targets.cloudsql",
     "pgtune.targets.operators",
     "pgtune.targets.rds_group",
     "pgtune.targets.patroni_cluster",

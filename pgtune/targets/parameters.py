@@ -96,7 +96,7 @@ def against_store(
     *,
     service: str,
     scope: str,
-    statement: Callable[[str, str], Statement],
+    statement: Callable[[str, str | None], Statement],
 ) -> Compared:
     """What the profile's server-wide settings change in the service: only what differs by value;
     a `null` in the profile returns a user-set value to the service's default."""
@@ -113,9 +113,9 @@ def against_store(
         address = Address("setting", d.key, scope=scope)
         restart = not held.dynamic
         if t.value is None:
-            if not held.user_set or held.default is None:
+            if not held.user_set:
                 continue
-            out.changes.append(
+            out.changes.append(  # the service's default written back, or the parameter removed (no default given)
                 Change(
                     address,
                     "delete",

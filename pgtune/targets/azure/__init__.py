@@ -57,7 +57,7 @@ class AzureStore:
         from pgtune.targets.azure.api import AzureError
 
         for stmt in (s for change in batch for s in change.statements):
-            if not isinstance(stmt.action, ParameterEdit) or stmt.action.store != "azure":
+            if not isinstance(stmt.action, ParameterEdit) or stmt.action.store != "azure" or stmt.action.value is None:
                 raise AzureError(not_derived("an Azure"))
             wait_ready(self.client)
             self.client.update(stmt.action.key, stmt.action.value)

@@ -22,7 +22,7 @@ STORE = "azure"
 SERVICE = "Azure Database for PostgreSQL"
 
 
-def statement(name: str, value: str) -> Statement:
+def statement(name: str, value: str | None) -> Statement:
     return Statement(
         f"configurations/{name} = {value!r} (PATCH)", False, target=STORE, action=ParameterEdit(STORE, name, value)
     )

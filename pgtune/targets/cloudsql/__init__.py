@@ -1,0 +1,142 @@
+"""A Cloud SQL for PostgreSQL instance (--cloudsql-instance PROJECT:INSTANCE): server-wide settings
+planned against its database flags and sent in one `instances.patch` carrying the whole list (Cloud
+SQL replaces it: what the profile does not manage is sent as the instance has it); a flag that
+requires a restart makes Cloud SQL restart the instance at once, so the plan says so and apply needs
+--allow-hazards RESTARTS_NOW; the operation is polled to its end, bounded. Every other kind over SQL
+on --dsn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgtune.base.errors import ApplyRefused
+from pgtune.targets import RestartReport, TargetOption, Where, register
+from pgtune.targets.store import execute_with_store, gated, not_derived
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgtune.plan.cluster import ClusterPlan
+    from pgtune.plan.model import Change, Plan
+    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.targets.cloudsql.api import Client
+    from pgtune.targets.executor import ExecOptions
+    from pgtune.targets.workflow import Inputs
+
+REPORT_KEY = "cloudsql"
+OPERATION_WAIT = 900.0
+"""Longest pgtune waits for a patch's operation (a restart included) to be DONE."""
+
+
+@dataclass
+class CloudSqlStore:
+    client: Client
+    report_key: str = REPORT_KEY
+    per_call: int = 10_000  # every flag in one patch
+
+    def call(self, change: Change) -> Hashable | None:
+        return REPORT_KEY if change.statements and all(s.target == "cloudsql" for s in change.statements) else None
+
+    def write(self, batch: list[Change]) -> None:
+        """The instance's flags as they are now, with the plan's edits: one patch, polled to DONE."""
+        from pgtune.base.poll import PollTimeout, poll
+        from pgtune.plan.model import ParameterEdit
+        from pgtune.targets.cloudsql.api import CloudSqlError
+
+        flags = dict(self.client.get().flags)
+        lower = {k.lower(): k for k in flags}
+        for stmt in (s for change in batch for s in change.statements):
+            if not isinstance(stmt.action, ParameterEdit) or stmt.action.store != "cloudsql":
+                raise CloudSqlError(not_derived("a Cloud SQL"))
+            name = lower.get(stmt.action.key.lower(), stmt.action.key)
+            if stmt.action.value is None:
+                flags.pop(name, None)
+            else:
+                flags[name] = stmt.action.value
+        operation = self.client.patch(flags)
+        try:
+            poll(lambda: self.client.operation_done(operation), OPERATION_WAIT, interval=0.2, growth=1.5, cap=15.0)
+        except PollTimeout:
+            raise CloudSqlError(f"timed out after {OPERATION_WAIT:g}s waiting for operation {operation}") from None
+
+    def wait_settled(self, plan: ClusterPlan) -> None:
+        """The patch's operation is DONE already (restart included): nothing more to wait for."""
+
+
+@dataclass
+class CloudSqlSession:
+    target: CloudSqlInstance
+    client: Client
+    conn: psycopg.Connection
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
+        return apply_lock(self.conn, wait)
+
+    def derive(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.targets.cloudsql.derive import derive
+
+        return derive(self.client, self.conn, self.target.dsn, inputs)
+
+    def gated(self, plan: ClusterPlan) -> list[Plan]:
+        return gated(plan)
+
+    def execute(
+        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        return execute_with_store(plan, self.conn, CloudSqlStore(self.client), inputs, options, on_outcome)
+
+    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
+        raise ApplyRefused("Cloud SQL restarts the instance itself, with the patch that needs it (RESTARTS_NOW)")
+
+    def reread(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.cloudsql.derive import derive
+
+        with connect(self.target.dsn) as conn:  # the instance may have restarted: a fresh connection
+            return derive(self.client, conn, self.target.dsn, inputs)
+
+
+@dataclass(frozen=True)
+class CloudSqlInstance:
+    instance_id: str
+    dsn: str
+    http: Any = None  # tests give a fake's; else google-auth's authorized, bounded HTTP
+    name: str = "Cloud SQL instance"
+    restarts: bool = False  # Cloud SQL restarts by itself, with the patch
+    finish: str = "Cloud SQL restarts the instance itself with a patch that needs it (--allow-hazards RESTARTS_NOW)."
+
+    @contextmanager
+    def open(self) -> Iterator[CloudSqlSession]:
+        from pgtune.integrations.postgres import connect
+        from pgtune.targets.cloudsql.api import Client, InstanceId
+
+        client = Client(InstanceId.parse(self.instance_id), self.http)
+        with connect(self.dsn) as conn:
+            yield CloudSqlSession(self, client, conn)
+
+
+def _choose(where: Where) -> CloudSqlInstance | None:
+    instance = where.options.get("cloudsql_instance")
+    if not instance:
+        return None
+    if len(where.dsns) != 1:
+        raise ApplyRefused("--cloudsql-instance takes one --dsn: the instance's (the SQL kinds run there)")
+    return CloudSqlInstance(instance, where.base_dsn)
+
+
+OPTIONS = (
+    TargetOption(
+        "cloudsql_instance",
+        "--cloudsql-instance",
+        "Plan server-wide settings against this Cloud SQL instance's database flags (PROJECT:INSTANCE), the other "
+        "kinds over SQL on --dsn. Credentials from google-auth's default chain; $PGTUNE_CLOUDSQL_ENDPOINT overrides "
+        "the API's endpoint.",
+        "PROJECT:INSTANCE",
+    ),
+)
+register(_choose, options=OPTIONS, about=("Cloud SQL: google-api-python-client's bundled sqladmin v1 document",))
