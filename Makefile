@@ -7,7 +7,7 @@ JOBS ?= auto
 PARALLEL := -n $(JOBS) --dist loadgroup
 LINTED := pgtune tests tests_live bench examples scripts collections
 
-.PHONY: demo test test-unit test-durations test-rds-live lint setup test-setup
+.PHONY: demo test test-unit test-durations test-rds-live test-cloud-live lint setup test-setup
 setup:
 	@scripts/bootstrap
 
@@ -39,4 +39,7 @@ lint: setup
 
 # Against a real AWS account (never in CI): see tests_live/test_rds_account.py for the variables it needs.
 test-rds-live: test-setup
-	$(PY) -m pytest tests_live
+	$(PY) -m pytest tests_live/test_rds_account.py
+
+test-cloud-live: test-setup
+	$(PY) -m pytest tests_live/test_azure_account.py tests_live/test_cloudsql_account.py
