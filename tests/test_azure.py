@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,8 +17,10 @@ from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
 from pgtune.targets import sequence, workflow
 from pgtune.targets.azure import AzureServer
+
+if TYPE_CHECKING:  # the fake loads the Azure SDK: only the tests that run it import it
+    from tests.azure_fake import FakeAzure
 from pgtune.targets.executor import ExecOptions
-from tests.azure_fake import RESOURCE_ID, FakeAzure, FakeCredential
 from tests.conftest import _bindir, _timed
 
 PROFILE = """\
@@ -35,6 +38,8 @@ tables:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeAzure]:
+    from tests.azure_fake import FakeAzure
+
     cluster = LocalCluster(_bindir("15"))
     try:
         with _timed("azure fake 15"):
@@ -47,6 +52,8 @@ def fake() -> Iterator[FakeAzure]:
 
 
 def _target(fake: FakeAzure) -> AzureServer:
+    from tests.azure_fake import RESOURCE_ID, FakeCredential
+
     return AzureServer(RESOURCE_ID, fake.cluster.dsn(), fake.transport(), FakeCredential())
 
 
@@ -88,6 +95,8 @@ def test_plan_apply_restart_replan_empty_through_the_azure_api(fake: FakeAzure, 
 
     restarted = sequence.apply(_target(fake), inputs, ExecOptions(), restart=True)
     assert restarted.restarts is not None and restarted.restarts.done == ["shop-db"]
+    from tests.azure_fake import RESOURCE_ID
+
     assert ("POST", f"{RESOURCE_ID}/restart", None) in [(m, p, b) for m, p, b in fake.requests]
     with fake.cluster.connect() as conn:
         assert conn.execute("SHOW max_connections").fetchone() == ("150",)
@@ -139,10 +148,10 @@ def test_the_sdks_requests_go_through_the_bounded_client() -> None:
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         request = HttpRequest("PATCH", f"{url}/configurations/work_mem?api-version=x", content=b'{"v": 1}')
-        got = BoundedTransport().send(request)
+        got = BoundedTransport(AzureError).send(request)
         assert got.status_code == 202 and got.read() == b'{"ok": true}'
         assert seen == [("PATCH", "/configurations/work_mem?api-version=x", b'{"v": 1}')]
         with pytest.raises(AzureError):
-            BoundedTransport().send(HttpRequest("PATCH", f"{url}/big", content=b"{}"))
+            BoundedTransport(AzureError).send(HttpRequest("PATCH", f"{url}/big", content=b"{}"))
     finally:
         server.shutdown()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,8 +17,10 @@ from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
 from pgtune.targets import sequence, workflow
 from pgtune.targets.cloudsql import CloudSqlInstance
+
+if TYPE_CHECKING:  # the fake loads httplib2: only the tests that run it import it
+    from tests.cloudsql_fake import FakeCloudSql
 from pgtune.targets.executor import ExecOptions
-from tests.cloudsql_fake import INSTANCE, PROJECT, FakeCloudSql
 from tests.conftest import _bindir, _timed
 
 PROFILE = """\
@@ -31,6 +34,8 @@ settings:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeCloudSql]:
+    from tests.cloudsql_fake import FakeCloudSql
+
     cluster = LocalCluster(_bindir("15"))
     try:
         with _timed("cloudsql fake 15"):
@@ -41,6 +46,8 @@ def fake() -> Iterator[FakeCloudSql]:
 
 
 def _target(fake: FakeCloudSql) -> CloudSqlInstance:
+    from tests.cloudsql_fake import INSTANCE, PROJECT
+
     return CloudSqlInstance(f"{PROJECT}:{INSTANCE}", fake.cluster.dsn(), fake)
 
 

@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
@@ -101,6 +100,8 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def _validate(manifest: Path, crd: str) -> None:
+    import jsonschema
+
     schema = json.loads((CRDS / crd).read_text())["openAPIV3Schema"]
     # The schema as Kubernetes reads it (OpenAPI v3: draft-7-like); its Go regexes are not checked up front.
     jsonschema.Draft7Validator(schema).validate(YAML(typ="safe").load(manifest.read_text()))

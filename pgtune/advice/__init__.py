@@ -111,13 +111,7 @@ def _indexes(
     version_num: int,
     options: Options,
 ) -> None:
-    work = workload.read(
-        lab,
-        statements,
-        trust_functions=options.trust_functions,
-        trusted_extensions=options.trusted_extensions,
-        version_num=version_num,
-    )
+    work = workload.read_with(lab, statements, options, version_num)
     readable, coverage = work.statements, work.coverage
     report.notes.append(
         f"read {len(statements)} statements from pg_stat_statements; {len(readable)} SELECT/INSERT/UPDATE/DELETE "

@@ -83,15 +83,19 @@ class Coster:
         assert shape is not None
         lab = self.lab
         types = self._types.get(statement.queryid, dict(shape.types))
-        plan = lab.explain(
-            statement.queryid,
-            shape.sql,
-            shape.params,
-            statement.role,
-            verbose=verbose,
-            types=types,
-            overrides=overrides,
-        )
+
+        def explain(declared: dict[int, str]) -> dict[str, Any] | None:
+            return lab.explain(
+                statement.queryid,
+                shape.sql,
+                shape.params,
+                statement.role,
+                verbose=verbose,
+                types=declared,
+                overrides=overrides,
+            )
+
+        plan = explain(types)
         if plan is None and lab.sqlstate.get(statement.queryid) in RETYPE and statement.queryid not in self._types:
             retyped = {**{n: "numeric" for n in shape.numeric}, **types}
             match = (
@@ -101,15 +105,7 @@ class Coster:
                 retyped.setdefault(int(match.group(1)), "text")
             if retyped != types:
                 lab.failures.pop(statement.queryid, None)
-                plan = lab.explain(
-                    statement.queryid,
-                    shape.sql,
-                    shape.params,
-                    statement.role,
-                    verbose=verbose,
-                    types=retyped,
-                    overrides=overrides,
-                )
+                plan = explain(retyped)
                 if plan is not None:
                     self._types[statement.queryid] = retyped
         return plan

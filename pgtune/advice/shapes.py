@@ -165,19 +165,14 @@ def _arithmetic_params(stmt: Any) -> tuple[int, ...]:
 
 def parse(text: str) -> Shape | None:
     """The shape of one statement, or None when it is not one SELECT/UPDATE/DELETE pgtune can read."""
-    if len(text) > MAX_QUERY_CHARS:
-        return None
-    from pglast import ast, parse_sql
-    from pglast.parser import ParseError
+    from pglast import ast
     from pglast.stream import RawStream
 
-    try:
-        statements = parse_sql(text)
-    except (ParseError, RecursionError):
+    from pgtune.base.sqltext import one_statement
+
+    stmt = one_statement(text, MAX_QUERY_CHARS)
+    if stmt is None:
         return None
-    if len(statements) != 1:
-        return None
-    stmt = statements[0].stmt
     tables: dict[tuple[str | None, str], Usage] = {}
     scope = _Scope()
     if isinstance(stmt, ast.SelectStmt):

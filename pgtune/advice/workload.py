@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pgtune.advice.catalog import Statement, TableFacts, tables
 from pgtune.advice.lab import Lab
@@ -44,6 +45,27 @@ class Workload:
                 coverage.add(s, failure.reason, failure.message)
             elif coverage.stopped is not None and s.shape is not None and s.shape.command != "insert":
                 coverage.add(s, "deadline", "not reached before the deadline")
+
+
+class Trusting(Protocol):
+    """What decides which statements may be planned: advise's and the impact's options alike."""
+
+    @property
+    def trust_functions(self) -> bool: ...
+
+    @property
+    def trusted_extensions(self) -> tuple[str, ...]: ...
+
+
+def read_with(lab: Lab, statements: Sequence[Statement], options: Trusting, version_num: int) -> Workload:
+    """`read` with the trust a command's options give."""
+    return read(
+        lab,
+        statements,
+        trust_functions=options.trust_functions,
+        trusted_extensions=options.trusted_extensions,
+        version_num=version_num,
+    )
 
 
 def read(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pgtune.base.sqltext import one_statement
+
 MAX_TEXT = 100_000
 """Characters of a statement read; a longer one is not read (pg_stat_statements keeps up to
 track_activity_query_size bytes anyway)."""
@@ -27,16 +29,12 @@ def updates_in(text: str) -> list[Update] | None:
     PostgreSQL's parser takes, several statements)."""
     if len(text) > MAX_TEXT or "update" not in text.lower():
         return [] if len(text) <= MAX_TEXT else None
-    from pglast import ast, parse_sql
+    from pglast import ast
     from pglast.enums import CmdType
-    from pglast.parser import ParseError
     from pglast.visitors import Visitor
 
-    try:
-        statements = parse_sql(text)
-    except (ParseError, RecursionError):
-        return None
-    if len(statements) != 1:
+    stmt = one_statement(text, MAX_TEXT)
+    if stmt is None:
         return None
     found: list[Update] = []
 
@@ -66,9 +64,6 @@ def updates_in(text: str) -> list[Update] | None:
                 if target is not None and getattr(clause, "commandType", None) == CmdType.CMD_UPDATE:
                     found.append(Update(*target, columns(clause.targetList)))
 
-    stmt = statements[0].stmt
-    if stmt is None:
-        return []
     try:
         Walk()(stmt)
     except RecursionError:

@@ -7,15 +7,18 @@ the loop decides what changes, what needs a restart, and what the service refuse
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pgtune.base.errors import ProfileError
 from pgtune.base.guc import Canonical, GucSpec, InvalidValue
-from pgtune.plan.model import Address, Change, Statement
+from pgtune.plan.model import Address, Change, Plan, Statement
 
 if TYPE_CHECKING:
-    from pgtune.kinds.settings.model import TypedSetting
+    import psycopg
+
+    from pgtune.kinds.settings.model import SettingsCatalog, TypedSetting
+    from pgtune.targets.workflow import Inputs
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,23 @@ def allowed_problem(stored: Stored, spec: GucSpec, text: str) -> str | None:
     if spec.vartype in ("enum", "bool") and text.lower() not in words:
         return f"{spec.name}: {text} is not among the service's allowed values ({allowed})"
     return None
+
+
+def typed_settings(
+    conn: psycopg.Connection, inputs: Inputs, dsn: str, service: str
+) -> tuple[Plan, list[TypedSetting], SettingsCatalog]:
+    """The SQL kinds' plan on the server (no ALTER SYSTEM: the service is the way), and the
+    profile's server-wide settings typed by its pg_settings and validated as going to `service`."""
+    from pgtune.kinds import PlanContext, settings
+    from pgtune.kinds.engine import server_info
+    from pgtune.targets import workflow
+
+    loaded = inputs.loaded
+    sql_plan = workflow.derive(conn, replace(inputs, server_settings=False), dsn)
+    ctx = PlanContext(conn, loaded, server_info(conn), {})
+    desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
+    catalog = settings.read(conn, desired)
+    return sql_plan, settings.validate(settings.adapt(desired, catalog), catalog, through=service), catalog
 
 
 @dataclass

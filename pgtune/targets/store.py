@@ -6,6 +6,8 @@ store's changes through the one executor, then wait (bounded) until the nodes ha
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -43,6 +45,43 @@ class Store(Protocol):
     def wait_settled(self, plan: ClusterPlan) -> None:
         """Wait (bounded) until the nodes have the written values, running them or pending a restart."""
         ...
+
+
+@dataclass
+class StoreSession:
+    """A service target's session: the SQL kinds on `conn` (its apply lock there), the server-wide
+    settings through the target's store; a target gives `derive_on` and `store` (and its restarts)."""
+
+    conn: psycopg.Connection
+    dsn: str
+
+    def derive_on(self, conn: psycopg.Connection, inputs: Inputs) -> ClusterPlan:
+        raise NotImplementedError
+
+    def store(self) -> Store:
+        raise NotImplementedError
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        from pgtune.targets.lock import apply_lock
+
+        return apply_lock(self.conn, wait)
+
+    def derive(self, inputs: Inputs) -> ClusterPlan:
+        return self.derive_on(self.conn, inputs)
+
+    def gated(self, plan: ClusterPlan) -> list[Plan]:
+        return gated(plan)
+
+    def execute(
+        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
+    ) -> dict[str, ApplyReport]:
+        return execute_with_store(plan, self.conn, self.store(), inputs, options, on_outcome)
+
+    def reread(self, inputs: Inputs) -> ClusterPlan:
+        from pgtune.integrations.postgres import connect
+
+        with connect(self.dsn) as conn:  # the server may have restarted: a fresh connection
+            return self.derive_on(conn, inputs)
 
 
 def not_derived(what: str) -> str:

@@ -74,13 +74,7 @@ def measure(conn: psycopg.Connection, plan_changes: Sequence[Change], options: O
     if pgss is None:
         impact.missing.append(PGSS_MISSING)
         return impact
-    work = workload.read(
-        lab,
-        statements,
-        trust_functions=options.trust_functions,
-        trusted_extensions=options.trusted_extensions,
-        version_num=version_num,
-    )
+    work = workload.read_with(lab, statements, options, version_num)
     impact.coverage = work.coverage
     if model.empty:
         impact.notes.append("nothing in this plan changes how a statement is planned")

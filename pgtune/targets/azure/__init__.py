@@ -6,22 +6,20 @@ only with apply --restart, after the writes, read replicas first."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport, TargetOption, Where, register, restart_walk
-from pgtune.targets.store import execute_with_store, gated, not_derived
+from pgtune.targets.store import StoreSession, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgtune.plan.cluster import ClusterPlan, RestartStep
-    from pgtune.plan.model import Change, Plan
-    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.plan.model import Change
     from pgtune.targets.azure.api import Client
-    from pgtune.targets.executor import ExecOptions
     from pgtune.targets.workflow import Inputs
 
 REPORT_KEY = "azure"
@@ -84,38 +82,23 @@ class AzureStore:
 
 
 @dataclass
-class AzureSession:
-    target: AzureServer
+class AzureSession(StoreSession):
     client: Client
-    conn: psycopg.Connection
 
-    def lock(self, wait: float) -> AbstractContextManager[None]:
-        from pgtune.targets.lock import apply_lock
-
-        return apply_lock(self.conn, wait)
-
-    def derive(self, inputs: Inputs) -> ClusterPlan:
+    def derive_on(self, conn: psycopg.Connection, inputs: Inputs) -> ClusterPlan:
         from pgtune.targets.azure.derive import derive
 
-        return derive(self.client, self.conn, self.target.dsn, inputs)
+        return derive(self.client, conn, self.dsn, inputs)
 
-    def gated(self, plan: ClusterPlan) -> list[Plan]:
-        return gated(plan)
-
-    def execute(
-        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
-    ) -> dict[str, ApplyReport]:
-        """The server's SQL changes, then the configurations one at a time, then Ready again."""
-        return execute_with_store(
-            plan, self.conn, AzureStore(self.client, self.target.dsn), inputs, options, on_outcome
-        )
+    def store(self) -> AzureStore:
+        """The configurations one at a time, then Ready again."""
+        return AzureStore(self.client, self.dsn)
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
         from pgtune.integrations.postgres import connect
-        from pgtune.targets.azure.derive import derive
 
-        with connect(self.target.dsn) as conn:
-            now = derive(self.client, conn, self.target.dsn, inputs)
+        with connect(self.dsn) as conn:
+            now = self.derive_on(conn, inputs)
 
         def begin(step: RestartStep) -> tuple[str, Callable[[], object]]:
             return f"restarting {step.node} ({step.role}) through Azure", lambda: self.client.restart(step.node)
@@ -125,13 +108,6 @@ class AzureSession:
             return "Ready"
 
         return restart_walk(now.restart, begin, back, on_step)
-
-    def reread(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.integrations.postgres import connect
-        from pgtune.targets.azure.derive import derive
-
-        with connect(self.target.dsn) as conn:  # the server may have restarted: a fresh connection
-            return derive(self.client, conn, self.target.dsn, inputs)
 
 
 @dataclass(frozen=True)
@@ -151,7 +127,7 @@ class AzureServer:
 
         client = Client(ResourceId.parse(self.resource_id), self.transport, self.credential)
         with connect(self.dsn) as conn:
-            yield AzureSession(self, client, conn)
+            yield AzureSession(conn, self.dsn, client)
 
 
 def _choose(where: Where) -> AzureServer | None:

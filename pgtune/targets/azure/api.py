@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgtune.integrations.endpoints import EndpointError
+from pgtune.integrations.endpoints import EndpointError, shown
 from pgtune.targets.parameters import Stored
 
 ENDPOINT_ENV = "PGTUNE_AZURE_ENDPOINT"
@@ -21,7 +21,11 @@ _RESOURCE = re.compile(
     r"flexibleServers/(?P<name>[^/]+)/?$",
     re.IGNORECASE,
 )
-MAX_MESSAGE = 300
+
+
+def _said(exc: Exception) -> str:
+    """An SDK's error as one bounded, scrubbed line."""
+    return shown(" ".join(str(getattr(exc, "message", None) or exc).split()))
 
 
 class AzureError(EndpointError):
@@ -49,11 +53,6 @@ def endpoint() -> str:
     return (os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).rstrip("/")
 
 
-def _message(exc: Exception) -> str:
-    text = " ".join(str(getattr(exc, "message", None) or exc).split())
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
-
-
 @dataclass
 class Client:
     resource: ResourceId
@@ -76,7 +75,7 @@ class Client:
                 credential,
                 self.resource.subscription,
                 base_url=endpoint(),
-                transport=self.transport or BoundedTransport(),
+                transport=self.transport or BoundedTransport(AzureError),
                 polling_interval=1,
             )
         return self._sdk
@@ -87,7 +86,7 @@ class Client:
         try:
             return run()
         except SdkError as exc:
-            raise AzureError(f"Azure {what}: {_message(exc)}") from None
+            raise AzureError(f"Azure {what}: {_said(exc)}") from None
 
     def configurations(self) -> dict[str, Stored]:
         """Every configuration of the server, by lower-cased name."""

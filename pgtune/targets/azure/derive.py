@@ -4,13 +4,12 @@ service reports pending a restart, and the restart order: read replicas first, t
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pgtune.base.errors import raise_if_any
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Notice, ParameterEdit, Plan, Statement
-from pgtune.targets.parameters import against_store
+from pgtune.targets.parameters import against_store, typed_settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,16 +28,8 @@ def statement(name: str, value: str | None) -> Statement:
 
 
 def derive(client: Client, conn: psycopg.Connection, dsn: str, inputs: Inputs) -> clusterplan.ClusterPlan:
-    from pgtune.kinds import PlanContext, settings
-    from pgtune.kinds.engine import server_info
-    from pgtune.targets import workflow
-
     loaded = inputs.loaded
-    sql_plan = workflow.derive(conn, replace(inputs, server_settings=False), dsn)
-    ctx = PlanContext(conn, loaded, server_info(conn), {})
-    desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
-    catalog = settings.read(conn, desired)
-    typed = settings.validate(settings.adapt(desired, catalog), catalog, through=SERVICE)
+    sql_plan, typed, _ = typed_settings(conn, inputs, dsn, SERVICE)
     stored = client.configurations()
     compared = against_store(typed, stored, service=SERVICE, scope=STORE, statement=statement)
     raise_if_any(compared.errors)

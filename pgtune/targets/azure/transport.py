@@ -11,7 +11,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
-from pgtune.integrations.endpoints import Answer, HttpClient, deadline_from_environment
+from pgtune.integrations.endpoints import Answer, EndpointError, HttpClient, deadline_from_environment
 
 
 class _Nothing:
@@ -47,10 +47,8 @@ def _body(request: Any) -> bytes | None:
 
 
 class BoundedTransport(HttpTransport[Any, Any]):
-    def __init__(self) -> None:
-        from pgtune.targets.azure.api import AzureError
-
-        self._client = HttpClient("Azure", error=AzureError, proxies_from_environment=True)
+    def __init__(self, error: type[EndpointError] = EndpointError) -> None:
+        self._client = HttpClient("Azure", error=error, proxies_from_environment=True)
 
     def send(self, request: Any, **kwargs: Any) -> HttpResponseImpl:
         body = (

@@ -8,22 +8,20 @@ on --dsn."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport, TargetOption, Where, register
-from pgtune.targets.store import execute_with_store, gated, not_derived
+from pgtune.targets.store import StoreSession, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgtune.plan.cluster import ClusterPlan
-    from pgtune.plan.model import Change, Plan
-    from pgtune.plan.report import ApplyReport, Outcome
+    from pgtune.plan.model import Change
     from pgtune.targets.cloudsql.api import Client
-    from pgtune.targets.executor import ExecOptions
     from pgtune.targets.workflow import Inputs
 
 REPORT_KEY = "cloudsql"
@@ -67,38 +65,19 @@ class CloudSqlStore:
 
 
 @dataclass
-class CloudSqlSession:
-    target: CloudSqlInstance
+class CloudSqlSession(StoreSession):
     client: Client
-    conn: psycopg.Connection
 
-    def lock(self, wait: float) -> AbstractContextManager[None]:
-        from pgtune.targets.lock import apply_lock
-
-        return apply_lock(self.conn, wait)
-
-    def derive(self, inputs: Inputs) -> ClusterPlan:
+    def derive_on(self, conn: psycopg.Connection, inputs: Inputs) -> ClusterPlan:
         from pgtune.targets.cloudsql.derive import derive
 
-        return derive(self.client, self.conn, self.target.dsn, inputs)
+        return derive(self.client, conn, self.dsn, inputs)
 
-    def gated(self, plan: ClusterPlan) -> list[Plan]:
-        return gated(plan)
-
-    def execute(
-        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
-    ) -> dict[str, ApplyReport]:
-        return execute_with_store(plan, self.conn, CloudSqlStore(self.client), inputs, options, on_outcome)
+    def store(self) -> CloudSqlStore:
+        return CloudSqlStore(self.client)
 
     def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
         raise ApplyRefused("Cloud SQL restarts the instance itself, with the patch that needs it (RESTARTS_NOW)")
-
-    def reread(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.integrations.postgres import connect
-        from pgtune.targets.cloudsql.derive import derive
-
-        with connect(self.target.dsn) as conn:  # the instance may have restarted: a fresh connection
-            return derive(self.client, conn, self.target.dsn, inputs)
 
 
 @dataclass(frozen=True)
@@ -117,7 +96,7 @@ class CloudSqlInstance:
 
         client = Client(InstanceId.parse(self.instance_id), self.http)
         with connect(self.dsn) as conn:
-            yield CloudSqlSession(self, client, conn)
+            yield CloudSqlSession(conn, self.dsn, client)
 
 
 def _choose(where: Where) -> CloudSqlInstance | None:

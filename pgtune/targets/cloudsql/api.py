@@ -11,12 +11,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgtune.integrations.endpoints import EndpointError
+from pgtune.integrations.endpoints import EndpointError, shown
 from pgtune.targets.parameters import Stored
 
 ENDPOINT_ENV = "PGTUNE_CLOUDSQL_ENDPOINT"
 _INSTANCE = re.compile(r"^(?P<project>[a-z][a-z0-9:.\-]{4,61}[a-z0-9]):(?P<instance>[a-z][a-z0-9\-]{0,97})$")
-MAX_MESSAGE = 300
+
+
+def _said(exc: Exception) -> str:
+    """An SDK's error as one bounded, scrubbed line."""
+    return shown(" ".join(str(getattr(exc, "message", None) or exc).split()))
 
 
 class CloudSqlError(EndpointError):
@@ -65,11 +69,6 @@ class BoundedHttp:
         return info, answer.body
 
 
-def _message(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
-
-
 @dataclass
 class Client:
     instance: InstanceId
@@ -99,7 +98,7 @@ class Client:
         try:
             return request.execute(num_retries=0)
         except SdkError as exc:
-            raise CloudSqlError(f"Cloud SQL {what}: {_message(exc)}") from None
+            raise CloudSqlError(f"Cloud SQL {what}: {_said(exc)}") from None
 
     def get(self) -> Instance:
         i = self.instance
@@ -142,7 +141,7 @@ class Client:
             return False
         errors = (op.get("error") or {}).get("errors") or []
         if errors:
-            raise CloudSqlError(f"Cloud SQL operation {name} failed: {_message(Exception(errors[0]))}")
+            raise CloudSqlError(f"Cloud SQL operation {name} failed: {shown(str(errors[0]))}")
         return op.get("status") == "DONE"
 
 

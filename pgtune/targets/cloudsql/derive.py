@@ -12,7 +12,7 @@ from pgtune.base.errors import raise_if_any
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.hazards import hazard
 from pgtune.plan.model import Change, Notice, ParameterEdit, Plan, Statement
-from pgtune.targets.parameters import against_store
+from pgtune.targets.parameters import against_store, typed_settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,17 +38,10 @@ def _restarting(change: Change) -> Change:
 
 
 def derive(client: Client, conn: psycopg.Connection, dsn: str, inputs: Inputs) -> clusterplan.ClusterPlan:
-    from pgtune.kinds import PlanContext, settings
-    from pgtune.kinds.engine import server_info
-    from pgtune.targets import workflow
     from pgtune.targets.cloudsql.api import stored
 
     loaded = inputs.loaded
-    sql_plan = workflow.derive(conn, replace(inputs, server_settings=False), dsn)
-    ctx = PlanContext(conn, loaded, server_info(conn), {})
-    desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
-    catalog = settings.read(conn, desired)
-    typed = settings.validate(settings.adapt(desired, catalog), catalog, through=SERVICE)
+    sql_plan, typed, catalog = typed_settings(conn, inputs, dsn, SERVICE)
     instance = client.get()
     held = stored(instance, client.flags(instance.version), {k: r.setting for k, r in catalog.running.items()})
     compared = against_store(typed, held, service=SERVICE, scope=STORE, statement=statement)

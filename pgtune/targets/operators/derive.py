@@ -249,6 +249,21 @@ def _change(
     op = manifest.operator
     address = Address(KIND, d.key, scope=op.key)
     restart = spec is not None and spec.restart_required
+
+    def made(action: str, before: str | None, after: str | None, value: str | None, note: str | None) -> Change:
+        statements = (_statement(manifest, key, value),)
+        return Change(
+            address,
+            action,
+            before,
+            after,
+            statements,
+            restart_required=restart,
+            note=note,
+            source=d.source,
+            reset=action == "delete",
+        )
+
     if want is None:
         if have is None:
             return None
@@ -258,17 +273,7 @@ def _change(
                 f"; reset it in a pod: patronictl edit-config --force -s 'postgresql.parameters.{key}=null' "
                 "(ALTER SYSTEM is not the way: Patroni owns the value)"
             )
-        return Change(
-            address,
-            "delete",
-            have,
-            None,
-            (_statement(manifest, key, None),),
-            restart_required=restart,
-            note=removal,
-            source=d.source,
-            reset=True,
-        )
+        return made("delete", have, None, None, removal)
     text = _text(spec, want)
     if have is not None and _same(spec, want, have) and key not in manifest.unquoted:
         return None
@@ -283,16 +288,7 @@ def _change(
     before = (
         have if have is not None else (f"{op.defaults[d.key]} ({op.name}'s default)" if d.key in op.defaults else None)
     )
-    return Change(
-        address,
-        action,
-        before,
-        text,
-        (_statement(manifest, key, text),),
-        restart_required=restart,
-        note=note,
-        source=d.source,
-    )
+    return made(action, before, text, text, note)
 
 
 def _with_libraries(change: Change, manifest: Manifest, after: dict[str, str]) -> Change:
