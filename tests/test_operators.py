@@ -283,3 +283,11 @@ def test_version_names_the_operator_releases_the_rules_come_from(cli: Cli) -> No
     )
     for crd, version in (("cnpg", "1.30.0"), ("pgo", "6.0.3"), ("zalando", "2.0.1")):
         assert json.loads((CRDS / f"{crd}-{version}.json").read_text())["operator_version"] == version
+
+
+def test_the_impact_of_an_offline_manifest_plan_asks_for_a_server(tmp_path: Path, cli: Cli) -> None:
+    manifest = _write(tmp_path, "cluster.yaml", CNPG)
+    profile = _write(tmp_path, "p.yaml", "name: p\nsettings:\n  work_mem: 64MB\n")
+    result = cli("plan", str(profile), "--cnpg-cluster", str(manifest), "--impact")
+    assert result.code == 3 and "the workload impact needs --dsn" in result.stdout
+    assert manifest.read_text() == CNPG

@@ -90,8 +90,11 @@ def _print(result: Any, fmt: Format, impact: Impact | None = None, limit: float 
 def _measure_impact(result: Any, dsn: str, loaded: LoadedProfile, top: int) -> Impact:
     """The workload impact of a plan's changes (a cluster's: the primary's and its store's), on the
     database the plan was made for."""
-    from pgtune.advice.impact import Options, measure
+    from pgtune.advice.impact import Impact, Options, measure
     from pgtune.integrations.postgres import connect
+
+    if not dsn:  # an operator's manifest planned offline: no server to plan the workload on
+        return Impact("", missing=["the workload impact needs --dsn to the database the workload runs on"])
 
     if _cluster(result):
         changes = [*result.plans[0].plan.changes, *(result.dcs.changes if result.dcs is not None else ())]
