@@ -155,3 +155,11 @@ def test_the_sdks_requests_go_through_the_bounded_client() -> None:
             BoundedTransport(AzureError).send(HttpRequest("PATCH", f"{url}/big", content=b"{}"))
     finally:
         server.shutdown()
+
+
+def test_a_bearer_token_the_sdk_sends_is_kept_out_of_output() -> None:
+    from pgtune.base.redact import scrub_known
+    from pgtune.integrations.endpoints import remember_bearer
+
+    remember_bearer({"Authorization": "Bearer eyJ0eXAiOiJKV1Qi.secret-part.sig"})
+    assert "eyJ0eXAiOiJKV1Qi.secret-part.sig" not in scrub_known("answer echoed eyJ0eXAiOiJKV1Qi.secret-part.sig")

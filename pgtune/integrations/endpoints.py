@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from pgtune.base.errors import PgtuneError
 from pgtune.base.escape import line
-from pgtune.base.redact import scrub_known
+from pgtune.base.redact import remember_secret, scrub_known
 
 if TYPE_CHECKING:
     import ssl
@@ -92,6 +92,14 @@ def tls_from_environment() -> ssl.SSLContext | bool:
         return ssl.create_default_context(cafile=path)
     except (OSError, ssl.SSLError) as exc:
         raise EndpointError(f"${CACERT_ENV}: cannot read a CA bundle from {shown(path)!r}: {shown(str(exc))}") from None
+
+
+def remember_bearer(headers: Any) -> None:
+    """The bearer token an SDK's auth policy put on a request: kept out of everything pgtune prints,
+    like a password (the SDKs fetch tokens themselves; pgtune first sees them here)."""
+    auth = str(headers.get("Authorization") or headers.get("authorization") or "")
+    if auth.lower().startswith("bearer ") and len(auth) > 7:
+        remember_secret(auth[7:])
 
 
 def deadline_from_environment() -> float:

@@ -11,7 +11,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
-from pgtune.integrations.endpoints import Answer, EndpointError, HttpClient, deadline_from_environment
+from pgtune.integrations.endpoints import Answer, EndpointError, HttpClient, deadline_from_environment, remember_bearer
 
 
 class _Nothing:
@@ -56,6 +56,7 @@ class BoundedTransport(HttpTransport[Any, Any]):
             if isinstance(request.content, bytes)
             else (request.content.encode() if isinstance(request.content, str) else None)
         )
+        remember_bearer(request.headers)
         answer = self._client.exchange(
             request.method, request.url, dict(request.headers), body, deadline=deadline_from_environment()
         )

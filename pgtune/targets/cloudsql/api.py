@@ -64,6 +64,9 @@ class BoundedHttp:
         from pgtune.integrations.endpoints import deadline_from_environment
 
         content = body.encode() if isinstance(body, str) else body
+        from pgtune.integrations.endpoints import remember_bearer
+
+        remember_bearer(dict(headers or {}))
         answer = self._client.exchange(method, uri, dict(headers or {}), content, deadline=deadline_from_environment())
         info = httplib2.Response({"status": str(answer.status), **{k.lower(): v for k, v in answer.headers}})
         return info, answer.body
