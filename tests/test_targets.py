@@ -143,7 +143,7 @@ def test_refusals_run_nothing(inputs: Inputs) -> None:
     assert "execute" not in declined.steps
 
     cannot = ToyTarget([_plan(_change("work_mem"))], restarts=False)
-    with pytest.raises(ApplyRefused, match="--restart needs --patroni"):
+    with pytest.raises(ApplyRefused, match="--restart: pgtune does not restart a toy"):
         sequence.apply(cannot, inputs, ExecOptions(), restart=True)
     assert cannot.steps == []  # refused before connecting
 

@@ -46,10 +46,10 @@ def apply(
     """Lock → derive → verify the saved record → show → gate → confirm → execute; then restart
     (with `restart`, outside the lock: restarts take minutes) and re-read what the target needs."""
     if restart and not target.restarts:
-        raise ApplyRefused(
-            f"--restart needs --patroni or --rds-parameter-group: pgtune restarts only through their APIs; with a "
-            f"{target.name}, restart the nodes in the plan's order yourself (or with the Ansible example)"
+        finish = getattr(target, "finish", "") or (
+            "restart the nodes in the plan's order yourself (or with the Ansible example)"
         )
+        raise ApplyRefused(f"--restart: pgtune does not restart a {target.name}; {finish}")
     with target.open() as session:
         with session.lock(wait):
             plan = session.derive(inputs)
