@@ -129,7 +129,7 @@ class OperatorCluster:
     path: Path
     operator: str  # cnpg | pgo | zalando
     dsn: str
-    name: str = "operator cluster"
+    name: str = "Kubernetes operator's cluster"
     restarts: bool = False  # the operator restarts its pods, never pgtune
     finish: str = "the operator rolls the change out (pgtune restarts no pod): see the plan's restart line."
 
