@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import pgtune.targets.operators.rules as rules
 from pgtune.base.errors import ApplyRefused
-from pgtune.integrations.endpoints import EndpointError
 from pgtune.targets import RestartReport, TargetOption, Where, register
 from pgtune.targets.store import execute_with_store, gated, not_derived
 
@@ -33,10 +32,6 @@ REPORT_KEY = "manifest"
 """The report key of the changes written into the manifest."""
 
 
-class ManifestWriteFailed(EndpointError):
-    """The manifest could not be written (reported per change, like any store's refusal)."""
-
-
 @dataclass
 class ManifestStore:
     """The manifest file as the settings' store: every edit of one apply in one write."""
@@ -52,6 +47,7 @@ class ManifestStore:
         from pgtune.base.errors import PgtuneError
         from pgtune.plan.model import ManifestEdit
         from pgtune.targets.operators import manifest
+        from pgtune.targets.operators.manifest import ManifestWriteFailed
 
         values: dict[str, str | None] = {}
         for stmt in (s for change in batch for s in change.statements):
@@ -107,6 +103,7 @@ def _write_offline(
     plan: ClusterPlan, store: ManifestStore, on_outcome: Callable[[Outcome], None] | None
 ) -> ApplyReport:
     from pgtune.plan.report import APPLIED, FAILED, ApplyReport, Outcome
+    from pgtune.targets.operators.manifest import ManifestWriteFailed
 
     report = ApplyReport()
     changes = list(plan.dcs.changes) if plan.dcs is not None else []

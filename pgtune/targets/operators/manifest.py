@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pgtune.base.errors import Location, ProfileError
+from pgtune.integrations.endpoints import EndpointError
 from pgtune.profile.edit import insert_entries, value_spans
 from pgtune.profile.source import parse_value, read_document, value_location
 from pgtune.targets.operators.rules import OPERATORS, Operator
@@ -24,6 +25,10 @@ _NOT_A_STRING = re.compile(
     r"TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|null|Null|NULL|~|\.inf|\.nan)$"
 )
 """Plain scalars Kubernetes' YAML 1.1 reader takes for something other than a string."""
+
+
+class ManifestWriteFailed(EndpointError):
+    """The manifest could not be written (reported per change, like any store's refusal)."""
 
 
 class ManifestError(ProfileError):
