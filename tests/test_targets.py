@@ -185,3 +185,12 @@ def test_a_target_is_its_module_and_the_registry(inputs: Inputs) -> None:
         assert sequence.preview(ToyTarget([_plan()]), inputs).empty
     finally:
         targets._CHOOSERS.remove(chooser)
+
+
+def test_a_target_written_as_a_package_is_found_without_being_listed() -> None:
+    """A new target is its package: the registry looks for the packages under pgtune.targets."""
+    found = targets.target_packages()
+    assert {"pgtune.targets.azure", "pgtune.targets.cloudsql", "pgtune.targets.operators"} <= set(found)
+    assert not set(found) & set(targets.TARGET_MODULES)
+    flags = {o.flag for o in targets.declared_options()}
+    assert {"--azure-server", "--cloudsql-instance", "--cnpg-cluster", "--rds-parameter-group"} <= flags

@@ -4,8 +4,9 @@ re-read on its nodes; `sequence.apply` is the one apply sequence over any of
 them (lock, derive, verify a saved record, show, gate, confirm, execute, restart, re-read), and
 `sequence.preview` the one plan.
 
-Adding a target: a module with a `Target` and a chooser, and its name in `TARGET_MODULES`;
-nothing else (tests/test_targets.py registers a toy target the same way).
+Adding a target: a package of its own under pgtune/targets/ with a `Target` and a chooser that
+registers itself on import — found by looking, nothing else to edit (tests/test_targets.py registers
+a toy target the same way).
 """
 
 from __future__ import annotations
@@ -175,15 +176,14 @@ class TargetOption:
 
 Chooser = Callable[[Where], "Target | None"]
 TARGET_MODULES = (
-    "pgtune.targets.azure",
-    "pgtune.targets.cloudsql",
-    "pgtune.targets.operators",
     "pgtune.targets.rds_group",
     "pgtune.targets.patroni_cluster",
     "pgtune.targets.replicas",
     "pgtune.targets.server",
 )
-"""Modules that register a chooser on import, most specific first."""
+"""The targets written as one module, most specific first. A target written as a package of its own
+(`azure/`, `cloudsql/`, `operators/`) is found by looking, and tried before these: a new target is
+its package and nothing else (a helper package such as `rds/` registers nothing when imported)."""
 _CHOOSERS: list[Chooser] = []
 _OPTIONS: list[TargetOption] = []
 _ABOUT: list[str] = []
@@ -202,10 +202,17 @@ def register(
     _OPTIONS.extend(o for o in options if o not in _OPTIONS)
 
 
+def target_packages() -> list[str]:
+    """Every subpackage of pgtune.targets, in name order: the targets that are packages register on import."""
+    import pkgutil
+
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.ispkg)
+
+
 def _load() -> None:
     global _loaded
     if not _loaded:
-        for module in TARGET_MODULES:
+        for module in (*target_packages(), *TARGET_MODULES):
             importlib.import_module(module)
         _loaded = True
 
