@@ -42,4 +42,4 @@ test-rds-live: test-setup
 	$(PY) -m pytest tests_live/test_rds_account.py
 
 test-cloud-live: test-setup
-	$(PY) -m pytest tests_live/test_azure_account.py tests_live/test_cloudsql_account.py
+	$(PY) -m pytest tests_live/test_cloud_accounts.py

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -61,15 +63,30 @@ def build(cluster: LocalCluster, tables: int, rounds: int) -> int:
     return distinct
 
 
+@contextmanager
+def workload_cluster(tables: int, rounds: int) -> Iterator[tuple[LocalCluster, int]]:
+    """A throwaway PostgreSQL 15 with pg_stat_statements and the bench workload: (cluster, distinct statements)."""
+    cluster = LocalCluster(Path("/usr/lib/postgresql/15/bin"), conf={"shared_preload_libraries": "pg_stat_statements"})
+    try:
+        cluster.init().start()
+        yield cluster, build(cluster, tables, rounds)
+    finally:
+        cluster.destroy()
+
+
+def target_line(seconds: float, distinct: int, target_seconds: float, target_statements: int) -> str:
+    """The run's time beside the issue's floor, scaled to the statements this run had."""
+    floor = target_seconds * distinct / target_statements
+    verdict = "met" if seconds <= floor else "MISSED"
+    return f"target: <= {target_seconds:g} s per {target_statements} statements -> <= {floor:.1f} s here: {verdict}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    cluster = LocalCluster(Path("/usr/lib/postgresql/15/bin"), conf={"shared_preload_libraries": "pg_stat_statements"})
-    try:
-        cluster.init().start()
-        distinct = build(cluster, args.tables, args.rounds)
+    with workload_cluster(args.tables, args.rounds) as (cluster, distinct):
         profile = Path(cluster.root) / "bench.yaml"
         profile.write_text("name: bench\n", encoding="utf-8")
         loaded = load_profile(profile)
@@ -85,11 +102,7 @@ def main() -> None:
         coverage = report.coverage
         if coverage is not None:
             print(f"        planned {coverage.planned} of {coverage.workload} statements; stopped: {coverage.stopped}")
-        floor = TARGET_SECONDS * distinct / TARGET_STATEMENTS
-        verdict = "met" if seconds <= floor else "MISSED"
-        print(f"target: <= {TARGET_SECONDS:g} s per {TARGET_STATEMENTS} statements -> <= {floor:.1f} s here: {verdict}")
-    finally:
-        cluster.destroy()
+        print(target_line(seconds, distinct, TARGET_SECONDS, TARGET_STATEMENTS))
 
 
 if __name__ == "__main__":

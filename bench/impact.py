@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import psycopg
-from advise import build  # bench/advise.py: the same tables and query shapes
+from advise import target_line, workload_cluster  # bench/advise.py: the same tables, shapes and floor line
 
 from pgtune.advice.impact import Options, measure
-from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
 from pgtune.targets import workflow
 
@@ -40,10 +39,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=34)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    cluster = LocalCluster(Path("/usr/lib/postgresql/15/bin"), conf={"shared_preload_libraries": "pg_stat_statements"})
-    try:
-        cluster.init().start()
-        distinct = build(cluster, args.tables, args.rounds)
+    with workload_cluster(args.tables, args.rounds) as (cluster, distinct):
         profile = Path(cluster.root) / "bench.yaml"
         profile.write_text(profile_text(args.tables), encoding="utf-8")
         loaded = load_profile(profile)
@@ -60,11 +56,7 @@ def main() -> None:
         if coverage is not None:
             print(f"        planned {coverage.planned} of {coverage.workload}; stopped: {coverage.stopped}")
         print(f"        {seconds / max(distinct, 1) * 1000:.1f} ms a statement")
-        floor = TARGET_SECONDS * distinct / TARGET_STATEMENTS
-        verdict = "met" if seconds <= floor else "MISSED"
-        print(f"target: <= {TARGET_SECONDS:g} s per {TARGET_STATEMENTS} statements -> <= {floor:.1f} s here: {verdict}")
-    finally:
-        cluster.destroy()
+        print(target_line(seconds, distinct, TARGET_SECONDS, TARGET_STATEMENTS))
 
 
 if __name__ == "__main__":

@@ -47,3 +47,21 @@ def poll(
             raise PollTimeout(timeout, last)
         time.sleep(min(interval, left))
         interval = min(interval * growth, cap)
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float,
+    what: str,
+    error: Callable[[str], Exception],
+    *,
+    interval: float = 0.2,
+    growth: float = 1.5,
+    cap: float = 15.0,
+) -> None:
+    """Poll a service's state with a growing interval (it changes in seconds to minutes); when the
+    deadline passes first, the service's own error says what was waited for."""
+    try:
+        poll(condition, timeout, interval=interval, growth=growth, cap=cap)
+    except PollTimeout:
+        raise error(f"timed out after {timeout:g}s waiting for {what}") from None

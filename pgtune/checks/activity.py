@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgtune.base.identifiers import quoted
-from pgtune.checks.limits import MIN_XACTS, Limits, Query, Result, _breaching, first, listed, verdict
+from pgtune.checks.limits import MIN_XACTS, Limits, Query, Result, _breaching, first, listed, statements_view, verdict
 
 ACTIVITY = (
     "SELECT pid, application_name AS app, usename AS user, state, left(query, 200) AS query, "
@@ -164,19 +164,13 @@ file_settings_errors = listed(
 
 
 def top_queries(q: Query, lim: Limits) -> Result:
-    present = q(
-        "SELECT n.nspname AS schema, c.oid AS view FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-        "JOIN pg_class c ON c.relnamespace = e.extnamespace AND c.relname = 'pg_stat_statements' "
-        "WHERE e.extname = 'pg_stat_statements'",
-        None,
-    )
-    if not present:
+    present = statements_view(q)
+    if present is None:
         return Result("top_queries", "skipped", detail="pg_stat_statements is not installed in this database")
-    # Found in the extension's own schema, whatever the search_path (Letta's is `letta` alone).
-    view = quoted(present[0]["schema"], "pg_stat_statements").replace("%", "%%")
+    view = quoted(present["schema"], "pg_stat_statements").replace("%", "%%")
     columns = {
         r["attname"]
-        for r in q("SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0", (present[0]["view"],))
+        for r in q("SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0", (present["view"],))
     }
     total = "total_exec_time" if "total_exec_time" in columns else "total_time"  # renamed in PostgreSQL 13
     rows = q(

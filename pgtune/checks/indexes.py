@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from pgtune.base.identifiers import quoted
-from pgtune.checks.limits import _BYTES, Limits, Query, Result, _count_result, _size, listed, watched
+from pgtune.checks.limits import _BYTES, Limits, Query, Result, _count_result, _size, listed, statements_view, watched
 
 invalid_indexes = listed(
     "invalid_indexes",
@@ -141,11 +141,6 @@ ORDER BY 1, 2
 """.replace("BYTES", _BYTES.format("c"))
 
 
-PGSS_SQL = """
-SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-WHERE e.extname = 'pg_stat_statements'
-  AND EXISTS (SELECT FROM pg_settings WHERE name = 'pg_stat_statements.max')  -- the library is loaded
-"""
 MAX_UPDATE_STATEMENTS = 5000
 """UPDATE statements read from pg_stat_statements, the most called first: bounded like every answer."""
 
@@ -155,10 +150,10 @@ def _key_updates(q: Query) -> dict[tuple[str | None, str], list[tuple[frozenset[
     pg_stat_statements in this database; None where it is not installed and loaded."""
     from pgtune.base.updates import updates_in
 
-    present = q(PGSS_SQL, None)
-    if not present:
+    present = statements_view(q)
+    if present is None or not present["loaded"]:
         return None
-    view = quoted(present[0]["schema"], "pg_stat_statements").replace("%", "%%")
+    view = quoted(present["schema"], "pg_stat_statements").replace("%", "%%")
     rows = q(
         f"SELECT query, rows::float AS rows FROM {view} "
         "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "

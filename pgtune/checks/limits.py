@@ -169,16 +169,13 @@ class Limits:
     def owned(self, obj: str) -> str | None:
         """What to say instead of "drop obj" ("schema.name") when another tool owns it — None when
         nobody does, or the profile declares it (then the profile is where it changes)."""
-        from fnmatch import fnmatchcase
-
-        from pgtune.profile.model import owned_note
+        from pgtune.profile.model import owned_note, owner_of
 
         if obj in self.declared:
             return None
-        for o in self.owners:
-            if any(fnmatchcase(obj, pattern) for pattern in o.patterns):
-                return owned_note(o.who, o.change, obj)
-        return None
+        who = owner_of(((o.who, o.patterns) for o in self.owners), obj)
+        found = next((o for o in self.owners if o.who == who), None)
+        return owned_note(found.who, found.change, obj) if found is not None else None
 
     def judge(self, value: float | None, worse: str) -> str:
         if value is None:
@@ -350,6 +347,23 @@ def verdict(
         detail=detail,
         suggestion=ADVICE.get(name),
     )
+
+
+STATEMENTS_VIEW_SQL = """
+SELECT n.nspname AS schema, c.oid AS view,
+       EXISTS (SELECT FROM pg_settings WHERE name = 'pg_stat_statements.max') AS loaded
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+JOIN pg_class c ON c.relnamespace = e.extnamespace AND c.relname = 'pg_stat_statements'
+WHERE e.extname = 'pg_stat_statements'
+"""
+
+
+def statements_view(q: Query) -> dict[str, Any] | None:
+    """pg_stat_statements in this database: its schema (found there, whatever the search_path:
+    Letta's is `letta` alone), the view's oid, and whether the library is loaded (a view without it
+    errors when read); None when the extension is not installed."""
+    rows = q(STATEMENTS_VIEW_SQL, None)
+    return dict(rows[0]) if rows else None
 
 
 def first(q: Query, statement: str) -> dict[str, Any]:

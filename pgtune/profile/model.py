@@ -7,7 +7,7 @@ docs through the JSON Schema (`pgtune schema`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -317,6 +317,14 @@ class Owner(_Strict):
     )
 
 
+def owner_of(owners: Iterable[tuple[str, Iterable[str]]], target: str) -> str | None:
+    """Who owns "schema.name": the first owner with a matching pattern (case-sensitive, like the
+    catalog) — the one rule behind owned_by, for the checks' suggestions and for pruning."""
+    from fnmatch import fnmatchcase
+
+    return next((who for who, patterns in owners if any(fnmatchcase(target, p) for p in patterns)), None)
+
+
 def owned_note(who: str, change: str | None, obj: str) -> str:
     """What a suggestion says of an object another tool owns: who, and where a change belongs."""
     where = change or f"{who}, not here (it would undo or trip over a change made behind its back)"
@@ -507,13 +515,3 @@ class Profile(_Strict):
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )
-
-    def owner_of(self, schema: str, name: str) -> tuple[str, Owner] | None:
-        """Who owns "schema.name" (the first owner whose pattern matches, case-sensitive like the catalog)."""
-        from fnmatch import fnmatchcase
-
-        target = f"{schema}.{name}"
-        for who, owner in self.owned_by.items():
-            if any(fnmatchcase(target, pattern) for pattern in owner.objects):
-                return who, owner
-        return None

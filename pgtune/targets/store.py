@@ -84,6 +84,33 @@ class StoreSession:
             return self.derive_on(conn, inputs)
 
 
+RUN_GRACE = 10.0
+"""Seconds a service's server gets to run the dynamic values it was sent (a reload it does itself)."""
+
+
+def grace_until_running(dsn: str, plan: ClusterPlan, grace: float = RUN_GRACE) -> None:
+    """After a service took the store's values: a short grace for the server --dsn reaches to run
+    each dynamic one (pg_settings). What still differs is the re-read's to report, not a failure:
+    a value the server cannot be asked about (a formula's text) or one set apart (per role) stays."""
+    from contextlib import suppress
+
+    from pgtune.base.poll import PollTimeout, poll
+    from pgtune.integrations.postgres import connect
+    from pgtune.kinds import settings
+
+    changes = plan.dcs.changes if plan.dcs is not None else ()
+    dynamic = [c for c in changes if not c.restart_required and c.after is not None and c.action == "update"]
+    if not dynamic or not dsn:
+        return
+
+    def running() -> bool:
+        with connect(dsn) as conn:
+            return all(settings.runs(conn, c.address.name, c.after) is not False for c in dynamic)
+
+    with suppress(PollTimeout):
+        poll(running, grace, interval=0.2)
+
+
 def not_derived(what: str) -> str:
     """Why a store statement without its typed action is refused: only what this run derived is sent."""
     return f"{what} statement without its action (not derived by pgtune in this run): not sent"

@@ -136,10 +136,9 @@ class Wanted:
 
     def owner(self, schema: str, name: str) -> str | None:
         """Who owns schema.name, by the profile's owned_by (None: nobody else)."""
-        from fnmatch import fnmatchcase
+        from pgtune.profile.model import owner_of
 
-        target = f"{schema}.{name}"
-        return next((who for who, patterns in self.owned if any(fnmatchcase(target, p) for p in patterns)), None)
+        return owner_of(self.owned, f"{schema}.{name}")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport, TargetOption, Where, register, restart_walk
-from pgtune.targets.store import StoreSession, not_derived
+from pgtune.targets.store import StoreSession, grace_until_running, not_derived
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,19 +25,14 @@ if TYPE_CHECKING:
 REPORT_KEY = "azure"
 READY_WAIT = 600.0
 """Longest pgtune waits for the server to be Ready (before a write, after a restart)."""
-RUN_GRACE = 10.0
 
 
 def wait_ready(client: Client, server: str | None = None, wait: float = READY_WAIT) -> None:
-    from pgtune.base.poll import PollTimeout, poll
+    from pgtune.base.poll import wait_until
     from pgtune.targets.azure.api import AzureError
 
-    try:
-        poll(lambda: client.state(server).lower() == "ready", wait, interval=0.2, growth=1.5, cap=15.0)
-    except PollTimeout:
-        raise AzureError(
-            f"timed out after {wait:g}s waiting for {server or client.resource.server} to be Ready"
-        ) from None
+    ready = f"{server or client.resource.server} to be Ready"
+    wait_until(lambda: client.state(server).lower() == "ready", wait, ready, AzureError)
 
 
 @dataclass
@@ -62,23 +57,8 @@ class AzureStore:
 
     def wait_settled(self, plan: ClusterPlan) -> None:
         """The server Ready again; then a short grace for it to run each dynamic value."""
-        from contextlib import suppress
-
-        from pgtune.base.poll import PollTimeout, poll
-        from pgtune.integrations.postgres import connect
-        from pgtune.kinds import settings
-
         wait_ready(self.client)
-        dynamic = [c for c in plan.dcs.changes if not c.restart_required] if plan.dcs is not None else []
-        if not dynamic or not self.dsn:
-            return
-
-        def running() -> bool:
-            with connect(self.dsn) as conn:
-                return all(settings.runs(conn, c.address.name, c.after) is not False for c in dynamic)
-
-        with suppress(PollTimeout):
-            poll(running, RUN_GRACE, interval=0.2)
+        grace_until_running(self.dsn, plan)
 
 
 @dataclass

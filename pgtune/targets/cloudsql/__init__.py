@@ -40,7 +40,7 @@ class CloudSqlStore:
 
     def write(self, batch: list[Change]) -> None:
         """The instance's flags as they are now, with the plan's edits: one patch, polled to DONE."""
-        from pgtune.base.poll import PollTimeout, poll
+        from pgtune.base.poll import wait_until
         from pgtune.plan.model import ParameterEdit
         from pgtune.targets.cloudsql.api import CloudSqlError
 
@@ -55,10 +55,8 @@ class CloudSqlStore:
             else:
                 flags[name] = stmt.action.value
         operation = self.client.patch(flags)
-        try:
-            poll(lambda: self.client.operation_done(operation), OPERATION_WAIT, interval=0.2, growth=1.5, cap=15.0)
-        except PollTimeout:
-            raise CloudSqlError(f"timed out after {OPERATION_WAIT:g}s waiting for operation {operation}") from None
+        done = lambda: self.client.operation_done(operation)  # noqa: E731
+        wait_until(done, OPERATION_WAIT, f"operation {operation}", CloudSqlError)
 
     def wait_settled(self, plan: ClusterPlan) -> None:
         """The patch's operation is DONE already (restart included): nothing more to wait for."""

@@ -16,6 +16,7 @@ from pgtune.kinds.value_rules import checked_value
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Address, Change, ManifestEdit, Notice, Plan, ServerInfo, Statement
 from pgtune.targets.operators.manifest import Manifest
+from pgtune.targets.parameters import same
 
 if TYPE_CHECKING:
     import psycopg
@@ -229,12 +230,8 @@ def _text(spec: GucSpec | None, value: Canonical) -> str:
 
 
 def _same(spec: GucSpec | None, want: Canonical, have: str) -> bool:
-    if spec is None:
-        return str(want) == have
-    try:
-        return spec.equal(want, spec.canonical(have, check_range=False))
-    except InvalidValue:
-        return False
+    """Equal by value (pgtune.targets.parameters.same); an extension's setting no description knows, as text."""
+    return str(want) == have if spec is None else same(spec, want, have)
 
 
 def _statement(manifest: Manifest, key: str, value: str | None) -> Statement:

@@ -17,7 +17,7 @@ from typing import Any
 from pgtune.base.errors import Location, ProfileError
 from pgtune.integrations.endpoints import EndpointError
 from pgtune.profile.edit import insert_entries, value_spans
-from pgtune.profile.source import parse_value, read_document, value_location
+from pgtune.profile.source import PositionIndex, parse_value, read_document, value_location
 from pgtune.targets.operators.rules import OPERATORS, Operator
 
 _NOT_A_STRING = re.compile(
@@ -43,6 +43,7 @@ class Manifest:
     data: dict[str, Any]
     parameters: dict[str, str]  # as written (every scalar read as text)
     unquoted: frozenset[str]  # keys whose value is a plain scalar YAML 1.1 reads as a number or boolean
+    index: PositionIndex  # where each key was written (positions built only when an error asks)
 
     @property
     def instances(self) -> int:
@@ -59,8 +60,7 @@ class Manifest:
         return str(meta.get("name") or self.path.name)
 
     def location(self, key: str | None = None) -> Location | None:
-        doc = read_document(self.path, str(self.path))
-        return value_location(doc.index, (*self.operator.parameters, key) if key else self.operator.parameters)
+        return value_location(self.index, (*self.operator.parameters, key) if key else self.operator.parameters)
 
     def edited(self, values: dict[str, str | None]) -> str:
         """The manifest's text with these parameters set (None: removed), every other byte kept,
@@ -97,6 +97,7 @@ class Manifest:
             raise
         self.text = text
         self.parameters = _parameters(text, self.operator, self.path)
+        self.index = read_document(self.path, str(self.path)).index  # the positions of what is on disk now
 
 
 def read(path: Path, operator_key: str) -> Manifest:
@@ -112,7 +113,7 @@ def read(path: Path, operator_key: str) -> Manifest:
         raise ManifestError(
             Location(str(path), 1, 1), f"{path}: apiVersion {api!r} kind {kind!r} is not {operator.name}'s ({wanted})"
         )
-    parameters = _parameters(doc.text, operator, path)
+    parameters = _parameters_of(data, operator, path)  # read once: the document parsed above
     spans = value_spans(doc.text)
     unquoted = frozenset(
         key
@@ -120,11 +121,15 @@ def read(path: Path, operator_key: str) -> Manifest:
         if (span := spans.get((*operator.parameters, key))) is not None
         and _NOT_A_STRING.match(doc.text[span.start : span.end])
     )
-    return Manifest(path, operator, doc.text, data, parameters, unquoted)
+    return Manifest(path, operator, doc.text, data, parameters, unquoted, doc.index)
 
 
 def _parameters(text: str, operator: Operator, path: Path) -> dict[str, str]:
-    data = parse_value(text, Location(str(path), 1, 1))
+    """The parameters map `text` holds (an edit's result, read back)."""
+    return _parameters_of(parse_value(text, Location(str(path), 1, 1)), operator, path)
+
+
+def _parameters_of(data: Any, operator: Operator, path: Path) -> dict[str, str]:
     node: Any = data
     for key in operator.parameters:
         node = node.get(key) if isinstance(node, dict) else None

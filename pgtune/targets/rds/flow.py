@@ -11,23 +11,23 @@ from dataclasses import dataclass, replace
 import psycopg
 
 from pgtune.base.errors import raise_if_any
-from pgtune.base.poll import PollTimeout, poll
+from pgtune.base.poll import wait_until
 from pgtune.integrations.rds.api import Client, Instance, RdsError
-from pgtune.kinds import PlanContext, settings
-from pgtune.kinds.engine import server_info
+from pgtune.kinds import settings
 from pgtune.plan import cluster as clusterplan
 from pgtune.plan.model import Change, Notice, Plan
 from pgtune.targets import RestartReport, restart_walk
 from pgtune.targets import topology as cluster
+from pgtune.targets.parameters import typed_settings
 from pgtune.targets.rds import group as rdsgroup
-from pgtune.targets.workflow import Inputs, derive
+from pgtune.targets.store import RUN_GRACE, grace_until_running
+from pgtune.targets.workflow import Inputs
 
 STORE = "parameter_group"
 REBOOT_WAIT = 1800.0
 """Seconds one instance may take to reboot and report available and in-sync (RDS takes minutes)."""
 SETTLE_WAIT = 300.0
 """Seconds RDS may take to apply `immediate` values (ParameterApplyStatus applying -> in-sync)."""
-RUN_GRACE = 10.0
 """Seconds the instance may then take to run them (a reload on the instance)."""
 
 
@@ -160,13 +160,8 @@ def derive_group(
 ) -> clusterplan.ClusterPlan:
     """One plan: the SQL kinds on the instance, server-wide settings against the group(s) (typed by
     the instance's pg_settings), the groups' notices, and the reboots a static value needs."""
-    loaded = inputs.loaded
-    sql_plan = derive(conn, replace(inputs, server_settings=False))
+    sql_plan, typed, catalog = typed_settings(conn, inputs, dsn, "parameter group")
     states = read_states(client, groups, conn, named)
-    ctx = PlanContext(conn, loaded, server_info(conn), {})
-    desired = [d for d in settings.desired_settings(loaded, settings.workload_settings(ctx)) if d.scope == "system"]
-    catalog = settings.read(conn, desired)
-    typed = settings.validate(settings.adapt(desired, catalog), catalog, through="parameter group")
     declared = {t.desired.key for t in typed}
     changes, notices, errors = [], [], []
     for state, mine in zip(states, route(typed, states), strict=True):
@@ -270,10 +265,7 @@ def _reboot_order(
 
 def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll with a growing interval (RDS states change in seconds to minutes), boundedly."""
-    try:
-        poll(condition, timeout, interval=0.2, growth=1.5, cap=15.0)
-    except PollTimeout:
-        raise RdsError(f"timed out after {timeout:g}s waiting for {what}") from None
+    wait_until(condition, timeout, what, RdsError)
 
 
 def settled(
@@ -292,20 +284,14 @@ def settled(
 
     if plan.dcs is None or plan.dcs.empty:
         return
-    dynamic = [c for c in plan.dcs.changes if not c.restart_required and c.after is not None and c.action == "update"]
 
     def applied() -> bool:
         with connect(dsn) as conn:
             states = read_states(client, groups, conn, named)
         return not any(status == "applying" for s in states for status in s.statuses.values())
 
-    def running() -> bool:
-        with connect(dsn) as conn:  # cannot tell (a formula's text ...): the re-read compares it
-            return all(settings.runs(conn, c.address.name, c.after) is not False for c in dynamic)
-
     _poll(applied, wait, f"RDS to apply the new values of {groups.names()}")
-    with suppress(RdsError):
-        _poll(running, RUN_GRACE, "the instance to run the new values")
+    grace_until_running(dsn, plan, RUN_GRACE)
 
 
 def reboot(
