@@ -21,7 +21,7 @@ from pgtune.targets.cloudsql import CloudSqlInstance
 if TYPE_CHECKING:  # the fake loads httplib2: only the tests that run it import it
     from tests.cloudsql_fake import FakeCloudSql
 from pgtune.targets.executor import ExecOptions
-from tests.conftest import _bindir, _timed
+from tests.conftest import _bindir, _timed, run_cli
 
 PROFILE = """\
 name: shop
@@ -105,3 +105,41 @@ def test_a_flag_cloud_sql_does_not_offer_or_allow_is_refused(fake: FakeCloudSql,
     text = str(raised.value)
     assert "bad.yaml:4:3: shared_buffers: not a parameter Cloud SQL lets users set" in text
     assert "bad.yaml:5:20: max_connections: 5 is outside the service's allowed 14-262143" in text
+
+
+# --- offline: Cloud SQL's own flags (validate --service cloudsql) ---------------------------------------
+
+
+def test_validate_checks_names_against_cloud_sqls_flags(tmp_path: Path) -> None:
+    profile = tmp_path / "gcp.yaml"
+    profile.write_text(
+        "name: gcp\nsettings:\n  cloudsql.enable_pgaudit: 'on'\n  cloudsql.enable_pgaudti: 'on'\n"
+        "  shared_preload_libraries: pg_stat_statements\n  wal_level: logical\n  pgaudit.log: ddl\n"
+        "  azure.extensions: vector\n  work_mem: 64MB\n",
+        encoding="utf-8",
+    )
+    result = run_cli("validate", str(profile), "--service", "cloudsql")
+    assert result.code == 1, result
+    err = result.stderr
+    assert (
+        "gcp.yaml:4:3: unknown parameter 'cloudsql.enable_pgaudti' on Cloud SQL for PostgreSQL (not in pgtune's "
+        "bundled list of its flags); did you mean 'cloudsql.enable_pgaudit'" in err
+    )
+    assert "gcp.yaml:5:3: shared_preload_libraries cannot be set on Cloud SQL for PostgreSQL: Cloud SQL loads" in err
+    assert "gcp.yaml:6:3: wal_level cannot be set on Cloud SQL for PostgreSQL: Cloud SQL sets it: use the " in err
+    assert "gcp.yaml:8:3: unknown parameter 'azure.extensions' on Cloud SQL" in err
+    for fine in (":3:", ":7:", ":9:"):  # its own flag, an extension's setting (left to the plan), PostgreSQL's
+        assert f"gcp.yaml{fine}" not in err
+    unknown = run_cli("validate", str(profile), "--service", "cloudsqll")
+    assert unknown.code == 2 and "--service: no service 'cloudsqll'; one of: azure, cloudsql" in unknown.stderr
+
+
+def test_cloud_sqls_bundled_list_names_real_postgresql_parameters() -> None:
+    import json
+    from importlib import resources
+
+    from pgtune.kinds.offline import description
+
+    data = json.loads(resources.files("pgtune.targets.cloudsql").joinpath("flags.json").read_text("utf-8"))
+    assert [n for n in data["managed"] if n not in description(18).specs] == []
+    assert all(n.startswith("cloudsql.") for n in data["service"]) and data["service"] == sorted(data["service"])

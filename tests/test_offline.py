@@ -76,3 +76,29 @@ def test_the_bundled_descriptions_are_what_the_servers_report(pg: Server) -> Non
             hi,
             enumvals,
         ), name
+
+
+def test_a_service_catalogs_rules() -> None:
+    """One set of rules for every service's list: fixed and read-only names refused, a closed namespace
+    checked name by name, an open one left to PostgreSQL's rules (False), the service's own names fine."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pgtune.kinds.offline import ServiceCatalog
+
+    svc = ServiceCatalog(
+        "Svc", "its list", {"svc.a": "dynamic", "svc.ro": "read-only", "own": ""}, frozenset({"svc"}), {"port": "no"}
+    )
+    assert svc.verdict("SVC.A") is True and svc.verdict("own") is True
+    assert svc.verdict("svc.ro") == "svc.ro is read-only on Svc (its list)"
+    assert svc.verdict("port") == "port cannot be set on Svc: no"
+    assert svc.verdict("svc.b") == "unknown parameter 'svc.b' on Svc (not in its list); did you mean 'svc.a'?"
+    assert svc.verdict("ext.x") is False and svc.verdict("work_mem") is False
+    everything = ServiceCatalog("All", "its list", {"svc.a": ""}, frozenset({"*"}))
+
+    @given(st.from_regex(r"[a-z_]{1,8}\.[a-z_]{1,8}", fullmatch=True))
+    def closed_everywhere(name: str) -> None:
+        verdict = everything.verdict(name)
+        assert verdict is True if name == "svc.a" else isinstance(verdict, str)
+
+    closed_everywhere()

@@ -19,6 +19,8 @@ from pgtune.cli.options import AsOfOption, DsnOption, SandboxOption, SchemaOptio
 if TYPE_CHECKING:
     import psycopg
 
+    from pgtune.kinds import offline
+
 
 class RdsFamily(StrEnum):
     postgres = "postgres"
@@ -30,6 +32,7 @@ def validate(
     set_: SetOption = None,
     pg_version: Annotated[int | None, flag("validate.pg_version")] = None,
     rds_family: Annotated[RdsFamily | None, flag("rds_family")] = None,
+    service: Annotated[str | None, flag("validate.service")] = None,
 ) -> None:
     """Check profiles offline, without a database.
 
@@ -45,7 +48,8 @@ def validate(
     from pgtune.kinds import offline
     from pgtune.profile.loader import load_profile
 
-    desc = offline.description(pg_version, rds_family.value if rds_family is not None else None)
+    catalog = _service_catalog(service) if service is not None else None
+    desc = offline.description(pg_version, rds_family.value if rds_family is not None else None, catalog)
     failed = False
     for path in profiles:
         try:
@@ -58,6 +62,17 @@ def validate(
                 _err(line, always=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _service_catalog(key: str) -> offline.ServiceCatalog:
+    """The parameter list of a managed service a target declares (`validate --service KEY`)."""
+    from pgtune.targets import declared_services
+
+    offered = declared_services()
+    if key not in offered:
+        _err(f"--service: no service {key!r}; one of: {', '.join(offered)}", always=True)
+        raise typer.Exit(2)
+    return offered[key].catalog()
 
 
 def inspect(

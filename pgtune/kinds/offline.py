@@ -14,7 +14,8 @@ from __future__ import annotations
 import bisect
 import difflib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -29,16 +30,51 @@ BUNDLED = (15, 16, 18)
 
 
 @dataclass(frozen=True)
+class ServiceCatalog:
+    """A managed service's parameter names, from the list it publishes: what `validate --service`
+    holds a profile's server-wide settings to, offline. Each target that is a service declares its
+    own (targets.declared_services); the rules for using one are here, once."""
+
+    label: str  # "Azure Database for PostgreSQL flexible server"
+    source: str  # where the list comes from, for messages
+    own: Mapping[str, str]  # the names the service adds -> "dynamic" | "static" | "read-only" | ""
+    closed: frozenset[str] = frozenset()  # namespaces (before the dot) `own` lists completely; "*": all
+    fixed: Mapping[str, str] = field(default_factory=dict)  # PostgreSQL's names it keeps -> why
+
+    def verdict(self, name: str) -> str | bool:
+        """A problem with setting `name` on the service; True: the service's own name (nothing more
+        to check); False: PostgreSQL's rules decide."""
+        low = name.lower()
+        why = self.fixed.get(low)
+        if why is not None:
+            return f"{name} cannot be set on {self.label}: {why}"
+        kind = self.own.get(low)
+        if kind == "read-only":
+            return f"{name} is read-only on {self.label} ({self.source})"
+        if kind is not None:
+            return True
+        space = low.split(".", 1)[0] if "." in low else None
+        if space is not None and ("*" in self.closed or space in self.closed):
+            settable = sorted(n for n, k in self.own.items() if k != "read-only")
+            close = difflib.get_close_matches(low, settable, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            return f"unknown parameter {name!r} on {self.label} (not in {self.source}){hint}"
+        return False
+
+
+@dataclass(frozen=True)
 class Description:
     version: int  # the bundled version used
     asked: int  # the version asked for
     specs: dict[str, GucSpec]
     rds_family: str | None = None  # rds.* names checked against this family (None: any)
+    service: ServiceCatalog | None = None  # a managed service's names, when validating for one
 
     @property
     def label(self) -> str:
         used = f"PostgreSQL {self.version}'s settings"
-        return used if self.version == self.asked else f"{used} (the nearest bundled to {self.asked})"
+        used = used if self.version == self.asked else f"{used} (the nearest bundled to {self.asked})"
+        return used if self.service is None else f"{used} and {self.service.label}'s parameters"
 
 
 @cache
@@ -59,12 +95,14 @@ def _load(version: int) -> dict[str, GucSpec]:
     }
 
 
-def description(version: int | None = None, rds_family: str | None = None) -> Description:
+def description(
+    version: int | None = None, rds_family: str | None = None, service: ServiceCatalog | None = None
+) -> Description:
     """The bundled description for `version` (default: the newest), or the nearest older one."""
     asked = version or BUNDLED[-1]
     at = bisect.bisect_right(BUNDLED, asked)
     used = BUNDLED[max(at - 1, 0)]
-    return Description(used, asked, _load(used), rds_family)
+    return Description(used, asked, _load(used), rds_family, service)
 
 
 def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
@@ -105,6 +143,12 @@ def validate(loaded: LoadedProfile, desc: Description) -> list[ProfileError]:
 def _setting(
     loaded: LoadedProfile, desc: Description, path: tuple[str, ...], name: str, raw: object, system: bool
 ) -> list[ProfileError]:
+    if system and desc.service is not None:
+        verdict = desc.service.verdict(name)
+        if isinstance(verdict, str):
+            return [ProfileError(loaded.location(path, key=True), verdict)]
+        if verdict:
+            return []
     if name.lower().startswith("rds."):
         from pgtune.integrations.rds.names import problem as rds_problem
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from pgtune.base.errors import ApplyRefused
 
 if TYPE_CHECKING:
+    from pgtune.kinds.offline import ServiceCatalog
     from pgtune.plan.cluster import ClusterPlan, RestartStep
     from pgtune.plan.model import Address, Plan
     from pgtune.plan.report import ApplyReport, Outcome
@@ -174,6 +175,16 @@ class TargetOption:
     apply_only: bool = False
 
 
+@dataclass(frozen=True)
+class OfflineService:
+    """A managed service whose published parameter list `pgtune validate --service KEY` checks a
+    profile against, with no account and no network (the target's package bundles the list)."""
+
+    key: str  # azure
+    about: str  # what the list is, for `pgtune version --verbose`
+    catalog: Callable[[], ServiceCatalog]
+
+
 Chooser = Callable[[Where], "Target | None"]
 TARGET_MODULES = (
     "pgtune.targets.rds_group",
@@ -187,14 +198,23 @@ its package and nothing else (a helper package such as `rds/` registers nothing 
 _CHOOSERS: list[Chooser] = []
 _OPTIONS: list[TargetOption] = []
 _ABOUT: list[str] = []
+_SERVICES: dict[str, OfflineService] = {}
 _loaded = False
 
 
 def register(
-    chooser: Chooser, *, first: bool = False, options: tuple[TargetOption, ...] = (), about: tuple[str, ...] = ()
+    chooser: Chooser,
+    *,
+    first: bool = False,
+    options: tuple[TargetOption, ...] = (),
+    about: tuple[str, ...] = (),
+    services: tuple[OfflineService, ...] = (),
 ) -> None:
-    """A target's chooser, the options it declares, and what it rests on (`pgtune version --verbose`)."""
+    """A target's chooser, the options it declares, what it rests on (`pgtune version --verbose`) and
+    the managed services whose parameter lists it bundles for `validate --service`."""
+    about = (*about, *(f"validate --service {s.key}: {s.about}" for s in services))
     _ABOUT.extend(line for line in about if line not in _ABOUT)
+    _SERVICES.update((s.key, s) for s in services)
     if first:
         _CHOOSERS.insert(0, chooser)
     elif chooser not in _CHOOSERS:
@@ -227,6 +247,12 @@ def declared_about() -> list[str]:
     """What the targets' rules rest on (an operator's release, ...), for `pgtune version --verbose`."""
     _load()
     return list(_ABOUT)
+
+
+def declared_services() -> dict[str, OfflineService]:
+    """The services `validate --service` can check against, by key."""
+    _load()
+    return dict(sorted(_SERVICES.items()))
 
 
 def choose(where: Where) -> Target:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
-from pgtune.targets import RestartReport, TargetOption, Where, register, restart_walk
+from pgtune.targets import OfflineService, RestartReport, TargetOption, Where, register, restart_walk
 from pgtune.targets.store import StoreSession, grace_until_running, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
+    from pgtune.kinds.offline import ServiceCatalog
     from pgtune.plan.cluster import ClusterPlan, RestartStep
     from pgtune.plan.model import Change
     from pgtune.targets.azure.api import Client
@@ -129,4 +130,24 @@ OPTIONS = (
         "RESOURCE_ID",
     ),
 )
-register(_choose, options=OPTIONS, about=("Azure: azure-mgmt-postgresqlflexibleservers 3.x (api-version 2026-10-01)",))
+
+
+def _catalog() -> ServiceCatalog:
+    from pgtune.targets.azure.names import catalog
+
+    return catalog()
+
+
+SERVICES = (
+    OfflineService(
+        "azure", "its PostgreSQL 17 parameter tables (MicrosoftDocs/azure-databases-docs, 2026-12)", _catalog
+    ),
+)
+
+
+register(
+    _choose,
+    options=OPTIONS,
+    about=("Azure: azure-mgmt-postgresqlflexibleservers 3.x (api-version 2026-10-01)",),
+    services=SERVICES,
+)

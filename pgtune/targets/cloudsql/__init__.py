@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
-from pgtune.targets import RestartReport, TargetOption, Where, register
+from pgtune.targets import OfflineService, RestartReport, TargetOption, Where, register
 from pgtune.targets.store import StoreSession, not_derived
 
 if TYPE_CHECKING:
     import psycopg
 
+    from pgtune.kinds.offline import ServiceCatalog
     from pgtune.plan.cluster import ClusterPlan
     from pgtune.plan.model import Change
     from pgtune.targets.cloudsql.api import Client
@@ -116,4 +117,22 @@ OPTIONS = (
         "PROJECT:INSTANCE",
     ),
 )
-register(_choose, options=OPTIONS, about=("Cloud SQL: google-api-python-client's bundled sqladmin v1 document",))
+
+
+def _catalog() -> ServiceCatalog:
+    from pgtune.targets.cloudsql.names import catalog
+
+    return catalog()
+
+
+SERVICES = (
+    OfflineService("cloudsql", "its cloudsql.* flags and the parameters it keeps (Cloud SQL docs, 2026-12)", _catalog),
+)
+
+
+register(
+    _choose,
+    options=OPTIONS,
+    about=("Cloud SQL: google-api-python-client's bundled sqladmin v1 document",),
+    services=SERVICES,
+)
