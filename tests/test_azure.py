@@ -16,7 +16,7 @@ import pytest
 from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
 from pgtune.targets import sequence, workflow
-from pgtune.targets.azure import AzureServer
+from pgtune.targets.azure.target import AzureServer
 
 if TYPE_CHECKING:  # the fake loads the Azure SDK: only the tests that run it import it
     from tests.azure_fake import FakeAzure

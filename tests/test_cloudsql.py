@@ -16,7 +16,7 @@ from pgtune.base.errors import ApplyRefused
 from pgtune.integrations.sandbox import LocalCluster
 from pgtune.profile.loader import load_profile
 from pgtune.targets import sequence, workflow
-from pgtune.targets.cloudsql import CloudSqlInstance
+from pgtune.targets.cloudsql.target import CloudSqlInstance
 
 if TYPE_CHECKING:  # the fake loads httplib2: only the tests that run it import it
     from tests.cloudsql_fake import FakeCloudSql

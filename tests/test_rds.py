@@ -27,7 +27,7 @@ from pgtune.integrations.rds.formula import FormulaError, parse
 from pgtune.kinds import offline
 from pgtune.targets.executor import _batches
 from pgtune.targets.rds.group import group_text, statement
-from pgtune.targets.rds_group import GroupStore
+from pgtune.targets.rds.target import GroupStore
 from tests.conftest import Server, run_cli
 from tests.rds_fake import FakeInstance, FakeRds, engine_defaults
 

@@ -24,7 +24,7 @@ def pull_live_values(conn: psycopg.Connection, loaded: LoadedProfile, path: Path
     """Rewrite `path` in place so it declares what runs; a line per value changed or left, and
     how many were changed."""
     plan = engine.build_plan(conn, loaded)
-    kinds = {kind.name: kind for kind in engine.KINDS}
+    kinds = {kind.name: kind for kind in engine.all_kinds()}
     text = path.read_text(encoding="utf-8")
     own = read_document(path, loaded.path)
     spans = value_spans(text)

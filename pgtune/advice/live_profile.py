@@ -97,7 +97,7 @@ def inspect(
         assert now_row is not None
         options = ExportOptions(settings_mode, now_row[0], warnings)
         found: dict[str, Any] = {table.qualified: {} for table in ctx.tables.values()}
-        for kind in engine.KINDS:
+        for kind in engine.all_kinds():
             for key, value in kind.export(ctx, options).items():
                 if key == "tables":
                     for table, entry in value.items():

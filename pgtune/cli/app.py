@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+import pgtune.cli.lazy as lazy
 from pgtune import __version__
 from pgtune.base.errors import ApplyRefused, PgtuneError
 from pgtune.base.redact import (
@@ -28,6 +29,7 @@ from pgtune.base.redact import (
     scrub_known,
 )
 from pgtune.cli.flags import flag
+from pgtune.cli.lazy import LazyGroup
 from pgtune.cli.terminal import UI, colorize_error, colorize_plan
 
 app = typer.Typer(
@@ -37,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # tracebacks must never dump a DSN or password
     add_completion=True,
     rich_markup_mode=None,  # click's own help: typer's rich help imports rich.markdown and markdown-it (50 ms a start)
+    cls=LazyGroup,  # a command's parameters are built when it runs (cli/lazy.py)
 )
 
 
@@ -193,7 +196,7 @@ def _exit(code: int) -> None:
 
 def _run() -> int:
     try:
-        code = app(standalone_mode=False)
+        code = lazy.command(app)(standalone_mode=False)
     except PgtuneError as exc:
         color = UI.color(sys.stderr)
         for message in exc.lines():  # a multi-line message keeps its lines; nothing else breaks or hides one
@@ -203,6 +206,11 @@ def _run() -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # typer's completion ends with sys.exit: leave through _exit all the same
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        _err(str(exc.code), always=True)
+        return 1
     except typer.Abort:
         _err("Aborted.", always=True)
         return 1

@@ -10,36 +10,56 @@ Validation problems from every kind are collected and raised together.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from pgtune.base.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import (
-    Kind,
-    KindResult,
-    PlanContext,
-    excluded_by,
-    indexes,
-    partitions,
-    pool,
-    settings,
-    storage,
-    tables,
-)
+from pgtune.kinds import Kind, KindResult, PlanContext, excluded_by, tables
 from pgtune.plan.model import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
+from pgtune.profile.model import Profile
 
-KINDS: tuple[Kind[Any, Any], ...] = (
-    settings.resource,
-    storage.resource,
-    indexes.resource,
-    partitions.resource,
-    pool.resource,
+KINDS: tuple[str | Kind[Any, Any], ...] = (
+    "pgtune.kinds.settings",
+    "pgtune.kinds.storage",
+    "pgtune.kinds.indexes",
+    "pgtune.kinds.partitions",
+    "pgtune.kinds.pool",
 )
-"""Kinds in the order their changes run. Indexes before partitions: a partition attached later
-gets every index of its parent, while one created first would miss a new ON ONLY index. Pools
-last: their capacity check reads the server settings as this plan leaves them."""
+"""Kinds in the order their changes run: a module holding a `resource`, imported when a profile
+declares what it reads (a one-setting plan loads no table kind), or a Kind itself. Indexes before
+partitions: a partition attached later gets every index of its parent, while one created first
+would miss a new ON ONLY index. Pools last: their capacity check reads the server settings as this
+plan leaves them."""
+
+DECLARES: dict[str, Callable[[Profile], bool]] = {
+    "pgtune.kinds.settings": lambda p: bool(p.settings or p.databases or p.roles or p.workload or p.pool),
+    "pgtune.kinds.storage": lambda p: bool(p.tables),
+    "pgtune.kinds.indexes": lambda p: bool(p.tables),
+    "pgtune.kinds.partitions": lambda p: bool(p.tables),
+    "pgtune.kinds.pool": lambda p: p.pool is not None,
+}
+"""Whether a profile may want anything of a kind (its `desired` decides exactly); the settings
+kind also reads the catalog the pools' capacity checks share."""
+
+
+def kind_of(entry: str | Kind[Any, Any]) -> Kind[Any, Any]:
+    return importlib.import_module(entry).resource if isinstance(entry, str) else entry
+
+
+def all_kinds() -> tuple[Kind[Any, Any], ...]:
+    """Every kind, imported (inspect and adoption export all of them)."""
+    return tuple(kind_of(entry) for entry in KINDS)
+
+
+def declared_kinds(profile: Profile) -> tuple[Kind[Any, Any], ...]:
+    """The kinds this profile may want anything of, in their order."""
+    return tuple(
+        kind_of(entry) for entry in KINDS if not isinstance(entry, str) or DECLARES.get(entry, bool)(profile)
+    )
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
 CATALOG_LOCK_TIMEOUT = "5s"
@@ -120,8 +140,11 @@ def build_plan(
             applier=applier,
             standby=standby,
         )
-        kinds = KINDS if not standby else tuple(k for k in KINDS if k.runs_on == "every node")
-        if settings.resource in kinds or pool.resource in kinds:
+        kinds = declared_kinds(loaded.profile)
+        kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
+        if any(k.name in ("setting", "pool") for k in kinds):
+            from pgtune.kinds import settings
+
             ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
         for kind in kinds:
             try:

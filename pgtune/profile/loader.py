@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from pgtune.base.errors import Deferred, Location, ProfileError, raise_if_any
 from pgtune.profile.compose import apply_overrides, interpolate
-from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile
+from pgtune.profile.model import PATTERN_MEANINGS, UNION_TAGS, Profile, validate_profile
 from pgtune.profile.source import PathKey, PositionIndex, read_document, value_location
 
 
@@ -124,7 +124,7 @@ def load_profile(
     path = Path(path)
     data, index = resolve_document(path, overrides, env)
     try:
-        profile = Profile.model_validate(data)
+        profile = validate_profile(data)
     except ValidationError as exc:
         errors = [_to_profile_error(err, index, Profile) for err in exc.errors()]
         errors.sort(key=lambda e: (e.location.line, e.location.col) if e.location else (0, 0))

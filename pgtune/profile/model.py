@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     WithJsonSchema,
+    create_model,
     model_validator,
 )
 
@@ -102,7 +104,9 @@ ScopedMap = dict[SettingName, ScopedValue]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when first used — a profile of settings alone never
+    # builds the schema of tables, pools or checks (`validate_profile`).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ScopedSettings(_Strict):
@@ -152,7 +156,7 @@ def scalar_of(what: str) -> Any:
 class IndexSpec(_Strict):
     """One index, declared by its definition; the name is the identity (schema = the table's)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     columns: list[str] = Field(
         min_length=1,
@@ -515,3 +519,22 @@ class Profile(_Strict):
     pool: PoolSpec | None = Field(
         default=None, description="Connection pools (application, PgBouncer) checked against the server's limits."
     )
+
+
+@cache
+def _root(keys: frozenset[str]) -> type[BaseModel]:
+    """A Profile of only these top-level keys (the others keep their defaults): validating it
+    builds the schema of what the document declares, nothing else."""
+    fields: dict[str, Any] = {k: (Profile.model_fields[k].annotation, Profile.model_fields[k]) for k in keys}
+    return create_model("Profile", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+def validate_profile(data: object) -> Profile:
+    """Profile.model_validate, paying only for the sections the document has: a one-setting profile
+    does not build the validators of tables, pools and checks (tens of milliseconds at every start).
+    The same errors at the same paths: an unknown top-level key is still refused by the root."""
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        return Profile.model_validate(data)
+    keys = frozenset(k for k in data if k in Profile.model_fields) | {"name"}
+    validated = _root(keys).model_validate(data)
+    return Profile.model_construct(validated.model_fields_set, **dict(validated))

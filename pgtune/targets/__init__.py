@@ -186,19 +186,18 @@ class OfflineService:
 
 
 Chooser = Callable[[Where], "Target | None"]
-TARGET_MODULES = (
-    "pgtune.targets.rds_group",
-    "pgtune.targets.patroni_cluster",
-    "pgtune.targets.replicas",
-    "pgtune.targets.server",
-)
-"""The targets written as one module, most specific first. A target written as a package of its own
-(`azure/`, `cloudsql/`, `operators/`) is found by looking, and tried before these: a new target is
-its package and nothing else (a helper package such as `rds/` registers nothing when imported)."""
+TARGET_MODULES = ("pgtune.targets.replicas", "pgtune.targets.server")
+"""The general targets, written as one module each and tried in this order after every target that
+declares options. A target with options is a package of its own (`azure/`, `cloudsql/`, `operators/`,
+`patroni/`, `rds/`), found by looking: its `__init__` declares (options, services, a chooser that
+imports the target when it takes the arguments) and its modules hold the rest — a new target is its
+package and nothing else, and a command line loads no target to learn the options."""
 _CHOOSERS: list[Chooser] = []
 _OPTIONS: list[TargetOption] = []
-_ABOUT: list[str] = []
+_ABOUT: list[tuple[str, ...] | Callable[[], tuple[str, ...]]] = []
 _SERVICES: dict[str, OfflineService] = {}
+_SPECIFIC: list[Chooser] = []  # the choosers of targets that declare options: one may take them
+_declared = False
 _loaded = False
 
 
@@ -207,14 +206,17 @@ def register(
     *,
     first: bool = False,
     options: tuple[TargetOption, ...] = (),
-    about: tuple[str, ...] = (),
+    about: tuple[str, ...] | Callable[[], tuple[str, ...]] = (),
     services: tuple[OfflineService, ...] = (),
 ) -> None:
-    """A target's chooser, the options it declares, what it rests on (`pgtune version --verbose`) and
-    the managed services whose parameter lists it bundles for `validate --service`."""
-    about = (*about, *(f"validate --service {s.key}: {s.about}" for s in services))
-    _ABOUT.extend(line for line in about if line not in _ABOUT)
+    """A target's chooser, the options it declares, what it rests on (`pgtune version --verbose`; a
+    function when saying so means importing what the target is built on) and the managed services
+    whose parameter lists it bundles for `validate --service`."""
+    _ABOUT.append(about)
+    _ABOUT.append(tuple(f"validate --service {s.key}: {s.about}" for s in services))
     _SERVICES.update((s.key, s) for s in services)
+    if options:
+        _SPECIFIC.append(chooser)
     if first:
         _CHOOSERS.insert(0, chooser)
     elif chooser not in _CHOOSERS:
@@ -229,38 +231,58 @@ def target_packages() -> list[str]:
     return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.ispkg)
 
 
+def _declare() -> None:
+    """Import the target packages: their __init__ declares (options, services, a chooser) and holds
+    nothing else, so a command line learns every option without loading any target."""
+    global _declared
+    if not _declared:
+        for module in target_packages():
+            importlib.import_module(module)
+        _declared = True
+
+
 def _load() -> None:
     global _loaded
     if not _loaded:
-        for module in (*target_packages(), *TARGET_MODULES):
+        _declare()
+        for module in TARGET_MODULES:
             importlib.import_module(module)
         _loaded = True
 
 
 def declared_options() -> list[TargetOption]:
-    """Every option the targets declare, in the order of TARGET_MODULES (for the CLI to offer)."""
-    _load()
+    """Every option the targets declare (for the CLI to offer)."""
+    _declare()
     return list(_OPTIONS)
 
 
 def declared_about() -> list[str]:
     """What the targets' rules rest on (an operator's release, ...), for `pgtune version --verbose`."""
     _load()
-    return list(_ABOUT)
+    lines: list[str] = []
+    for about in _ABOUT:
+        lines.extend(line for line in (about() if callable(about) else about) if line not in lines)
+    return lines
 
 
 def declared_services() -> dict[str, OfflineService]:
     """The services `validate --service` can check against, by key."""
-    _load()
+    _declare()
     return dict(sorted(_SERVICES.items()))
 
 
 def choose(where: Where) -> Target:
-    """The target the arguments name (the first chooser that takes them)."""
+    """The target the arguments name. The targets that declare options are asked first, and only one
+    may take what was given (two targets' options together are refused, whichever was found first);
+    then the others (one server, replicas) in order."""
     _load()
+    taken = [target for chooser in _SPECIFIC if (target := chooser(where)) is not None]
+    if len(taken) > 1:
+        raise ApplyRefused(f"options of two targets given: {taken[0].name} and {taken[1].name}; give one")
+    if taken:
+        return taken[0]
     for chooser in _CHOOSERS:
-        target = chooser(where)
-        if target is not None:
+        if chooser not in _SPECIFIC and (target := chooser(where)) is not None:
             return target
     raise ApplyRefused(
         "no target: give --dsn (once per node for a cluster), --patroni URL or --rds-parameter-group NAME"

@@ -1,6 +1,6 @@
 """Deriving a cluster's plan — a primary with standbys (ALTER SYSTEM on each node), or a Patroni
 cluster (the DCS through Patroni's REST API) — and Patroni's restarts. The apply sequence over them
-is `pgtune.targets.sequence.apply` (targets `replicas` and `patroni_cluster`)."""
+is `pgtune.targets.sequence.apply` (targets `replicas` and `patroni`)."""
 
 from __future__ import annotations
 

@@ -7,95 +7,14 @@ on --dsn."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pgtune.base.errors import ApplyRefused
-from pgtune.targets import OfflineService, RestartReport, TargetOption, Where, register
-from pgtune.targets.store import StoreSession, not_derived
+from pgtune.targets import OfflineService, TargetOption, Where, register
 
 if TYPE_CHECKING:
-    import psycopg
-
     from pgtune.kinds.offline import ServiceCatalog
-    from pgtune.plan.cluster import ClusterPlan
-    from pgtune.plan.model import Change
-    from pgtune.targets.cloudsql.api import Client
-    from pgtune.targets.workflow import Inputs
-
-REPORT_KEY = "cloudsql"
-OPERATION_WAIT = 900.0
-"""Longest pgtune waits for a patch's operation (a restart included) to be DONE."""
-
-
-@dataclass
-class CloudSqlStore:
-    client: Client
-    report_key: str = REPORT_KEY
-    per_call: int = 10_000  # every flag in one patch
-
-    def call(self, change: Change) -> Hashable | None:
-        return REPORT_KEY if change.statements and all(s.target == "cloudsql" for s in change.statements) else None
-
-    def write(self, batch: list[Change]) -> None:
-        """The instance's flags as they are now, with the plan's edits: one patch, polled to DONE."""
-        from pgtune.base.poll import wait_until
-        from pgtune.plan.model import ParameterEdit
-        from pgtune.targets.cloudsql.api import CloudSqlError
-
-        flags = dict(self.client.get().flags)
-        lower = {k.lower(): k for k in flags}
-        for stmt in (s for change in batch for s in change.statements):
-            if not isinstance(stmt.action, ParameterEdit) or stmt.action.store != "cloudsql":
-                raise CloudSqlError(not_derived("a Cloud SQL"))
-            name = lower.get(stmt.action.key.lower(), stmt.action.key)
-            if stmt.action.value is None:
-                flags.pop(name, None)
-            else:
-                flags[name] = stmt.action.value
-        operation = self.client.patch(flags)
-        done = lambda: self.client.operation_done(operation)  # noqa: E731
-        wait_until(done, OPERATION_WAIT, f"operation {operation}", CloudSqlError)
-
-    def wait_settled(self, plan: ClusterPlan) -> None:
-        """The patch's operation is DONE already (restart included): nothing more to wait for."""
-
-
-@dataclass
-class CloudSqlSession(StoreSession):
-    client: Client
-
-    def derive_on(self, conn: psycopg.Connection, inputs: Inputs) -> ClusterPlan:
-        from pgtune.targets.cloudsql.derive import derive
-
-        return derive(self.client, conn, self.dsn, inputs)
-
-    def store(self) -> CloudSqlStore:
-        return CloudSqlStore(self.client)
-
-    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
-        raise ApplyRefused("Cloud SQL restarts the instance itself, with the patch that needs it (RESTARTS_NOW)")
-
-
-@dataclass(frozen=True)
-class CloudSqlInstance:
-    instance_id: str
-    dsn: str
-    http: Any = None  # tests give a fake's; else google-auth's authorized, bounded HTTP
-    name: str = "Cloud SQL instance"
-    restarts: bool = False  # Cloud SQL restarts by itself, with the patch
-    finish: str = "Cloud SQL restarts the instance itself with a patch that needs it (--allow-hazards RESTARTS_NOW)."
-
-    @contextmanager
-    def open(self) -> Iterator[CloudSqlSession]:
-        from pgtune.integrations.postgres import connect
-        from pgtune.targets.cloudsql.api import Client, InstanceId
-
-        client = Client(InstanceId.parse(self.instance_id), self.http)
-        with connect(self.dsn) as conn:
-            yield CloudSqlSession(conn, self.dsn, client)
+    from pgtune.targets.cloudsql.target import CloudSqlInstance
 
 
 def _choose(where: Where) -> CloudSqlInstance | None:
@@ -104,6 +23,8 @@ def _choose(where: Where) -> CloudSqlInstance | None:
         return None
     if len(where.dsns) != 1:
         raise ApplyRefused("--cloudsql-instance takes one --dsn: the instance's (the SQL kinds run there)")
+    from pgtune.targets.cloudsql.target import CloudSqlInstance
+
     return CloudSqlInstance(instance, where.base_dsn)
 
 

@@ -7,138 +7,16 @@ PostgreSQL version."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pgtune.targets.operators.rules as rules
 from pgtune.base.errors import ApplyRefused
-from pgtune.targets import RestartReport, TargetOption, Where, register
-from pgtune.targets.store import execute_with_store, gated, not_derived
+from pgtune.targets import TargetOption, Where, register
 
 if TYPE_CHECKING:
-    import psycopg
-
-    from pgtune.plan.cluster import ClusterPlan
-    from pgtune.plan.model import Change, Plan
-    from pgtune.plan.report import ApplyReport, Outcome
-    from pgtune.targets.executor import ExecOptions
-    from pgtune.targets.workflow import Inputs
+    from pgtune.targets.operators.target import OperatorCluster
 
 OPTIONS_BY_OPERATOR = {"cnpg": "cnpg_cluster", "pgo": "pgo_cluster", "zalando": "zalando_cluster"}
-REPORT_KEY = "manifest"
-"""The report key of the changes written into the manifest."""
-
-
-@dataclass
-class ManifestStore:
-    """The manifest file as the settings' store: every edit of one apply in one write."""
-
-    target: OperatorCluster
-    report_key: str = REPORT_KEY
-    per_call: int = 10_000
-
-    def call(self, change: Change) -> Hashable | None:
-        return REPORT_KEY if change.statements and all(s.target == "manifest" for s in change.statements) else None
-
-    def write(self, batch: list[Change]) -> None:
-        from pgtune.base.errors import PgtuneError
-        from pgtune.plan.model import ManifestEdit
-        from pgtune.targets.operators import manifest
-        from pgtune.targets.operators.manifest import ManifestWriteFailed
-
-        values: dict[str, str | None] = {}
-        for stmt in (s for change in batch for s in change.statements):
-            if not isinstance(stmt.action, ManifestEdit) or stmt.file != str(self.target.path):
-                raise ManifestWriteFailed(not_derived("a manifest"))
-            values[stmt.action.key] = stmt.action.value
-        try:
-            manifest.read(self.target.path, self.target.operator).write(values)
-        except (PgtuneError, OSError) as exc:
-            raise ManifestWriteFailed(f"{self.target.path}: not written: {exc}") from None
-
-    def wait_settled(self, plan: ClusterPlan) -> None:
-        """Nothing to wait for here: the operator rolls the change out (the next plan says whether it runs)."""
-
-
-@dataclass
-class OperatorSession:
-    target: OperatorCluster
-    conn: psycopg.Connection | None
-
-    def lock(self, wait: float) -> AbstractContextManager[None]:
-        from pgtune.targets.lock import apply_lock
-
-        return apply_lock(self.conn, wait) if self.conn is not None else nullcontext()
-
-    def derive(self, inputs: Inputs) -> ClusterPlan:
-        from pgtune.targets.operators import manifest
-        from pgtune.targets.operators.derive import derive
-
-        t = self.target
-        return derive(manifest.read(t.path, t.operator), self.conn, t.dsn, inputs)
-
-    def gated(self, plan: ClusterPlan) -> list[Plan]:
-        return gated(plan)
-
-    def execute(
-        self, plan: ClusterPlan, inputs: Inputs, options: ExecOptions, on_outcome: Callable[[Outcome], None] | None
-    ) -> dict[str, ApplyReport]:
-        """The server's SQL changes, then the manifest's edits in one write; offline, the manifest only."""
-        store = ManifestStore(self.target)
-        if self.conn is not None:
-            return execute_with_store(plan, self.conn, store, inputs, options, on_outcome)
-        return {REPORT_KEY: _write_offline(plan, store, on_outcome)}
-
-    def restart(self, inputs: Inputs, on_step: Callable[[str], None] | None) -> RestartReport:
-        raise ApplyRefused("pgtune never restarts an operator's pods: the operator does, in its own order")
-
-    def reread(self, inputs: Inputs) -> ClusterPlan:
-        return self.derive(inputs)
-
-
-def _write_offline(
-    plan: ClusterPlan, store: ManifestStore, on_outcome: Callable[[Outcome], None] | None
-) -> ApplyReport:
-    from pgtune.plan.report import APPLIED, FAILED, ApplyReport, Outcome
-    from pgtune.targets.operators.manifest import ManifestWriteFailed
-
-    report = ApplyReport()
-    changes = list(plan.dcs.changes) if plan.dcs is not None else []
-    if not changes:
-        return report
-    try:
-        store.write(changes)
-        outcomes = [Outcome(c, APPLIED) for c in changes]
-    except ManifestWriteFailed as exc:
-        outcomes = [Outcome(c, FAILED, str(exc)) for c in changes]
-    for outcome in outcomes:
-        report.outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return report
-
-
-@dataclass(frozen=True)
-class OperatorCluster:
-    path: Path
-    operator: str  # cnpg | pgo | zalando
-    dsn: str
-    name: str = "Kubernetes operator's cluster"
-    restarts: bool = False  # the operator restarts its pods, never pgtune
-    finish: str = "the operator rolls the change out (pgtune restarts no pod): see the plan's restart line."
-
-    @contextmanager
-    def open(self) -> Iterator[OperatorSession]:
-        if not self.dsn:
-            yield OperatorSession(self, None)
-            return
-        from pgtune.integrations.postgres import connect
-
-        with connect(self.dsn) as conn:
-            yield OperatorSession(self, conn)
 
 
 def _choose(where: Where) -> OperatorCluster | None:
@@ -153,6 +31,8 @@ def _choose(where: Where) -> OperatorCluster | None:
             "--patroni or --rds-parameter-group: the operator owns Patroni's configuration"
         )
     operator, path = given[0]
+    from pgtune.targets.operators.target import OperatorCluster
+
     return OperatorCluster(Path(path), operator, where.base_dsn)
 
 
@@ -172,4 +52,12 @@ OPTIONS = (
     _option("pgo_cluster", "--pgo-cluster", "Crunchy PGO PostgresCluster"),
     _option("zalando_cluster", "--zalando-cluster", "Zalando postgresql"),
 )
-register(_choose, options=OPTIONS, about=tuple(f"operator rules: {line}" for line in rules.versions()))
+
+
+def _about() -> tuple[str, ...]:
+    import pgtune.targets.operators.rules as rules
+
+    return tuple(f"operator rules: {line}" for line in rules.versions())
+
+
+register(_choose, options=OPTIONS, about=_about)

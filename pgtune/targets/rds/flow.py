@@ -1,6 +1,6 @@
 """An RDS parameter group's plan, its settling and its reboots: the SQL kinds on the instance
 `--dsn` reaches (as on any server, without ALTER SYSTEM), server-wide settings against the group,
-and what each instance reports. The target is `pgtune.targets.rds_group`."""
+and what each instance reports. The target is `pgtune.targets.rds.target`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import psycopg
 
+import pgtune.targets.rds.group as rdsgroup
 from pgtune.base.errors import raise_if_any
 from pgtune.base.poll import wait_until
 from pgtune.integrations.rds.api import Client, Instance, RdsError
@@ -19,7 +20,6 @@ from pgtune.plan.model import Change, Notice, Plan
 from pgtune.targets import RestartReport, restart_walk
 from pgtune.targets import topology as cluster
 from pgtune.targets.parameters import typed_settings
-from pgtune.targets.rds import group as rdsgroup
 from pgtune.targets.store import RUN_GRACE, grace_until_running
 from pgtune.targets.workflow import Inputs
 

@@ -262,7 +262,7 @@ def _cluster(module: AnsibleModule) -> None:
     from pgtune.targets import sequence, workflow
     from pgtune.targets import topology as cluster
     from pgtune.targets.executor import APPLIED, ExecOptions
-    from pgtune.targets.patroni_cluster import PatroniCluster
+    from pgtune.targets.patroni.target import PatroniCluster
     from pgtune.targets.replicas import Replicas
 
     p = module.params

@@ -1,7 +1,10 @@
 """An RDS parameter group (--rds-parameter-group NAME): server-wide settings planned against the
 group and sent with ModifyDBParameterGroup (at most 20 a call) under the apply lock on the
 instance --dsn reaches; every other kind over SQL there; reboots through RebootDBInstance,
-readers first and the writer last, each waited for."""
+readers first and the writer last, each waited for.
+
+The target itself; the package's __init__ declares its options and chooser (all a command line
+needs before one is chosen); `flow.py` and `group.py` hold the group's rules."""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pgtune.base.errors import ApplyRefused
-from pgtune.targets import GROUP, RestartReport, TargetOption, Where, register
+from pgtune.targets import GROUP, RestartReport
 from pgtune.targets.store import execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
@@ -24,14 +26,6 @@ if TYPE_CHECKING:
     from pgtune.targets.executor import ExecOptions
     from pgtune.targets.rds.flow import Groups
     from pgtune.targets.workflow import Inputs
-
-OPTION_GROUP, OPTION_CLUSTER_GROUP, OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER = (
-    "rds_parameter_group",
-    "rds_cluster_parameter_group",
-    "rds_region",
-    "rds_instance",
-    "rds_failover",
-)
 
 
 @dataclass(frozen=True)
@@ -148,57 +142,3 @@ class RdsParameterGroup:
         client = Client(self.region)
         with connect(self.dsn) as conn:
             yield GroupSession(client, self, conn)
-
-
-def _choose(where: Where) -> RdsParameterGroup | None:
-    from pgtune.targets.rds.flow import Groups
-
-    groups = Groups(where.options.get(OPTION_GROUP), where.options.get(OPTION_CLUSTER_GROUP))
-    if groups.instance is None and groups.cluster is None:
-        if any(where.options.get(k) not in (None, "no") for k in (OPTION_REGION, OPTION_INSTANCE, OPTION_FAILOVER)):
-            raise ApplyRefused(
-                "--rds-region, --rds-instance and --rds-failover go with --rds-parameter-group "
-                "(or --rds-cluster-parameter-group)"
-            )
-        return None
-    if where.option("patroni") is not None or len(where.dsns) > 1:
-        raise ApplyRefused("--rds-parameter-group takes one --dsn (the writer's endpoint) and no --patroni")
-    return RdsParameterGroup(
-        groups,
-        where.base_dsn,
-        where.options.get(OPTION_REGION),
-        where.options.get(OPTION_INSTANCE),
-        where.options.get(OPTION_FAILOVER) == "yes",
-    )
-
-
-OPTIONS = (
-    TargetOption(
-        OPTION_GROUP,
-        "--rds-parameter-group",
-        "Plan server-wide settings against this RDS DB parameter group (ModifyDBParameterGroup), the other kinds "
-        "over SQL on --dsn (the writer's endpoint). Region and credentials from boto3's chain (AWS_PROFILE, "
-        "AWS_REGION, AWS_ENDPOINT_URL).",
-        "NAME",
-    ),
-    TargetOption(
-        OPTION_CLUSTER_GROUP,
-        "--rds-cluster-parameter-group",
-        "Aurora: also plan against this DB cluster parameter group; a key goes there when only it offers the key.",
-        "NAME",
-    ),
-    TargetOption(OPTION_REGION, "--rds-region", "The group's region (else boto3's chain).", "REGION"),
-    TargetOption(
-        OPTION_INSTANCE,
-        "--rds-instance",
-        "The RDS instance --dsn reaches, when its endpoint is not the DSN's host (a proxy, a CNAME).",
-        "ID",
-    ),
-    TargetOption(
-        OPTION_FAILOVER,
-        "--rds-failover",
-        "With --restart: reboot a Multi-AZ writer with failover (ForceFailover).",
-        apply_only=True,
-    ),
-)
-register(_choose, options=OPTIONS)

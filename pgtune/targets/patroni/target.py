@@ -1,7 +1,9 @@
 """A Patroni cluster (--patroni URL): members and leader from Patroni's REST API; the SQL kinds run
 on the leader; server-wide settings go to the DCS through PATCH /config (never ALTER SYSTEM on a
 member) and apply waits until every member has them; restarts go through POST /restart in the safe
-order, each waited for."""
+order, each waited for.
+
+The target itself; the package's __init__ declares its option and chooser."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pgtune.targets import DCS, RestartReport, TargetOption, Where, register
+from pgtune.targets import DCS, RestartReport
 from pgtune.targets.store import execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
@@ -115,22 +117,3 @@ class PatroniCluster:
         topology, members = patroni_topology(client, self.base_dsn)
         with cluster.connections(topology) as conns:
             yield PatroniSession(client, topology, members, conns)
-
-
-def _choose(where: Where) -> PatroniCluster | None:
-    url = where.option("patroni")
-    return PatroniCluster(url, where.base_dsn) if url is not None else None
-
-
-OPTIONS = (
-    TargetOption(
-        "patroni",
-        "--patroni",
-        "A Patroni cluster's REST API, http://host:8008 (its credentials in $PGTUNE_PATRONI_USER and "
-        "$PGTUNE_PATRONI_PASSWORD: a password in the URL is visible to other local users and warns): members and "
-        "leader from Patroni, settings through its DCS. --dsn then gives the SQL credentials for the members (host "
-        "and port from Patroni).",
-        "URL",
-    ),
-)
-register(_choose, options=OPTIONS)
