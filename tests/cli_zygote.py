@@ -37,7 +37,29 @@ PRELOAD = (
     "pgtune.profile.loader",
     "pgtune.render",
     "pgtune.kinds",
+    "pgtune.kinds.settings",
+    "pgtune.kinds.storage",
+    "pgtune.kinds.indexes",
+    "pgtune.kinds.partitions",
+    "pgtune.kinds.pool",
 )
+"""What nearly every command loads, including what pgtune itself loads only on demand (the kinds a
+profile declares, the targets a command line names): a child starts with all of it."""
+
+
+def _warm() -> None:
+    """Build once what pgtune builds lazily in each process: the profile models' validators (a
+    profile's own sections build theirs at first use), the command tree, every target."""
+    from pydantic import BaseModel
+
+    import pgtune.profile.model as model
+    import pgtune.targets as targets
+
+    for value in vars(model).values():
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
+            value.model_rebuild()
+    targets.choose  # noqa: B018 (the registry's packages and modules import on first use)
+    targets.declared_about()
 
 
 def _child(request: dict[str, object]) -> None:
@@ -80,6 +102,7 @@ def _child(request: dict[str, object]) -> None:
 def main() -> None:
     for name in PRELOAD:
         __import__(name)
+    _warm()
     answers = sys.stdout
     for line in sys.stdin:
         request = json.loads(line)
