@@ -18,6 +18,7 @@ import psycopg
 
 from pgtune.base.errors import ProfileError, ProfileErrors, raise_if_any
 from pgtune.kinds import Kind, KindResult, PlanContext, excluded_by, tables
+from pgtune.kinds.early import EarlyReads, Read
 from pgtune.plan.model import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import Profile
@@ -57,9 +58,8 @@ def all_kinds() -> tuple[Kind[Any, Any], ...]:
 
 def declared_kinds(profile: Profile) -> tuple[Kind[Any, Any], ...]:
     """The kinds this profile may want anything of, in their order."""
-    return tuple(
-        kind_of(entry) for entry in KINDS if not isinstance(entry, str) or DECLARES.get(entry, bool)(profile)
-    )
+    return tuple(kind_of(entry) for entry in KINDS if not isinstance(entry, str) or DECLARES.get(entry, bool)(profile))
+
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
 CATALOG_LOCK_TIMEOUT = "5s"
@@ -142,20 +142,32 @@ def build_plan(
         )
         kinds = declared_kinds(loaded.profile)
         kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
-        if any(k.name in ("setting", "pool") for k in kinds):
-            from pgtune.kinds import settings
+        ctx.early = EarlyReads(conn)
+        try:  # the server reads while Python works: each read sent as soon as it is known
+            ctx.early.start([ctx.columns_read()] if ctx.tables else [])
+            wanted = _wants(kinds, ctx, errors)
+            ctx.early.start(_early_reads(wanted, ctx))
+            if any(k.name in ("setting", "pool") for k in kinds):
+                from pgtune.kinds import settings
 
-            ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
-        for kind in kinds:
-            try:
-                result = plan_kind(kind, ctx)
-            except ProfileErrors as exc:
-                errors.extend(exc.errors)
-            except ProfileError as exc:
-                errors.append(exc)
-            else:
-                errors.extend(result.errors)
-                results.append(result)
+                ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
+            for kind, wants in wanted:
+                try:
+                    result = kind.diff(wants, kind.read(ctx, wants), ctx.env)
+                except ProfileErrors as exc:
+                    errors.extend(exc.errors)
+                except ProfileError as exc:
+                    errors.append(exc)
+                except psycopg.errors.InFailedSqlTransaction:
+                    ctx.early.settle()
+                    if ctx.early.failure is not None:  # an early read failed first: that is the cause
+                        raise ctx.early.failure from None
+                    raise
+                else:
+                    errors.extend(result.errors)
+                    results.append(result)
+        finally:
+            ctx.early.settle()
         _end_without_writes(conn)
     raise_if_any(errors)
     changes = tuple(c for r in results for c in r.changes)
@@ -178,13 +190,33 @@ def _end_without_writes(conn: psycopg.Connection) -> None:
         raise psycopg.Rollback()
 
 
-def plan_kind(kind: Kind[Any, Any], ctx: PlanContext) -> KindResult:
-    """One kind's phases: what the profile wants, what the catalog holds, the pure comparison."""
-    wants = kind.desired(ctx)
-    if wants is None:
-        return KindResult()
-    live = kind.read(ctx, wants)
-    return kind.diff(wants, live, ctx.env)
+def _wants(
+    kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext, errors: list[ProfileError]
+) -> list[tuple[Kind[Any, Any], Any]]:
+    """What the profile wants of each kind (kinds it wants nothing of left out); errors collected."""
+    out = []
+    for kind in kinds:
+        try:
+            wants = kind.desired(ctx)
+        except ProfileErrors as exc:
+            errors.extend(exc.errors)
+        except ProfileError as exc:
+            errors.append(exc)
+        else:
+            if wants is not None:
+                out.append((kind, wants))
+    return out
+
+
+def _early_reads(wanted: list[tuple[Kind[Any, Any], Any]], ctx: PlanContext) -> list[Read]:
+    """The reads the kinds will make, known before any kind's turn (`early`, where a kind has it),
+    in the kinds' order."""
+    reads: list[Read] = []
+    for kind, wants in wanted:
+        early = getattr(kind, "early", None)
+        if early is not None:
+            reads.extend(early(ctx, wants))
+    return reads
 
 
 def _check_as_of(conn: psycopg.Connection, as_of: str) -> None:

@@ -6,10 +6,11 @@ from typing import Any
 
 from pgtune.base.errors import raise_if_any
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
+from pgtune.kinds.early import Read
 from pgtune.kinds.indexdef import parse_live
 from pgtune.kinds.indexes.diff import diff
 from pgtune.kinds.indexes.model import KIND, IndexLive, Wanted, tables_of
-from pgtune.kinds.indexes.read import declared_indexes, in_flight, parse_definitions, read
+from pgtune.kinds.indexes.read import declared_indexes, in_flight, indexes_read, parse_definitions, read
 from pgtune.kinds.indexes.validate import needs_probe, probe, validate
 from pgtune.kinds.tables import not_owned
 from pgtune.plan.model import Change
@@ -28,11 +29,21 @@ class IndexKind:
         owned = tuple((who, tuple(o.objects)) for who, o in ctx.loaded.profile.owned_by.items())
         return Wanted(desired, pruned, errors, owned)
 
+    def early(self, ctx: PlanContext, wants: Wanted) -> list[Read]:
+        """The indexes: sent with the other kinds' reads, before this kind's turn."""
+        return [indexes_read(list(tables_of(wants).values()), ctx.server.version_num)]
+
     def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
         tables = tables_of(wants)
         pruned_oids = {t.oid for t in wants.pruned}
         catalog = read(
-            ctx.conn, wants.desired, list(tables.values()), ctx.columns(), ctx.server.version_num, described=pruned_oids
+            ctx.conn,
+            wants.desired,
+            list(tables.values()),
+            ctx.columns(),
+            ctx.server.version_num,
+            described=pruned_oids,
+            fetch=ctx.fetch,
         )
         errors = parse_definitions(wants.desired, catalog)
         desired = [d for d in wants.desired if not d.rejected]
@@ -47,6 +58,8 @@ class IndexKind:
                 if d.table.oid == table.oid:
                     d.rejected = True
         to_probe = [d for d in to_probe if not d.rejected]
+        if to_probe:
+            ctx.settle()  # the probe writes inside a savepoint: no early read may run in it
         probe_errors, probed = probe(ctx.conn, to_probe)
         errors += probe_errors
         desired = [d for d in desired if not d.rejected]

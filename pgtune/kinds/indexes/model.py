@@ -74,6 +74,10 @@ class Desired:
     server: ParsedIndex | None = None  # the server's canonical form, when probed
     rejected: bool = False  # has a validation error: not probed, not diffed
     unchanged: bool = False  # the live index is printed as declared: not parsed, validated or diffed
+    temporary: str = field(init=False, repr=False)  # where a replacement is built (`tmp_name`)
+
+    def __post_init__(self) -> None:
+        self.temporary = tmp_name(self.name)  # asked several times per index: worked out once
 
     # Positions are looked up only for an error: a plan of 40,000 unchanged indexes needs none.
     @property
@@ -89,11 +93,6 @@ class Desired:
     @property
     def qualified(self) -> str:
         return qualified_text(self.table.schema, self.name)
-
-    @property
-    def temporary(self) -> str:
-        """Where a replacement is built (`tmp_name`)."""
-        return tmp_name(self.name)
 
 
 @dataclass

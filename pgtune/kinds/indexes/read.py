@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -10,6 +11,7 @@ from psycopg.rows import dict_row
 
 from pgtune.base.errors import CatalogChanged, ProfileError
 from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds.early import EarlyReads, Read
 from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
 from pgtune.kinds.indexes.model import Catalog, Desired, LiveIndex
 from pgtune.kinds.tables import Table
@@ -62,6 +64,13 @@ def parse_definitions(desired: list[Desired], catalog: Catalog) -> list[ProfileE
     return errors
 
 
+def indexes_read(tables: list[Table], version_num: int) -> Read:
+    """The indexes of these tables and of their partitions (one query)."""
+    leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
+    query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
+    return Read("indexes", query, {"tables": sorted({t.oid for t in tables}), "leaves": leaf_oids})
+
+
 def read(
     conn: psycopg.Connection,
     desired: list[Desired],
@@ -70,6 +79,7 @@ def read(
     version_num: int,
     *,
     described: set[int] | None = None,
+    fetch: Callable[[Read], list[Any]] | None = None,
 ) -> Catalog:
     """Set-based queries, whatever the number of tables and indexes: the indexes, one
     pg_get_indexdef() per shape (a third only if a definition is laid out unexpectedly), and
@@ -77,15 +87,15 @@ def read(
 
     Definitions are read for the indexes `desired` names (and their temporary names), and for
     every index of the tables in `described` (pruned ones, whose other indexes may be dropped;
-    None: every table, for inspect). Another index — a primary key the profile does not mention
+    None: every table, for inspect). `fetch`: the plan's (kinds.PlanContext.fetch: the rows the
+    engine asked for early), else sent now. Another index — a primary key the profile does not mention
     — is only a name: its definition is never compared, and at fleet scale it was a fifth of
     the pg_get_indexdef() calls of a catalog of unrelated tables."""
     catalog = Catalog()
     named = {(d.table.oid, n) for d in desired for n in (d.name, d.temporary)}
     by_oid = {t.oid: t for t in tables}
-    leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
-    query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
-    rows = conn.execute(query, {"tables": sorted(by_oid), "leaves": leaf_oids}).fetchall()
+    main = indexes_read(tables, version_num)
+    rows = fetch(main) if fetch is not None else EarlyReads(conn).rows(main)
     signatures: dict[tuple[Any, ...], int] = {}
     table_signature = {
         oid: signatures.setdefault(tuple((c.attnum, c.name, c.type_oid, c.typmod, c.collation) for c in cols), oid)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pgtune.base.errors import ProfileError, raise_if_any
 from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanContext
+from pgtune.kinds.early import Read
 from pgtune.kinds.partitioning import default_naming, parse_interval, partition_name
 from pgtune.kinds.partitions.diff import ServerFacts, diff
 from pgtune.kinds.partitions.model import (
@@ -20,6 +21,7 @@ from pgtune.kinds.partitions.model import (
     _validate,
     display,
     int_ranges,
+    layouts_read,
     read_layouts,
     time_ranges,
 )
@@ -46,8 +48,12 @@ class PartitionKind:
             ctx.loaded.location,
         )
 
+    def early(self, ctx: PlanContext, wants: Wanted) -> list[Read]:
+        """The layouts: sent with the other kinds' reads, before this kind's turn."""
+        return [layouts_read([d.table for d in wants.declared], ctx.server.version_num)]
+
     def read(self, ctx: PlanContext, wants: Wanted) -> PartitionLive:
-        layouts = read_layouts(ctx.conn, [d.table for d in wants.declared], ctx.server.version_num)
+        layouts = read_layouts(ctx.conn, [d.table for d in wants.declared], ctx.server.version_num, ctx.fetch)
         errors = list(wants.errors)
         valid = []
         for d in wants.declared:

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.base.identifiers import identifier, qualified_text
 from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds.early import EarlyReads, Read
 from pgtune.kinds.partitioning import (
     IntStep,
     PartitioningError,
@@ -185,13 +186,21 @@ def _child(row: dict[str, Any], key_type: str | None) -> Child:
     return Child(kind="range", lower=_typed(datums[0], key_type), upper=_typed(datums[1], key_type), **common)
 
 
-def read_layouts(conn: psycopg.Connection, tables: list[Table], version_num: int) -> dict[int, Layout]:
+def layouts_read(tables: list[Table], version_num: int) -> Read:
+    """The layouts of these partitioned tables and their children (one query)."""
+    query = load_versioned_sql(
+        "partitioned", version_num, detach_pending=(140000, "coalesce(i.inhdetachpending, false)", "false")
+    )
+    return Read("partition layouts", query, {"tables": [t.oid for t in tables]}, as_dicts=True)
+
+
+def read_layouts(
+    conn: psycopg.Connection, tables: list[Table], version_num: int, fetch: Callable[[Read], list[Any]] | None = None
+) -> dict[int, Layout]:
+    """`fetch`: the plan's (kinds.PlanContext.fetch: the rows the engine asked for early), else sent now."""
+    read = layouts_read(tables, version_num)
+    rows = fetch(read) if fetch is not None else EarlyReads(conn).rows(read)
     layouts: dict[int, Layout] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        query = load_versioned_sql(
-            "partitioned", version_num, detach_pending=(140000, "coalesce(i.inhdetachpending, false)", "false")
-        )
-        rows = cur.execute(query, {"tables": [t.oid for t in tables]}).fetchall()
     for row in rows:
         layout = layouts.setdefault(
             row["table_oid"],
