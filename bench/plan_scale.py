@@ -12,11 +12,11 @@ steady state a CI plan sees), and runs `pgtune plan` as a separate process. With
 reads and parses an index definition once per shape. `--shapes distinct` gives every table its own
 column names, so no two indexes share anything: the cost of a catalog of unrelated tables. Statements are counted
 from the server's own log (log_statement = all, application_name pgtune), not from pgtune.
-Targets (issue 29, docs/performance.md): the statement count does not grow with N; at N = 10,000,
-under 300 MB, and under 2.5 s and within 3x the server's own time when the tables are alike (under
-3.5 s when distinct). Each row prints its floors beside it: the server's own time for pgtune's
-statements and the interpreter's start, both measured in the same run. `--runs 3` plans each N
-three times in a row (one row each) on the same catalog.
+Targets (issue 47, docs/performance.md): the statement count does not grow with N; at N = 10,000,
+under 300 MB, and within 3x the server's own time for pgtune's statements when the tables are
+alike, 4x when distinct — ratios to a floor measured in the same run, so a slow machine slows both.
+Each row prints its floors beside it: the server's own time and the interpreter's start. `--runs 3`
+plans each N three times in a row (one row each) on the same catalog.
 """
 
 from __future__ import annotations
@@ -148,19 +148,19 @@ def run_plan(cluster: LocalCluster, profile: Path) -> tuple[float, float, tuple[
     return wall, rss_kb / 1024, statements_since(cluster.log, position), f"{changes} changes"
 
 
-TARGET_SECONDS = {"shared": 2.5, "distinct": 3.5}
-TARGET_RATIO = {"shared": 3.0}  # wall time over the server's own time for pgtune's statements
+TARGET_RATIO = {"shared": 3.0, "distinct": 4.0}  # wall time over the server's own time for pgtune's statements
 TARGET_MB = 300
-"""Issue 29's targets at 10,000 tables on this 2-core machine."""
+"""Issue 47's targets at 10,000 tables on this 2-core machine."""
 
 
-def verdict(shapes: str, wall: float, server: float, rss: float) -> str:
+def verdict(shapes: str, wall: float, server: float, rss: float, statements: int, first: int) -> str:
     """Each target at N = 10,000 beside the figure it judges."""
-    parts = [f"< {TARGET_SECONDS[shapes]:g} s: {'met' if wall < TARGET_SECONDS[shapes] else 'MISSED'}"]
-    if shapes in TARGET_RATIO:
-        ratio = wall / max(server, 0.001)
-        parts.append(f"<= {TARGET_RATIO[shapes]:g}x server: {'met' if ratio <= TARGET_RATIO[shapes] else 'MISSED'}")
-    parts.append(f"< {TARGET_MB} MB: {'met' if rss < TARGET_MB else 'MISSED'}")
+    ratio = wall / max(server, 0.001)
+    parts = [
+        f"<= {TARGET_RATIO[shapes]:g}x server: {'met' if ratio <= TARGET_RATIO[shapes] else 'MISSED'}",
+        f"< {TARGET_MB} MB: {'met' if rss < TARGET_MB else 'MISSED'}",
+        f"statements constant: {'met' if statements == first else 'MISSED'} ({first} at the first N)",
+    ]
     return "; targets " + ", ".join(parts)
 
 
@@ -200,6 +200,7 @@ def main() -> None:
         f"{'tables':>7} {'+partitioned':>12} {'relations':>9} {'build s':>8} {'plan s':>7} {'server s':>8} "
         f"{'x server':>8} {'peak MB':>8} {'statements':>10}  result"
     )
+    first: int | None = None  # statements at the first N: the count must not grow with N
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.sizes:
@@ -216,7 +217,8 @@ def main() -> None:
                 run_plan(cluster, profile)  # warm the server's caches once
                 for _ in range(args.runs):
                     wall, rss, (statements, server), result = run_plan(cluster, profile)
-                    judged = verdict(args.shapes, wall, server, rss) if n == 10000 else ""
+                    first = statements if first is None else first
+                    judged = verdict(args.shapes, wall, server, rss, statements, first) if n == 10000 else ""
                     print(
                         f"{n:>7} {PARTITIONED:>12} {relations:>9} {built:>8.1f} {wall:>7.2f} {server:>8.2f} "
                         f"{wall / max(server, 0.001):>8.1f} {rss:>8.0f} {statements:>10}  {result}{judged}",
