@@ -284,14 +284,35 @@ def test_apply_lists_each_change_once(pg: Server, cli: Cli, profile: Path) -> No
 
 
 @pytest.mark.server  # starts pgserver's PostgreSQL itself
-def test_make_demo_ends_with_the_empty_replan() -> None:
-    """The README's first command, as a fresh user runs it (its script; the venv is this one)."""
+def test_make_demo_shows_the_whole_job(tmp_path: Path) -> None:
+    """The README's first command, as a fresh user runs it (its script; the venv is this one): every
+    step in order, the drift plan exactly the two hand-made changes, the pull request's Markdown
+    written, the reviewed plan applied, empty plans after each apply, check's verdicts."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "demo.py")], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(REPO / "scripts" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PGTUNE_DEMO_OUT": str(tmp_path)},
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert 'No changes. The server matches profile "example"' in result.stdout
-    assert result.stdout.index("=== 4. Plan again") < result.stdout.index("No changes.")
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-2000:]
+    steps = [out.index(f"=== {n}.") for n in range(1, 10)]
+    assert steps == sorted(steps)
+    empty = 'No changes. The server matches profile "letta-demo"'
+    assert out.count(empty) == 2 and steps[3] < out.index(empty) < steps[4] and out.rindex(empty) > steps[7]
+    first_apply = out[steps[2] : steps[3]]
+    for applied in ("setting max_connections", "storage letta.runs", "index letta.ix_runs_status_created_at"):
+        assert f"applied (restart pending): {applied}" in first_apply or f"applied: {applied}" in first_apply
+    assert "applied: partition letta.messages_p" in first_apply and "POOL_CAPACITY" in out[steps[1] : steps[2]]
+    drift = out[steps[5] : steps[6]]
+    assert "Plan: 1 to create, 1 to update, 0 to delete, 0 to replace." in drift and "(exit 2: there is drift" in drift
+    markdown = (tmp_path / "drift-plan.md").read_text(encoding="utf-8")
+    assert "`letta.ix_messages_run_sequence`" in markdown and "`letta.runs`" in markdown
+    converge = out[steps[7] : steps[8]]
+    assert "applied: index letta.ix_messages_run_sequence" in converge and "Apply: 2 applied." in converge
+    assert "Health of letta on PostgreSQL 16" in out[steps[8] :] and "The throwaway server is gone" in out
 
 
 @pytest.mark.parametrize("args", [["version"], ["--help"], ["plan", "--help"], ["apply", "--help"]])

@@ -49,7 +49,7 @@ class ExecOptions:
     backoff_seconds: float = 0.5
     reload_wait_seconds: float = 10.0
     progress: Callable[[Statement, dict[str, Any]], None] | None = None  # samples of long statements
-    progress_interval: float = 0.5
+    progress_interval: float = 0.1  # a build of a tenth of a second already shows where it is
     trace: Callable[[Statement, float], None] | None = None  # each statement once it ran, with its seconds
 
 
