@@ -31,7 +31,7 @@ def test_reads_are_sent_before_they_are_asked_for_in_the_plans_snapshot(pg16: Se
         first = Read("first", "SELECT count(*) FROM early_t")
         second = Read("second", "SELECT %(x)s::int + 1 AS y", {"x": 41}, as_dicts=True)
         early.start([first])
-        early.start([second])  # after the first, in order
+        early.start([second])  # a second batch: after the first, in order
         wait_until(lambda: early.ready("second"), 10, "the reader to have sent both reads", AssertionError)
         assert early.ready("first")  # both done before anyone asked
         assert early.rows(first) == [(0,)]  # the plan's snapshot, not the committed insert
@@ -93,6 +93,6 @@ def test_a_plan_with_early_reads_is_the_plan_without_them(pg16: Server, tmp_path
             late = engine.build_plan(conn, loaded, as_of="2026-12-06")
         finally:
             EarlyReads.start = real  # type: ignore[method-assign]
-    assert sent == [["columns"], ["indexes", "partition layouts"]]
+    assert sent == [["columns", "indexes", "partition layouts"]]  # all sent as soon as the tables are resolved
     assert early == late
     assert {c.kind for c in early.changes} == {"setting", "storage", "index", "partition"}

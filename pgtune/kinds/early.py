@@ -3,9 +3,10 @@
 A plan's reads after the tables are resolved depend only on them — columns, indexes, partition
 layouts — yet each kind used to send its query when its turn came and wait, the server idle while
 Python compared the previous kind's rows, Python idle while the server read the next. Here the
-engine asks for all of them at once: a reader thread sends them one after another on the plan's own
-connection (the same REPEATABLE READ snapshot: nothing else changes) and keeps the rows; a kind
-takes its rows when its turn comes, usually already there. The statement count stays the same.
+engine asks for all of them as soon as the tables are resolved (the kinds' `early`): a reader
+thread sends them one after another on the plan's own connection (the same REPEATABLE READ
+snapshot: nothing else changes) and keeps the rows, while Python works out what the kinds want; a
+kind takes its rows when its turn comes, usually already there. The statement count stays the same.
 
 The reader spends its time waiting on the socket, with the GIL released; to hand it back quickly
 when rows arrive, the interpreter's switch interval is shortened while it runs. A kind that writes

@@ -143,10 +143,9 @@ def build_plan(
         kinds = declared_kinds(loaded.profile)
         kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
         ctx.early = EarlyReads(conn)
-        try:  # the server reads while Python works: each read sent as soon as it is known
-            ctx.early.start([ctx.columns_read()] if ctx.tables else [])
+        try:  # the server reads while Python works out what the kinds want, and while they compare
+            ctx.early.start(_early_reads(kinds, ctx))
             wanted = _wants(kinds, ctx, errors)
-            ctx.early.start(_early_reads(wanted, ctx))
             if any(k.name in ("setting", "pool") for k in kinds):
                 from pgtune.kinds import settings
 
@@ -208,14 +207,16 @@ def _wants(
     return out
 
 
-def _early_reads(wanted: list[tuple[Kind[Any, Any], Any]], ctx: PlanContext) -> list[Read]:
-    """The reads the kinds will make, known before any kind's turn (`early`, where a kind has it),
-    in the kinds' order."""
-    reads: list[Read] = []
-    for kind, wants in wanted:
+def _early_reads(kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext) -> list[Read]:
+    """The reads known as soon as the tables are resolved: their columns, then each kind's own
+    (`early`, where a kind has it), in the kinds' order."""
+    if not ctx.tables:
+        return []
+    reads = [ctx.columns_read()]
+    for kind in kinds:
         early = getattr(kind, "early", None)
         if early is not None:
-            reads.extend(early(ctx, wants))
+            reads.extend(early(ctx))
     return reads
 
 

@@ -437,7 +437,14 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     spelling is compared by parsing, as before; nothing is executed from these texts."""
     if spec.with_:
         return ()
-    return _printed_forms(Parts.of(spec), only)
+    key = (spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where)
+    found = _FORMS.get((key, only))
+    if found is None:  # a fleet of alike tables asks for a handful of definitions 40,000 times
+        found = _FORMS[(key, only)] = _printed_forms(Parts(*key), only)
+    return found
+
+
+_FORMS: dict[tuple[tuple[Any, ...], bool], tuple[str, ...]] = {}
 
 
 @lru_cache(maxsize=4096)

@@ -20,15 +20,14 @@ def same_index(d: Desired, live: LiveIndex) -> bool:
 
 def plan_index(d: Desired, catalog: Catalog, b: Builder) -> list[Change]:
     """The changes that converge one declared index (plus a leftover of an interrupted replace)."""
-    indexes = catalog.by_table.get(d.table.oid, {})
-    live = indexes.get(d.name)
-    tmp = indexes.get(d.temporary)
-    schema, partitioned = d.table.schema, d.table.partitioned
-
-    if d.spec is None:
-        return [drop_change(live, b)] if live is not None else []
     if d.unchanged:
         return []
+    indexes = catalog.by_table.get(d.table.oid, {})
+    live = indexes.get(d.name)
+    if d.spec is None:
+        return [drop_change(live, b)] if live is not None else []
+    tmp = indexes.get(d.temporary)
+    schema, partitioned = d.table.schema, d.table.partitioned
 
     tmp_same = tmp is not None and same_index(d, tmp)
     tmp_ready = tmp is not None and tmp.valid and tmp_same

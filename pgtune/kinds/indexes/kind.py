@@ -29,9 +29,13 @@ class IndexKind:
         owned = tuple((who, tuple(o.objects)) for who, o in ctx.loaded.profile.owned_by.items())
         return Wanted(desired, pruned, errors, owned)
 
-    def early(self, ctx: PlanContext, wants: Wanted) -> list[Read]:
-        """The indexes: sent with the other kinds' reads, before this kind's turn."""
-        return [indexes_read(list(tables_of(wants).values()), ctx.server.version_num)]
+    def early(self, ctx: PlanContext) -> list[Read]:
+        """The indexes of the tables declaring indexes (or pruning), known once the tables are resolved:
+        sent with the other kinds' reads, before this kind's turn (when `read` asks for other tables,
+        its own read is sent then: the rows always match what the kind asks)."""
+        specs = ctx.loaded.profile.tables
+        tables = [t for key, t in ctx.tables.items() if (specs[key].indexes or specs[key].prune_indexes)]
+        return [indexes_read(tables, ctx.server.version_num)] if tables else []
 
     def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
         tables = tables_of(wants)

@@ -74,10 +74,15 @@ class Desired:
     server: ParsedIndex | None = None  # the server's canonical form, when probed
     rejected: bool = False  # has a validation error: not probed, not diffed
     unchanged: bool = False  # the live index is printed as declared: not parsed, validated or diffed
-    temporary: str = field(init=False, repr=False)  # where a replacement is built (`tmp_name`)
+    _temporary: str | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.temporary = tmp_name(self.name)  # asked several times per index: worked out once
+    @property
+    def temporary(self) -> str:
+        """Where a replacement is built (`tmp_name`): worked out once, and only for an index that may
+        need it — at fleet scale most indexes are unchanged and never ask."""
+        if self._temporary is None:
+            self._temporary = tmp_name(self.name)
+        return self._temporary
 
     # Positions are looked up only for an error: a plan of 40,000 unchanged indexes needs none.
     @property

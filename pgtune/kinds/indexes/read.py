@@ -13,7 +13,7 @@ from pgtune.base.errors import CatalogChanged, ProfileError
 from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
 from pgtune.kinds.early import EarlyReads, Read
 from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
-from pgtune.kinds.indexes.model import Catalog, Desired, LiveIndex
+from pgtune.kinds.indexes.model import TMP_SUFFIX, Catalog, Desired, LiveIndex
 from pgtune.kinds.tables import Table
 
 
@@ -21,6 +21,7 @@ def declared_indexes(ctx: PlanContext) -> tuple[list[Desired], list[Table], list
     desired: list[Desired] = []
     pruned: list[Table] = []
     errors: list[ProfileError] = []
+    excludes = bool(ctx.exclude)
     for key, spec in ctx.loaded.profile.tables.items():
         table = ctx.tables.get(key)
         if table is None or not (spec.indexes or spec.prune_indexes):
@@ -36,7 +37,7 @@ def declared_indexes(ctx: PlanContext) -> tuple[list[Desired], list[Table], list
             pruned.append(table)
         for name, entry in spec.indexes.items():
             path = ("tables", key, "indexes", name)
-            if ctx.excluded(table.schema, name):
+            if excludes and ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
             spec_or_none = None if isinstance(entry, str) else entry  # the word absent
             desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))
@@ -47,13 +48,15 @@ def parse_definitions(desired: list[Desired], catalog: Catalog) -> list[ProfileE
     """Parse each declared index, unless the live one is printed exactly as it is declared (then
     it is unchanged: equal text, equal index). Parse errors reject the entry."""
     errors = []
+    replacing = {oid for oid, names in catalog.by_table.items() if any(n.endswith(TMP_SUFFIX) for n in names)}
     for d in desired:
         if d.spec is None:
             continue
         indexes = catalog.by_table.get(d.table.oid, {})
         live = indexes.get(d.name)
         printed = live is not None and live.shape in printed_forms(d.spec, only=live.partitioned)
-        if printed and live.valid and d.temporary not in indexes:  # type: ignore[union-attr]
+        leftover = d.table.oid in replacing and d.temporary in indexes  # an interrupted replace's index
+        if printed and live.valid and not leftover:  # type: ignore[union-attr]
             d.unchanged = True
             continue
         try:
@@ -92,7 +95,7 @@ def read(
     — is only a name: its definition is never compared, and at fleet scale it was a fifth of
     the pg_get_indexdef() calls of a catalog of unrelated tables."""
     catalog = Catalog()
-    named = {(d.table.oid, n) for d in desired for n in (d.name, d.temporary)}
+    named = {(d.table.oid, d.name) for d in desired}  # and every replacement's name (TMP_SUFFIX), below
     by_oid = {t.oid: t for t in tables}
     main = indexes_read(tables, version_num)
     rows = fetch(main) if fetch is not None else EarlyReads(conn).rows(main)
@@ -104,7 +107,9 @@ def read(
     shapes: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # shape -> rows of the declared tables' indexes
     for row in rows:
         oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
-        if declared and (described is None or table_oid in described or (table_oid, name) in named):
+        if declared and (
+            described is None or table_oid in described or (table_oid, name) in named or name.endswith(TMP_SUFFIX)
+        ):
             key = (raw, _positionless(exprs), _positionless(pred), table_signature.get(table_oid))
             shapes.setdefault(key, []).append(row)
         else:

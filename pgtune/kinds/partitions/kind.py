@@ -48,9 +48,12 @@ class PartitionKind:
             ctx.loaded.location,
         )
 
-    def early(self, ctx: PlanContext, wants: Wanted) -> list[Read]:
-        """The layouts: sent with the other kinds' reads, before this kind's turn."""
-        return [layouts_read([d.table for d in wants.declared], ctx.server.version_num)]
+    def early(self, ctx: PlanContext) -> list[Read]:
+        """The layouts of the tables declaring partitioning, known once the tables are resolved: sent
+        with the other kinds' reads, before this kind's turn (a declaration refused on the way is left
+        out of `read`'s, which is then sent again: the rows always match what the kind asks)."""
+        tables = [t for key, t in ctx.tables.items() if ctx.loaded.profile.tables[key].partitioning is not None]
+        return [layouts_read(tables, ctx.server.version_num)] if tables else []
 
     def read(self, ctx: PlanContext, wants: Wanted) -> PartitionLive:
         layouts = read_layouts(ctx.conn, [d.table for d in wants.declared], ctx.server.version_num, ctx.fetch)
