@@ -318,15 +318,21 @@ def test_make_demo_shows_the_whole_job(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["version"], ["--help"], ["plan", "--help"], ["apply", "--help"]])
 def test_light_commands_import_nothing_heavy(args: list[str]) -> None:
     """An import-graph check, not a timed test: version and help never load the database driver, the
-    profile model, the SQL parser or the YAML reader (typer itself may load pydantic to build --help)."""
+    profile model, the SQL parser, the YAML reader, any target (the targets' options come from their
+    packages' declarations) or any other command's parameters (typer itself may load pydantic)."""
     code = (
         "import sys, contextlib, io\n"
-        "from pgtune import cli\n"
+        "from pgtune.cli import lazy\n"
+        "from pgtune.cli.app import app\n"
+        "group = lazy.command(app)\n"
         f"with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        f"    cli.app({args!r}, standalone_mode=False)\n"
+        f"    group({args!r}, standalone_mode=False)\n"
         "heavy = [m for m in ('psycopg', 'pgtune.profile.model', 'pglast', 'ruamel.yaml', 'deepdiff') "
         "if m in sys.modules]\n"
+        "heavy += [m for m in sys.modules if m.startswith('pgtune.targets.') and m.endswith('.target')]\n"
         "assert not heavy, heavy\n"
+        "built = [name for name, cmd in group.commands.items() if not isinstance(cmd, lazy.Deferred)]\n"
+        f"assert set(built) <= {set(a for a in args[:1] if not a.startswith('-'))!r}, built\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -194,3 +194,30 @@ def test_a_target_written_as_a_package_is_found_without_being_listed() -> None:
     assert not set(found) & set(targets.TARGET_MODULES)
     flags = {o.flag for o in targets.declared_options()}
     assert {"--azure-server", "--cloudsql-instance", "--cnpg-cluster", "--rds-parameter-group"} <= flags
+
+
+def test_two_targets_options_together_are_refused_and_a_target_loads_only_when_chosen() -> None:
+    """Each target package declares its options in its __init__ and imports the target only when it
+    takes the arguments; two targets' options at once are refused, naming both."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pgtune import targets\n"
+        "from pgtune.base.errors import ApplyRefused\n"
+        "flags = {o.flag for o in targets.declared_options()}\n"
+        "assert {'--azure-server', '--cloudsql-instance', '--patroni', '--rds-parameter-group'} <= flags, flags\n"
+        "assert not [m for m in sys.modules if m.startswith('pgtune.targets.') and m.endswith('.target')]\n"
+        "chosen = targets.choose(targets.Where(('host=a',), options={'azure_server': '/subscriptions/s'}))\n"
+        "assert type(chosen).__name__ == 'AzureServer'\n"
+        "assert [m for m in sys.modules if m.endswith('.target')] == ['pgtune.targets.azure.target']\n"
+        "try:\n"
+        "    targets.choose(targets.Where(('host=a',), 'http://p:8008', {'cloudsql_instance': 'p:i'}))\n"
+        "except ApplyRefused as exc:\n"
+        "    assert 'options of two targets given' in str(exc) and 'Cloud SQL' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('two targets were accepted')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
