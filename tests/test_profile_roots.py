@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from pgtune.profile.loader import resolve_document
 from pgtune.profile.model import Profile, validate_profile
+from tests.conftest import budget
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted([*REPO.glob("profiles/*.yaml"), REPO / "examples" / "letta" / "demo.yaml"])
@@ -44,7 +45,7 @@ VALUES = st.one_of(
 KEYS = st.sampled_from([*Profile.model_fields, "tabels", "setings", "pools"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=budget(300), deadline=None)
 @given(
     base=st.sampled_from(SHIPPED),
     changes=st.dictionaries(KEYS, VALUES, max_size=3),
