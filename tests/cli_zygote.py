@@ -35,6 +35,7 @@ PRELOAD = (
     "pgtune.kinds.engine",
     "pgtune.targets.workflow",
     "pgtune.profile.loader",
+    "pgtune.profile.events",
     "pgtune.render",
     "pgtune.kinds",
     "pgtune.kinds.settings",

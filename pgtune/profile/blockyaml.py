@@ -6,7 +6,7 @@ are written in a small subset of YAML — block mappings and sequences, one-line
 plain and one-line quoted scalars, comments — and that subset can be read with a few string
 operations per line.
 
-This reader accepts only text it is certain to read exactly as `source._Composer` reads it (the
+This reader accepts only text it is certain to read exactly as `events.Composer` reads it (the
 same data: strings as written, YAML's null words as None, no other tag resolution). On anything
 else — an anchor, a tag, a block or multi-line scalar, an escape, a tab, a duplicate or merge key,
 an unexpected indentation, any syntax error — it returns `UNSUPPORTED` and the full parser reads
@@ -27,7 +27,7 @@ UNSUPPORTED: Final = object()
 MAX_KEY = 1000  # YAML's implicit keys end at 1024 characters; longer ones are the full parser's
 MAX_FLOW_LINES = 50  # lines one flow collection may span here
 MAX_FLOW_TOKENS = 10_000
-MAX_DEPTH = 64  # source.MAX_DEPTH: deeper documents go to the full parser, which reports them
+MAX_DEPTH = 64  # events.MAX_DEPTH: deeper documents go to the full parser, which reports them
 
 
 class _Unsupported(Exception):
