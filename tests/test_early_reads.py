@@ -96,3 +96,28 @@ def test_a_plan_with_early_reads_is_the_plan_without_them(pg16: Server, tmp_path
     assert sent == [["columns", "indexes", "partition layouts"]]  # all sent as soon as the tables are resolved
     assert early == late
     assert {c.kind for c in early.changes} == {"setting", "storage", "index", "partition"}
+
+
+def test_a_plan_that_ends_early_cancels_the_read_under_way(pg16: Server) -> None:
+    """Ctrl-C or an error while the reader waits on a long read: the read is cancelled on the server
+    (not waited for up to the plan's statement_timeout) and nothing after it is sent."""
+    with psycopg.connect(pg16.dsn, autocommit=True) as conn:
+        with pytest.raises(KeyboardInterrupt), conn.transaction():
+            early = EarlyReads(conn)
+            slow, after = Read("slow", "SELECT pg_sleep(20)"), Read("after", "SELECT 1")
+            early.start([slow, after])
+            wait_until(
+                lambda: pg16.one("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'"),
+                10,
+                "the slow read to be running",
+                AssertionError,
+            )
+            try:
+                raise KeyboardInterrupt
+            finally:
+                early.settle(cancel=True)
+                assert early.ready("slow") and early.ready("after")
+                for read in (slow, after):  # a finished pg_sleep would have given its rows
+                    with pytest.raises(Exception, match="ended before this read"):
+                        early.rows(read)
+        assert conn.execute("SELECT 2").fetchone() == (2,)

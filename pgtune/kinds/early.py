@@ -77,15 +77,14 @@ class EarlyReads:
     def _run(self, reads: list[Read], before: threading.Thread | None) -> None:
         if before is not None:
             before.join()
-        failed = self.failure
         for read in reads:
             result = self._results[read.key][1]
-            if failed is None:
+            if self.failure is None:
                 try:
                     result.rows = _fetch(self.conn, read)
                 except BaseException as exc:  # handed to the kind that asks, in the main thread
-                    failed = self.failure = exc
-            result.error = failed
+                    self.failure = self.failure or exc
+            result.error = self.failure if result.rows is None else None
             result.done.set()
 
     def ready(self, key: str) -> bool:
@@ -108,14 +107,24 @@ class EarlyReads:
         assert result.rows is not None
         return result.rows
 
-    def settle(self) -> None:
-        """Wait until the reader has sent everything and is gone (before the connection writes)."""
+    def settle(self, *, cancel: bool = False) -> None:
+        """Wait until the reader has sent everything and is gone (before the connection writes).
+        `cancel`: the plan is ending on an error or Ctrl-C — the read under way is cancelled on the
+        server rather than waited for (up to the plan's statement_timeout), the rest never sent."""
         if self._thread is not None:
+            if cancel and self._thread.is_alive():
+                self.failure = self.failure or _Abandoned()  # nothing more is sent
+                getattr(self.conn, "cancel_safe", self.conn.cancel)()  # cancel_safe: psycopg 3.2+
             self._thread.join()
             self._thread = None
         if self._interval is not None:
             sys.setswitchinterval(self._interval)
             self._interval = None
+
+
+class _Abandoned(Exception):
+    def __init__(self) -> None:
+        super().__init__("the plan ended before this read was needed: it was cancelled, or never sent")
 
 
 def _fetch(conn: psycopg.Connection, read: Read) -> list[Any]:

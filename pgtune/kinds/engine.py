@@ -157,14 +157,17 @@ def build_plan(
                     errors.extend(exc.errors)
                 except ProfileError as exc:
                     errors.append(exc)
-                except psycopg.errors.InFailedSqlTransaction:
-                    ctx.early.settle()
-                    if ctx.early.failure is not None:  # an early read failed first: that is the cause
-                        raise ctx.early.failure from None
-                    raise
                 else:
                     errors.extend(result.errors)
                     results.append(result)
+        except psycopg.errors.InFailedSqlTransaction:
+            ctx.early.settle()
+            if ctx.early.failure is not None:  # an early read failed first: that is the cause
+                raise ctx.early.failure from None
+            raise
+        except BaseException:  # Ctrl-C, or any failure: no early read left running on the connection
+            ctx.early.settle(cancel=True)
+            raise
         finally:
             ctx.early.settle()
         _end_without_writes(conn)
