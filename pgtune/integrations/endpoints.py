@@ -81,6 +81,11 @@ def shown(text: str, limit: int = SHOWN) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def said(exc: Exception) -> str:
+    """An SDK's error as one bounded, scrubbed line (its `message` where it has one)."""
+    return shown(" ".join(str(getattr(exc, "message", None) or exc).split()))
+
+
 def tls_from_environment() -> ssl.SSLContext | bool:
     """True: certifi's bundle (httpx's default); else a context trusting the bundle $PGTUNE_HTTP_CACERT names."""
     path = os.environ.get(CACERT_ENV)

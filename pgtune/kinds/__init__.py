@@ -119,9 +119,9 @@ def columns_read(table_oids: list[int]) -> Read:
 
 
 def read_columns(conn: psycopg.Connection, table_oids: list[int]) -> dict[int, list[Column]]:
-    from pgtune.kinds.early import EarlyReads
+    from pgtune.kinds.early import fetch
 
-    return columns_of(EarlyReads(conn).rows(columns_read(table_oids)))
+    return columns_of(fetch(conn, columns_read(table_oids)))
 
 
 def columns_of(rows: list[Any]) -> dict[int, list[Column]]:
@@ -169,9 +169,9 @@ class PlanContext:
 
     def fetch(self, read: Read) -> list[Any]:
         """The rows of a catalog read: sent early by the engine (waited for here), else sent now."""
-        from pgtune.kinds.early import EarlyReads
+        from pgtune.kinds.early import fetch
 
-        return (self.early or EarlyReads(self.conn)).rows(read)
+        return self.early.rows(read) if self.early is not None else fetch(self.conn, read)
 
     def settle(self) -> None:
         """Before the connection writes (the index probe's savepoint): no early read still running."""

@@ -81,7 +81,7 @@ class EarlyReads:
             result = self._results[read.key][1]
             if self.failure is None:
                 try:
-                    result.rows = _fetch(self.conn, read)
+                    result.rows = fetch(self.conn, read)
                 except BaseException as exc:  # handed to the kind that asks, in the main thread
                     self.failure = self.failure or exc
             result.error = self.failure if result.rows is None else None
@@ -98,7 +98,7 @@ class EarlyReads:
         found = self._results.get(read.key)
         if found is None or found[0] != read:
             self.settle()
-            return _fetch(self.conn, read)
+            return fetch(self.conn, read)
         result = found[1]
         result.done.wait()
         if result.error is not None:
@@ -127,7 +127,8 @@ class _Abandoned(Exception):
         super().__init__("the plan ended before this read was needed: it was cancelled, or never sent")
 
 
-def _fetch(conn: psycopg.Connection, read: Read) -> list[Any]:
+def fetch(conn: psycopg.Connection, read: Read) -> list[Any]:
+    """The rows of a read, sent now."""
     if read.as_dicts:
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(read.query, read.params).fetchall()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 
@@ -23,32 +24,31 @@ from pgtune.plan.model import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 from pgtune.profile.model import Profile
 
-KINDS: tuple[str | Kind[Any, Any], ...] = (
-    "pgtune.kinds.settings",
-    "pgtune.kinds.storage",
-    "pgtune.kinds.indexes",
-    "pgtune.kinds.partitions",
-    "pgtune.kinds.pool",
+
+class Lazy(NamedTuple):
+    """A kind by its module (holding a `resource`), imported only when a profile may want anything of
+    it (`declares`; the kind's own `desired` then decides exactly)."""
+
+    module: str
+    declares: Callable[[Profile], bool]
+
+
+KINDS: tuple[Lazy | Kind[Any, Any], ...] = (
+    # the settings kind also reads the catalog the pools' capacity checks share
+    Lazy("pgtune.kinds.settings", lambda p: bool(p.settings or p.databases or p.roles or p.workload or p.pool)),
+    Lazy("pgtune.kinds.storage", lambda p: bool(p.tables)),
+    Lazy("pgtune.kinds.indexes", lambda p: bool(p.tables)),
+    Lazy("pgtune.kinds.partitions", lambda p: bool(p.tables)),
+    Lazy("pgtune.kinds.pool", lambda p: p.pool is not None),
 )
-"""Kinds in the order their changes run: a module holding a `resource`, imported when a profile
-declares what it reads (a one-setting plan loads no table kind), or a Kind itself. Indexes before
-partitions: a partition attached later gets every index of its parent, while one created first
-would miss a new ON ONLY index. Pools last: their capacity check reads the server settings as this
-plan leaves them."""
-
-DECLARES: dict[str, Callable[[Profile], bool]] = {
-    "pgtune.kinds.settings": lambda p: bool(p.settings or p.databases or p.roles or p.workload or p.pool),
-    "pgtune.kinds.storage": lambda p: bool(p.tables),
-    "pgtune.kinds.indexes": lambda p: bool(p.tables),
-    "pgtune.kinds.partitions": lambda p: bool(p.tables),
-    "pgtune.kinds.pool": lambda p: p.pool is not None,
-}
-"""Whether a profile may want anything of a kind (its `desired` decides exactly); the settings
-kind also reads the catalog the pools' capacity checks share."""
+"""Kinds in the order their changes run (a one-setting plan loads no table kind; a Kind itself is
+always asked). Indexes before partitions: a partition attached later gets every index of its parent,
+while one created first would miss a new ON ONLY index. Pools last: their capacity check reads the
+server settings as this plan leaves them."""
 
 
-def kind_of(entry: str | Kind[Any, Any]) -> Kind[Any, Any]:
-    return importlib.import_module(entry).resource if isinstance(entry, str) else entry
+def kind_of(entry: Lazy | Kind[Any, Any]) -> Kind[Any, Any]:
+    return importlib.import_module(entry.module).resource if isinstance(entry, Lazy) else entry
 
 
 def all_kinds() -> tuple[Kind[Any, Any], ...]:
@@ -58,7 +58,7 @@ def all_kinds() -> tuple[Kind[Any, Any], ...]:
 
 def declared_kinds(profile: Profile) -> tuple[Kind[Any, Any], ...]:
     """The kinds this profile may want anything of, in their order."""
-    return tuple(kind_of(entry) for entry in KINDS if not isinstance(entry, str) or DECLARES.get(entry, bool)(profile))
+    return tuple(kind_of(e) for e in KINDS if not isinstance(e, Lazy) or e.declares(profile))
 
 
 CATALOG_STATEMENT_TIMEOUT = "30s"
@@ -151,13 +151,8 @@ def build_plan(
 
                 ctx.settings_catalog = settings.plan_catalog(ctx)  # an input of the kinds that need it
             for kind, wants in wanted:
-                try:
-                    result = kind.diff(wants, kind.read(ctx, wants), ctx.env)
-                except ProfileErrors as exc:
-                    errors.extend(exc.errors)
-                except ProfileError as exc:
-                    errors.append(exc)
-                else:
+                result = _collecting(errors, partial(_read_and_diff, kind, wants, ctx))
+                if result is not None:
                     errors.extend(result.errors)
                     results.append(result)
         except psycopg.errors.InFailedSqlTransaction:
@@ -196,18 +191,26 @@ def _wants(
     kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext, errors: list[ProfileError]
 ) -> list[tuple[Kind[Any, Any], Any]]:
     """What the profile wants of each kind (kinds it wants nothing of left out); errors collected."""
-    out = []
-    for kind in kinds:
-        try:
-            wants = kind.desired(ctx)
-        except ProfileErrors as exc:
-            errors.extend(exc.errors)
-        except ProfileError as exc:
-            errors.append(exc)
-        else:
-            if wants is not None:
-                out.append((kind, wants))
-    return out
+    wanted = ((kind, _collecting(errors, partial(kind.desired, ctx))) for kind in kinds)
+    return [(kind, wants) for kind, wants in wanted if wants is not None]
+
+
+T = TypeVar("T")
+
+
+def _read_and_diff(kind: Kind[Any, Any], wants: Any, ctx: PlanContext) -> KindResult:
+    return kind.diff(wants, kind.read(ctx, wants), ctx.env)
+
+
+def _collecting(errors: list[ProfileError], step: Callable[[], T]) -> T | None:
+    """A kind's step, its profile errors added to every other kind's (None when it raised them)."""
+    try:
+        return step()
+    except ProfileErrors as exc:
+        errors.extend(exc.errors)
+    except ProfileError as exc:
+        errors.append(exc)
+    return None
 
 
 def _early_reads(kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext) -> list[Read]:

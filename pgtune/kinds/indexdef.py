@@ -437,18 +437,14 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     spelling is compared by parsing, as before; nothing is executed from these texts."""
     if spec.with_:
         return ()
+    # cached by a plain tuple: a fleet of alike tables asks for a handful of definitions 40,000 times
     key = (spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where)
-    found = _FORMS.get((key, only))
-    if found is None:  # a fleet of alike tables asks for a handful of definitions 40,000 times
-        found = _FORMS[(key, only)] = _printed_forms(Parts(*key), only)
-    return found
-
-
-_FORMS: dict[tuple[tuple[Any, ...], bool], tuple[str, ...]] = {}
+    return _printed_forms(key, only)
 
 
 @lru_cache(maxsize=4096)
-def _printed_forms(parts: Parts, only: bool) -> tuple[str, ...]:
+def _printed_forms(key: tuple[Any, ...], only: bool) -> tuple[str, ...]:
+    parts = Parts(*key)
     forms: list[str] = []
     predicate = None if parts.where is None else f"({parts.where})"  # the server parenthesises a predicate
     for spelled in (parts.columns, tuple(_unwrapped(c) for c in parts.columns)):

@@ -111,6 +111,12 @@ def grace_until_running(dsn: str, plan: ClusterPlan, grace: float = RUN_GRACE) -
         poll(running, grace, interval=0.2)
 
 
+def all_to(change: Change, target: str) -> bool:
+    """Whether every statement of `change` goes to this store (`Statement.target`): the one rule of
+    each store's `call`."""
+    return bool(change.statements) and all(s.target == target for s in change.statements)
+
+
 def not_derived(what: str) -> str:
     """Why a store statement without its typed action is refused: only what this run derived is sent."""
     return f"{what} statement without its action (not derived by pgtune in this run): not sent"

@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+import pgtune.kinds.early as early
 from pgtune.base.errors import CatalogChanged, ProfileError
 from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
-from pgtune.kinds.early import EarlyReads, Read
+from pgtune.kinds.early import Read
 from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
 from pgtune.kinds.indexes.model import TMP_SUFFIX, Catalog, Desired, LiveIndex
 from pgtune.kinds.tables import Table
@@ -98,7 +99,7 @@ def read(
     named = {(d.table.oid, d.name) for d in desired}  # and every replacement's name (TMP_SUFFIX), below
     by_oid = {t.oid: t for t in tables}
     main = indexes_read(tables, version_num)
-    rows = fetch(main) if fetch is not None else EarlyReads(conn).rows(main)
+    rows = fetch(main) if fetch is not None else early.fetch(conn, main)
     signatures: dict[tuple[Any, ...], int] = {}
     table_signature = {
         oid: signatures.setdefault(tuple((c.attnum, c.name, c.type_oid, c.typmod, c.collation) for c in cols), oid)

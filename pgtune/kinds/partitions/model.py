@@ -15,10 +15,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+import pgtune.kinds.early as early
 from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.base.identifiers import identifier, qualified_text
 from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
-from pgtune.kinds.early import EarlyReads, Read
+from pgtune.kinds.early import Read
 from pgtune.kinds.partitioning import (
     IntStep,
     PartitioningError,
@@ -199,7 +200,7 @@ def read_layouts(
 ) -> dict[int, Layout]:
     """`fetch`: the plan's (kinds.PlanContext.fetch: the rows the engine asked for early), else sent now."""
     read = layouts_read(tables, version_num)
-    rows = fetch(read) if fetch is not None else EarlyReads(conn).rows(read)
+    rows = fetch(read) if fetch is not None else early.fetch(conn, read)
     layouts: dict[int, Layout] = {}
     for row in rows:
         layout = layouts.setdefault(

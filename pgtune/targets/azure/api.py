@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgtune.integrations.endpoints import EndpointError, shown
+from pgtune.integrations.endpoints import EndpointError, said
 from pgtune.targets.parameters import Stored
 
 ENDPOINT_ENV = "PGTUNE_AZURE_ENDPOINT"
@@ -21,11 +21,6 @@ _RESOURCE = re.compile(
     r"flexibleServers/(?P<name>[^/]+)/?$",
     re.IGNORECASE,
 )
-
-
-def _said(exc: Exception) -> str:
-    """An SDK's error as one bounded, scrubbed line."""
-    return shown(" ".join(str(getattr(exc, "message", None) or exc).split()))
 
 
 class AzureError(EndpointError):
@@ -86,7 +81,7 @@ class Client:
         try:
             return run()
         except SdkError as exc:
-            raise AzureError(f"Azure {what}: {_said(exc)}") from None
+            raise AzureError(f"Azure {what}: {said(exc)}") from None
 
     def configurations(self) -> dict[str, Stored]:
         """Every configuration of the server, by lower-cased name."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgtune.targets import RestartReport, restart_walk
-from pgtune.targets.store import StoreSession, grace_until_running, not_derived
+from pgtune.targets.store import StoreSession, all_to, grace_until_running, not_derived
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,7 +45,7 @@ class AzureStore:
     per_call: int = 1  # one configuration at a time: parallel writes fail with ServerBusy
 
     def call(self, change: Change) -> Hashable | None:
-        return REPORT_KEY if change.statements and all(s.target == "azure" for s in change.statements) else None
+        return REPORT_KEY if all_to(change, "azure") else None
 
     def write(self, batch: list[Change]) -> None:
         from pgtune.plan.model import ParameterEdit

@@ -11,16 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgtune.integrations.endpoints import EndpointError, shown
+from pgtune.integrations.endpoints import EndpointError, said, shown
 from pgtune.targets.parameters import Stored
 
 ENDPOINT_ENV = "PGTUNE_CLOUDSQL_ENDPOINT"
 _INSTANCE = re.compile(r"^(?P<project>[a-z][a-z0-9:.\-]{4,61}[a-z0-9]):(?P<instance>[a-z][a-z0-9\-]{0,97})$")
-
-
-def _said(exc: Exception) -> str:
-    """An SDK's error as one bounded, scrubbed line."""
-    return shown(" ".join(str(getattr(exc, "message", None) or exc).split()))
 
 
 class CloudSqlError(EndpointError):
@@ -101,7 +96,7 @@ class Client:
         try:
             return request.execute(num_retries=0)
         except SdkError as exc:
-            raise CloudSqlError(f"Cloud SQL {what}: {_said(exc)}") from None
+            raise CloudSqlError(f"Cloud SQL {what}: {said(exc)}") from None
 
     def get(self) -> Instance:
         i = self.instance

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport
-from pgtune.targets.store import StoreSession, not_derived
+from pgtune.targets.store import StoreSession, all_to, not_derived
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,7 +39,7 @@ class CloudSqlStore:
     per_call: int = 10_000  # every flag in one patch
 
     def call(self, change: Change) -> Hashable | None:
-        return REPORT_KEY if change.statements and all(s.target == "cloudsql" for s in change.statements) else None
+        return REPORT_KEY if all_to(change, "cloudsql") else None
 
     def write(self, batch: list[Change]) -> None:
         """The instance's flags as they are now, with the plan's edits: one patch, polled to DONE."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pgtune.base.errors import ApplyRefused
 from pgtune.targets import RestartReport
-from pgtune.targets.store import execute_with_store, gated, not_derived
+from pgtune.targets.store import all_to, execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,7 +42,7 @@ class ManifestStore:
     per_call: int = 10_000
 
     def call(self, change: Change) -> Hashable | None:
-        return REPORT_KEY if change.statements and all(s.target == "manifest" for s in change.statements) else None
+        return REPORT_KEY if all_to(change, "manifest") else None
 
     def write(self, batch: list[Change]) -> None:
         import pgtune.targets.operators.manifest as manifest

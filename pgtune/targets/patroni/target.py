@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgtune.targets import DCS, RestartReport
-from pgtune.targets.store import execute_with_store, gated, not_derived
+from pgtune.targets.store import all_to, execute_with_store, gated, not_derived
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,7 +35,7 @@ class DcsStore:
     per_call: int = 1
 
     def call(self, change: Change) -> Hashable | None:
-        return DCS if change.statements and all(s.target == "patroni" for s in change.statements) else None
+        return DCS if all_to(change, "patroni") else None
 
     def write(self, batch: list[Change]) -> None:
         from pgtune.integrations.patroni import PatroniError
