@@ -5,6 +5,7 @@ yields every function, operator, type and relation the trust check must see. No 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,3 +89,22 @@ def test_collect_sees_every_name_planning_could_reach() -> None:
     assert {(None, "<="), (None, ">=")} <= names.operators
     assert names.types == {("app", "mood")}
     assert names.relations == {("app", "v"), (None, "t"), (None, "u")}
+
+
+WORDS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_$]{0,70}", fullmatch=True)
+
+
+@settings(max_examples=budget(300))
+@given(st.one_of(WORDS, st.builds(lambda a, b: f"{a}.{b}", WORDS, WORDS), st.text(max_size=30)))
+def test_a_table_key_reads_the_same_by_the_plain_path_and_the_general_one(text: str) -> None:
+    """parse_qualified reads plain `schema.table` keys without its loop (fleet-size profiles):
+    the same names, and the same refusals, as the general parser."""
+    from pgtune.base.identifiers import InvalidName, _parsed, parse_qualified
+
+    def read(parse: Callable[[str], tuple[str | None, str]]) -> tuple[str | None, str] | str:
+        try:
+            return parse(text)
+        except InvalidName as exc:
+            return f"refused: {exc}"
+
+    assert read(parse_qualified) == read(_parsed)

@@ -29,11 +29,22 @@ class InvalidName(ValueError):
 
 
 _UNQUOTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_PLAIN = re.compile(r"([A-Za-z_][A-Za-z0-9_$]{0,62})(?:\.([A-Za-z_][A-Za-z0-9_$]{0,62}))?")
+"""`schema.table` or `table` in plain ASCII words that fit in a name: the common case, read without the loop."""
 
 
 def parse_qualified(text: str) -> tuple[str | None, str]:
     """`schema.table` (or a bare `table`) with SQL's rules: unquoted parts fold to lower case,
     "double-quoted" parts are kept exactly ("" escapes a quote)."""
+    plain = _PLAIN.fullmatch(text)
+    if plain is not None:
+        first, second = plain.groups()
+        return (first.lower(), second.lower()) if second is not None else (None, first.lower())
+    return _parsed(text)
+
+
+def _parsed(text: str) -> tuple[str | None, str]:
+    """parse_qualified for any text: quoted parts, and the errors."""
     parts: list[str] = []
     i, n = 0, len(text)
     while True:

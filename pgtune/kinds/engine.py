@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 import psycopg
 
 from pgtune.base.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import Kind, KindResult, PlanContext, excluded_by, tables
+from pgtune.kinds import Kind, KindResult, PlanContext, columns_read, excluded_by, tables
 from pgtune.kinds.early import EarlyReads, Read
 from pgtune.plan.model import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
@@ -109,42 +109,52 @@ def build_plan(
     results: list[KindResult] = []
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute("SELECT set_config('statement_timeout', %s, true)", (CATALOG_STATEMENT_TIMEOUT,))
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (CATALOG_LOCK_TIMEOUT,))
-        conn.execute("SELECT set_config('DateStyle', 'ISO, YMD', true)")  # partition bounds are parsed as text
+        # One round trip. DateStyle: partition bounds are parsed as text. No parallel workers: those are
+        # the workload's (max_parallel_workers), and a plan's catalog reads are small enough for one backend.
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
+            "set_config('DateStyle', 'ISO, YMD', true), set_config('max_parallel_workers_per_gather', '0', true)",
+            (CATALOG_STATEMENT_TIMEOUT, CATALOG_LOCK_TIMEOUT),
+        )
         if privileges_of is not None:
             _privileges_of(conn, privileges_of)
         server, applier = _server_and_applier(conn)
         if as_of is not None:
             _check_as_of(conn, as_of)
-        resolved, table_errors = ({}, []) if standby else tables.resolve(conn, loaded, applier)
-        errors.extend(table_errors)
         patterns = (*loaded.profile.exclude, *exclude)
-        skipped = KindResult()
-        for key, table in list(resolved.items()):
-            pattern = excluded_by(patterns, table.schema, table.name)
-            if pattern is not None:
-                del resolved[key]  # kinds skip keys that did not resolve
-                skipped.notices.append(
-                    Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
-                )
-        results.append(skipped)
-        ctx = PlanContext(
-            conn,
-            loaded,
-            server,
-            resolved,
-            as_of,
-            patterns,
-            server_settings=server_settings,
-            applier=applier,
-            standby=standby,
-        )
-        kinds = declared_kinds(loaded.profile)
-        kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
-        ctx.early = EarlyReads(conn)
+        early = EarlyReads(conn)
+
+        def found(relations: dict[int, tuple[str, str]]) -> None:
+            """The tables' columns are read while their rows are turned into Tables."""
+            kept = sorted(oid for oid, (schema, name) in relations.items() if not excluded_by(patterns, schema, name))
+            early.start([columns_read(kept)])
+
         try:  # the server reads while Python works out what the kinds want, and while they compare
-            ctx.early.start(_early_reads(kinds, ctx))
+            asked = tables.request(loaded)
+            if asked.read is not None and not standby:
+                early.start([asked.read])
+            kinds = declared_kinds(loaded.profile)  # their modules load while the server resolves the tables
+            kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
+            resolved, table_errors = (
+                ({}, [])
+                if standby
+                else tables.resolve(conn, loaded, applier, asked=asked, fetch=early.rows, found=found)
+            )
+            errors.extend(table_errors)
+            results.append(_excluded(resolved, patterns))
+            ctx = PlanContext(
+                conn,
+                loaded,
+                server,
+                resolved,
+                as_of,
+                patterns,
+                server_settings=server_settings,
+                applier=applier,
+                standby=standby,
+                early=early,
+            )
+            early.start(_early_reads(kinds, ctx))
             wanted = _wants(kinds, ctx, errors)
             if any(k.name in ("setting", "pool") for k in kinds):
                 from pgtune.kinds import settings
@@ -156,21 +166,35 @@ def build_plan(
                     errors.extend(result.errors)
                     results.append(result)
         except psycopg.errors.InFailedSqlTransaction:
-            ctx.early.settle()
-            if ctx.early.failure is not None:  # an early read failed first: that is the cause
-                raise ctx.early.failure from None
+            early.settle()
+            if early.failure is not None:  # an early read failed first: that is the cause
+                raise early.failure from None
             raise
         except BaseException:  # Ctrl-C, or any failure: no early read left running on the connection
-            ctx.early.settle(cancel=True)
+            early.settle(cancel=True)
             raise
         finally:
-            ctx.early.settle()
+            early.settle()
         _end_without_writes(conn)
     raise_if_any(errors)
     changes = tuple(c for r in results for c in r.changes)
     notices = tuple(n for r in results for n in r.notices)
     checks = tuple(c for r in results for c in r.checks)
     return Plan(profile=loaded.profile.name, server=server, changes=changes, notices=notices, checks=checks)
+
+
+def _excluded(resolved: dict[str, tables.Table], patterns: tuple[str, ...]) -> KindResult:
+    """Tables the exclusion patterns protect, taken out of `resolved` (kinds skip keys that did not
+    resolve), each with its notice."""
+    skipped = KindResult()
+    for key, table in list(resolved.items()):
+        pattern = excluded_by(patterns, table.schema, table.name)
+        if pattern is not None:
+            del resolved[key]
+            skipped.notices.append(
+                Notice("table", table.qualified, "EXCLUDED", f"declared, but excluded by {pattern!r}: not touched")
+            )
+    return skipped
 
 
 def _privileges_of(conn: psycopg.Connection, role: str) -> None:

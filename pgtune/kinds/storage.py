@@ -152,10 +152,14 @@ def diff(wanted: list[Wanted], tables: dict[str, Table], render: Render) -> Kind
     result = KindResult()
     for want in sorted(wanted, key=lambda w: (tables[w.key].schema, tables[w.key].name)):
         observed = tables[want.key]
-        name = observed.qualified
         if observed.partitioned and not observed.leaves and not want.partitioned_by_profile:
             result.notices.append(
-                Notice(KIND, name, "NO_PARTITIONS", "partitioned table without partitions: nothing to apply yet")
+                Notice(
+                    KIND,
+                    observed.qualified,
+                    "NO_PARTITIONS",
+                    "partitioned table without partitions: nothing to apply yet",
+                )
             )
         changed: list[Leaf] = []
         for leaf in observed.leaves:

@@ -7,14 +7,17 @@ reported here, once, with the position of the key in the profile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
 
+import pgtune.kinds.early as early
 from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.base.identifiers import InvalidName, parse_qualified, qualified_text, quoted
 from pgtune.kinds import load_sql
+from pgtune.kinds.early import Read
 from pgtune.profile.loader import LoadedProfile
 
 
@@ -64,73 +67,105 @@ def _options(items: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve(
-    conn: psycopg.Connection, loaded: LoadedProfile, applier: str = ""
-) -> tuple[dict[str, Table], list[ProfileError]]:
-    """Profile key -> the one table it names; errors for bad, unknown and ambiguous names.
-    `applier`: the role whose ownership was judged, named in the errors with the GRANT that fixes them."""
+@dataclass(frozen=True)
+class Request:
+    """The profile's table keys as the one catalog read that resolves them (None: no key is a
+    name), and the errors of the keys that are not."""
+
+    read: Read | None
+    errors: tuple[ProfileError, ...]
+
+
+def request(loaded: LoadedProfile) -> Request:
     errors: list[ProfileError] = []
-    wanted: list[tuple[str, str | None, str]] = []
+    keys, schemas, names = [], [], []
     for key in loaded.profile.tables:
         try:
             schema, name = parse_qualified(key)
         except InvalidName as exc:
             errors.append(ProfileError(loaded.location(("tables", key), key=True), str(exc)))
             continue
-        wanted.append((key, schema, name))
-    if not wanted:
+        keys.append(key)
+        schemas.append(schema)
+        names.append(name)
+    read = Read("tables", load_sql("tables"), {"keys": keys, "schemas": schemas, "names": names}) if keys else None
+    return Request(read, tuple(errors))
+
+
+def resolve(
+    conn: psycopg.Connection,
+    loaded: LoadedProfile,
+    applier: str = "",
+    *,
+    asked: Request | None = None,
+    fetch: Callable[[Read], list[Any]] | None = None,
+    found: Callable[[dict[int, tuple[str, str]]], None] | None = None,
+) -> tuple[dict[str, Table], list[ProfileError]]:
+    """Profile key -> the one table it names; errors for bad, unknown and ambiguous names.
+    `applier`: the role whose ownership was judged, named in the errors with the GRANT that fixes them.
+    `asked`, `fetch`: the request, and the rows of its read, when the plan sent it early (else both
+    here). `found`: told every relation the keys name (oid -> schema, name) as soon as the server
+    answers, before the tables are built from its rows — the plan sends its next reads meanwhile."""
+    asked = asked or request(loaded)
+    errors = list(asked.errors)
+    if asked.read is None:
         return {}, errors
-    params = {"keys": [w[0] for w in wanted], "schemas": [w[1] for w in wanted], "names": [w[2] for w in wanted]}
-    heads: dict[str, dict[int, tuple[Any, ...]]] = {}
-    leaves: dict[tuple[str, int], list[Leaf]] = {}
-    for row in conn.execute(load_sql("tables"), params).fetchall():
-        key, oid, schema, name, relkind, quoted, owned, may_create, multilevel, *rest = row
-        leaf_oid, leaf_schema, leaf_name, leaf_owned, *options = rest
-        heads.setdefault(key, {})[oid] = (schema, name, relkind == "p", multilevel, quoted, owned, may_create)
-        mine = leaves.setdefault((key, oid), [])
+    # key -> oid -> (the table's row, its leaves): at fleet scale a key is one table, a plain table its own leaf
+    by_key: dict[str, dict[int, tuple[tuple[Any, ...], list[Leaf]]]] = {}
+    rows = fetch(asked.read) if fetch is not None else early.fetch(conn, asked.read)
+    if found is not None:
+        found({row[1]: (row[2], row[3]) for row in rows})
+    for row in rows:
+        by_oid = by_key.get(row[0])
+        if by_oid is None:
+            by_oid = by_key[row[0]] = {}
+        entry = by_oid.get(row[1])
+        if entry is None:
+            entry = by_oid[row[1]] = (row, [])
+        leaf_oid, leaf_schema, leaf_name, leaf_owned, reloptions, has_toast, toast_reloptions = row[9:]
         if leaf_oid is not None:
-            reloptions, has_toast, toast_reloptions = options
-            mine.append(
+            entry[1].append(
                 Leaf(
                     leaf_oid,
                     leaf_schema,
                     leaf_name,
-                    _options(reloptions),
-                    _options(toast_reloptions) if has_toast else None,
+                    _options(reloptions) if reloptions else {},
+                    (_options(toast_reloptions) if toast_reloptions else {}) if has_toast else None,
                     leaf_owned,
                 )
             )
-    found: dict[str, dict[int, Table]] = {}
-    for key, by_oid in heads.items():
-        location = loaded.where(("tables", key), key=True)
-        for oid, (schema, name, partitioned, multilevel, quoted, owned, may_create) in by_oid.items():
-            mine = sorted(leaves[(key, oid)], key=lambda leaf: (leaf.schema, leaf.name))
-            found.setdefault(key, {})[oid] = Table(
-                key,
-                location,
-                oid,
-                schema,
-                name,
-                partitioned,
-                multilevel,
-                tuple(mine),
-                quoted,
-                owned,
-                may_create,
-                applier=applier,
-            )
     tables: dict[str, Table] = {}
-    for key, _schema, _name in wanted:
-        matches = sorted(found.get(key, {}).values(), key=lambda t: (t.schema, t.name))
+    for key in asked.read.params["keys"]:
         location = loaded.where(("tables", key), key=True)
-        if not matches:
-            errors.append(ProfileError(location, f"unknown table {key!r}"))
-        elif len(matches) > 1:
-            where = ", ".join(m.qualified for m in matches)
-            errors.append(ProfileError(location, f"table {key!r} is ambiguous: {where}; qualify it"))
-        else:
+        matches = [_table(key, location, row, leaves, applier) for row, leaves in by_key.get(key, {}).values()]
+        if len(matches) == 1:
             tables[key] = matches[0]
+        elif not matches:
+            errors.append(ProfileError(location, f"unknown table {key!r}"))
+        else:
+            where = ", ".join(m.qualified for m in sorted(matches, key=lambda t: (t.schema, t.name)))
+            errors.append(ProfileError(location, f"table {key!r} is ambiguous: {where}; qualify it"))
     return _with_owners(conn, tables), errors
+
+
+def _table(key: str, location: Deferred, row: tuple[Any, ...], leaves: list[Leaf], applier: str) -> Table:
+    _, oid, schema, name, relkind, quoted, owned, may_create, multilevel = row[:9]
+    if len(leaves) > 1:
+        leaves.sort(key=lambda leaf: (leaf.schema, leaf.name))
+    return Table(
+        key,
+        location,
+        oid,
+        schema,
+        name,
+        relkind == "p",
+        multilevel,
+        tuple(leaves),
+        quoted,
+        owned,
+        may_create,
+        applier=applier,
+    )
 
 
 def _with_owners(conn: psycopg.Connection, tables: dict[str, Table]) -> dict[str, Table]:

@@ -161,6 +161,8 @@ def diff(wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
         built_before, dropped_before = len(builds), len(drops)
         mine = by_table.get(table.oid, [])
         for d in mine:
+            if d.unchanged:
+                continue  # valid, printed as declared, no replacement beside it: nothing to build, none under way
             owner = building_now(d, catalog, building)
             if owner is not None:
                 result.notices.append(

@@ -37,11 +37,9 @@ def declared_indexes(ctx: PlanContext) -> tuple[list[Desired], list[Table], list
         if spec.prune_indexes:
             pruned.append(table)
         for name, entry in spec.indexes.items():
-            path = ("tables", key, "indexes", name)
             if excludes and ctx.excluded(table.schema, name):
                 continue  # the engine's EXCLUDED notice covers tables; an excluded index is simply left alone
-            spec_or_none = None if isinstance(entry, str) else entry  # the word absent
-            desired.append(Desired(table, name, spec_or_none, ctx.loaded, path))
+            desired.append(Desired(table, name, None if isinstance(entry, str) else entry, ctx.loaded))  # str: absent
     return desired, pruned, errors
 
 
@@ -49,7 +47,7 @@ def parse_definitions(desired: list[Desired], catalog: Catalog) -> list[ProfileE
     """Parse each declared index, unless the live one is printed exactly as it is declared (then
     it is unchanged: equal text, equal index). Parse errors reject the entry."""
     errors = []
-    replacing = {oid for oid, names in catalog.by_table.items() if any(n.endswith(TMP_SUFFIX) for n in names)}
+    replacing = catalog.replacing
     for d in desired:
         if d.spec is None:
             continue
@@ -96,44 +94,58 @@ def read(
     — is only a name: its definition is never compared, and at fleet scale it was a fifth of
     the pg_get_indexdef() calls of a catalog of unrelated tables."""
     catalog = Catalog()
-    named = {(d.table.oid, d.name) for d in desired}  # and every replacement's name (TMP_SUFFIX), below
+    names = {d.name for d in desired}  # declared names (any table's: a few more described costs nothing)
     by_oid = {t.oid: t for t in tables}
     main = indexes_read(tables, version_num)
     rows = fetch(main) if fetch is not None else early.fetch(conn, main)
-    signatures: dict[tuple[Any, ...], int] = {}
-    table_signature = {
-        oid: signatures.setdefault(tuple((c.attnum, c.name, c.type_oid, c.typmod, c.collation) for c in cols), oid)
-        for oid, cols in columns.items()
-    }
+    signature = _Signatures(columns)
+    signatures = signature.by_table  # looked up inline first, as the trees are: a call per row was a tenth of this loop
+    positionless = _Positionless()
+    trees = positionless
     shapes: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # shape -> rows of the declared tables' indexes
+    by_table, by_leaf = catalog.by_table, catalog.by_leaf
     for row in rows:
         oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
-        if declared and (
-            described is None or table_oid in described or (table_oid, name) in named or name.endswith(TMP_SUFFIX)
-        ):
-            key = (raw, _positionless(exprs), _positionless(pred), table_signature.get(table_oid))
+        if not declared:  # a partition's index
+            by_leaf.setdefault(table_oid, []).append(
+                LiveIndex(oid, table_oid, schema, name, partitioned, valid, constraint, parent)
+            )
+            continue
+        if name.endswith(TMP_SUFFIX):
+            catalog.replacing.add(table_oid)
+        if described is None or table_oid in described or name in names or name.endswith(TMP_SUFFIX):
+            sig = signatures.get(table_oid)
+            key = (
+                raw,
+                trees.get(exprs) or positionless(exprs),
+                trees.get(pred) or positionless(pred),
+                signature(table_oid) if sig is None else sig,
+            )
             shapes.setdefault(key, []).append(row)
-        else:
-            index = LiveIndex(oid, table_oid, schema, name, partitioned, valid, constraint, parent)
-            if declared:
-                catalog.by_table.setdefault(table_oid, {})[name] = index
-            else:
-                catalog.by_leaf.setdefault(table_oid, []).append(index)
+        else:  # an index the profile does not name (a primary key): only a name
+            by_table.setdefault(table_oid, {})[name] = LiveIndex(
+                oid, table_oid, schema, name, partitioned, valid, constraint, parent
+            )
     definitions = _definitions(conn, [members[0][0] for members in shapes.values()])
-    texts: dict[int, str] = {}  # index -> its shape's text, where the representative's could be anonymised
+    shared: list[tuple[list[tuple[Any, ...]], str | None]] = []  # members, and their anonymous text
     for members in shapes.values():
         oid, table_oid, *_, quoted_name, _, _, _ = members[0]
-        text = anonymous(definitions[oid], quoted_name, by_oid[table_oid].server_quoted)
-        if text is not None:
-            texts.update((m[0], text) for m in members)
-    unshared = [m[0] for members in shapes.values() for m in members if m[0] not in texts and m[0] not in definitions]
+        shared.append((members, anonymous(definitions[oid], quoted_name, by_oid[table_oid].server_quoted)))
+    unshared = [m[0] for members, text in shared if text is None for m in members if m[0] not in definitions]
     definitions.update(_definitions(conn, unshared))
-    for members in shapes.values():
+    for members, text in shared:
         for oid, table_oid, schema, name, partitioned, valid, constraint, parent, _, quoted_name, *_ in members:
-            text = texts.get(oid)
-            quoted = None if text is None else (quoted_name, by_oid[table_oid].server_quoted)
-            catalog.by_table.setdefault(table_oid, {})[name] = LiveIndex(
-                oid, table_oid, schema, name, partitioned, valid, constraint, parent, text or definitions[oid], quoted
+            by_table.setdefault(table_oid, {})[name] = LiveIndex(
+                oid,
+                table_oid,
+                schema,
+                name,
+                partitioned,
+                valid,
+                constraint,
+                parent,
+                definitions[oid] if text is None else text,
+                None if text is None else (quoted_name, by_oid[table_oid].server_quoted),
             )
     # A declared name that is its own table's index cannot belong to another relation.
     wanted = sorted({(d.table.schema, d.name) for d in desired if d.name not in catalog.by_table.get(d.table.oid, {})})
@@ -148,10 +160,35 @@ def read(
 _LOCATION = re.compile(r" :location -?\d+")
 
 
-def _positionless(tree: str | None) -> str | None:
+class _Signatures:
+    """What a table contributes to its indexes' printed text — its columns' numbers, names, types,
+    typmods and collations — as a small number: tables with equal columns get the same one (worked
+    out once a table, and only for tables with indexes to describe)."""
+
+    def __init__(self, columns: dict[int, list[Column]]) -> None:
+        self.columns = columns
+        self.by_table: dict[int, int] = {}
+        self.interned: dict[tuple[Column, ...], int] = {}
+
+    def __call__(self, table_oid: int) -> int:
+        found = self.by_table.get(table_oid)
+        if found is None:
+            columns = tuple(self.columns.get(table_oid, ()))
+            found = self.by_table[table_oid] = self.interned.setdefault(columns, len(self.interned))
+        return found
+
+
+class _Positionless(dict[str | None, str | None]):
     """A node tree without source offsets: they differ with how CREATE INDEX was laid out, never
-    change what pg_get_indexdef() prints, and would keep equal indexes from sharing a shape."""
-    return _LOCATION.sub("", tree) if tree else tree
+    change what pg_get_indexdef() prints, and would keep equal indexes from sharing a shape.
+    Remembered by the tree's text: alike indexes send alike trees."""
+
+    def __call__(self, tree: str | None) -> str | None:
+        try:
+            return self[tree]
+        except KeyError:
+            found = self[tree] = _LOCATION.sub("", tree) if tree else tree
+            return found
 
 
 def _definitions(conn: psycopg.Connection, oids: list[int]) -> dict[int, str]:

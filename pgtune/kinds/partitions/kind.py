@@ -44,7 +44,7 @@ class PartitionKind:
             declared,
             errors,
             {d.key: creation_options(ctx, d.key) for d in declared},
-            {t.qualified for t in ctx.tables.values()},
+            ctx.tables.values(),
             ctx.loaded.location,
         )
 

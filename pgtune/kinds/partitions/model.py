@@ -5,10 +5,10 @@ ranges the profile wants (computed by the server, in the session's time zone, fr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 import psycopg
@@ -326,8 +326,13 @@ class Wanted:
     declared: list[Declared]
     errors: list[ProfileError]
     creation_options: dict[str, list[tuple[str, str]]]  # per table key: storage parameters new partitions get
-    declared_tables: set[str]  # every declared table (schema.name): locks on others are a hazard
+    tables: Collection[Table]  # every declared table: locks on others are a hazard (see declared_tables)
     location: Callable[[PathKey], Location | None]  # where a profile path is (errors on list partitions)
+
+    @cached_property
+    def declared_tables(self) -> set[str]:
+        """Every declared table as schema.name: worked out only for a plan with a change that locks."""
+        return {t.qualified for t in self.tables}
 
 
 class Facts(Protocol):

@@ -77,7 +77,6 @@ class _Builder:
         self.env, self.wants, self.live = env, wants, live
         self.partitioned = sorted(d.table.oid for d in live.declared)
         self._foreign_keys: dict[int, dict[str, list[str]]] | None = None
-        self.declared = wants.declared_tables
 
     @property
     def foreign_keys(self) -> dict[int, dict[str, list[str]]]:
@@ -99,7 +98,10 @@ class _Builder:
         (the partition itself and its siblings are part of the declared table)."""
         tree = {own, *(c.qualified for c in layout.children)}
         strangers = {
-            rel: mode for s in statements for rel, mode in s.locks if rel not in self.declared and rel not in tree
+            rel: mode
+            for s in statements
+            for rel, mode in s.locks
+            if rel not in self.wants.declared_tables and rel not in tree
         }
         if not strangers:
             return None
