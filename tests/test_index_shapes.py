@@ -89,7 +89,7 @@ def test_every_definition_read_by_shape_is_the_servers_own(shapes: Server) -> No
         assert not errors
         found = list(resolved.values())
         columns = read_columns(conn, [t.oid for t in found])
-        catalog = read(conn, [], found, columns, server_info(conn).version_num)
+        catalog = read(conn, [], found, lambda: columns, server_info(conn).version_num)
         expected = dict(
             conn.execute(
                 "SELECT indexrelid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = ANY (%s)",

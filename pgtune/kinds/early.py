@@ -60,11 +60,13 @@ class EarlyReads:
     def start(self, reads: list[Read]) -> None:
         """Send these reads, in order, from a reader thread — after any sent before (each call as soon
         as its reads are known: the first may be under way while the next are worked out)."""
-        pending = [r for r in reads if r.key not in self._results]
+        pending = []
+        for read in reads:  # a read asked for twice (two kinds need the columns) is sent once
+            if read.key not in self._results:
+                self._results[read.key] = (read, _Result())
+                pending.append(read)
         if not pending:
             return
-        for read in pending:
-            self._results[read.key] = (read, _Result())
         if self._interval is None:
             self._interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL))

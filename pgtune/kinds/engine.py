@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 import psycopg
 
 from pgtune.base.errors import ProfileError, ProfileErrors, raise_if_any
-from pgtune.kinds import Kind, KindResult, PlanContext, columns_read, excluded_by, tables
+from pgtune.kinds import Kind, KindResult, PlanContext, excluded_by, tables
 from pgtune.kinds.early import EarlyReads, Read
 from pgtune.plan.model import Notice, Plan, ServerInfo
 from pgtune.profile.loader import LoadedProfile
@@ -109,11 +109,9 @@ def build_plan(
     results: list[KindResult] = []
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        # One round trip. DateStyle: partition bounds are parsed as text. No parallel workers: those are
-        # the workload's (max_parallel_workers), and a plan's catalog reads are small enough for one backend.
-        conn.execute(
+        conn.execute(  # one round trip; DateStyle: partition bounds are parsed as text
             "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
-            "set_config('DateStyle', 'ISO, YMD', true), set_config('max_parallel_workers_per_gather', '0', true)",
+            "set_config('DateStyle', 'ISO, YMD', true)",
             (CATALOG_STATEMENT_TIMEOUT, CATALOG_LOCK_TIMEOUT),
         )
         if privileges_of is not None:
@@ -124,11 +122,6 @@ def build_plan(
         patterns = (*loaded.profile.exclude, *exclude)
         early = EarlyReads(conn)
 
-        def found(relations: dict[int, tuple[str, str]]) -> None:
-            """The tables' columns are read while their rows are turned into Tables."""
-            kept = sorted(oid for oid, (schema, name) in relations.items() if not excluded_by(patterns, schema, name))
-            early.start([columns_read(kept)])
-
         try:  # the server reads while Python works out what the kinds want, and while they compare
             asked = tables.request(loaded)
             if asked.read is not None and not standby:
@@ -136,9 +129,7 @@ def build_plan(
             kinds = declared_kinds(loaded.profile)  # their modules load while the server resolves the tables
             kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
             resolved, table_errors = (
-                ({}, [])
-                if standby
-                else tables.resolve(conn, loaded, applier, asked=asked, fetch=early.rows, found=found)
+                ({}, []) if standby else tables.resolve(conn, loaded, applier, asked=asked, fetch=early.rows)
             )
             errors.extend(table_errors)
             results.append(_excluded(resolved, patterns))
@@ -238,11 +229,11 @@ def _collecting(errors: list[ProfileError], step: Callable[[], T]) -> T | None:
 
 
 def _early_reads(kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext) -> list[Read]:
-    """The reads known as soon as the tables are resolved: their columns, then each kind's own
-    (`early`, where a kind has it), in the kinds' order."""
+    """The reads known as soon as the tables are resolved: each kind's (`early`, where a kind has it),
+    in the order the kinds will ask for them; a read two kinds ask for (the columns) is sent once."""
     if not ctx.tables:
         return []
-    reads = [ctx.columns_read()]
+    reads = []
     for kind in kinds:
         early = getattr(kind, "early", None)
         if early is not None:

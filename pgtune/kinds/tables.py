@@ -8,8 +8,8 @@ reported here, once, with the position of the key in the profile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -21,8 +21,7 @@ from pgtune.kinds.early import Read
 from pgtune.profile.loader import LoadedProfile
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):  # one per leaf relation of every declared table: tuples are the cheapest records to make
     oid: int
     schema: str
     name: str
@@ -32,8 +31,7 @@ class Leaf:
     owner: str = ""  # its owner's name, read only when it is not owned (for the GRANT that fixes it)
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):  # one per declared table
     key: str  # as written in the profile
     location: Location | Deferred | None  # of the key
     oid: int
@@ -99,13 +97,11 @@ def resolve(
     *,
     asked: Request | None = None,
     fetch: Callable[[Read], list[Any]] | None = None,
-    found: Callable[[dict[int, tuple[str, str]]], None] | None = None,
 ) -> tuple[dict[str, Table], list[ProfileError]]:
     """Profile key -> the one table it names; errors for bad, unknown and ambiguous names.
     `applier`: the role whose ownership was judged, named in the errors with the GRANT that fixes them.
     `asked`, `fetch`: the request, and the rows of its read, when the plan sent it early (else both
-    here). `found`: told every relation the keys name (oid -> schema, name) as soon as the server
-    answers, before the tables are built from its rows — the plan sends its next reads meanwhile."""
+    here)."""
     asked = asked or request(loaded)
     errors = list(asked.errors)
     if asked.read is None:
@@ -113,8 +109,6 @@ def resolve(
     # key -> oid -> (the table's row, its leaves): at fleet scale a key is one table, a plain table its own leaf
     by_key: dict[str, dict[int, tuple[tuple[Any, ...], list[Leaf]]]] = {}
     rows = fetch(asked.read) if fetch is not None else early.fetch(conn, asked.read)
-    if found is not None:
-        found({row[1]: (row[2], row[3]) for row in rows})
     for row in rows:
         by_oid = by_key.get(row[0])
         if by_oid is None:
@@ -181,8 +175,8 @@ def _with_owners(conn: psycopg.Connection, tables: dict[str, Table]) -> dict[str
     owners = {int(oid): str(owner) for oid, owner in rows}
     out = {}
     for key, t in tables.items():
-        leaves = tuple(leaf if leaf.owned else replace(leaf, owner=owners.get(leaf.oid, "")) for leaf in t.leaves)
-        out[key] = replace(t, leaves=leaves, owner=owners.get(t.oid, ""))
+        leaves = tuple(leaf if leaf.owned else leaf._replace(owner=owners.get(leaf.oid, "")) for leaf in t.leaves)
+        out[key] = t._replace(leaves=leaves, owner=owners.get(t.oid, ""))
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any, Final
 
 UNSUPPORTED: Final = object()
@@ -36,9 +37,16 @@ class _Unsupported(Exception):
 
 _NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
 
-# Characters the fast path will not look at: tabs, carriage returns, YAML's other line breaks,
-# a byte-order mark, escapes' territory and whatever the YAML reader calls non-printable.
-_AVOID = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_AVOID_ASCII = re.compile("[^\n\x20-\x7e]")  # `_avoid` for a text all in ASCII (most profiles)
+
+
+@cache
+def _avoid() -> re.Pattern[str]:
+    """Characters the fast path will not look at: tabs, carriage returns, YAML's other line breaks,
+    a byte-order mark, escapes' territory and whatever the YAML reader calls non-printable.
+    (Compiling this class costs ~10 ms: only for a text beyond ASCII.)"""
+    return re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
 
 # A block mapping's key: plain (no indicator first; none of :#,[]{} inside) or quoted, then `:`
 # followed by a space or the end of the line.
@@ -54,7 +62,7 @@ _TRAILER = re.compile(r" *(?: #.*)?$")  # what may follow a value on its line
 
 def load(text: str) -> Any:
     """The document's data, or `UNSUPPORTED`."""
-    if _AVOID.search(text):
+    if (_AVOID_ASCII if text.isascii() else _avoid()).search(text):
         return UNSUPPORTED
     try:
         return _Reader(text).document()

@@ -30,12 +30,13 @@ class IndexKind:
         return Wanted(desired, pruned, errors, owned)
 
     def early(self, ctx: PlanContext) -> list[Read]:
-        """The indexes of the tables declaring indexes (or pruning), known once the tables are resolved:
-        sent with the other kinds' reads, before this kind's turn (when `read` asks for other tables,
-        its own read is sent then: the rows always match what the kind asks)."""
+        """The indexes of the tables declaring indexes (or pruning), then the tables' columns (which
+        `read` asks for once the indexes' rows are in), known once the tables are resolved: sent with
+        the other kinds' reads, before this kind's turn (when `read` asks for other tables, its own
+        read is sent then: the rows always match what the kind asks)."""
         specs = ctx.loaded.profile.tables
         tables = [t for key, t in ctx.tables.items() if (specs[key].indexes or specs[key].prune_indexes)]
-        return [indexes_read(tables, ctx.server.version_num)] if tables else []
+        return [indexes_read(tables, ctx.server.version_num), ctx.columns_read()] if tables else []
 
     def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
         tables = tables_of(wants)
@@ -44,7 +45,7 @@ class IndexKind:
             ctx.conn,
             wants.desired,
             list(tables.values()),
-            ctx.columns(),
+            ctx.columns,
             ctx.server.version_num,
             described=pruned_oids,
             fetch=ctx.fetch,
@@ -77,7 +78,7 @@ class IndexKind:
         if not ctx.tables:
             return {}
         found = list(ctx.tables.values())
-        catalog = read(ctx.conn, [], found, ctx.columns(), ctx.server.version_num)
+        catalog = read(ctx.conn, [], found, ctx.columns, ctx.server.version_num)
         out: dict[str, Any] = {}
         for table in found:
             indexes: dict[str, Any] = {}

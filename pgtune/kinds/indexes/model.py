@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from pgtune.base.errors import Location, ProfileError
 from pgtune.base.identifiers import qualified_text
@@ -30,8 +31,7 @@ PROBE_PREFIX = "pgtune_probe_"
 CIC_LOCK = "SHARE UPDATE EXCLUSIVE"
 
 
-@dataclass(slots=True)  # tens of thousands per plan: not frozen (cheaper to create), never changed
-class LiveIndex:
+class LiveIndex(NamedTuple):  # tens of thousands per plan: a tuple is the cheapest record to make, and never changes
     oid: int
     table_oid: int
     schema: str

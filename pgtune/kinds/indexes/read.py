@@ -77,7 +77,7 @@ def read(
     conn: psycopg.Connection,
     desired: list[Desired],
     tables: list[Table],
-    columns: dict[int, list[Column]],
+    columns: Callable[[], dict[int, list[Column]]],
     version_num: int,
     *,
     described: set[int] | None = None,
@@ -98,34 +98,31 @@ def read(
     by_oid = {t.oid: t for t in tables}
     main = indexes_read(tables, version_num)
     rows = fetch(main) if fetch is not None else early.fetch(conn, main)
-    signature = _Signatures(columns)
-    signatures = signature.by_table  # looked up inline first, as the trees are: a call per row was a tenth of this loop
     positionless = _Positionless()
-    trees = positionless
-    shapes: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # shape -> rows of the declared tables' indexes
+    trees = positionless  # looked up inline first: a call per tree was a tenth of this loop
+    alike: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # (shape, trees) -> rows of indexes to describe
     by_table, by_leaf = catalog.by_table, catalog.by_leaf
+    make = tuple.__new__  # LiveIndex's own __new__ parses arguments: 50,000 of them cost ~25 ms more
     for row in rows:
-        oid, table_oid, schema, name, partitioned, valid, constraint, parent, declared, _, raw, exprs, pred = row
+        table_oid, name, declared, raw, exprs, pred = row[1], row[3], row[8], row[10], row[11], row[12]
         if not declared:  # a partition's index
-            by_leaf.setdefault(table_oid, []).append(
-                LiveIndex(oid, table_oid, schema, name, partitioned, valid, constraint, parent)
-            )
+            by_leaf.setdefault(table_oid, []).append(make(LiveIndex, (*row[:8], None, None)))
             continue
         if name.endswith(TMP_SUFFIX):
             catalog.replacing.add(table_oid)
         if described is None or table_oid in described or name in names or name.endswith(TMP_SUFFIX):
-            sig = signatures.get(table_oid)
-            key = (
-                raw,
-                trees.get(exprs) or positionless(exprs),
-                trees.get(pred) or positionless(pred),
-                signature(table_oid) if sig is None else sig,
-            )
-            shapes.setdefault(key, []).append(row)
+            key = (raw, trees.get(exprs) or positionless(exprs), trees.get(pred) or positionless(pred))
+            alike.setdefault(key, []).append(row)
         else:  # an index the profile does not name (a primary key): only a name
-            by_table.setdefault(table_oid, {})[name] = LiveIndex(
-                oid, table_oid, schema, name, partitioned, valid, constraint, parent
-            )
+            by_table.setdefault(table_oid, {})[name] = make(LiveIndex, (*row[:8], None, None))
+    # Only now the tables' columns (read after the indexes): alike indexes print alike on tables alike.
+    signature = _Signatures(columns())
+    signatures = signature.by_table
+    shapes: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # shape -> rows of the declared tables' indexes
+    for key, rows_of in alike.items():
+        for row in rows_of:
+            sig = signatures.get(row[1])
+            shapes.setdefault((key, signature(row[1]) if sig is None else sig), []).append(row)
     definitions = _definitions(conn, [members[0][0] for members in shapes.values()])
     shared: list[tuple[list[tuple[Any, ...]], str | None]] = []  # members, and their anonymous text
     for members in shapes.values():
@@ -134,21 +131,14 @@ def read(
     unshared = [m[0] for members, text in shared if text is None for m in members if m[0] not in definitions]
     definitions.update(_definitions(conn, unshared))
     for members, text in shared:
-        for oid, table_oid, schema, name, partitioned, valid, constraint, parent, _, quoted_name, *_ in members:
-            by_table.setdefault(table_oid, {})[name] = LiveIndex(
-                oid,
-                table_oid,
-                schema,
-                name,
-                partitioned,
-                valid,
-                constraint,
-                parent,
-                definitions[oid] if text is None else text,
-                None if text is None else (quoted_name, by_oid[table_oid].server_quoted),
+        for row in members:
+            oid, table_oid, name, quoted_name = row[0], row[1], row[3], row[9]
+            shape, quoted = (
+                (definitions[oid], None) if text is None else (text, (quoted_name, by_oid[table_oid].server_quoted))
             )
+            by_table.setdefault(table_oid, {})[name] = make(LiveIndex, (*row[:8], shape, quoted))
     # A declared name that is its own table's index cannot belong to another relation.
-    wanted = sorted({(d.table.schema, d.name) for d in desired if d.name not in catalog.by_table.get(d.table.oid, {})})
+    wanted = sorted({(d.table.schema, d.name) for d in desired if d.name not in by_table.get(d.table.oid, _NO_INDEXES)})
     if wanted:
         params = {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]}
         with conn.cursor(row_factory=dict_row) as cur:
@@ -157,6 +147,7 @@ def read(
     return catalog
 
 
+_NO_INDEXES: dict[str, LiveIndex] = {}  # (never changed)
 _LOCATION = re.compile(r" :location -?\d+")
 
 

@@ -53,7 +53,7 @@ class PartitionKind:
         with the other kinds' reads, before this kind's turn (a declaration refused on the way is left
         out of `read`'s, which is then sent again: the rows always match what the kind asks)."""
         tables = [t for key, t in ctx.tables.items() if ctx.loaded.profile.tables[key].partitioning is not None]
-        return [layouts_read(tables, ctx.server.version_num)] if tables else []
+        return [layouts_read(tables, ctx.server.version_num), ctx.columns_read()] if tables else []
 
     def read(self, ctx: PlanContext, wants: Wanted) -> PartitionLive:
         layouts = read_layouts(ctx.conn, [d.table for d in wants.declared], ctx.server.version_num, ctx.fetch)

@@ -12,8 +12,8 @@ from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 import psycopg
+from pglast.parser import parse_sql_json  # with this module: a plan loads it while the server resolves the tables
 from psycopg import sql
-from psycopg.rows import dict_row
 
 import pgtune.kinds.early as early
 from pgtune.base.errors import Deferred, Location, ProfileError
@@ -147,8 +147,6 @@ def _datum(node: dict[str, Any]) -> str | int | None:
 def _bound(text: str) -> tuple[str, tuple[str | int | None, ...]]:
     """A partition bound (pg_get_expr of relpartbound) as its kind and datums, parsed by
     libpg_query into JSON; cached, since tables partitioned alike repeat the same bounds."""
-    from pglast.parser import parse_sql_json  # loaded only when there are bounds to read
-
     stmt = json.loads(parse_sql_json(f"CREATE TABLE x PARTITION OF y {text}"))["stmts"][0]["stmt"]
     spec = stmt["CreateStmt"]["partbound"]
     if spec.get("is_default"):
@@ -270,17 +268,14 @@ def time_ranges(
     }
     ranges: dict[int, list[tuple[Value, Value]]] = {}
     cutoffs: dict[int, Value] = {}
-    now = None
-    with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(load_sql("time_bounds"), params):
-            key_type = layouts[row["table_oid"]].key_type
-            ranges.setdefault(row["table_oid"], []).append(
-                (_as_key(row["lower"], key_type), _as_key(row["upper"], key_type))
-            )
-            if row["cutoff"] is not None:
-                cutoffs[row["table_oid"]] = _as_key(row["cutoff"], key_type)
-            now = row["now"]
-    return ranges, cutoffs, now
+    # fetched whole, as tuples: a cursor iterated row by row, into dicts, cost ~10 µs a range
+    rows = conn.execute(load_sql("time_bounds"), params).fetchall()
+    for table_oid, lower, upper, cutoff, _ in rows:
+        key_type = layouts[table_oid].key_type
+        ranges.setdefault(table_oid, []).append((_as_key(lower, key_type), _as_key(upper, key_type)))
+        if cutoff is not None:
+            cutoffs[table_oid] = _as_key(cutoff, key_type)
+    return ranges, cutoffs, rows[-1][4] if rows else None
 
 
 def int_ranges(
