@@ -6,11 +6,14 @@ is the plan made without them."""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+import pgtune.kinds.early as early_module
 from pgtune.base.poll import wait_until
 from pgtune.kinds import engine
 from pgtune.kinds.early import EarlyReads, Read
@@ -59,7 +62,9 @@ def test_a_failed_read_reaches_the_kind_that_asks_and_every_read_after_it(pg16: 
         assert conn.execute("SELECT 3").fetchone() == (3,)  # rolled back cleanly
 
 
-def test_a_plan_with_early_reads_is_the_plan_without_them(pg16: Server, tmp_path: Path) -> None:
+def test_a_plan_with_early_reads_is_the_plan_without_them(
+    pg16: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pg16.sql(
         "DROP SCHEMA IF EXISTS early CASCADE; CREATE SCHEMA early;"
         "CREATE TABLE early.t (a int, b text); CREATE INDEX t_a ON early.t (a);"
@@ -76,11 +81,19 @@ def test_a_plan_with_early_reads_is_the_plan_without_them(pg16: Server, tmp_path
     )
     loaded = load_profile(profile)
     sent: list[list[str]] = []
-    real = EarlyReads.start
+    fetched: list[str] = []  # what the reader thread sent
+    real, real_fetch = EarlyReads.start, early_module.fetch
 
     def recorded(self: EarlyReads, reads: list[Read]) -> None:
         sent.append([r.key for r in reads])
         real(self, reads)
+
+    def fetching(conn: psycopg.Connection, read: Read) -> list[Any]:
+        if threading.current_thread().name == "pgtune-early-reads":
+            fetched.append(read.key)
+        return real_fetch(conn, read)
+
+    monkeypatch.setattr(early_module, "fetch", fetching)
 
     with psycopg.connect(pg16.dsn, autocommit=True) as conn:
         EarlyReads.start = recorded  # type: ignore[method-assign]
@@ -93,9 +106,12 @@ def test_a_plan_with_early_reads_is_the_plan_without_them(pg16: Server, tmp_path
             late = engine.build_plan(conn, loaded, as_of="2026-12-06")
         finally:
             EarlyReads.start = real  # type: ignore[method-assign]
-    # the tables first (the kinds load meanwhile), then once they are resolved each kind's reads in the
-    # order it asks for them: the columns, which both ask for, are sent once (start skips a key it has)
-    assert sent == [["tables"], ["indexes", "columns", "partition layouts", "columns"]]
+    # the tables first (the kinds load meanwhile); then, from the tables' outline as soon as the server
+    # answers, each kind's reads in the order it asks for them; the same again once the tables are
+    # built, and start skips what it has: nothing is sent twice (the columns, both kinds name them)
+    asked = ["indexes", "columns", "partition layouts", "columns"]
+    assert sent == [["tables"], asked, asked]
+    assert fetched == ["tables", "indexes", "columns", "partition layouts"]
     assert early == late
     assert {c.kind for c in early.changes} == {"setting", "storage", "index", "partition"}
 

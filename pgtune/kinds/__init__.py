@@ -68,7 +68,11 @@ L = TypeVar("L")
 
 class Kind(Protocol[W, L]):
     """A resource kind. Only `read` and `export` talk to the server; `desired` reads the profile;
-    `diff` is a pure function of its arguments, tested table-driven without a server."""
+    `diff` is a pure function of its arguments, tested table-driven without a server.
+
+    Optional (the engine looks for them): `prepare(loaded, server)`, work on the profile alone done
+    while the server resolves the tables (kept in `ctx.prepared[name]`), and `early(ctx)`, the reads
+    `read` will ask for, sent as soon as the tables are known (see kinds/early.py)."""
 
     name: str  # the `kind` of its changes: setting | storage | index | partition | pool
     runs_on: str  # "primary": its state is in the replicated catalog; "every node": each node holds its own
@@ -149,6 +153,7 @@ class PlanContext:
     applier: str = ""  # the role whose privileges are judged (--privileges-of, else the connected one)
     standby: bool = False  # a standby of a cluster: only kinds that run on every node, and their node-local parts
     early: EarlyReads | None = None  # the reads the engine sent before the kinds' turns (kinds.early)
+    prepared: dict[str, Any] = field(default_factory=dict)  # kind name -> what its `prepare` worked out
 
     @property
     def env(self) -> DiffEnv:

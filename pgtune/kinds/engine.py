@@ -128,8 +128,17 @@ def build_plan(
                 early.start([asked.read])
             kinds = declared_kinds(loaded.profile)  # their modules load while the server resolves the tables
             kinds = kinds if not standby else tuple(k for k in kinds if k.runs_on == "every node")
+            prepared = _prepared(kinds, loaded, server)  # and the kinds work on the profile alone meanwhile
+
+            def found(outline: dict[str, tables.Table]) -> None:
+                """The kinds' reads depend only on the tables' outline: sent while the tables are built."""
+                kept = {k: t for k, t in outline.items() if excluded_by(patterns, t.schema, t.name) is None}
+                early.start(_early_reads(kinds, PlanContext(conn, loaded, server, kept, as_of, patterns)))
+
             resolved, table_errors = (
-                ({}, []) if standby else tables.resolve(conn, loaded, applier, asked=asked, fetch=early.rows)
+                ({}, [])
+                if standby
+                else tables.resolve(conn, loaded, applier, asked=asked, fetch=early.rows, found=found)
             )
             errors.extend(table_errors)
             results.append(_excluded(resolved, patterns))
@@ -144,8 +153,9 @@ def build_plan(
                 applier=applier,
                 standby=standby,
                 early=early,
+                prepared=prepared,
             )
-            early.start(_early_reads(kinds, ctx))
+            early.start(_early_reads(kinds, ctx))  # sent already, from the outline: the same reads
             wanted = _wants(kinds, ctx, errors)
             if any(k.name in ("setting", "pool") for k in kinds):
                 from pgtune.kinds import settings
@@ -226,6 +236,17 @@ def _collecting(errors: list[ProfileError], step: Callable[[], T]) -> T | None:
     except ProfileError as exc:
         errors.append(exc)
     return None
+
+
+def _prepared(kinds: tuple[Kind[Any, Any], ...], loaded: LoadedProfile, server: ServerInfo) -> dict[str, Any]:
+    """What each kind works out from the profile alone (`prepare`, where a kind has it), by kind name:
+    done while the server resolves the tables, where it used to wait in line after them."""
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        prepare = getattr(kind, "prepare", None)
+        if prepare is not None:
+            out[kind.name] = prepare(loaded, server)
+    return out
 
 
 def _early_reads(kinds: tuple[Kind[Any, Any], ...], ctx: PlanContext) -> list[Read]:

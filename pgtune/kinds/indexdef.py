@@ -411,9 +411,7 @@ class Parts:
 
     @classmethod
     def of(cls, spec: IndexSpec) -> Parts:
-        return cls(
-            spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where
-        )
+        return cls(*spec.parts)
 
     def text(self, only: bool = False) -> str:
         on = "ON ONLY" if only else "ON"  # a partitioned index is printed ON ONLY its table
@@ -438,8 +436,7 @@ def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
     if spec.with_:
         return ()
     # cached by a plain tuple: a fleet of alike tables asks for a handful of definitions 40,000 times
-    key = (spec.unique, spec.method, tuple(spec.columns), tuple(spec.include), spec.nulls_not_distinct, spec.where)
-    return _printed_forms(key, only)
+    return _printed_forms(spec.parts, only)
 
 
 @lru_cache(maxsize=4096)

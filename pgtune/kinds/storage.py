@@ -20,7 +20,7 @@ from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanConte
 from pgtune.kinds.reloptions import lookup, unknown_message
 from pgtune.kinds.tables import Leaf, Table, not_owned, table_key
 from pgtune.plan.hazards import hazard
-from pgtune.plan.model import Address, Change, Hazard, Notice, Parameters, Statement
+from pgtune.plan.model import Address, Change, Hazard, Notice, Parameters, ServerInfo, Statement
 from pgtune.profile.loader import LoadedProfile
 
 KIND = "storage"
@@ -38,20 +38,29 @@ class TypedParam:
         return None if self.value is None else self.spec.display(self.value)
 
 
-def typed_params(ctx: PlanContext, key: str) -> tuple[list[TypedParam], list[ProfileError]]:
-    """One table's declared parameters, typed for the server's version, and what is wrong with them."""
-    version_num = ctx.server.version_num
+Typed = tuple[list[TypedParam], list[ProfileError]]
+
+
+def typed_params(ctx: PlanContext, key: str) -> Typed:
+    """One table's declared parameters, typed for the server's version, and what is wrong with them
+    (worked out while the server resolves the tables: `StorageKind.prepare`)."""
+    prepared: dict[str, Typed] | None = ctx.prepared.get(KIND)
+    found = prepared.get(key) if prepared is not None else None
+    return found if found is not None else _typed(ctx.loaded, ctx.server.version_num, key)
+
+
+def _typed(loaded: LoadedProfile, version_num: int, key: str) -> Typed:
     typed, errors = [], []
-    for name, raw in ctx.loaded.profile.tables[key].storage.items():
+    for name, raw in loaded.profile.tables[key].storage.items():
         path = ("tables", key, "storage", name)
         option = lookup(name, version_num)
         if option is None:
-            errors.append(ProfileError(ctx.loaded.location(path, key=True), unknown_message(name, version_num)))
+            errors.append(ProfileError(loaded.location(path, key=True), unknown_message(name, version_num)))
             continue
         try:
             value = None if raw is None else option.spec.canonical(raw)
         except InvalidValue as exc:
-            errors.append(ProfileError(ctx.loaded.location(path), str(exc).replace(option.spec.name, name, 1)))
+            errors.append(ProfileError(loaded.location(path), str(exc).replace(option.spec.name, name, 1)))
             continue
         typed.append(TypedParam(name, value, option.lock, option.spec))
     return typed, errors
@@ -187,6 +196,11 @@ class StorageKind:
 
     name = KIND
     runs_on = "primary"  # tables live in the replicated catalog
+
+    def prepare(self, loaded: LoadedProfile, server: ServerInfo) -> dict[str, Typed]:
+        """Every declared table's parameters typed for the server's version: the profile alone."""
+        tables = loaded.profile.tables
+        return {key: _typed(loaded, server.version_num, key) for key, spec in tables.items() if spec.storage}
 
     def desired(self, ctx: PlanContext) -> list[Wanted] | None:
         return validate(ctx) or None

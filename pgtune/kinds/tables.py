@@ -97,41 +97,36 @@ def resolve(
     *,
     asked: Request | None = None,
     fetch: Callable[[Read], list[Any]] | None = None,
+    found: Callable[[dict[str, Table]], None] | None = None,
 ) -> tuple[dict[str, Table], list[ProfileError]]:
     """Profile key -> the one table it names; errors for bad, unknown and ambiguous names.
     `applier`: the role whose ownership was judged, named in the errors with the GRANT that fixes them.
     `asked`, `fetch`: the request, and the rows of its read, when the plan sent it early (else both
-    here)."""
+    here). `found`: told the tables in outline — oids, names, partitioned, their leaves' oids and
+    names; no storage options, owners or positions — as soon as the server answers, so that the
+    reads that depend only on those are sent while the rows are turned into tables."""
     asked = asked or request(loaded)
     errors = list(asked.errors)
     if asked.read is None:
         return {}, errors
-    # key -> oid -> (the table's row, its leaves): at fleet scale a key is one table, a plain table its own leaf
-    by_key: dict[str, dict[int, tuple[tuple[Any, ...], list[Leaf]]]] = {}
-    rows = fetch(asked.read) if fetch is not None else early.fetch(conn, asked.read)
-    for row in rows:
+    # key -> oid -> the rows of its leaves (one without a leaf for a partitioned table without partitions)
+    by_key: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
+    for row in fetch(asked.read) if fetch is not None else early.fetch(conn, asked.read):
         by_oid = by_key.get(row[0])
         if by_oid is None:
             by_oid = by_key[row[0]] = {}
-        entry = by_oid.get(row[1])
-        if entry is None:
-            entry = by_oid[row[1]] = (row, [])
-        leaf_oid, leaf_schema, leaf_name, leaf_owned, reloptions, has_toast, toast_reloptions = row[9:]
-        if leaf_oid is not None:
-            entry[1].append(
-                Leaf(
-                    leaf_oid,
-                    leaf_schema,
-                    leaf_name,
-                    _options(reloptions) if reloptions else {},
-                    (_options(toast_reloptions) if toast_reloptions else {}) if has_toast else None,
-                    leaf_owned,
-                )
-            )
+        found_rows = by_oid.get(row[1])
+        if found_rows is None:
+            by_oid[row[1]] = [row]
+        else:
+            found_rows.append(row)
+    keys: list[str] = asked.read.params["keys"]
+    if found is not None:
+        found({k: _table(k, None, rows, applier, _outline) for k in keys for rows in _one(by_key.get(k))})
     tables: dict[str, Table] = {}
-    for key in asked.read.params["keys"]:
+    for key in keys:
         location = loaded.where(("tables", key), key=True)
-        matches = [_table(key, location, row, leaves, applier) for row, leaves in by_key.get(key, {}).values()]
+        matches = [_table(key, location, rows, applier, _leaf) for rows in by_key.get(key, {}).values()]
         if len(matches) == 1:
             tables[key] = matches[0]
         elif not matches:
@@ -142,10 +137,42 @@ def resolve(
     return _with_owners(conn, tables), errors
 
 
-def _table(key: str, location: Deferred, row: tuple[Any, ...], leaves: list[Leaf], applier: str) -> Table:
-    _, oid, schema, name, relkind, quoted, owned, may_create, multilevel = row[:9]
+def _one(by_oid: dict[int, list[tuple[Any, ...]]] | None) -> list[list[tuple[Any, ...]]]:
+    """The rows of the one relation a key names; none when it names none, or several."""
+    return list(by_oid.values()) if by_oid is not None and len(by_oid) == 1 else []
+
+
+_NONE: dict[str, str] = {}  # (never changed)
+
+
+def _leaf(row: tuple[Any, ...]) -> Leaf:
+    leaf_oid, leaf_schema, leaf_name, leaf_owned, reloptions, has_toast, toast_reloptions = row[9:]
+    return Leaf(
+        leaf_oid,
+        leaf_schema,
+        leaf_name,
+        _options(reloptions) if reloptions else {},
+        (_options(toast_reloptions) if toast_reloptions else {}) if has_toast else None,
+        leaf_owned,
+    )
+
+
+def _outline(row: tuple[Any, ...]) -> Leaf:
+    """A leaf in outline: its oid and name, without options or owner (`resolve`'s `found`)."""
+    return Leaf(row[9], row[10], row[11], _NONE, None)
+
+
+def _table(
+    key: str,
+    location: Deferred | None,
+    rows: list[tuple[Any, ...]],
+    applier: str,
+    leaf: Callable[[tuple[Any, ...]], Leaf],
+) -> Table:
+    _, oid, schema, name, relkind, quoted, owned, may_create, multilevel = rows[0][:9]
+    leaves = [leaf(row) for row in rows if row[9] is not None]
     if len(leaves) > 1:
-        leaves.sort(key=lambda leaf: (leaf.schema, leaf.name))
+        leaves.sort(key=lambda one: (one.schema, one.name))
     return Table(
         key,
         location,

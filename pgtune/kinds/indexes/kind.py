@@ -13,13 +13,21 @@ from pgtune.kinds.indexes.model import KIND, IndexLive, Wanted, tables_of
 from pgtune.kinds.indexes.read import declared_indexes, in_flight, indexes_read, parse_definitions, read
 from pgtune.kinds.indexes.validate import needs_probe, probe, validate
 from pgtune.kinds.tables import not_owned
-from pgtune.plan.model import Change
+from pgtune.plan.model import Change, ServerInfo
 from pgtune.profile.loader import LoadedProfile
 
 
 class IndexKind:
     name = KIND
     runs_on = "primary"  # tables live in the replicated catalog
+
+    def prepare(self, loaded: LoadedProfile, server: ServerInfo) -> None:
+        """Each declaration's parts — what printed forms and parses are cached by — worked out from
+        the profile alone (kept on the declaration), while the server resolves the tables."""
+        for spec in loaded.profile.tables.values():
+            for entry in spec.indexes.values():
+                if not isinstance(entry, str):
+                    _ = entry.parts
 
     def desired(self, ctx: PlanContext) -> Wanted | None:
         desired, pruned, errors = declared_indexes(ctx)
