@@ -80,6 +80,11 @@ class GucSpec:
     enumvals: tuple[str, ...] = ()
     boot_val: str | None = None
 
+    def __hash__(self) -> int:
+        """By name (equal specs have equal names): every typed value is cached by its spec, and
+        hashing all eight fields was most of a cache hit."""
+        return hash(self.name)
+
     @property
     def base(self) -> BaseUnit | None:
         return BaseUnit.parse(self.unit)

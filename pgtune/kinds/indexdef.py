@@ -427,7 +427,7 @@ class Parts:
         return text
 
 
-def printed_forms(spec: IndexSpec, *, only: bool = False) -> tuple[str, ...]:
+def printed_forms(spec: IndexSpec, only: bool = False) -> tuple[str, ...]:
     """How pg_get_indexdef() prints this declared index (`anonymous` form), when the profile spells
     it the way the server does; () when it has WITH options (the server's spelling of those
     varies). A live index whose text is one of these is the declared index: text equal means

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pgtune.base.errors import ProfileError
 from pgtune.kinds import DiffEnv, KindResult
-from pgtune.kinds.indexes.model import KIND, Catalog, Desired, IndexLive, LiveIndex, Wanted, tables_of, tmp_name
+from pgtune.kinds.indexes.model import KIND, Catalog, Desired, IndexLive, LiveIndex, Wanted, tmp_name
 from pgtune.kinds.indexes.statements import Builder, build_hazards, drop_change, index_change, leaf_builds
 from pgtune.kinds.indexes.validate import constraint_error
 from pgtune.kinds.tables import Table, not_owned
@@ -138,7 +138,7 @@ def building_now(d: Desired, catalog: Catalog, building: dict[int, int]) -> int 
 def diff(wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:
     """Builds, replacements and drops, per table in name order; builds before drops."""
     catalog, desired, building = live.catalog, live.desired, live.building
-    tables = tables_of(wants)
+    tables = wants.tables
     pruned_oids = {t.oid for t in wants.pruned}
     errors = [*wants.errors, *live.errors]
     result = KindResult()

@@ -9,7 +9,7 @@ from pgtune.kinds import Adoption, DiffEnv, ExportOptions, KindResult, PlanConte
 from pgtune.kinds.early import Read
 from pgtune.kinds.indexdef import parse_live
 from pgtune.kinds.indexes.diff import diff
-from pgtune.kinds.indexes.model import KIND, IndexLive, Wanted, tables_of
+from pgtune.kinds.indexes.model import KIND, IndexLive, Wanted
 from pgtune.kinds.indexes.read import declared_indexes, in_flight, indexes_read, parse_definitions, read
 from pgtune.kinds.indexes.validate import needs_probe, probe, validate
 from pgtune.kinds.tables import not_owned
@@ -47,7 +47,7 @@ class IndexKind:
         return [indexes_read(tables, ctx.server.version_num), ctx.columns_read()] if tables else []
 
     def read(self, ctx: PlanContext, wants: Wanted) -> IndexLive:
-        tables = tables_of(wants)
+        tables = wants.tables
         pruned_oids = {t.oid for t in wants.pruned}
         catalog = read(
             ctx.conn,
@@ -59,10 +59,10 @@ class IndexKind:
             fetch=ctx.fetch,
         )
         errors = parse_definitions(wants.desired, catalog)
-        desired = [d for d in wants.desired if not d.rejected]
-        errors += validate([d for d in desired if not d.unchanged], catalog, ctx)
-        desired = [d for d in desired if not d.rejected]
-        to_probe = [d for d in desired if needs_probe(d, catalog)]
+        # At fleet scale nearly every index is unchanged: validated and probed are only the others.
+        others = [d for d in wants.desired if not d.rejected and not d.unchanged]
+        errors += validate(others, catalog, ctx)
+        to_probe = [d for d in others if not d.rejected and needs_probe(d, catalog)]
         for table in {d.table.oid: d.table for d in to_probe if not d.table.owned}.values():
             # A build is coming on a table the role does not own: say so, rather than the probe's
             # "permission denied" (its temporary copy needs to read the table).
@@ -75,7 +75,7 @@ class IndexKind:
             ctx.settle()  # the probe writes inside a savepoint: no early read may run in it
         probe_errors, probed = probe(ctx.conn, to_probe)
         errors += probe_errors
-        desired = [d for d in desired if not d.rejected]
+        desired = [d for d in wants.desired if not d.rejected]
         return IndexLive(catalog, desired, probed, in_flight(ctx.conn), errors)
 
     def diff(self, wants: Wanted, live: IndexLive, env: DiffEnv) -> KindResult:

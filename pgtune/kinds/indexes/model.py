@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from pgtune.base.errors import Location, ProfileError
@@ -143,6 +143,11 @@ class Wanted:
     errors: list[ProfileError]
     owned: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (owner, patterns): never pruned (profile owned_by)
 
+    @cached_property
+    def tables(self) -> dict[int, Table]:
+        """The tables concerned, by oid: declaring indexes, or pruning them (worked out once)."""
+        return {d.table.oid: d.table for d in self.desired} | {t.oid: t for t in self.pruned}
+
     def owner(self, schema: str, name: str) -> str | None:
         """Who owns schema.name, by the profile's owned_by (None: nobody else)."""
         from pgtune.profile.model import owner_of
@@ -160,7 +165,3 @@ class IndexLive:
     probed: bool  # False: a read-only server, definitions compared as parsed
     building: dict[int, int]  # index oid -> pid of a build in progress
     errors: list[ProfileError]
-
-
-def tables_of(wants: Wanted) -> dict[int, Table]:
-    return {d.table.oid: d.table for d in wants.desired} | {t.oid: t for t in wants.pruned}

@@ -47,19 +47,24 @@ def parse_definitions(desired: list[Desired], catalog: Catalog) -> list[ProfileE
     """Parse each declared index, unless the live one is printed exactly as it is declared (then
     it is unchanged: equal text, equal index). Parse errors reject the entry."""
     errors = []
-    replacing = catalog.replacing
+    replacing, by_table = catalog.replacing, catalog.by_table
     for d in desired:
-        if d.spec is None:
+        spec = d.spec
+        if spec is None:
             continue
-        indexes = catalog.by_table.get(d.table.oid, {})
+        oid = d.table.oid
+        indexes = by_table.get(oid, _NO_INDEXES)
         live = indexes.get(d.name)
-        printed = live is not None and live.shape in printed_forms(d.spec, only=live.partitioned)
-        leftover = d.table.oid in replacing and d.temporary in indexes  # an interrupted replace's index
-        if printed and live.valid and not leftover:  # type: ignore[union-attr]
+        if (
+            live is not None
+            and live.valid
+            and live.shape in printed_forms(spec, live.partitioned)
+            and not (oid in replacing and d.temporary in indexes)  # an interrupted replace's index beside it
+        ):
             d.unchanged = True
             continue
         try:
-            d.parsed = parse_declared(d.spec)
+            d.parsed = parse_declared(spec)
         except IndexDefinitionError as exc:
             d.rejected = True
             errors.append(ProfileError(d.location, f"index {d.name!r}: {exc}"))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from pglast.parser import parse_sql_json  # with this module: a plan loads it while the server resolves the tables
@@ -55,8 +55,7 @@ LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COM
 Value = datetime | date | int | None  # None: MINVALUE/MAXVALUE
 
 
-@dataclass(frozen=True)
-class Child:
+class Child(NamedTuple):  # one per partition of every declared table: tuples are the cheapest records to make
     oid: int
     schema: str
     name: str
@@ -170,19 +169,15 @@ def _typed(raw: str | int | None, key_type: str | None) -> Value:
 
 def _child(row: dict[str, Any], key_type: str | None) -> Child:
     kind, datums = _bound(row["bound"])
-    common = {
-        "oid": row["child_oid"],
-        "schema": row["child_schema"],
-        "name": row["child_name"],
-        "partitioned": row["child_relkind"] == "p",
-        "detach_pending": row["detach_pending"],
-    }
+    oid, schema, name = row["child_oid"], row["child_schema"], row["child_name"]
+    partitioned, pending = row["child_relkind"] == "p", row["detach_pending"]
     if kind == "default":
-        return Child(kind="default", **common)
+        return Child(oid, schema, name, partitioned, "default", detach_pending=pending)
     if kind == "list":
         values = frozenset("NULL" if v is None else str(v) for v in datums)
-        return Child(kind="list", values=values, **common)
-    return Child(kind="range", lower=_typed(datums[0], key_type), upper=_typed(datums[1], key_type), **common)
+        return Child(oid, schema, name, partitioned, "list", values=values, detach_pending=pending)
+    lower, upper = _typed(datums[0], key_type), _typed(datums[1], key_type)
+    return Child(oid, schema, name, partitioned, "range", lower, upper, detach_pending=pending)
 
 
 def layouts_read(tables: list[Table], version_num: int) -> Read:
