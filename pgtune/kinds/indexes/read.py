@@ -95,9 +95,9 @@ def read(
     Definitions are read for the indexes `desired` names (and their temporary names), and for
     every index of the tables in `described` (pruned ones, whose other indexes may be dropped;
     None: every table, for inspect). `fetch`: the plan's (kinds.PlanContext.fetch: the rows the
-    engine asked for early), else sent now. Another index — a primary key the profile does not mention
-    — is only a name: its definition is never compared, and at fleet scale it was a fifth of
-    the pg_get_indexdef() calls of a catalog of unrelated tables."""
+    engine asked for early), else sent now. Another index — a primary key the profile does not mention,
+    on a table that does not prune — is left out: nothing compares it, and at fleet scale it was a
+    fifth of the pg_get_indexdef() calls of a catalog of unrelated tables."""
     catalog = Catalog()
     names = {d.name for d in desired}  # declared names (any table's: a few more described costs nothing)
     by_oid = {t.oid: t for t in tables}
@@ -118,8 +118,8 @@ def read(
         if described is None or table_oid in described or name in names or name.endswith(TMP_SUFFIX):
             key = (raw, trees.get(exprs) or positionless(exprs), trees.get(pred) or positionless(pred))
             alike.setdefault(key, []).append(row)
-        else:  # an index the profile does not name (a primary key): only a name
-            by_table.setdefault(table_oid, {})[name] = make(LiveIndex, (*row[:8], None, None))
+        # else an index the profile does not name (a primary key) on a table that does not prune: no
+        # step of a plan looks at it (the declared names, their replacements' and a pruned table's all are)
     # Only now the tables' columns (read after the indexes): alike indexes print alike on tables alike.
     signature = _Signatures(columns())
     signatures = signature.by_table
