@@ -249,3 +249,15 @@ def test_negative_literals_as_the_server_prints_them_compare_by_value() -> None:
     assert _predicate("(n >= '-1.5'::numeric)") == _predicate("(n >= '-1.50'::numeric)")
     assert _predicate("(n >= '-1.5'::numeric)") == _predicate("(n >= -1.50)")
     assert _predicate("(n >= '-1.5'::numeric)") != _predicate("(n >= '-1.6'::numeric)")
+
+
+def test_a_declarations_parts_are_kept_and_follow_a_changed_copy() -> None:
+    """`parts` (what printed forms and parses are cached by) is worked out once per declaration; a
+    copy with a changed field is a new declaration, never the old one's parts."""
+    declared = spec(columns=["a"], where="a > 0")
+    assert declared.parts is declared.parts
+    assert declared.parts == (False, "btree", ("a",), (), False, "a > 0")
+    changed = declared.model_copy(update={"columns": ["b"]})
+    assert changed.parts == (False, "btree", ("b",), (), False, "a > 0")
+    assert printed_forms(changed) != printed_forms(declared)
+    assert declared == spec(columns=["a"], where="a > 0")  # the kept value is no field
