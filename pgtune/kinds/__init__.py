@@ -7,6 +7,7 @@ model, renderers, saved plans and the executor stay unchanged (see docs/architec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
@@ -115,11 +116,19 @@ class Column(NamedTuple):  # one per column of every declared table: the cheapes
     collation: int
 
 
+def oid_array(oids: Iterable[int]) -> str:
+    """oids as the text of an oid[] (`%(name)s::oid[]` in a query): joined at C speed, where psycopg
+    dumps a list element by element in Python — tens of milliseconds at 10,000 tables, on the
+    thread that shares the interpreter with the plan. Integers only: nothing here is ever text
+    from elsewhere (and it is a bound parameter, never pasted)."""
+    return "{" + ",".join(map(str, map(int, oids))) + "}"
+
+
 def columns_read(table_oids: list[int]) -> Read:
     """Columns of these tables, in attnum order (one query)."""
     from pgtune.kinds.early import Read
 
-    return Read("columns", load_sql("columns"), {"tables": table_oids})
+    return Read("columns", load_sql("columns"), {"tables": oid_array(table_oids)})
 
 
 def read_columns(conn: psycopg.Connection, table_oids: list[int]) -> dict[int, list[Column]]:

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 import pgtune.kinds.early as early
 from pgtune.base.errors import CatalogChanged, ProfileError
-from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql, oid_array
 from pgtune.kinds.early import Read
 from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
 from pgtune.kinds.indexes.model import TMP_SUFFIX, Catalog, Desired, LiveIndex
@@ -75,7 +75,9 @@ def indexes_read(tables: list[Table], version_num: int) -> Read:
     """The indexes of these tables and of their partitions (one query)."""
     leaf_oids = sorted({leaf.oid for t in tables if t.partitioned for leaf in t.leaves})
     query = load_versioned_sql("indexes", version_num, nulls_not_distinct=(150000, "i.indnullsnotdistinct", "false"))
-    return Read("indexes", query, {"tables": sorted({t.oid for t in tables}), "leaves": leaf_oids})
+    return Read(
+        "indexes", query, {"tables": oid_array(sorted({t.oid for t in tables})), "leaves": oid_array(leaf_oids)}
+    )
 
 
 def read(

@@ -18,7 +18,7 @@ from psycopg import sql
 import pgtune.kinds.early as early
 from pgtune.base.errors import Deferred, Location, ProfileError
 from pgtune.base.identifiers import identifier, qualified_text
-from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql
+from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql, oid_array
 from pgtune.kinds.early import Read
 from pgtune.kinds.partitioning import (
     IntStep,
@@ -185,7 +185,7 @@ def layouts_read(tables: list[Table], version_num: int) -> Read:
     query = load_versioned_sql(
         "partitioned", version_num, detach_pending=(140000, "coalesce(i.inhdetachpending, false)", "false")
     )
-    return Read("partition layouts", query, {"tables": [t.oid for t in tables]}, as_dicts=True)
+    return Read("partition layouts", query, {"tables": oid_array(t.oid for t in tables)}, as_dicts=True)
 
 
 def read_layouts(

@@ -4,5 +4,5 @@
 SELECT attrelid AS table_oid, attname AS name, attgenerated <> '' AS generated,
        attnum, atttypid AS type_oid, atttypmod AS typmod, attcollation AS collation
 FROM pg_attribute
-WHERE attrelid = ANY (%(tables)b::oid[]) AND attnum > 0 AND NOT attisdropped
+WHERE attrelid = ANY (%(tables)s::oid[]) AND attnum > 0 AND NOT attisdropped
 ORDER BY attrelid, attnum

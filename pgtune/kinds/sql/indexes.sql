@@ -22,7 +22,7 @@ SELECT i.indexrelid AS oid, i.indrelid AS table_oid, n.nspname AS schema, c.reln
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN (SELECT DISTINCT unnest(%(tables)b::oid[]) AS oid) dt ON dt.oid = i.indrelid
+LEFT JOIN (SELECT DISTINCT unnest(%(tables)s::oid[]) AS oid) dt ON dt.oid = i.indrelid
 CROSS JOIN LATERAL (SELECT dt.oid IS NOT NULL AS declared) d
 LEFT JOIN pg_constraint con
     ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
@@ -31,4 +31,4 @@ LEFT JOIN (
     SELECT attrelid, string_agg(attnum || '=' || attoptions::text, ',' ORDER BY attnum) AS options
     FROM pg_attribute WHERE attoptions IS NOT NULL GROUP BY attrelid
 ) ao ON ao.attrelid = i.indexrelid
-WHERE i.indrelid = ANY (%(tables)b::oid[]) OR i.indrelid = ANY (%(leaves)b::oid[])
+WHERE i.indrelid = ANY (%(tables)s::oid[]) OR i.indrelid = ANY (%(leaves)s::oid[])

@@ -13,5 +13,5 @@ LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[
 LEFT JOIN pg_inherits i ON i.inhparent = p.partrelid
 LEFT JOIN pg_class c ON c.oid = i.inhrelid
 LEFT JOIN pg_namespace cn ON cn.oid = c.relnamespace
-WHERE p.partrelid = ANY (%(tables)b::oid[])
+WHERE p.partrelid = ANY (%(tables)s::oid[])
 ORDER BY p.partrelid, cn.nspname, c.relname
