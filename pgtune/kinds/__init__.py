@@ -137,11 +137,16 @@ def read_columns(conn: psycopg.Connection, table_oids: list[int]) -> dict[int, l
     return columns_of(fetch(conn, columns_read(table_oids)))
 
 
+record = tuple.__new__
+"""`record(SomeNamedTuple, (field, ...))`: a NamedTuple made from all its fields in order, without its
+own __new__'s argument parsing (~0.5 µs a record) — for the tens of thousands of rows a fleet's plan
+turns into columns, tables, leaves and live indexes."""
+
+
 def columns_of(rows: list[Any]) -> dict[int, list[Column]]:
     out: dict[int, list[Column]] = {}
-    make = tuple.__new__  # Column's own __new__ parses arguments: 60,000 columns took 0.1 s more
     for row in rows:
-        out.setdefault(row[0], []).append(make(Column, row[1:]))
+        out.setdefault(row[0], []).append(record(Column, row[1:]))
     return out
 
 

@@ -132,8 +132,8 @@ def build_plan(
 
             def found(outline: dict[str, tables.Table]) -> None:
                 """The kinds' reads depend only on the tables' outline: sent while the tables are built."""
-                kept = {k: t for k, t in outline.items() if excluded_by(patterns, t.schema, t.name) is None}
-                early.start(_early_reads(kinds, PlanContext(conn, loaded, server, kept, as_of, patterns)))
+                _excluded(outline, patterns)  # the same tables the kinds will see
+                early.start(_early_reads(kinds, PlanContext(conn, loaded, server, outline, as_of, patterns)))
 
             resolved, table_errors = (
                 ({}, [])

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 import pgtune.kinds.early as early
 from pgtune.base.errors import CatalogChanged, ProfileError
-from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql, oid_array
+from pgtune.kinds import Column, PlanContext, load_sql, load_versioned_sql, oid_array, record
 from pgtune.kinds.early import Read
 from pgtune.kinds.indexdef import IndexDefinitionError, anonymous, parse_declared, printed_forms
 from pgtune.kinds.indexes.model import TMP_SUFFIX, Catalog, Desired, LiveIndex
@@ -105,20 +105,18 @@ def read(
     by_oid = {t.oid: t for t in tables}
     main = indexes_read(tables, version_num)
     rows = fetch(main) if fetch is not None else early.fetch(conn, main)
-    positionless = _Positionless()
-    trees = positionless  # looked up inline first: a call per tree was a tenth of this loop
+    positionless = _Positionless()  # looked up inline first: a call per tree was a tenth of this loop
     alike: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # (shape, trees) -> rows of indexes to describe
     by_table, by_leaf = catalog.by_table, catalog.by_leaf
-    make = tuple.__new__  # LiveIndex's own __new__ parses arguments: 50,000 of them cost ~25 ms more
     for row in rows:
         table_oid, name, declared, raw, exprs, pred = row[1], row[3], row[8], row[10], row[11], row[12]
         if not declared:  # a partition's index
-            by_leaf.setdefault(table_oid, []).append(make(LiveIndex, (*row[:8], None, None)))
+            by_leaf.setdefault(table_oid, []).append(record(LiveIndex, (*row[:8], None, None)))
             continue
         if name.endswith(TMP_SUFFIX):
             catalog.replacing.add(table_oid)
         if described is None or table_oid in described or name in names or name.endswith(TMP_SUFFIX):
-            key = (raw, trees.get(exprs) or positionless(exprs), trees.get(pred) or positionless(pred))
+            key = (raw, positionless.get(exprs) or positionless(exprs), positionless.get(pred) or positionless(pred))
             alike.setdefault(key, []).append(row)
         # else an index the profile does not name (a primary key) on a table that does not prune: no
         # step of a plan looks at it (the declared names, their replacements' and a pruned table's all are)
@@ -143,7 +141,7 @@ def read(
             shape, quoted = (
                 (definitions[oid], None) if text is None else (text, (quoted_name, by_oid[table_oid].server_quoted))
             )
-            by_table.setdefault(table_oid, {})[name] = make(LiveIndex, (*row[:8], shape, quoted))
+            by_table.setdefault(table_oid, {})[name] = record(LiveIndex, (*row[:8], shape, quoted))
     # A declared name that is its own table's index cannot belong to another relation.
     wanted = sorted({(d.table.schema, d.name) for d in desired if d.name not in by_table.get(d.table.oid, _NO_INDEXES)})
     if wanted:
